@@ -1,0 +1,27 @@
+"""profile-stream's public contracts: pydantic v2 models, no I/O, no Faust."""
+
+from .events import DeadLetter, DeadLetterReason, Evidence, FieldChange, ProfileEvent
+from .messages import ChatMessage, ProfileCommand, Role
+from .patch import Op, PatchOperation, PatchValue, ProfilePatch
+from .profile import ProfileModel, UserProfile
+from .record import RECENT_IDS_KEPT, ProfileRecord, Provenance
+
+__all__ = [
+    "RECENT_IDS_KEPT",
+    "ChatMessage",
+    "DeadLetter",
+    "DeadLetterReason",
+    "Evidence",
+    "FieldChange",
+    "Op",
+    "PatchOperation",
+    "PatchValue",
+    "ProfileCommand",
+    "ProfileEvent",
+    "ProfileModel",
+    "ProfilePatch",
+    "ProfileRecord",
+    "Provenance",
+    "Role",
+    "UserProfile",
+]

@@ -1,0 +1,74 @@
+"""What goes out: profile events (topic ``profile-updated``) and dead letters."""
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import Field
+
+from ._base import Produced
+from .patch import Op
+
+__all__ = ["DeadLetter", "DeadLetterReason", "Evidence", "FieldChange", "ProfileEvent"]
+
+
+class Evidence(Produced):
+    """The message a change came from and the words in it."""
+
+    message_id: str
+    quote: str = ""
+
+
+class FieldChange(Produced):
+    """One field's change, with what it was and what it is now."""
+
+    field: str
+    op: Op | Literal["migrate"]
+    old: Any = None
+    new: Any = None
+    evidence: Evidence
+
+
+class ProfileEvent(Produced):
+    """A profile changed (``updated``) or was forgotten (``deleted``).
+
+    ``event_id`` is ``"{user_id}:{version}"``; processing the same input again gives the same id
+    and the same bytes, so subscribers may deduplicate on it.
+    """
+
+    event_id: str
+    type: Literal["updated", "deleted"]
+    user_id: str
+    version: int = Field(ge=1)
+    profile: dict[str, Any] | None
+    changes: list[FieldChange] = Field(default_factory=list)
+    source_message_ids: list[str] = Field(default_factory=list)
+    updated_at: datetime
+    schema_id: str = Field(alias="schema")
+
+
+DeadLetterReason = Literal[
+    "not_utf8",
+    "not_json",
+    "invalid_message",
+    "content_too_long",
+    "key_mismatch",
+    "extraction_failed",
+    "invalid_command",
+    "internal_error",
+]
+
+
+class DeadLetter(Produced):
+    """An input that could not be applied, with everything needed to replay it after a fix."""
+
+    reason_code: DeadLetterReason
+    reason: str
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    key_b64: str | None
+    value_b64: str
+    user_id: str | None = None
+    message_id: str | None = None
+    failed_at: datetime
+    attempts: int = 0

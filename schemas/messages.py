@@ -1,0 +1,62 @@
+"""What comes in: chat messages (topic ``chat-messages``) and operator commands."""
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, Field, StringConstraints, field_validator
+
+from ._base import Consumed, Produced
+from .patch import PatchOperation
+
+__all__ = ["ChatMessage", "ProfileCommand", "Role", "UserId"]
+
+Role = Literal["user", "assistant", "system"]
+UserId = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+_Id = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
+class ChatMessage(Consumed):
+    """One message of a conversation, keyed by ``user_id`` on the input topic.
+
+    ``content`` is never cut: over the worker's limit it is refused (dead-lettered).
+    """
+
+    message_id: _Id
+    user_id: UserId
+    conversation_id: Annotated[str, StringConstraints(max_length=256)] = ""
+    role: Role
+    content: Annotated[str, StringConstraints(min_length=1)]
+    sent_at: AwareDatetime
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("content")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("content is blank")
+        if "\x00" in value:
+            raise ValueError("content contains a NUL character")
+        return value
+
+    @field_validator("user_id", "message_id")
+    @classmethod
+    def _printable_id(cls, value: str) -> str:
+        if not value.isprintable() or value != value.strip():
+            raise ValueError("must be printable text without leading or trailing spaces")
+        return value
+
+
+class ProfileCommand(Produced):
+    """An operator's change, sent through the stream so it is ordered with the user's messages.
+
+    ``forget`` removes the profile; ``correct`` applies operations that outrank extraction and
+    can lock fields against it (``lock``) or release them (``unlock``).
+    """
+
+    command_id: _Id
+    type: Literal["forget", "correct"]
+    user_id: UserId
+    operations: tuple[PatchOperation, ...] = ()
+    lock: tuple[str, ...] = ()
+    unlock: tuple[str, ...] = ()
+    requested_at: datetime

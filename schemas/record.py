@@ -1,0 +1,39 @@
+"""The stored form of one profile: the profile itself and the bookkeeping around it."""
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import Field
+
+from ._base import Produced
+
+__all__ = ["Provenance", "ProfileRecord", "RECENT_IDS_KEPT"]
+
+#: How many applied message ids a record remembers, to drop producer-side duplicates.
+RECENT_IDS_KEPT = 256
+
+
+class Provenance(Produced):
+    """Where a field's current value came from."""
+
+    message_id: str
+    at: datetime
+    by: str = "extraction"
+
+
+class ProfileRecord(Produced):
+    """One user's profile as the table keeps it.
+
+    ``applied`` maps ``"topic:partition"`` to the last input offset applied, so a redelivered
+    event is recognised and skipped; ``recent_message_ids`` catches a message published twice.
+    """
+
+    user_id: str
+    version: int = 0
+    schema_id: str
+    profile: dict[str, Any] = Field(default_factory=dict)
+    provenance: dict[str, Provenance] = Field(default_factory=dict)
+    locked: tuple[str, ...] = ()
+    applied: dict[str, int] = Field(default_factory=dict)
+    recent_message_ids: tuple[str, ...] = ()
+    updated_at: datetime | None = None

@@ -1,0 +1,71 @@
+"""Every error profile-stream raises, under one root, each saying whether a retry may help."""
+
+from typing import ClassVar
+
+__all__ = [
+    "ConfigError",
+    "ExtractionFailed",
+    "InvalidEvent",
+    "InvalidModelOutput",
+    "ModelUnavailable",
+    "ProfileNotFound",
+    "ProfileStreamError",
+    "ServiceError",
+]
+
+
+class ProfileStreamError(Exception):
+    """Root of profile-stream's errors."""
+
+    retriable: ClassVar[bool] = False
+
+
+class ConfigError(ProfileStreamError, ValueError):
+    """A setting is missing, malformed or contradicts another; the message names the variable.
+
+    Operator action: fix the named environment variable and start the worker again.
+    """
+
+
+class InvalidEvent(ProfileStreamError, ValueError):
+    """An input event cannot be used as it is; it goes to the dead-letter topic with the reason."""
+
+    def __init__(self, code: str, reason: str, *, user_id: str | None = None) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+        self.user_id = user_id
+
+
+class ModelUnavailable(ProfileStreamError):
+    """The model endpoint failed in a way that may pass: 429, 5xx, a timeout, a dropped link."""
+
+    retriable: ClassVar[bool] = True
+
+    def __init__(self, reason: str, *, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+class InvalidModelOutput(ProfileStreamError):
+    """The model answered, but not with a patch (not JSON, wrong shape); asking again may help."""
+
+    retriable: ClassVar[bool] = True
+
+
+class ExtractionFailed(ProfileStreamError):
+    """Extraction gave up (retry budget spent, refusal, a 4xx); the messages are dead-lettered.
+
+    Operator action: read the reason, fix the model settings, then re-publish the dead letters
+    with ``profile-stream dlq``.
+    """
+
+
+class ProfileNotFound(ProfileStreamError, LookupError):
+    """No profile is stored for that user (never seen, or forgotten)."""
+
+
+class ServiceError(ProfileStreamError):
+    """A worker's HTTP view refused or failed; the message carries its status and answer."""
+
+    retriable: ClassVar[bool] = True

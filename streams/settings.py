@@ -1,0 +1,113 @@
+"""The one settings object: read from the environment once, frozen, checked at start."""
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from .errors import ConfigError
+
+__all__ = ["Settings", "load_settings"]
+
+_PREFIX = "PROFILE_STREAM_"
+
+
+def _split(value: object) -> object:
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+Tokens = Annotated[tuple[SecretStr, ...], NoDecode]
+
+
+class Settings(BaseSettings):
+    """Every knob of a worker and of the CLI. Environment names are ``PROFILE_STREAM_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix=_PREFIX, frozen=True, extra="ignore")
+
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    app_id: str = "profile-stream"
+    input_topic: str = "chat-messages"
+    output_topic: str = "profile-updated"
+    dlq_topic: str = "chat-messages-dlq"
+    command_topic: str = "profile-commands"
+    partitions: int = Field(8, ge=1, le=1024)
+    standby_replicas: int = Field(1, ge=0, le=8)
+    replication_factor: int = Field(1, ge=1, le=16)
+    web_host: str = "127.0.0.1"
+    web_bind: str = "127.0.0.1"
+    web_port: int = Field(6066, ge=1, le=65535)
+    data_dir: Path = Path(".profile-stream/worker-6066")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    read_tokens: Tokens = ()
+    admin_tokens: Tokens = ()
+    max_request_bytes: int = Field(65_536, ge=1_024)
+    extractor: Literal["openai", "rules"] | None = None
+    model: str = "gpt-4o-mini"
+    openai_api_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("OPENAI_API_KEY", _PREFIX + "OPENAI_API_KEY")
+    )
+    openai_base_url: str | None = Field(
+        None, validation_alias=AliasChoices("OPENAI_BASE_URL", _PREFIX + "OPENAI_BASE_URL")
+    )
+    llm_timeout_s: float = Field(30.0, gt=0)
+    llm_max_attempts: int = Field(4, ge=1, le=20)
+    llm_backoff_s: float = Field(0.5, ge=0)
+    llm_backoff_max_s: float = Field(20.0, ge=0)
+    max_content_chars: int = Field(8_000, ge=1)
+    profile_model: str = "schemas.profile:UserProfile"
+
+    @field_validator("read_tokens", "admin_tokens", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        return _split(value)
+
+    @model_validator(mode="after")
+    def _check(self) -> "Settings":
+        if self.extractor == "openai" and not (self.openai_api_key or self.openai_base_url):
+            raise ValueError(
+                "PROFILE_STREAM_EXTRACTOR=openai needs OPENAI_API_KEY or OPENAI_BASE_URL; "
+                "set one, or use PROFILE_STREAM_EXTRACTOR=rules"
+            )
+        if self.llm_backoff_max_s < self.llm_backoff_s:
+            raise ValueError(
+                "PROFILE_STREAM_LLM_BACKOFF_MAX_S is below PROFILE_STREAM_LLM_BACKOFF_S"
+            )
+        return self
+
+    @property
+    def extractor_kind(self) -> Literal["openai", "rules"]:
+        """The extractor in use: the one asked for, else ``openai`` when an endpoint is set."""
+        if self.extractor:
+            return self.extractor
+        return "openai" if (self.openai_api_key or self.openai_base_url) else "rules"
+
+    @property
+    def broker_url(self) -> str:
+        """The bootstrap servers in Faust's URL form."""
+        return ";".join(f"kafka://{host}" for host in self.kafka_bootstrap.split(","))
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment once; a bad value raises :class:`ConfigError` naming the variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(_describe(err["loc"], err["msg"]) for err in exc.errors())
+        raise ConfigError(f"invalid configuration: {problems}") from exc
+
+
+def _describe(loc: tuple[int | str, ...], msg: str) -> str:
+    if not loc:
+        return msg.removeprefix("Value error, ")
+    return f"{_PREFIX}{'_'.join(str(part) for part in loc).upper()}: {msg}"
