@@ -79,19 +79,9 @@ def create_worker(settings: Settings) -> Worker:
     """Build the app for ``settings``; nothing connects until the worker starts."""
     schema = load_profile_schema(settings.profile_model)
     app = _faust_app(settings)
-    chat = _raw_topic(app, settings.input_topic, settings)
     # Declared (created when missing) before the consumer subscribes, with our partition count.
-    inputs = app.topic(
-        settings.input_topic,
-        settings.command_topic,
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-        partitions=settings.partitions,
-        internal=True,
-    )
-    commands = _raw_topic(app, settings.command_topic, settings)
+    # Operator commands share it, so they are ordered with the user's messages.
+    chat = _raw_topic(app, settings.input_topic, settings)
     table = app.Table(
         "profiles",
         key_type=bytes,
@@ -109,7 +99,7 @@ def create_worker(settings: Settings) -> Worker:
         reroute=chat,
     )
 
-    @app.agent(inputs, name="profiles")
+    @app.agent(chat, name="profiles")
     async def profiles(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
             try:
@@ -125,7 +115,7 @@ def create_worker(settings: Settings) -> Worker:
                 )
                 await processor.dead_letter(event.message, "internal_error", repr(exc))
 
-    register_views(app, table, commands, schema, settings)
+    register_views(app, table, chat, schema, settings)
     return Worker(app=app, processor=processor, schema=schema)
 
 

@@ -71,7 +71,7 @@ def decode_message(value: bytes | None, *, max_content_chars: int) -> ChatMessag
 
 
 def decode_command(value: bytes | None) -> ProfileCommand:
-    """An operator command from the command topic."""
+    """An operator command (a record of the input topic marked by a header)."""
     return _decode(ProfileCommand, value, "profile command")
 
 

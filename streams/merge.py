@@ -115,6 +115,11 @@ def merge(
         old = current[op.field]
         if old == new:
             continue
+        if not spec.is_list and op.field in sources and sources[op.field].at > at:
+            # Messages of one user can arrive out of time order when a producer spread them
+            # over partitions: a single value keeps the newest statement.
+            dropped.append(Dropped(op, "superseded: the field holds a newer message's value"))
+            continue
         current[op.field] = new
         sources[op.field] = Provenance(message_id=message_id, at=at, by=by)
         changes.append(

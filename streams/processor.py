@@ -22,9 +22,18 @@ from .profile_schema import ProfileSchema
 from .records import applied_before, commit, deleted_event, new_record, source_key
 from .settings import Settings
 
-__all__ = ["Processor", "Sender", "SourceMessage"]
+__all__ = ["COMMAND_HEADER", "Processor", "Sender", "SourceMessage", "is_command"]
 
 logger = logging.getLogger(__name__)
+
+#: Marks an operator command on the input topic; chat messages carry no such header.
+COMMAND_HEADER = ("profile-stream-type", b"command")
+
+
+def is_command(headers: Any) -> bool:
+    """Whether a record's headers (Faust gives a list of pairs or a mapping) mark a command."""
+    pairs = headers.items() if isinstance(headers, dict) else (headers or ())
+    return any(name == COMMAND_HEADER[0] and value == COMMAND_HEADER[1] for name, value in pairs)
 
 
 class SourceMessage(Protocol):
@@ -33,8 +42,10 @@ class SourceMessage(Protocol):
     topic: str
     partition: int
     offset: int
+    timestamp: float
     key: bytes | None
     value: bytes | None
+    headers: Any
 
 
 class Sender(Protocol):
@@ -60,7 +71,7 @@ class Processor:
     async def handle(self, msg: SourceMessage) -> None:
         """Process one event; failures go to the dead-letter topic, never up."""
         try:
-            if msg.topic == self.settings.command_topic:
+            if is_command(msg.headers):
                 await self._command(msg)
             else:
                 await self._chat(msg)
@@ -81,6 +92,21 @@ class Processor:
             )
         return key
 
+    def _check_time(self, msg: SourceMessage, message: ChatMessage) -> None:
+        """Refuse a ``sent_at`` far ahead of the broker's timestamp: it would win every field.
+
+        Compared with the record's timestamp, not the clock, so a replay decides the same.
+        """
+        ahead = message.sent_at.timestamp() - msg.timestamp
+        if ahead > self.settings.max_future_skew_s:
+            raise InvalidEvent(
+                "invalid_message",
+                f"sent_at is {ahead:.0f}s ahead of the record's timestamp (limit "
+                f"{self.settings.max_future_skew_s:.0f}s, PROFILE_STREAM_MAX_FUTURE_SKEW_S); "
+                "fix the producer's clock",
+                user_id=message.user_id,
+            )
+
     def _misplaced(self, msg: SourceMessage, key: bytes) -> bool:
         return msg.key is None or msg.partition != partition_for(key, self.settings.partitions)
 
@@ -90,6 +116,7 @@ class Processor:
 
     async def _chat(self, msg: SourceMessage) -> None:
         message = decode_message(msg.value, max_content_chars=self.settings.max_content_chars)
+        self._check_time(msg, message)
         key = self._user_key(msg, message.user_id)
         assert key is not None  # noqa: S101
         if self._misplaced(msg, key):

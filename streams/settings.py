@@ -40,7 +40,6 @@ class Settings(BaseSettings):
     input_topic: str = "chat-messages"
     output_topic: str = "profile-updated"
     dlq_topic: str = "chat-messages-dlq"
-    command_topic: str = "profile-commands"
     partitions: int = Field(8, ge=1, le=1024)
     standby_replicas: int = Field(1, ge=0, le=8)
     replication_factor: int = Field(1, ge=1, le=16)
@@ -65,6 +64,7 @@ class Settings(BaseSettings):
     llm_backoff_s: float = Field(0.5, ge=0)
     llm_backoff_max_s: float = Field(20.0, ge=0)
     max_content_chars: int = Field(8_000, ge=1)
+    max_future_skew_s: float = Field(300.0, ge=0)
     profile_model: str = "schemas.profile:UserProfile"
 
     @field_validator("read_tokens", "admin_tokens", mode="before")

@@ -21,6 +21,7 @@ from .codecs import decode_record, encode, summarize_errors
 from .merge import merge
 from .profile_schema import ProfileSchema
 from .prompt import render_profile
+from .processor import COMMAND_HEADER
 from .routing import owner_of, proxy
 from .settings import Settings
 
@@ -87,7 +88,10 @@ def register_views(
         return None
 
     async def send_command(view: View, command: ProfileCommand) -> Response:
-        await (await commands.send(key=command.user_id.encode(), value=encode(command)))
+        sent = await commands.send(
+            key=command.user_id.encode(), value=encode(command), headers=[COMMAND_HEADER]
+        )
+        await sent
         logger.info("command accepted type=%s user_id=%s", command.type, command.user_id)
         return _json(view, {"command_id": command.command_id, "status": "accepted"}, 202)
 

@@ -1,0 +1,1 @@
+"""Test doubles that speak real protocols (HTTP), driven by the tests."""

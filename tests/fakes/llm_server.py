@@ -1,0 +1,136 @@
+"""A scripted OpenAI-compatible chat-completions server, for tests and benchmarks.
+
+The worker reaches it through the real ``openai`` client. A test says which operations the
+"model" returns for which message (``on``), or how it fails (``Fault``): HTTP errors,
+Retry-After, stalls past the client's timeout, garbage, refusals. Every request is recorded.
+"""
+
+import asyncio
+import random
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+__all__ = ["Fault", "FakeLLM", "Rule"]
+
+_BLOCK = re.compile(r"<<<MESSAGES\n(.*)\nMESSAGES>>>", re.S)
+
+
+@dataclass
+class Fault:
+    """A failure the server answers with, ``times`` times (then the rule's operations)."""
+
+    status: int = 500
+    body: str = '{"error": {"message": "boom"}}'
+    headers: dict[str, str] = field(default_factory=dict)
+    stall_s: float = 0.0
+    content: str | None = None  # a 200 whose message content is this text (garbage, bad ops)
+    refusal: str | None = None
+    times: int = 1
+
+
+@dataclass
+class Rule:
+    """Operations for messages whose content contains ``match`` (message ids are filled in)."""
+
+    match: str
+    operations: list[dict[str, Any]]
+    faults: list[Fault] = field(default_factory=list)
+
+
+class FakeLLM:
+    """The server. Start with :meth:`start`, stop with :meth:`stop`; ``url`` is the base URL."""
+
+    def __init__(self, latency: Callable[[], float] | None = None) -> None:
+        self.rules: list[Rule] = []
+        self.requests: list[dict[str, Any]] = []
+        self.latency = latency
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+
+    def on(self, match: str, *operations: dict[str, Any], faults: list[Fault] | None = None
+           ) -> Rule:
+        """Script the answer for messages containing ``match``."""
+        rule = Rule(match, list(operations), list(faults or []))
+        self.rules.append(rule)
+        return rule
+
+    def calls_for(self, text: str) -> int:
+        """How many requests carried a message containing ``text``."""
+        return sum(any(text in m["content"] for m in r["messages"]) for r in self.requests)
+
+    async def start(self, port: int = 0) -> str:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self._complete)
+        app.router.add_post("/chat/completions", self._complete)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", port)
+        await site.start()
+        bound = self._runner.addresses[0][1]
+        self.url = f"http://127.0.0.1:{bound}/v1"
+        return self.url
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def _messages(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        text = body["messages"][-1]["content"]
+        found = _BLOCK.search(text)
+        return orjson.loads(found.group(1)) if found else []
+
+    async def _complete(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        messages = self._messages(body)
+        self.requests.append({"at": time.monotonic(), "messages": messages, "body": body})
+        if self.latency is not None:
+            await asyncio.sleep(self.latency())
+        operations: list[dict[str, Any]] = []
+        for message in messages:
+            if message["role"] != "user":
+                continue
+            for rule in self.rules:
+                if rule.match not in message["content"]:
+                    continue
+                fault = next((f for f in rule.faults if f.times > 0), None)
+                if fault is not None:
+                    fault.times -= 1
+                    return await self._fail(fault, body)
+                operations += [{"value": None, "quote": "", **op,
+                                "message_id": op.get("message_id", message["message_id"])}
+                               for op in rule.operations]
+        return _completion(body, orjson.dumps({"operations": operations}).decode())
+
+    async def _fail(self, fault: Fault, body: dict[str, Any]) -> web.StreamResponse:
+        if fault.stall_s:
+            await asyncio.sleep(fault.stall_s)
+        if fault.content is not None or fault.refusal is not None:
+            return _completion(body, fault.content, refusal=fault.refusal)
+        return web.Response(status=fault.status, text=fault.body, headers=fault.headers,
+                            content_type="application/json")
+
+
+def _completion(body: dict[str, Any], content: str | None, refusal: str | None = None
+                ) -> web.Response:
+    prompt_tokens = sum(len(m["content"]) for m in body["messages"]) // 4
+    payload = {
+        "id": f"chatcmpl-{random.getrandbits(64):x}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": body.get("model", "fake"),
+        "choices": [{
+            "index": 0,
+            "message": {"role": "assistant", "content": None if refusal else content,
+                        "refusal": refusal},
+            "finish_reason": "stop",
+        }],
+        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": 20,
+                  "total_tokens": prompt_tokens + 20},
+    }
+    return web.json_response(payload)
