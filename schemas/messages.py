@@ -1,6 +1,5 @@
 """What comes in: chat messages (topic ``chat-messages``) and operator commands."""
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, Field, StringConstraints, field_validator
@@ -59,4 +58,4 @@ class ProfileCommand(Produced):
     operations: tuple[PatchOperation, ...] = ()
     lock: tuple[str, ...] = ()
     unlock: tuple[str, ...] = ()
-    requested_at: datetime
+    requested_at: AwareDatetime

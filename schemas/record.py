@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any
 
-from pydantic import Field
+from pydantic import AwareDatetime, Field
 
 from ._base import Produced
 
@@ -17,7 +17,7 @@ class Provenance(Produced):
     """Where a field's current value came from."""
 
     message_id: str
-    at: datetime
+    at: AwareDatetime
     by: str = "extraction"
 
 

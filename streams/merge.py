@@ -60,6 +60,10 @@ def _new_value(spec: FieldSpec, current: Any, op: PatchOperation) -> Any:
     return spec.check(items)
 
 
+def _superseded(spec: FieldSpec, source: Provenance | None, at: datetime) -> bool:
+    return not spec.is_list and source is not None and source.at > at
+
+
 def _evidence_time(
     op: PatchOperation, evidence: Mapping[str, datetime], default_id: str | None
 ) -> tuple[str, datetime]:
@@ -115,7 +119,7 @@ def merge(
         old = current[op.field]
         if old == new:
             continue
-        if not spec.is_list and op.field in sources and sources[op.field].at > at:
+        if by == "extraction" and _superseded(spec, sources.get(op.field), at):
             # Messages of one user can arrive out of time order when a producer spread them
             # over partitions: a single value keeps the newest statement.
             dropped.append(Dropped(op, "superseded: the field holds a newer message's value"))

@@ -3,6 +3,7 @@
 Pure: imports pydantic and ``schemas`` only.
 """
 
+import copy
 import importlib
 import types
 from dataclasses import dataclass
@@ -80,7 +81,7 @@ class ProfileSchema:
 
     def empty(self) -> dict[str, Any]:
         """A new profile with every field at its default."""
-        return dict(self._empty)
+        return copy.deepcopy(self._empty)
 
     def json_schema(self) -> dict[str, Any]:
         """The model's JSON Schema, as shown to the model and exported for other languages."""

@@ -130,6 +130,11 @@ def parse_patch(content: str | None) -> tuple[list[PatchOperation], list[str]]:
     return operations, malformed
 
 
+def _inline(value: object) -> str:
+    """One line, with no markup: a stored value cannot close the block or add lines to it."""
+    return " ".join(str(value).split()).replace("<", "&lt;").replace(">", "&gt;")
+
+
 def render_profile(
     profile: dict[str, Any], schema: ProfileSchema, tag: str = "User Profile"
 ) -> str:
@@ -139,7 +144,7 @@ def render_profile(
         value = profile.get(name)
         if value in (None, [], ""):
             continue
-        shown = ", ".join(str(v) for v in value) if isinstance(value, list) else str(value)
+        shown = ", ".join(map(_inline, value)) if isinstance(value, list) else _inline(value)
         lines.append(f"{name.replace('_', ' ')}: {shown}")
     lines.append(f"</{tag}>")
     return "\n".join(lines)

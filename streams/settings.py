@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"
     web_bind: str = "127.0.0.1"
     web_port: int = Field(6066, ge=1, le=65535)
-    data_dir: Path = Path(".profile-stream/worker-6066")
+    data_dir: Path = Path(".profile-stream/worker")  # replaced below: one folder per web port
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     read_tokens: Tokens = ()
     admin_tokens: Tokens = ()
@@ -66,6 +66,14 @@ class Settings(BaseSettings):
     max_content_chars: int = Field(8_000, ge=1)
     max_future_skew_s: float = Field(300.0, ge=0)
     profile_model: str = "schemas.profile:UserProfile"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _data_dir_per_port(cls, data: object) -> object:
+        # Two workers on one host differ by port; a shared data dir would corrupt RocksDB.
+        if isinstance(data, dict) and not data.get("data_dir"):
+            return {**data, "data_dir": f".profile-stream/worker-{data.get('web_port', 6066)}"}
+        return data
 
     @field_validator("read_tokens", "admin_tokens", mode="before")
     @classmethod

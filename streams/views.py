@@ -19,9 +19,9 @@ from schemas import PatchOperation, ProfileCommand
 from .auth import Scope, authorize
 from .codecs import decode_record, encode, summarize_errors
 from .merge import merge
+from .processor import COMMAND_HEADER
 from .profile_schema import ProfileSchema
 from .prompt import render_profile
-from .processor import COMMAND_HEADER
 from .routing import owner_of, proxy
 from .settings import Settings
 

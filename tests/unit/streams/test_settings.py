@@ -1,0 +1,125 @@
+"""Settings from the environment: prefixes, lists, and errors that name the variable."""
+
+import os
+
+import pytest
+
+from streams.errors import ConfigError
+from streams.settings import load_settings
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in list(os.environ):
+        if name.startswith(("PROFILE_STREAM_", "OPENAI_")):
+            monkeypatch.delenv(name)
+    return monkeypatch
+
+
+def test_defaults_work_offline() -> None:
+    settings = load_settings()
+    assert settings.extractor_kind == "rules"
+    assert settings.web_port == 6066 and settings.input_topic == "chat-messages"
+    assert settings.read_tokens == () and settings.admin_tokens == ()
+
+
+def test_variables_use_the_prefix(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("PROFILE_STREAM_PARTITIONS", "12")
+    clean_env.setenv("PROFILE_STREAM_INPUT_TOPIC", "chats")
+    clean_env.setenv("PARTITIONS", "3")
+    settings = load_settings()
+    assert (settings.partitions, settings.input_topic) == (12, "chats")
+
+
+def test_tokens_are_comma_separated(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("PROFILE_STREAM_READ_TOKENS", " r1, r2,, ")
+    clean_env.setenv("PROFILE_STREAM_ADMIN_TOKENS", "a1")
+    settings = load_settings()
+    assert [t.get_secret_value() for t in settings.read_tokens] == ["r1", "r2"]
+    assert [t.get_secret_value() for t in settings.admin_tokens] == ["a1"]
+
+
+@pytest.mark.parametrize(
+    "variable", ["OPENAI_API_KEY", "PROFILE_STREAM_OPENAI_API_KEY", "OPENAI_BASE_URL"]
+)
+def test_an_openai_endpoint_picks_the_openai_extractor(
+    clean_env: pytest.MonkeyPatch, variable: str
+) -> None:
+    clean_env.setenv(variable, "sk-test-1234")
+    assert load_settings().extractor_kind == "openai"
+
+
+def test_an_explicit_extractor_wins(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("OPENAI_API_KEY", "sk-test-1234")
+    clean_env.setenv("PROFILE_STREAM_EXTRACTOR", "rules")
+    assert load_settings().extractor_kind == "rules"
+
+
+@pytest.mark.parametrize("port", ["abc", "0", "70000", "-1"])
+def test_an_invalid_port_names_its_variable(clean_env: pytest.MonkeyPatch, port: str) -> None:
+    clean_env.setenv("PROFILE_STREAM_WEB_PORT", port)
+    with pytest.raises(ConfigError, match="PROFILE_STREAM_WEB_PORT"):
+        load_settings()
+
+
+def test_openai_without_key_or_base_url_is_refused(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("PROFILE_STREAM_EXTRACTOR", "openai")
+    with pytest.raises(ConfigError, match="OPENAI_API_KEY or OPENAI_BASE_URL"):
+        load_settings()
+    clean_env.setenv("OPENAI_BASE_URL", "http://127.0.0.1:8000/v1")
+    assert load_settings().extractor_kind == "openai"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("PROFILE_STREAM_EXTRACTOR", "claude"),
+        ("PROFILE_STREAM_LOG_LEVEL", "loud"),
+        ("PROFILE_STREAM_PARTITIONS", "0"),
+    ],
+)
+def test_other_bad_values_name_their_variable(
+    clean_env: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    clean_env.setenv(variable, value)
+    with pytest.raises(ConfigError, match=variable):
+        load_settings()
+
+
+def test_backoff_ceiling_below_floor_is_refused(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("PROFILE_STREAM_LLM_BACKOFF_S", "5")
+    clean_env.setenv("PROFILE_STREAM_LLM_BACKOFF_MAX_S", "1")
+    with pytest.raises(ConfigError, match="PROFILE_STREAM_LLM_BACKOFF_MAX_S"):
+        load_settings()
+
+
+def test_secrets_are_not_shown(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("OPENAI_API_KEY", "sk-live-supersecret")
+    clean_env.setenv("PROFILE_STREAM_READ_TOKENS", "read-secret-1")
+    clean_env.setenv("PROFILE_STREAM_ADMIN_TOKENS", "admin-secret-1")
+    settings = load_settings()
+    for shown in (repr(settings), str(settings), str(settings.model_dump())):
+        assert (
+            "supersecret" not in shown
+            and "read-secret" not in shown
+            and "admin-secret" not in shown
+        )
+
+
+def test_an_error_does_not_echo_a_secret(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("OPENAI_API_KEY", "sk-live-supersecret")
+    clean_env.setenv("PROFILE_STREAM_WEB_PORT", "nope")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert "supersecret" not in str(info.value)
+
+
+def test_broker_url_lists_every_bootstrap_server(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("PROFILE_STREAM_KAFKA_BOOTSTRAP", "k1:9092,k2:9092")
+    assert load_settings().broker_url == "kafka://k1:9092;kafka://k2:9092"
+
+
+def test_settings_are_frozen() -> None:
+    settings = load_settings()
+    with pytest.raises(ValueError, match="frozen"):
+        settings.web_port = 1  # type: ignore[misc]
