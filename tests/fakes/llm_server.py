@@ -53,8 +53,9 @@ class FakeLLM:
         self._runner: web.AppRunner | None = None
         self.url = ""
 
-    def on(self, match: str, *operations: dict[str, Any], faults: list[Fault] | None = None
-           ) -> Rule:
+    def on(
+        self, match: str, *operations: dict[str, Any], faults: list[Fault] | None = None
+    ) -> Rule:
         """Script the answer for messages containing ``match``."""
         rule = Rule(match, list(operations), list(faults or []))
         self.rules.append(rule)
@@ -102,9 +103,15 @@ class FakeLLM:
                 if fault is not None:
                     fault.times -= 1
                     return await self._fail(fault, body)
-                operations += [{"value": None, "quote": "", **op,
-                                "message_id": op.get("message_id", message["message_id"])}
-                               for op in rule.operations]
+                operations += [
+                    {
+                        "value": None,
+                        "quote": "",
+                        **op,
+                        "message_id": op.get("message_id", message["message_id"]),
+                    }
+                    for op in rule.operations
+                ]
         return _completion(body, orjson.dumps({"operations": operations}).decode())
 
     async def _fail(self, fault: Fault, body: dict[str, Any]) -> web.StreamResponse:
@@ -112,25 +119,38 @@ class FakeLLM:
             await asyncio.sleep(fault.stall_s)
         if fault.content is not None or fault.refusal is not None:
             return _completion(body, fault.content, refusal=fault.refusal)
-        return web.Response(status=fault.status, text=fault.body, headers=fault.headers,
-                            content_type="application/json")
+        return web.Response(
+            status=fault.status,
+            text=fault.body,
+            headers=fault.headers,
+            content_type="application/json",
+        )
 
 
-def _completion(body: dict[str, Any], content: str | None, refusal: str | None = None
-                ) -> web.Response:
+def _completion(
+    body: dict[str, Any], content: str | None, refusal: str | None = None
+) -> web.Response:
     prompt_tokens = sum(len(m["content"]) for m in body["messages"]) // 4
     payload = {
         "id": f"chatcmpl-{random.getrandbits(64):x}",
         "object": "chat.completion",
         "created": int(time.time()),
         "model": body.get("model", "fake"),
-        "choices": [{
-            "index": 0,
-            "message": {"role": "assistant", "content": None if refusal else content,
-                        "refusal": refusal},
-            "finish_reason": "stop",
-        }],
-        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": 20,
-                  "total_tokens": prompt_tokens + 20},
+        "choices": [
+            {
+                "index": 0,
+                "message": {
+                    "role": "assistant",
+                    "content": None if refusal else content,
+                    "refusal": refusal,
+                },
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": 20,
+            "total_tokens": prompt_tokens + 20,
+        },
     }
     return web.json_response(payload)

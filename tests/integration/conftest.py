@@ -88,22 +88,27 @@ async def start_worker(
 
     async def start(index: int = 0, ready: bool = True, **extra: str) -> WorkerProcess:
         port = free_port()
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("PROFILE_STREAM_", "OPENAI_"))}
-        env |= names.env() | {
-            "PROFILE_STREAM_KAFKA_BOOTSTRAP": BOOTSTRAP,
-            "PROFILE_STREAM_REDIS_URL": REDIS_URL,
-            "PROFILE_STREAM_WEB_PORT": str(port),
-            "PROFILE_STREAM_DATA_DIR": str(tmp_path / f"worker-{index}"),
-            "PROFILE_STREAM_READ_TOKENS": READ_TOKEN,
-            "PROFILE_STREAM_ADMIN_TOKENS": ADMIN_TOKEN,
-            "PROFILE_STREAM_EXTRACTOR": "openai",
-            "OPENAI_BASE_URL": fake_llm.url,
-            "OPENAI_API_KEY": "test-key",
-            "PROFILE_STREAM_LLM_TIMEOUT_S": "2",
-            "PROFILE_STREAM_LLM_BACKOFF_S": "0.05",
-            "PROFILE_STREAM_LLM_BACKOFF_MAX_S": "0.2",
-        } | extra
+        env = {
+            k: v for k, v in os.environ.items() if not k.startswith(("PROFILE_STREAM_", "OPENAI_"))
+        }
+        env |= (
+            names.env()
+            | {
+                "PROFILE_STREAM_KAFKA_BOOTSTRAP": BOOTSTRAP,
+                "PROFILE_STREAM_REDIS_URL": REDIS_URL,
+                "PROFILE_STREAM_WEB_PORT": str(port),
+                "PROFILE_STREAM_DATA_DIR": str(tmp_path / f"worker-{index}"),
+                "PROFILE_STREAM_READ_TOKENS": READ_TOKEN,
+                "PROFILE_STREAM_ADMIN_TOKENS": ADMIN_TOKEN,
+                "PROFILE_STREAM_EXTRACTOR": "openai",
+                "OPENAI_BASE_URL": fake_llm.url,
+                "OPENAI_API_KEY": "test-key",
+                "PROFILE_STREAM_LLM_TIMEOUT_S": "2",
+                "PROFILE_STREAM_LLM_BACKOFF_S": "0.05",
+                "PROFILE_STREAM_LLM_BACKOFF_MAX_S": "0.2",
+            }
+            | extra
+        )
         worker = WorkerProcess(env, tmp_path / f"worker-{index}.log", port).start()
         started.append(worker)
         if ready:

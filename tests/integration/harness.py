@@ -74,8 +74,13 @@ class WorkerProcess:
     def start(self) -> "WorkerProcess":
         exe = str(Path(sys.executable).with_name("profile-stream"))
         with self.log.open("ab") as out:
-            self.proc = subprocess.Popen([exe, "worker"], env=self.env, stdout=out,  # noqa: S603
-                                         stderr=subprocess.STDOUT, start_new_session=True)
+            self.proc = subprocess.Popen(
+                [exe, "worker"],
+                env=self.env,
+                stdout=out,  # noqa: S603
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         return self
 
     def tail(self, lines: int = 40) -> str:
@@ -113,11 +118,24 @@ class WorkerProcess:
             self.proc.wait(10)
 
 
-def message(user_id: str, content: str, *, message_id: str | None = None, role: str = "user",
-            sent_at: str = "2026-11-25T10:00:00+00:00", **extra: Any) -> dict[str, Any]:
-    return {"message_id": message_id or uuid.uuid4().hex, "user_id": user_id,
-            "conversation_id": "c1", "role": role, "content": content, "sent_at": sent_at,
-            **extra}
+def message(
+    user_id: str,
+    content: str,
+    *,
+    message_id: str | None = None,
+    role: str = "user",
+    sent_at: str = "2026-11-25T10:00:00+00:00",
+    **extra: Any,
+) -> dict[str, Any]:
+    return {
+        "message_id": message_id or uuid.uuid4().hex,
+        "user_id": user_id,
+        "conversation_id": "c1",
+        "role": role,
+        "content": content,
+        "sent_at": sent_at,
+        **extra,
+    }
 
 
 class Kafka:
@@ -132,18 +150,34 @@ class Kafka:
     async def stop(self) -> None:
         await self.producer.stop()
 
-    async def send(self, topic: str, value: bytes | dict[str, Any], *, key: bytes | None = None,
-                   partition: int | None = None, keyed: bool = True) -> None:
+    async def send(
+        self,
+        topic: str,
+        value: bytes | dict[str, Any],
+        *,
+        key: bytes | None = None,
+        partition: int | None = None,
+        keyed: bool = True,
+    ) -> None:
         raw = value if isinstance(value, bytes) else orjson.dumps(value)
         if key is None and keyed and isinstance(value, dict):
             key = str(value["user_id"]).encode()
         await self.producer.send_and_wait(topic, raw, key=key, partition=partition)
 
-    async def read(self, topic: str, until: Callable[[list[ConsumerRecord[bytes, bytes]]], bool],
-                   timeout: float = 60.0) -> list[ConsumerRecord[bytes, bytes]]:
+    async def read(
+        self,
+        topic: str,
+        until: Callable[[list[ConsumerRecord[bytes, bytes]]], bool],
+        timeout: float = 60.0,
+    ) -> list[ConsumerRecord[bytes, bytes]]:
         """Every record of ``topic`` from the start, once ``until`` holds (or fail at timeout)."""
-        consumer = AIOKafkaConsumer(topic, bootstrap_servers=BOOTSTRAP, group_id=None,
-                                    auto_offset_reset="earliest", enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=BOOTSTRAP,
+            group_id=None,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
         await consumer.start()
         records: list[ConsumerRecord[bytes, bytes]] = []
         try:
@@ -156,13 +190,15 @@ class Kafka:
                     return records
         finally:
             await consumer.stop()
-        raise AssertionError(f"{topic}: condition not met after {timeout}s; "
-                             f"{len(records)} records read")
+        raise AssertionError(
+            f"{topic}: condition not met after {timeout}s; {len(records)} records read"
+        )
 
     async def committed(self, group: str, topic: str) -> dict[int, int]:
         """The group's committed offsets on ``topic`` (partition to offset; -1 for none)."""
-        consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, group_id=group,
-                                    enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=BOOTSTRAP, group_id=group, enable_auto_commit=False
+        )
         await consumer.start()
         try:
             result = {}
@@ -173,8 +209,9 @@ class Kafka:
         finally:
             await consumer.stop()
 
-    async def wait_committed(self, group: str, topic: str, target: dict[int, int],
-                             timeout: float = 60.0) -> dict[int, int]:
+    async def wait_committed(
+        self, group: str, topic: str, target: dict[int, int], timeout: float = 60.0
+    ) -> dict[int, int]:
         """Poll until the group has committed ``target`` on every partition that has data."""
         deadline = time.monotonic() + timeout
         committed: dict[int, int] = {}
@@ -197,8 +234,9 @@ class Kafka:
 
     async def rewind(self, group: str, topic: str) -> None:
         """Set the (idle) group's offsets on ``topic`` back to the beginning."""
-        consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, group_id=group,
-                                    enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=BOOTSTRAP, group_id=group, enable_auto_commit=False
+        )
         await consumer.start()
         try:
             tps = [TopicPartition(topic, p) for p in await _partitions(consumer, topic)]

@@ -12,11 +12,14 @@ from .conftest import StartWorker
 from .harness import ADMIN_TOKEN, PARTITIONS, READ_TOKEN, Kafka, Names, decode, message
 
 
-async def http(method: str, url: str, token: str | None = READ_TOKEN,
-               body: dict[str, Any] | None = None) -> tuple[int, Any]:
+async def http(
+    method: str, url: str, token: str | None = READ_TOKEN, body: dict[str, Any] | None = None
+) -> tuple[int, Any]:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    async with aiohttp.ClientSession() as s, s.request(method, url, headers=headers,
-                                                       json=body) as r:
+    async with (
+        aiohttp.ClientSession() as s,
+        s.request(method, url, headers=headers, json=body) as r,
+    ):
         text = await r.text()
         try:
             return r.status, orjson.loads(text)
@@ -25,10 +28,12 @@ async def http(method: str, url: str, token: str | None = READ_TOKEN,
 
 
 def seed_script(fake: FakeLLM) -> None:
-    fake.on("I'm Alice from California",
-            {"field": "name", "op": "set", "value": "Alice", "quote": "I'm Alice"},
-            {"field": "location", "op": "set", "value": "California"},
-            {"field": "timezone", "op": "set", "value": "America/Los_Angeles"})
+    fake.on(
+        "I'm Alice from California",
+        {"field": "name", "op": "set", "value": "Alice", "quote": "I'm Alice"},
+        {"field": "location", "op": "set", "value": "California"},
+        {"field": "timezone", "op": "set", "value": "America/Los_Angeles"},
+    )
     fake.on("I speak Spanish too", {"field": "languages", "op": "add", "value": "Spanish"})
 
 
@@ -50,12 +55,19 @@ async def test_seed_conversation_builds_one_profile_in_two_versions(
     assert latest["timezone"] == "America/Los_Angeles"
     assert latest["languages"] == ["Spanish"]
     assert {c["field"]: c["evidence"]["message_id"] for c in events[0]["changes"]} == {
-        "name": first["message_id"], "location": first["message_id"],
-        "timezone": first["message_id"]}
-    assert events[1]["changes"] == [{"field": "languages", "op": "add", "old": [],
-                                     "new": ["Spanish"],
-                                     "evidence": {"message_id": second["message_id"],
-                                                  "quote": ""}}]
+        "name": first["message_id"],
+        "location": first["message_id"],
+        "timezone": first["message_id"],
+    }
+    assert events[1]["changes"] == [
+        {
+            "field": "languages",
+            "op": "add",
+            "old": [],
+            "new": ["Spanish"],
+            "evidence": {"message_id": second["message_id"], "quote": ""},
+        }
+    ]
     status, body = await http("GET", f"{worker.url}/profiles/alice")
     assert status == 200
     assert body["version"] == 2 and body["profile"] == latest
@@ -68,13 +80,21 @@ async def test_messages_spread_over_partitions_end_in_one_profile(
     publish order; the worker still applies each message once, to one profile, and a single
     value ends with the newest message's statement."""
     for i in range(50):
-        fake_llm.on(f"topic number {i:02d}.",
-                    {"field": "common_topics", "op": "add", "value": f"t{i:02d}"},
-                    {"field": "last_conversation_summary", "op": "set", "value": f"chat {i}"})
+        fake_llm.on(
+            f"topic number {i:02d}.",
+            {"field": "common_topics", "op": "add", "value": f"t{i:02d}"},
+            {"field": "last_conversation_summary", "op": "set", "value": f"chat {i}"},
+        )
     await start_worker()
     rng = random.Random(7)
-    sent = [message("bob", f"Let's talk about topic number {i:02d}.",
-                    sent_at=f"2026-11-25T10:{i:02d}:00+00:00") for i in range(50)]
+    sent = [
+        message(
+            "bob",
+            f"Let's talk about topic number {i:02d}.",
+            sent_at=f"2026-11-25T10:{i:02d}:00+00:00",
+        )
+        for i in range(50)
+    ]
     for m in sent:
         await kafka.send(names.input, m, partition=rng.randrange(PARTITIONS))
 
@@ -123,8 +143,12 @@ async def test_forget_then_new_message_starts_from_empty_and_lock_survives_extra
     await kafka.send(names.input, message("dave", "I'm Alice from California"))
     await kafka.read(names.output, lambda r: len(r) >= 1)
 
-    status, _ = await http("PATCH", url, ADMIN_TOKEN, {
-        "operations": [{"field": "name", "op": "set", "value": "Dave"}], "lock": ["name"]})
+    status, _ = await http(
+        "PATCH",
+        url,
+        ADMIN_TOKEN,
+        {"operations": [{"field": "name", "op": "set", "value": "Dave"}], "lock": ["name"]},
+    )
     assert status == 202
     await kafka.send(names.input, message("dave", "Call me Ally"))
     await kafka.send(names.input, message("dave", "I speak Spanish too"))
@@ -153,8 +177,12 @@ async def test_profile_views_refuse_missing_or_wrong_tokens(
     await kafka.read(names.output, lambda r: len(r) >= 1)
     url = f"{worker.url}/profiles/erin"
     for token in (None, "wrong"):
-        for method, path in (("GET", url), ("GET", url + "/prompt"), ("DELETE", url),
-                             ("PATCH", url)):
+        for method, path in (
+            ("GET", url),
+            ("GET", url + "/prompt"),
+            ("DELETE", url),
+            ("PATCH", url),
+        ):
             status, body = await http(method, path, token, {} if method == "PATCH" else None)
             assert status == 401, (method, path, token, body)
     assert (await http("DELETE", url, READ_TOKEN))[0] == 403
