@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml
 
 include deploy/stack.mk
 
-demo: up
+demo: install
 	@bash deploy/demo.sh
 
 lint: install

@@ -89,13 +89,15 @@ def create_worker(settings: Settings) -> Worker:
         partitions=settings.partitions,
         options=_ROCKSDB_OPTIONS,
     )
+    output = _raw_topic(app, settings.output_topic, settings)
+    dead_letters = _raw_topic(app, settings.dlq_topic, settings)
     processor = Processor(
         settings=settings,
         schema=schema,
         extractor=_extractor(settings),
         table=table,
-        output=_raw_topic(app, settings.output_topic, settings),
-        dead_letters=_raw_topic(app, settings.dlq_topic, settings),
+        output=output,
+        dead_letters=dead_letters,
         reroute=chat,
     )
 
@@ -114,6 +116,13 @@ def create_worker(settings: Settings) -> Worker:
                     event.message.offset,
                 )
                 await processor.dead_letter(event.message, "internal_error", repr(exc))
+
+    async def declare_outputs() -> None:
+        # Subscribers may start before the first event; let them find the topics.
+        await output.maybe_declare()
+        await dead_letters.maybe_declare()
+
+    app.task(declare_outputs)
 
     register_views(app, table, chat, schema, settings)
     return Worker(app=app, processor=processor, schema=schema)
