@@ -5,17 +5,22 @@ A thin shell: every decision about an event is in :mod:`streams.processor`.
 
 import logging
 import os
+import weakref
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import faust
 from aiokafka.errors import KafkaError
+from faust.streams import _current_event
+
+from schemas import ChatMessage
 
 from .extraction import Extractor
 from .llm import LLMExtractor
-from .processor import Processor
+from .processor import Processor, Work
 from .profile_schema import ProfileSchema, load_profile_schema
 from .rules import RuleExtractor
+from .scheduler import Job, KeyedScheduler, SchedulerLimits
 from .settings import Settings
 from .views import register_views
 
@@ -99,23 +104,27 @@ def create_worker(settings: Settings) -> Worker:
         output=output,
         dead_letters=dead_letters,
         reroute=chat,
+        bind=_bind_current_event,
+    )
+
+    scheduler: KeyedScheduler[tuple[Any, Work | None]] = KeyedScheduler(
+        run=lambda key, jobs: processor.run(key, [w for _, w in (j.payload for j in jobs) if w]),
+        ack=lambda job: job.payload[0].ack(),
+        on_fatal=_fatal,
+        limits=SchedulerLimits(
+            max_in_flight=settings.max_in_flight,
+            max_pending=settings.max_pending,
+            window_s=settings.coalesce_window_s,
+            max_batch=settings.max_batch_messages,
+            max_batch_size=settings.max_batch_chars,
+        ),
     )
 
     @app.agent(chat, name="profiles")
     async def profiles(stream: faust.StreamT[bytes]) -> None:
-        async for event in stream.events():
-            try:
-                await processor.handle(event.message)
-            except (KafkaError, OSError, TimeoutError) as exc:
-                _crash(event.message, exc)
-            except Exception as exc:  # noqa: BLE001 - a bug on one event must not stop the rest
-                logger.exception(
-                    "internal error topic=%s partition=%d offset=%d",
-                    event.message.topic,
-                    event.message.partition,
-                    event.message.offset,
-                )
-                await processor.dead_letter(event.message, "internal_error", repr(exc))
+        # Acks are the scheduler's: in offset order, once an event is fully applied.
+        async for event in cast(Any, stream).noack().events():
+            await _admit(processor, scheduler, event)
 
     async def declare_outputs() -> None:
         # Subscribers may start before the first event; let them find the topics.
@@ -134,6 +143,53 @@ _ROCKSDB_OPTIONS = {
     "write_buffer_size": 8 * 1024**2,
     "max_open_files": 512,
 }
+
+
+async def _admit(
+    processor: Processor, scheduler: KeyedScheduler[tuple[Any, Work | None]], event: Any
+) -> None:
+    msg = event.message
+    work: Work | None = None
+    try:
+        work = await processor.admit(msg, event)
+    except (KafkaError, OSError, TimeoutError) as exc:
+        _crash(msg, exc)
+    except Exception as exc:  # noqa: BLE001 - a bug on one event must not stop the rest
+        logger.exception(
+            "internal error topic=%s partition=%d offset=%d", msg.topic, msg.partition, msg.offset
+        )
+        await processor.dead_letter(msg, "internal_error", repr(exc))
+    job = Job(
+        key=work.key if work else b"",
+        tp=(msg.topic, msg.partition),
+        offset=msg.offset,
+        payload=(event, work),
+        size=len(msg.value or b""),
+        coalesce=work is not None and isinstance(work.body, ChatMessage),
+    )
+    if work is None:
+        await scheduler.skip(job)
+    else:
+        await scheduler.submit(job)
+
+
+def _bind_current_event(event: Any) -> None:
+    """Make ``event`` current in this task, so a table write goes to its partition.
+
+    Faust finds the partition of a table write from the task-local current event; our batches
+    run in their own tasks, so they set it themselves (Faust's private setter, one place).
+    """
+    _current_event.set(weakref.ref(event) if event is not None else None)
+
+
+def _fatal(exc: BaseException) -> None:
+    logger.critical(
+        "stopping: a user's batch failed outside the dead-letter policy: %r; "
+        "the unacknowledged events are redelivered after restart",
+        exc,
+    )
+    logging.shutdown()
+    os._exit(_CRASH_EXIT)
 
 
 def _crash(message: Any, exc: BaseException) -> None:

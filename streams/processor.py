@@ -1,11 +1,12 @@
-"""What the worker does with one input event: decode, route, extract, merge, store, emit.
+"""What the worker does with input events: admit (decode, check, route), then apply a user's
+batch (extract, merge, store, emit).
 
-The Faust agent hands every event here; nothing raised by an input escapes, so one bad event
-never stops a partition. This is the one place that decides dead-letter or crash.
+Nothing raised by an input escapes: a bad event or a failed extraction goes to the dead-letter
+topic, so one event never stops a partition. This is the one place that decides that.
 """
 
 import logging
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -16,13 +17,13 @@ from .codecs import dead_letter as dead_letter_record
 from .codecs import decode_command, decode_message, decode_record, encode
 from .errors import ExtractionFailed, InvalidEvent
 from .extraction import Extractor
-from .merge import merge
+from .merge import MergeResult, merge
 from .partitioning import partition_for
 from .profile_schema import ProfileSchema
 from .records import applied_before, commit, deleted_event, new_record, source_key
 from .settings import Settings
 
-__all__ = ["COMMAND_HEADER", "Processor", "Sender", "SourceMessage", "is_command"]
+__all__ = ["COMMAND_HEADER", "Processor", "Sender", "SourceMessage", "Work", "is_command"]
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +57,17 @@ class Sender(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Work:
+    """An admitted event: its source, the user key, the decoded body, and the event handle
+    that must be current when the table is written (Faust routes the write by it)."""
+
+    msg: SourceMessage
+    key: bytes
+    body: ChatMessage | ProfileCommand
+    handle: Any = None
+
+
 @dataclass
 class Processor:
     """Applies input events to the profile table and emits events; see the module docstring."""
@@ -67,30 +79,34 @@ class Processor:
     output: Sender
     dead_letters: Sender
     reroute: Sender
+    bind: Callable[[Any], None] = lambda handle: None
 
-    async def handle(self, msg: SourceMessage) -> None:
-        """Process one event; failures go to the dead-letter topic, never up."""
+    async def admit(self, msg: SourceMessage, handle: Any = None) -> Work | None:
+        """The event as work for its user, or None when it was dead-lettered or re-routed."""
         try:
+            body: ChatMessage | ProfileCommand
             if is_command(msg.headers):
-                await self._command(msg)
+                body = decode_command(msg.value)
             else:
-                await self._chat(msg)
+                body = decode_message(msg.value, max_content_chars=self.settings.max_content_chars)
+                self._check_time(msg, body)
+            key = self._user_key(msg, body.user_id)
+            if msg.key is None or msg.partition != partition_for(key, self.settings.partitions):
+                await self._reroute(msg, key, body)
+                return None
+            return Work(msg, key, body, handle)
         except InvalidEvent as exc:
             await self.dead_letter(msg, exc.code, exc.reason, user_id=exc.user_id)  # type: ignore[arg-type]
-        except ExtractionFailed as exc:
-            await self.dead_letter(msg, "extraction_failed", str(exc))
+            return None
 
-    def _user_key(self, msg: SourceMessage, user_id: str) -> bytes | None:
-        """The table key, or None when the event sits on the wrong partition and was re-routed."""
-        key = user_id.encode()
-        if msg.key is not None and msg.key != key:
-            raise InvalidEvent(
-                "key_mismatch",
-                "the record key names another user than the body's user_id; "
-                "publish with key = user_id",
-                user_id=user_id,
-            )
-        return key
+    async def run(self, key: bytes, works: list[Work]) -> None:
+        """Apply one user's batch: consecutive chat messages, or a single command."""
+        first = works[0].body
+        record = self._load(key, first.user_id)
+        if isinstance(first, ProfileCommand):
+            await self._command(works[0], first, record)
+        else:
+            await self._chats(key, works, record)
 
     def _check_time(self, msg: SourceMessage, message: ChatMessage) -> None:
         """Refuse a ``sent_at`` far ahead of the broker's timestamp: it would win every field.
@@ -107,63 +123,28 @@ class Processor:
                 user_id=message.user_id,
             )
 
-    def _misplaced(self, msg: SourceMessage, key: bytes) -> bool:
-        return msg.key is None or msg.partition != partition_for(key, self.settings.partitions)
+    def _user_key(self, msg: SourceMessage, user_id: str) -> bytes:
+        key = user_id.encode()
+        if msg.key is not None and msg.key != key:
+            raise InvalidEvent(
+                "key_mismatch",
+                "the record key names another user than the body's user_id; "
+                "publish with key = user_id",
+                user_id=user_id,
+            )
+        return key
 
     def _load(self, key: bytes, user_id: str) -> ProfileRecord:
         raw = self.table.get(key)
         return decode_record(raw) if raw is not None else new_record(user_id, self.schema.schema_id)
 
-    async def _chat(self, msg: SourceMessage) -> None:
-        message = decode_message(msg.value, max_content_chars=self.settings.max_content_chars)
-        self._check_time(msg, message)
-        key = self._user_key(msg, message.user_id)
-        assert key is not None  # noqa: S101
-        if self._misplaced(msg, key):
-            await self._reroute(msg, key, message)
-            return
-        record = self._load(key, message.user_id)
-        source = source_key(msg.topic, msg.partition)
-        if applied_before(record, source, msg.offset, message.message_id):
-            logger.debug(
-                "skip already applied user_id=%s message_id=%s offset=%d",
-                message.user_id,
-                message.message_id,
-                msg.offset,
+    async def _reroute(
+        self, msg: SourceMessage, key: bytes, body: ChatMessage | ProfileCommand
+    ) -> None:
+        if isinstance(body, ProfileCommand):
+            raise InvalidEvent(
+                "invalid_command", "command is not on its user's partition", user_id=body.user_id
             )
-            return
-        result = None
-        if message.role == "user":  # other turns are context only, never facts about the user
-            extraction = await self.extractor.extract(
-                record.profile or self.schema.empty(), [message], self.schema
-            )
-            result = merge(
-                record.profile,
-                record.provenance,
-                record.locked,
-                extraction.operations,
-                self.schema,
-                evidence={message.message_id: message.sent_at},
-            )
-            self._log_dropped(message, len(extraction.malformed) + len(result.dropped))
-        updated, event = commit(
-            record,
-            result,
-            offsets={source: msg.offset},
-            message_ids=[message.message_id],
-            at=message.sent_at,
-        )
-        self.table[key] = encode(updated)
-        if event is not None:
-            await self.output.send(key=key, value=encode(event))
-            logger.info(
-                "profile updated user_id=%s version=%d changes=%d",
-                message.user_id,
-                event.version,
-                len(event.changes),
-            )
-
-    async def _reroute(self, msg: SourceMessage, key: bytes, message: ChatMessage) -> None:
         assert msg.value is not None  # noqa: S101 - decoded above
         await self.reroute.send(key=key, value=msg.value)
         logger.info(
@@ -171,35 +152,102 @@ class Processor:
             msg.topic,
             msg.partition,
             msg.offset,
-            message.user_id,
-            message.message_id,
+            body.user_id,
+            body.message_id,
         )
 
-    async def _command(self, msg: SourceMessage) -> None:
-        command = decode_command(msg.value)
-        key = self._user_key(msg, command.user_id)
-        assert key is not None  # noqa: S101
-        if self._misplaced(msg, key):
-            raise InvalidEvent(
-                "invalid_command", "command is on the wrong partition", user_id=command.user_id
+    async def _chats(self, key: bytes, works: list[Work], record: ProfileRecord) -> None:
+        fresh = [
+            (w, w.body)
+            for w in works
+            if isinstance(w.body, ChatMessage)
+            and not applied_before(
+                record, source_key(w.msg.topic, w.msg.partition), w.msg.offset, w.body.message_id
             )
-        if command.type == "forget":
-            await self._forget(key, command)
-        else:
-            await self._correct(msg, key, command)
-
-    async def _forget(self, key: bytes, command: ProfileCommand) -> None:
-        raw = self.table.get(key)
-        if raw is None:
+        ]
+        if not fresh:
             return
-        record = decode_record(raw)
-        del self.table[key]  # a tombstone on the changelog, so compaction drops the data
+        messages = [m for _, m in fresh]
+        try:
+            result = await self._extract(record, messages)
+        except ExtractionFailed as exc:
+            for w, m in fresh:
+                await self.dead_letter(
+                    w.msg, "extraction_failed", str(exc), user_id=m.user_id, message_id=m.message_id
+                )
+            return
+        offsets: dict[str, int] = {}
+        for w, _ in fresh:
+            offsets[source_key(w.msg.topic, w.msg.partition)] = w.msg.offset
+        updated, event = commit(
+            record,
+            result,
+            offsets=offsets,
+            message_ids=[m.message_id for m in messages],
+            at=max(m.sent_at for m in messages),
+        )
+        await self._store(key, fresh[-1][0], updated)
+        if event is not None:
+            await self.output.send(key=key, value=encode(event))
+            logger.info(
+                "profile updated user_id=%s version=%d changes=%d messages=%d",
+                record.user_id,
+                event.version,
+                len(event.changes),
+                len(messages),
+            )
+
+    async def _extract(
+        self, record: ProfileRecord, messages: list[ChatMessage]
+    ) -> MergeResult | None:
+        """The merged result, or None when no message is the user's own (nothing to learn)."""
+        own = [m for m in messages if m.role == "user"]
+        if not own:
+            return None
+        extraction = await self.extractor.extract(
+            record.profile or self.schema.empty(), messages, self.schema
+        )
+        result = merge(
+            record.profile,
+            record.provenance,
+            record.locked,
+            extraction.operations,
+            self.schema,
+            evidence={m.message_id: m.sent_at for m in own},
+        )
+        dropped = len(extraction.malformed) + len(result.dropped)
+        if dropped:
+            logger.warning(
+                "dropped invalid operations user_id=%s count=%d reasons=%s",
+                record.user_id,
+                dropped,
+                sorted({d.reason.split(":")[0] for d in result.dropped}),
+            )
+        return result
+
+    async def _store(self, key: bytes, work: Work, record: ProfileRecord) -> None:
+        self.bind(work.handle)
+        self.table[key] = encode(record)
+
+    async def _command(self, work: Work, command: ProfileCommand, record: ProfileRecord) -> None:
+        try:
+            if command.type == "forget":
+                await self._forget(work, command, record)
+            else:
+                await self._correct(work, command, record)
+        except InvalidEvent as exc:
+            await self.dead_letter(work.msg, exc.code, exc.reason, user_id=command.user_id)  # type: ignore[arg-type]
+
+    async def _forget(self, work: Work, command: ProfileCommand, record: ProfileRecord) -> None:
+        if work.key not in self.table:
+            return
+        self.bind(work.handle)
+        del self.table[work.key]  # a tombstone on the changelog, so compaction drops the data
         event = deleted_event(record, command.command_id, command.requested_at)
-        await self.output.send(key=key, value=encode(event))
+        await self.output.send(key=work.key, value=encode(event))
         logger.info("profile forgotten user_id=%s", command.user_id)
 
-    async def _correct(self, msg: SourceMessage, key: bytes, command: ProfileCommand) -> None:
-        record = self._load(key, command.user_id)
+    async def _correct(self, work: Work, command: ProfileCommand, record: ProfileRecord) -> None:
         ops = [
             op.model_copy(update={"message_id": op.message_id or command.command_id})
             for op in command.operations
@@ -213,38 +261,24 @@ class Processor:
             evidence={command.command_id: command.requested_at},
             by="operator",
         )
-        if result.dropped:
-            raise InvalidEvent(
-                "invalid_command",
-                "; ".join(d.reason for d in result.dropped),
-                user_id=command.user_id,
-            )
         unknown = [f for f in (*command.lock, *command.unlock) if f not in self.schema.fields]
-        if unknown:
-            raise InvalidEvent(
-                "invalid_command", f"cannot lock unknown fields {unknown}", user_id=command.user_id
-            )
+        problems = [d.reason for d in result.dropped] + (
+            [f"cannot lock unknown fields {unknown}"] if unknown else []
+        )
+        if problems:
+            raise InvalidEvent("invalid_command", "; ".join(problems), user_id=command.user_id)
         locked = tuple(sorted((set(record.locked) | set(command.lock)) - set(command.unlock)))
         updated, event = commit(
             record,
             result,
-            offsets={source_key(msg.topic, msg.partition): msg.offset},
+            offsets={source_key(work.msg.topic, work.msg.partition): work.msg.offset},
             message_ids=[command.command_id],
             at=command.requested_at,
             locked=locked,
         )
-        self.table[key] = encode(updated)
+        await self._store(work.key, work, updated)
         if event is not None:
-            await self.output.send(key=key, value=encode(event))
-
-    def _log_dropped(self, message: ChatMessage, count: int) -> None:
-        if count:
-            logger.warning(
-                "dropped invalid operations user_id=%s message_id=%s count=%d",
-                message.user_id,
-                message.message_id,
-                count,
-            )
+            await self.output.send(key=work.key, value=encode(event))
 
     async def dead_letter(
         self,
@@ -253,7 +287,9 @@ class Processor:
         reason: str,
         *,
         user_id: str | None = None,
+        message_id: str | None = None,
     ) -> None:
+        """Send ``msg`` with its raw bytes and the reason to the dead-letter topic."""
         record = dead_letter_record(
             code=code,
             reason=reason,
@@ -264,6 +300,7 @@ class Processor:
             value=msg.value,
             failed_at=datetime.now(UTC),
             user_id=user_id,
+            message_id=message_id,
         )
         await self.dead_letters.send(key=msg.key, value=record)
         logger.warning(

@@ -64,6 +64,11 @@ class Settings(BaseSettings):
     llm_backoff_s: float = Field(0.5, ge=0)
     llm_backoff_max_s: float = Field(20.0, ge=0)
     max_content_chars: int = Field(8_000, ge=1)
+    max_in_flight: int = Field(64, ge=1, le=4096)
+    max_pending: int = Field(4096, ge=1)
+    coalesce_window_s: float = Field(0.5, ge=0)
+    max_batch_messages: int = Field(20, ge=1, le=500)
+    max_batch_chars: int = Field(12_000, ge=1)
     max_future_skew_s: float = Field(300.0, ge=0)
     profile_model: str = "schemas.profile:UserProfile"
 

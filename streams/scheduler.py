@@ -1,0 +1,192 @@
+"""Many users in flight, one batch at a time per user, acknowledgements in offset order.
+
+Pure asyncio (no Faust): the agent submits jobs; this module decides when each user's next
+batch runs and which offsets are safe to acknowledge.
+
+Responsibilities:
+- per key, run batches strictly one after another, in submission (offset) order;
+- across keys, run at most ``max_in_flight`` batches at once;
+- coalesce a key's jobs that arrive within ``window_s`` of its first waiting job, or while its
+  previous batch runs, into one batch (bounded by ``max_batch`` jobs and ``max_batch_size``);
+- acknowledge a partition's jobs only in offset order, so a commit never passes a job that is
+  still in flight (the flaw of Faust's ``concurrency=N``);
+- bound the jobs held at once (``max_pending``), so a slow model applies backpressure;
+- never let a key's task die silently: an exception reaches ``on_fatal``.
+"""
+
+import asyncio
+import logging
+from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+__all__ = ["Job", "KeyedScheduler", "SchedulerLimits"]
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+TopicPartition = tuple[str, int]
+
+
+@dataclass(eq=False)
+class Job(Generic[T]):
+    """One input event: its key, where it came from, and what to do with it."""
+
+    key: bytes
+    tp: TopicPartition
+    offset: int
+    payload: T
+    size: int = 0
+    coalesce: bool = True
+    arrived: float = 0.0
+    done: bool = False
+
+
+@dataclass(frozen=True)
+class SchedulerLimits:
+    """How much runs at once and how jobs are merged."""
+
+    max_in_flight: int = 64
+    max_pending: int = 4096
+    window_s: float = 0.5
+    max_batch: int = 20
+    max_batch_size: int = 12_000
+
+
+@dataclass
+class _Counters:
+    batches: int = 0
+    jobs: int = 0
+    in_flight: int = 0
+    peak_in_flight: int = 0
+    acked: int = 0
+    by_batch_size: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+
+
+class KeyedScheduler(Generic[T]):
+    """See the module docstring. ``run(key, jobs)`` must handle its own input errors."""
+
+    def __init__(
+        self,
+        run: Callable[[bytes, list[Job[T]]], Awaitable[None]],
+        ack: Callable[[Job[T]], None],
+        on_fatal: Callable[[BaseException], None],
+        limits: SchedulerLimits = SchedulerLimits(),
+    ) -> None:
+        self._run, self._ack, self._on_fatal = run, ack, on_fatal
+        self.limits = limits
+        self._slots = asyncio.Semaphore(limits.max_in_flight)
+        self._room = asyncio.Semaphore(limits.max_pending)
+        self._waiting: dict[bytes, deque[Job[T]]] = defaultdict(deque)
+        self._full: dict[bytes, asyncio.Event] = defaultdict(asyncio.Event)
+        self._tasks: dict[bytes, asyncio.Task[None]] = {}
+        self._order: dict[TopicPartition, deque[Job[T]]] = defaultdict(deque)
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._held = 0
+        self.counters = _Counters()
+
+    async def submit(self, job: Job[T]) -> None:
+        """Queue ``job`` behind its key's earlier jobs; waits while ``max_pending`` are held."""
+        await self._hold(job)
+        job.arrived = asyncio.get_running_loop().time()
+        queue = self._waiting[job.key]
+        queue.append(job)
+        if len(queue) >= self.limits.max_batch or not job.coalesce:
+            self._full[job.key].set()
+        if job.key not in self._tasks:
+            task = asyncio.create_task(self._serve(job.key), name=f"user-{job.key[:32]!r}")
+            task.add_done_callback(self._check_task)
+            self._tasks[job.key] = task
+
+    async def skip(self, job: Job[T]) -> None:
+        """Record a job handled on the spot (dead-lettered, re-routed) in its partition's order."""
+        await self._hold(job)
+        self._finish(job)
+
+    async def drain(self) -> None:
+        """Wait until every submitted job is finished and acknowledged."""
+        await self._idle.wait()
+
+    @property
+    def pending(self) -> int:
+        """Jobs submitted and not yet acknowledged."""
+        return self._held
+
+    async def _hold(self, job: Job[T]) -> None:
+        await self._room.acquire()
+        self._held += 1
+        self._idle.clear()
+        self._order[job.tp].append(job)
+
+    async def _serve(self, key: bytes) -> None:
+        queue = self._waiting[key]
+        while queue:
+            await self._coalesce_window(key, queue[0])
+            async with self._slots:
+                batch = self._take(queue)
+                self._full[key].clear()
+                if queue and (len(queue) >= self.limits.max_batch or not queue[0].coalesce):
+                    self._full[key].set()
+                await self._run_counted(key, batch)
+            for job in batch:
+                self._finish(job)
+        del self._tasks[key], self._waiting[key], self._full[key]
+
+    async def _coalesce_window(self, key: bytes, first: Job[T]) -> None:
+        if not first.coalesce:
+            return
+        delay = first.arrived + self.limits.window_s - asyncio.get_running_loop().time()
+        if delay <= 0:
+            return
+        try:
+            await asyncio.wait_for(self._full[key].wait(), delay)
+        except TimeoutError:
+            pass
+
+    def _take(self, queue: deque[Job[T]]) -> list[Job[T]]:
+        first = queue.popleft()
+        batch = [first]
+        if not first.coalesce:
+            return batch
+        size = first.size
+        while queue and queue[0].coalesce and len(batch) < self.limits.max_batch:
+            if size + queue[0].size > self.limits.max_batch_size:
+                break
+            size += queue[0].size
+            batch.append(queue.popleft())
+        return batch
+
+    async def _run_counted(self, key: bytes, batch: list[Job[T]]) -> None:
+        c = self.counters
+        c.in_flight += 1
+        c.peak_in_flight = max(c.peak_in_flight, c.in_flight)
+        try:
+            await self._run(key, batch)
+        finally:
+            c.in_flight -= 1
+        c.batches += 1
+        c.jobs += len(batch)
+        c.by_batch_size[len(batch)] += 1
+
+    def _finish(self, job: Job[T]) -> None:
+        job.done = True
+        order = self._order[job.tp]
+        while order and order[0].done:
+            head = order.popleft()
+            self._ack(head)
+            self.counters.acked += 1
+            self._held -= 1
+            self._room.release()
+        if not order:
+            del self._order[job.tp]
+        if self._held == 0:
+            self._idle.set()
+
+    def _check_task(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            logger.critical("a user's batch task failed: %r", exc, exc_info=exc)
+            self._on_fatal(exc)

@@ -1,0 +1,163 @@
+"""The keyed scheduler: per-user order, cross-user concurrency, safe acknowledgements."""
+
+import asyncio
+import random
+
+import pytest
+
+from streams.scheduler import Job, KeyedScheduler, SchedulerLimits
+
+
+class Recorder:
+    """A ``run`` that takes ``delay`` seconds and records what ran and what overlapped."""
+
+    def __init__(self, delay: float = 0.01, fail_on: bytes | None = None) -> None:
+        self.delay, self.fail_on = delay, fail_on
+        self.batches: list[tuple[bytes, list[int]]] = []
+        self.running: set[bytes] = set()
+        self.overlaps = 0
+        self.peak = 0
+        self.acked: list[tuple[tuple[str, int], int]] = []
+        self.fatal: list[BaseException] = []
+
+    async def run(self, key: bytes, jobs: list[Job[str]]) -> None:
+        if key in self.running:
+            self.overlaps += 1
+        self.running.add(key)
+        self.peak = max(self.peak, len(self.running))
+        await asyncio.sleep(self.delay * random.random())
+        self.running.discard(key)
+        if key == self.fail_on:
+            raise RuntimeError("boom")
+        self.batches.append((key, [j.offset for j in jobs]))
+
+    def ack(self, job: Job[str]) -> None:
+        self.acked.append((job.tp, job.offset))
+
+    def scheduler(self, **limits: float) -> KeyedScheduler[str]:
+        return KeyedScheduler(self.run, self.ack, self.fatal.append,
+                              SchedulerLimits(**limits))  # type: ignore[arg-type]
+
+
+def job(key: str, offset: int, partition: int = 0, coalesce: bool = True) -> Job[str]:
+    return Job(key=key.encode(), tp=("t", partition), offset=offset, payload="x", size=10,
+               coalesce=coalesce)
+
+
+async def test_each_user_runs_in_order_without_overlap_while_users_run_together() -> None:
+    rec = Recorder()
+    sched = rec.scheduler(window_s=0, max_batch=1)
+    for offset in range(200):
+        key = f"u{offset % 20}"
+        await sched.submit(job(key, offset, partition=offset % 20 % 4))
+    await sched.drain()
+    assert rec.overlaps == 0
+    assert rec.peak > 1
+    for key in {k for k, _ in rec.batches}:
+        offsets = [o for k, batch in rec.batches if k == key for o in batch]
+        assert offsets == sorted(offsets) and len(offsets) == 10
+
+
+async def test_acknowledgements_follow_offset_order_per_partition() -> None:
+    rec = Recorder(delay=0.02)
+    sched = rec.scheduler(window_s=0, max_batch=1)
+    for offset in range(100):
+        await sched.submit(job(f"u{offset}", offset, partition=offset % 3))
+    await sched.drain()
+    for partition in range(3):
+        acked = [o for tp, o in rec.acked if tp == ("t", partition)]
+        assert acked == sorted(acked) and len(acked) == len(range(partition, 100, 3))
+
+
+async def test_a_slow_head_holds_back_acks_of_later_offsets() -> None:
+    gate = asyncio.Event()
+    acked: list[int] = []
+
+    async def run(key: bytes, jobs: list[Job[str]]) -> None:
+        if key == b"slow":
+            await gate.wait()
+
+    sched: KeyedScheduler[str] = KeyedScheduler(run, lambda j: acked.append(j.offset),
+                                                print, SchedulerLimits(window_s=0))
+    await sched.submit(job("slow", 0))
+    for offset in range(1, 5):
+        await sched.submit(job(f"fast{offset}", offset))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert acked == []
+    gate.set()
+    await sched.drain()
+    assert acked == [0, 1, 2, 3, 4]
+
+
+async def test_messages_arriving_while_a_user_is_busy_join_its_next_batch() -> None:
+    rec = Recorder(delay=0.05)
+    sched = rec.scheduler(window_s=0.0, max_batch=5)
+    for offset in range(12):
+        await sched.submit(job("u", offset))
+    await sched.drain()
+    sizes = [len(batch) for _, batch in rec.batches]
+    assert sizes[0] >= 1 and max(sizes) <= 5
+    assert len(rec.batches) < 12
+    assert [o for _, b in rec.batches for o in b] == list(range(12))
+
+
+async def test_a_window_merges_close_messages_and_commands_run_alone() -> None:
+    rec = Recorder(delay=0.0)
+    sched = rec.scheduler(window_s=0.05, max_batch=20)
+    await sched.submit(job("u", 0))
+    await sched.submit(job("u", 1))
+    await sched.submit(job("u", 2, coalesce=False))
+    await sched.submit(job("u", 3))
+    await sched.drain()
+    assert [b for _, b in rec.batches] == [[0, 1], [2], [3]]
+
+
+async def test_in_flight_batches_never_exceed_the_limit() -> None:
+    rec = Recorder(delay=0.02)
+    sched = rec.scheduler(window_s=0, max_in_flight=4)
+    for offset in range(40):
+        await sched.submit(job(f"u{offset}", offset))
+    await sched.drain()
+    assert rec.peak <= 4 and sched.counters.peak_in_flight <= 4
+
+
+async def test_submit_waits_when_too_many_jobs_are_held() -> None:
+    gate = asyncio.Event()
+
+    async def run(key: bytes, jobs: list[Job[str]]) -> None:
+        await gate.wait()
+
+    sched: KeyedScheduler[str] = KeyedScheduler(run, lambda j: None, print,
+                                                SchedulerLimits(window_s=0, max_pending=3))
+    for offset in range(3):
+        await sched.submit(job(f"u{offset}", offset))
+    blocked = asyncio.create_task(sched.submit(job("u9", 9)))
+    await asyncio.sleep(0.01)
+    assert not blocked.done()
+    gate.set()
+    await asyncio.wait_for(blocked, 1)
+    await sched.drain()
+    assert sched.pending == 0
+
+
+async def test_a_crashing_batch_is_reported_not_swallowed() -> None:
+    rec = Recorder(fail_on=b"bad")
+    sched = rec.scheduler(window_s=0)
+    await sched.submit(job("bad", 0))
+    for _ in range(50):
+        await asyncio.sleep(0.001)
+        if rec.fatal:
+            break
+    assert [str(e) for e in rec.fatal] == ["boom"]
+
+
+@pytest.mark.parametrize("partition", [0, 1])
+async def test_skipped_jobs_keep_their_place_in_the_ack_order(partition: int) -> None:
+    rec = Recorder(delay=0.02)
+    sched = rec.scheduler(window_s=0)
+    await sched.submit(job("u", 0, partition))
+    await sched.skip(job("bad", 1, partition))
+    await sched.submit(job("u", 2, partition))
+    await sched.drain()
+    assert [o for _, o in rec.acked] == [0, 1, 2]
