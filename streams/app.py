@@ -10,15 +10,18 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import faust
+import redis.asyncio as aioredis
 from aiokafka.errors import KafkaError
 from faust.streams import _current_event
 
 from schemas import ChatMessage
 
+from .cache import CachedExtractor
 from .extraction import Extractor
 from .llm import LLMExtractor
 from .processor import Processor, Work
 from .profile_schema import ProfileSchema, load_profile_schema
+from .ratelimit import Limit, RateLimiter
 from .rules import RuleExtractor
 from .scheduler import Job, KeyedScheduler, SchedulerLimits
 from .settings import Settings
@@ -40,9 +43,20 @@ class Worker:
 
 
 def _extractor(settings: Settings) -> Extractor:
-    if settings.extractor_kind == "openai":
-        return LLMExtractor(settings)
-    return RuleExtractor()
+    """The rule extractor, or the model behind the shared rate limit and result cache."""
+    if settings.extractor_kind != "openai":
+        return RuleExtractor()
+    redis = aioredis.from_url(settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
+    limits = [
+        Limit(name, per_minute, burst=max(1.0, per_minute / 60))
+        for name, per_minute in (
+            ("requests", settings.llm_requests_per_min),
+            ("tokens", settings.llm_tokens_per_min),
+        )
+        if per_minute > 0
+    ]
+    limiter = RateLimiter(redis, limits, settings.app_id) if limits else None
+    return CachedExtractor(LLMExtractor(settings, limiter), redis, settings.app_id)
 
 
 def _faust_app(settings: Settings) -> faust.App:

@@ -33,6 +33,10 @@ class Extractor(Protocol):
         """The operations the messages justify; raises ExtractionFailed when it gives up."""
         ...
 
+    async def forget(self, user_id: str) -> int:
+        """Drop anything kept about ``user_id`` (cached answers); returns how many entries."""
+        ...
+
     async def close(self) -> None:
         """Release connections."""
         ...

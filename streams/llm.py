@@ -17,6 +17,7 @@ from .errors import ExtractionFailed, InvalidModelOutput, ModelUnavailable
 from .extraction import Extraction
 from .profile_schema import ProfileSchema
 from .prompt import build_messages, parse_patch, response_format
+from .ratelimit import RateLimiter
 from .settings import Settings
 
 __all__ = ["LLMExtractor"]
@@ -41,7 +42,7 @@ class LLMExtractor:
     ``Retry-After`` header asks. Anything else, or a spent budget, raises ExtractionFailed.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, limiter: RateLimiter | None = None) -> None:
         key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else "unused"
         self._client = AsyncOpenAI(
             api_key=key,
@@ -50,6 +51,7 @@ class LLMExtractor:
             max_retries=0,  # retries are ours: one policy, with Retry-After and jitter
         )
         self._settings = settings
+        self._limiter = limiter
         self.name = f"openai:{settings.model}"
 
     async def extract(
@@ -58,9 +60,12 @@ class LLMExtractor:
         """Ask the model, retrying what may pass; every call made is counted in the result."""
         request = build_messages(profile, messages, schema)
         fmt = response_format(schema)
+        estimate = sum(len(m["content"]) for m in request) // 4
         attempts = self._settings.llm_max_attempts
         for attempt in range(1, attempts + 1):
             try:
+                if self._limiter is not None:
+                    await self._limiter.acquire(estimate)
                 result = await self._call(request, fmt)
             except (ModelUnavailable, InvalidModelOutput) as exc:
                 if attempt == attempts:
@@ -125,6 +130,10 @@ class LLMExtractor:
             usage.prompt_tokens if usage else 0,
             usage.completion_tokens if usage else 0,
         )
+
+    async def forget(self, user_id: str) -> int:
+        """Nothing is kept here (the cache wrapping it keeps answers)."""
+        return 0
 
     async def close(self) -> None:
         """Close the HTTP connections."""

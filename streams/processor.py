@@ -245,7 +245,8 @@ class Processor:
         del self.table[work.key]  # a tombstone on the changelog, so compaction drops the data
         event = deleted_event(record, command.command_id, command.requested_at)
         await self.output.send(key=work.key, value=encode(event))
-        logger.info("profile forgotten user_id=%s", command.user_id)
+        cached = await self.extractor.forget(command.user_id)
+        logger.info("profile forgotten user_id=%s cache_entries=%d", command.user_id, cached)
 
     async def _correct(self, work: Work, command: ProfileCommand, record: ProfileRecord) -> None:
         ops = [

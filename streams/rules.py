@@ -95,5 +95,9 @@ class RuleExtractor:
         ops = [op for m in messages if m.role == "user" for op in _ops_for(m)]
         return Extraction([op for op in ops if op.field in schema.fields])
 
+    async def forget(self, user_id: str) -> int:
+        """Nothing is kept."""
+        return 0
+
     async def close(self) -> None:
         """Nothing to release."""

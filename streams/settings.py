@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     openai_base_url: str | None = Field(
         None, validation_alias=AliasChoices("OPENAI_BASE_URL", _PREFIX + "OPENAI_BASE_URL")
     )
+    llm_requests_per_min: float = Field(0, ge=0)
+    llm_tokens_per_min: float = Field(0, ge=0)
     llm_timeout_s: float = Field(30.0, gt=0)
     llm_max_attempts: int = Field(4, ge=1, le=20)
     llm_backoff_s: float = Field(0.5, ge=0)

@@ -1,0 +1,95 @@
+"""The Redis-backed result cache and rate limit, against the real Redis and fake model."""
+
+import time
+import uuid
+from datetime import UTC, datetime
+
+import redis.asyncio as aioredis
+
+from schemas import ChatMessage
+from streams.cache import CachedExtractor
+from streams.llm import LLMExtractor
+from streams.profile_schema import load_profile_schema
+from streams.ratelimit import Limit, RateLimiter
+from streams.settings import load_settings
+from tests.fakes.llm_server import FakeLLM
+
+from .harness import REDIS_URL
+
+SCHEMA = load_profile_schema("schemas.profile:UserProfile")
+
+
+def chat(user: str, text: str) -> ChatMessage:
+    return ChatMessage(
+        message_id=uuid.uuid4().hex,
+        user_id=user,
+        role="user",
+        content=text,
+        sent_at=datetime.now(UTC),
+    )
+
+
+def extractor(
+    fake: FakeLLM, redis: aioredis.Redis, limiter: RateLimiter | None = None
+) -> CachedExtractor:
+    settings = load_settings(
+        openai_base_url=fake.url,
+        openai_api_key="k",
+        extractor="openai",
+        llm_backoff_s=0.01,
+        llm_backoff_max_s=0.01,
+    )
+    return CachedExtractor(LLMExtractor(settings, limiter), redis, f"it-{uuid.uuid4().hex[:8]}")
+
+
+async def test_the_same_question_is_paid_for_once_and_forgotten_with_its_user(
+    services: None, fake_llm: FakeLLM
+) -> None:
+    fake_llm.on("I speak Spanish", {"field": "languages", "op": "add", "value": "Spanish"})
+    cached = extractor(fake_llm, aioredis.from_url(REDIS_URL))
+    messages = [chat("zoe", "I speak Spanish")]
+    first = await cached.extract({}, messages, SCHEMA)
+    again = await cached.extract({}, messages, SCHEMA)
+    assert first.operations == again.operations and len(first.operations) == 1
+    assert len(fake_llm.requests) == 1 and (cached.hits, cached.misses) == (1, 1)
+
+    assert await cached.forget("zoe") == 1
+    await cached.extract({}, messages, SCHEMA)
+    assert len(fake_llm.requests) == 2
+    await cached.close()
+
+
+async def test_without_redis_extraction_goes_on_uncached(fake_llm: FakeLLM) -> None:
+    fake_llm.on("I speak French", {"field": "languages", "op": "add", "value": "French"})
+    nowhere = aioredis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
+    cached = extractor(fake_llm, nowhere)
+    messages = [chat("yan", "I speak French")]
+    for _ in range(2):
+        result = await cached.extract({}, messages, SCHEMA)
+        assert [op.value for op in result.operations] == ["French"]
+    assert len(fake_llm.requests) == 2
+    await cached.close()
+
+
+async def test_workers_share_one_request_limit_through_redis(services: None) -> None:
+    redis = aioredis.from_url(REDIS_URL)
+    prefix = f"it-{uuid.uuid4().hex[:8]}"
+    limit = Limit("requests", per_minute=600, burst=2)  # one request per 0.1 s after 2
+    a = RateLimiter(redis, [limit], prefix)
+    b = RateLimiter(redis, [limit], prefix)
+    started = time.monotonic()
+    for limiter in (a, b, a, b, a, b):
+        await limiter.acquire(tokens=10)
+    elapsed = time.monotonic() - started
+    assert elapsed >= 0.35  # 6 requests, 2 free: at least 4 spaced 0.1 s apart
+    assert a.waited_s > 0 and b.waited_s > 0
+    await redis.aclose()
+
+
+async def test_the_limiter_falls_back_to_local_limits_without_redis() -> None:
+    nowhere = aioredis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
+    limiter = RateLimiter(nowhere, [Limit("requests", per_minute=600, burst=1)], "x")
+    for _ in range(3):
+        await limiter.acquire(tokens=1)
+    assert limiter.waited_s >= 0.15
+    await nowhere.aclose()
