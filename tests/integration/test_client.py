@@ -1,0 +1,160 @@
+"""The app-side client on real Kafka: publish keyed by user, and a profile-event subscription
+that resumes after a restart without gaps and delivers each event once."""
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from schemas import ChatMessage, ProfileEvent
+from streams.client import BrokerUnavailable, ProfileEvents, publish
+from streams.codecs import encode
+from streams.partitioning import partition_for
+
+from .harness import BOOTSTRAP, PARTITIONS, Kafka, Names
+
+T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+USERS = [f"user-{i}" for i in range(5)]
+
+
+async def create_topic(name: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, num_partitions=PARTITIONS, replication_factor=1)])
+    finally:
+        await admin.close()
+
+
+def event(user_id: str, version: int) -> ProfileEvent:
+    return ProfileEvent.model_validate(
+        {
+            "event_id": f"{user_id}:{version}",
+            "type": "updated",
+            "user_id": user_id,
+            "version": version,
+            "profile": {"common_topics": [f"t{version}"]},
+            "source_message_ids": [f"{user_id}-m{version}"],
+            "updated_at": T0 + timedelta(minutes=version),
+            "schema": "UserProfile@1",
+        }
+    )
+
+
+async def produce_events(kafka: Kafka, topic: str, events: list[ProfileEvent]) -> None:
+    for e in events:
+        await kafka.send(topic, encode(e), key=e.user_id.encode())
+
+
+@pytest.fixture
+async def topic(names: Names, kafka: Kafka) -> AsyncIterator[str]:
+    await create_topic(names.output)
+    yield names.output
+
+
+async def take(events: ProfileEvents, count: int) -> list[str]:
+    return [(await anext(events)).event_id for _ in range(count)]
+
+
+async def drain(events: ProfileEvents) -> list[str]:
+    """Every event until the subscription has been idle for its idle timeout."""
+    return [e.event_id async for e in events]
+
+
+async def test_a_subscription_restarted_mid_stream_resumes_without_gaps_or_duplicates(
+    topic: str, kafka: Kafka, names: Names
+) -> None:
+    sent = [event(u, v) for v in range(1, 7) for u in USERS]  # 30 events on several partitions
+    await produce_events(kafka, topic, sent)
+    group = f"{names.prefix}-app"
+
+    async with ProfileEvents(
+        bootstrap=BOOTSTRAP, topic=topic, group_id=group, from_beginning=True
+    ) as events:
+        first = await take(events, 12)
+
+    # A worker that redelivers: copies (same id, same bytes) of one event the app has already
+    # seen and of one it has not seen yet.
+    seen_dup = next(e for e in sent if e.event_id == first[0])
+    unseen_dup = next(e for e in sent if e.event_id not in first)
+    await produce_events(kafka, topic, [seen_dup, unseen_dup])
+
+    async with ProfileEvents(
+        bootstrap=BOOTSTRAP, topic=topic, group_id=group, idle_timeout_s=3
+    ) as events:
+        rest = await drain(events)
+
+    assert len(first) == len(set(first)) and len(rest) == len(set(rest))
+    assert set(first).isdisjoint(rest)
+    assert sorted(first + rest) == sorted(e.event_id for e in sent)
+    ends = await kafka.end_offsets(topic)
+    assert await kafka.committed(group, topic) == ends
+
+
+async def test_leaving_on_an_exception_does_not_commit_the_event_in_hand(
+    topic: str, kafka: Kafka, names: Names
+) -> None:
+    await produce_events(kafka, topic, [event("solo", v) for v in range(1, 5)])
+    group = f"{names.prefix}-app"
+    with pytest.raises(RuntimeError):
+        async with ProfileEvents(
+            bootstrap=BOOTSTRAP, topic=topic, group_id=group, from_beginning=True
+        ) as events:
+            assert await take(events, 2) == ["solo:1", "solo:2"]
+            raise RuntimeError("the app failed while handling solo:2")
+
+    async with ProfileEvents(
+        bootstrap=BOOTSTRAP, topic=topic, group_id=group, idle_timeout_s=3
+    ) as events:
+        assert await drain(events) == ["solo:2", "solo:3", "solo:4"]
+
+
+async def test_a_user_filter_and_a_forgotten_user_whose_versions_start_again(
+    topic: str, kafka: Kafka
+) -> None:
+    """After ``deleted`` a user's versions restart at 1 with new bytes: not a duplicate."""
+    deleted = event("ann", 3).model_copy(update={"event_id": "ann:3", "type": "deleted"})
+    reborn = event("ann", 1).model_copy(update={"profile": {"name": "Ann"}})
+    history = [event("ann", 1), event("bob", 1), event("ann", 2), deleted, reborn]
+    await produce_events(kafka, topic, history)
+
+    async with ProfileEvents(
+        bootstrap=BOOTSTRAP, topic=topic, user_id="ann", from_beginning=True, idle_timeout_s=3
+    ) as events:
+        got = [(e.event_id, e.type) async for e in events]
+
+    assert got == [("ann:1", "updated"), ("ann:2", "updated"), ("ann:3", "deleted")] + [
+        ("ann:1", "updated")
+    ]
+
+
+async def test_publish_keys_by_user_on_kafkas_default_partition(topic: str, kafka: Kafka) -> None:
+    messages = [
+        ChatMessage(
+            message_id=f"m{i}",
+            user_id=USERS[i % len(USERS)],
+            role="user",
+            content=f"hello {i}",
+            sent_at=T0,
+        )
+        for i in range(20)
+    ]
+    progress: list[int] = []
+
+    sent = await publish(messages, bootstrap=BOOTSTRAP, topic=topic, on_sent=progress.append)
+
+    assert sent == 20 and progress[-1] == 20
+    records = await kafka.read(topic, lambda r: len(r) >= 20)
+    for r in records:
+        assert r.partition == partition_for(r.key, PARTITIONS)
+        assert ChatMessage.model_validate_json(r.value).user_id == r.key.decode()
+    firsts = [ChatMessage.model_validate_json(r.value) for r in records if r.key == b"user-0"]
+    assert [m.message_id for m in firsts] == ["m0", "m5", "m10", "m15"]
+
+
+async def test_an_unreachable_broker_is_one_clear_error() -> None:
+    with pytest.raises(BrokerUnavailable, match=r"127\.0\.0\.1:1 .*make up"):
+        await publish([], bootstrap="127.0.0.1:1", topic="nowhere")
+    with pytest.raises(BrokerUnavailable, match=r"127\.0\.0\.1:1"):
+        await ProfileEvents(bootstrap="127.0.0.1:1", topic="nowhere").start()
