@@ -16,6 +16,7 @@ from faust.streams import _current_event
 
 from schemas import ChatMessage
 
+from . import metrics
 from .cache import CachedExtractor
 from .extraction import Extractor
 from .llm import LLMExtractor
@@ -140,6 +141,16 @@ def create_worker(settings: Settings) -> Worker:
         async for event in cast(Any, stream).noack().events():
             await _admit(processor, scheduler, event)
 
+    metrics.gauge(
+        "in_flight_extractions", "User batches running now", lambda: scheduler.counters.in_flight
+    )
+    metrics.gauge("pending_events", "Events held, not yet acknowledged", lambda: scheduler.pending)
+    metrics.gauge(
+        "consumer_lag",
+        "Input events not yet committed, over assigned partitions",
+        lambda: _lag(app, settings.input_topic),
+    )
+
     async def declare_outputs() -> None:
         # Subscribers may start before the first event; let them find the topics.
         await output.maybe_declare()
@@ -185,6 +196,17 @@ async def _admit(
         await scheduler.skip(job)
     else:
         await scheduler.submit(job)
+
+
+def _lag(app: faust.App, topic: str) -> float:
+    consumer = cast(Any, app.consumer)
+    lag = 0
+    for tp in consumer.assignment():
+        highwater = consumer.highwater(tp) if tp.topic == topic else None
+        if highwater is not None:  # None until the first fetch of the partition
+            committed = consumer._committed_offset.get(tp) or 0  # noqa: SLF001 - no public API
+            lag += max(0, highwater - committed)
+    return float(lag)
 
 
 def _bind_current_event(event: Any) -> None:

@@ -20,6 +20,7 @@ from redis.exceptions import RedisError
 from schemas import ChatMessage, PatchOperation
 
 from .extraction import Extraction, Extractor
+from .metrics import CACHE
 from .profile_schema import ProfileSchema
 from .prompt import PROMPT_VERSION
 
@@ -66,8 +67,10 @@ class CachedExtractor:
         cached = await self._get(key)
         if cached is not None:
             self.hits += 1
+            CACHE.labels("hit").inc()
             return cached
         self.misses += 1
+        CACHE.labels("miss").inc()
         result = await self._inner.extract(profile, messages, schema)
         await self._set(key, result)
         return result

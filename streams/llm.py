@@ -3,6 +3,7 @@
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -15,6 +16,7 @@ from schemas import ChatMessage
 
 from .errors import ExtractionFailed, InvalidModelOutput, ModelUnavailable
 from .extraction import Extraction
+from .metrics import MODEL_CALLS, MODEL_LATENCY, TOKENS
 from .profile_schema import ProfileSchema
 from .prompt import build_messages, parse_patch, response_format
 from .ratelimit import RateLimiter
@@ -95,6 +97,8 @@ class LLMExtractor:
         return max(jittered, retry_after or 0.0)
 
     async def _call(self, request: list[dict[str, str]], fmt: dict[str, Any]) -> Extraction:
+        MODEL_CALLS.inc()
+        started = time.monotonic()
         try:
             completion = await self._client.chat.completions.create(
                 model=self._settings.model,
@@ -114,6 +118,8 @@ class LLMExtractor:
             raise ModelUnavailable(f"no answer within {self._settings.llm_timeout_s}s") from exc
         except openai.APIConnectionError as exc:
             raise ModelUnavailable(f"cannot reach the model endpoint ({exc})") from exc
+        finally:
+            MODEL_LATENCY.observe(time.monotonic() - started)
         if not completion.choices:
             raise InvalidModelOutput("model answer has no choices")
         choice = completion.choices[0]
@@ -123,6 +129,9 @@ class LLMExtractor:
             raise InvalidModelOutput("model answer was cut off (finish_reason=length)")
         operations, malformed = parse_patch(choice.message.content)
         usage = completion.usage
+        if usage:
+            TOKENS.labels("prompt").inc(usage.prompt_tokens)
+            TOKENS.labels("completion").inc(usage.completion_tokens)
         return Extraction(
             operations,
             malformed,

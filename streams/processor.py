@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from schemas import ChatMessage, DeadLetterReason, ProfileCommand, ProfileRecord
+from schemas import ChatMessage, DeadLetterReason, ProfileCommand, ProfileEvent, ProfileRecord
 
 from .codecs import dead_letter as dead_letter_record
 from .codecs import decode_command, decode_message, decode_record, encode
 from .errors import ExtractionFailed, InvalidEvent
 from .extraction import Extractor
 from .merge import MergeResult, merge
+from .metrics import DEAD_LETTERS, EVENTS_IN, EXTRACTIONS, MESSAGES_EXTRACTED, VERSIONS
 from .partitioning import partition_for
 from .profile_schema import ProfileSchema
 from .records import applied_before, commit, deleted_event, new_record, source_key
@@ -94,6 +95,7 @@ class Processor:
             if msg.key is None or msg.partition != partition_for(key, self.settings.partitions):
                 await self._reroute(msg, key, body)
                 return None
+            EVENTS_IN.labels("command" if isinstance(body, ProfileCommand) else "chat").inc()
             return Work(msg, key, body, handle)
         except InvalidEvent as exc:
             await self.dead_letter(msg, exc.code, exc.reason, user_id=exc.user_id)  # type: ignore[arg-type]
@@ -147,6 +149,7 @@ class Processor:
             )
         assert msg.value is not None  # noqa: S101 - decoded above
         await self.reroute.send(key=key, value=msg.value)
+        EVENTS_IN.labels("rerouted").inc()
         logger.info(
             "re-routed by user id topic=%s partition=%d offset=%d user_id=%s message_id=%s",
             msg.topic,
@@ -171,6 +174,7 @@ class Processor:
         try:
             result = await self._extract(record, messages)
         except ExtractionFailed as exc:
+            EXTRACTIONS.labels("failed").inc()
             for w, m in fresh:
                 await self.dead_letter(
                     w.msg, "extraction_failed", str(exc), user_id=m.user_id, message_id=m.message_id
@@ -188,7 +192,7 @@ class Processor:
         )
         await self._store(key, fresh[-1][0], updated)
         if event is not None:
-            await self.output.send(key=key, value=encode(event))
+            await self._emit(key, event)
             logger.info(
                 "profile updated user_id=%s version=%d changes=%d messages=%d",
                 record.user_id,
@@ -204,6 +208,7 @@ class Processor:
         own = [m for m in messages if m.role == "user"]
         if not own:
             return None
+        MESSAGES_EXTRACTED.inc(len(messages))
         extraction = await self.extractor.extract(
             record.profile or self.schema.empty(), messages, self.schema
         )
@@ -215,6 +220,7 @@ class Processor:
             self.schema,
             evidence={m.message_id: m.sent_at for m in own},
         )
+        EXTRACTIONS.labels("ok").inc()
         dropped = len(extraction.malformed) + len(result.dropped)
         if dropped:
             logger.warning(
@@ -244,7 +250,7 @@ class Processor:
         self.bind(work.handle)
         del self.table[work.key]  # a tombstone on the changelog, so compaction drops the data
         event = deleted_event(record, command.command_id, command.requested_at)
-        await self.output.send(key=work.key, value=encode(event))
+        await self._emit(work.key, event)
         cached = await self.extractor.forget(command.user_id)
         logger.info("profile forgotten user_id=%s cache_entries=%d", command.user_id, cached)
 
@@ -279,7 +285,11 @@ class Processor:
         )
         await self._store(work.key, work, updated)
         if event is not None:
-            await self.output.send(key=work.key, value=encode(event))
+            await self._emit(work.key, event)
+
+    async def _emit(self, key: bytes, event: ProfileEvent) -> None:
+        await self.output.send(key=key, value=encode(event))
+        VERSIONS.labels(event.type).inc()
 
     async def dead_letter(
         self,
@@ -304,6 +314,7 @@ class Processor:
             message_id=message_id,
         )
         await self.dead_letters.send(key=msg.key, value=record)
+        DEAD_LETTERS.labels(code).inc()
         logger.warning(
             "dead-lettered topic=%s partition=%d offset=%d user_id=%s reason=%s",
             msg.topic,

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from .metrics import RATE_LIMIT_WAIT
+
 __all__ = ["Limit", "LocalGCRA", "RateLimiter"]
 
 logger = logging.getLogger(__name__)
@@ -81,6 +83,7 @@ class RateLimiter:
             wait = max(wait, await self._reserve(limit, costs[limit.name]))
         if wait > 0:
             self.waited_s += wait
+            RATE_LIMIT_WAIT.inc(wait)
             await asyncio.sleep(wait)
         return wait
 

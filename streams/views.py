@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from schemas import PatchOperation, ProfileCommand
 
+from . import metrics
 from .auth import Scope, authorize
 from .codecs import decode_record, encode, summarize_errors
 from .merge import merge
@@ -176,7 +177,14 @@ def register_views(
 
     app.page("/profiles/{user_id}")(ProfileView)
     app.page("/profiles/{user_id}/prompt")(PromptView)
+
+    class Metrics(View):
+        async def get(self, request: Request) -> Response:
+            # Counters only: no label names a user, so scrapers need no token.
+            return self.bytes(metrics.render(), content_type="text/plain")
+
     app.page("/healthz")(Health)
+    app.page("/metrics")(Metrics)
     app.page("/readyz")(Ready)
 
 

@@ -1,0 +1,72 @@
+"""What a worker counts, in Prometheus form on ``/metrics``. No label ever names a user."""
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+__all__ = [
+    "CACHE",
+    "DEAD_LETTERS",
+    "EVENTS_IN",
+    "EXTRACTIONS",
+    "MESSAGES_EXTRACTED",
+    "MODEL_CALLS",
+    "MODEL_LATENCY",
+    "RATE_LIMIT_WAIT",
+    "REGISTRY",
+    "TOKENS",
+    "VERSIONS",
+    "gauge",
+    "render",
+]
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+_P = "profile_stream_"
+
+EVENTS_IN = Counter(
+    _P + "events_in", "Input events admitted or handled", ["kind"], registry=REGISTRY
+)
+DEAD_LETTERS = Counter(
+    _P + "dead_letters", "Events sent to the dead-letter topic", ["reason"], registry=REGISTRY
+)
+EXTRACTIONS = Counter(_P + "extractions", "Extractions by outcome", ["outcome"], registry=REGISTRY)
+MESSAGES_EXTRACTED = Counter(
+    _P + "messages_extracted",
+    "Chat messages given to extractions (calls/messages = cost)",
+    registry=REGISTRY,
+)
+MODEL_CALLS = Counter(
+    _P + "model_calls", "HTTP calls to the model, retries included", registry=REGISTRY
+)
+MODEL_LATENCY = Histogram(
+    _P + "model_latency_seconds",
+    "Latency of one model call",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
+    registry=REGISTRY,
+)
+TOKENS = Counter(_P + "model_tokens", "Tokens the model reported", ["kind"], registry=REGISTRY)
+CACHE = Counter(_P + "extraction_cache", "Extraction cache lookups", ["result"], registry=REGISTRY)
+RATE_LIMIT_WAIT = Counter(
+    _P + "rate_limit_wait_seconds", "Time spent waiting for the limit", registry=REGISTRY
+)
+VERSIONS = Counter(
+    _P + "profile_versions_written",
+    "Profile versions written (events)",
+    ["type"],
+    registry=REGISTRY,
+)
+
+
+_GAUGES: dict[str, Gauge] = {}
+
+
+def gauge(name: str, doc: str, read: Callable[[], float]) -> None:
+    """A gauge whose value is read at scrape time (in-flight work, consumer lag)."""
+    if name not in _GAUGES:
+        _GAUGES[name] = Gauge(_P + name, doc, registry=REGISTRY)
+    _GAUGES[name].set_function(read)
+
+
+def render() -> bytes:
+    """The registry in Prometheus text format."""
+    return generate_latest(REGISTRY)
