@@ -6,6 +6,7 @@ from typing import Any
 from pydantic import AwareDatetime, Field
 
 from ._base import Produced
+from .events import ProfileEvent
 
 __all__ = ["Provenance", "ProfileRecord", "RECENT_IDS_KEPT"]
 
@@ -26,6 +27,8 @@ class ProfileRecord(Produced):
 
     ``applied`` maps ``"topic:partition"`` to the last input offset applied, so a redelivered
     event is recognised and skipped; ``recent_message_ids`` catches a message published twice.
+    ``pending_event`` is an event written with the version it announces and cleared once it is
+    delivered: a worker killed in between emits it when the user's next input arrives.
     """
 
     user_id: str
@@ -37,3 +40,4 @@ class ProfileRecord(Produced):
     applied: dict[str, int] = Field(default_factory=dict)
     recent_message_ids: tuple[str, ...] = ()
     updated_at: datetime | None = None
+    pending_event: ProfileEvent | None = None

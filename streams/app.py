@@ -120,6 +120,7 @@ def create_worker(settings: Settings) -> Worker:
         dead_letters=dead_letters,
         reroute=chat,
         bind=_bind_current_event,
+        flush=lambda: app.producer.flush(),
     )
 
     scheduler: KeyedScheduler[tuple[Any, Work | None]] = KeyedScheduler(

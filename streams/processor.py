@@ -6,8 +6,8 @@ topic, so one event never stops a partition. This is the one place that decides 
 """
 
 import logging
-from collections.abc import Callable, MutableMapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -69,6 +69,10 @@ class Work:
     handle: Any = None
 
 
+async def _no_flush() -> None:
+    return None
+
+
 @dataclass
 class Processor:
     """Applies input events to the profile table and emits events; see the module docstring."""
@@ -81,6 +85,7 @@ class Processor:
     dead_letters: Sender
     reroute: Sender
     bind: Callable[[Any], None] = lambda handle: None
+    flush: Callable[[], Awaitable[None]] = field(default=_no_flush)
 
     async def admit(self, msg: SourceMessage, handle: Any = None) -> Work | None:
         """The event as work for its user, or None when it was dead-lettered or re-routed."""
@@ -105,6 +110,8 @@ class Processor:
         """Apply one user's batch: consecutive chat messages, or a single command."""
         first = works[0].body
         record = self._load(key, first.user_id)
+        if record.pending_event is not None:
+            record = await self._settle(key, works[0], record)
         if isinstance(first, ProfileCommand):
             await self._command(works[0], first, record)
         else:
@@ -190,9 +197,8 @@ class Processor:
             message_ids=[m.message_id for m in messages],
             at=max(m.sent_at for m in messages),
         )
-        await self._store(key, fresh[-1][0], updated)
+        await self._publish(key, fresh[-1][0], updated, event)
         if event is not None:
-            await self._emit(key, event)
             logger.info(
                 "profile updated user_id=%s version=%d changes=%d messages=%d",
                 record.user_id,
@@ -235,6 +241,43 @@ class Processor:
         self.bind(work.handle)
         self.table[key] = encode(record)
 
+    async def _publish(
+        self,
+        key: bytes,
+        work: Work,
+        record: ProfileRecord,
+        event: ProfileEvent | None,
+        *,
+        delete: bool = False,
+    ) -> None:
+        """Store ``record`` and emit ``event`` so that, wherever the worker is killed, every
+        version's event is emitted at least once and none before its version is durable."""
+        if event is None:
+            await self._store(key, work, record)
+            return
+        await self._store(key, work, record.model_copy(update={"pending_event": event}))
+        await self.flush()  # the changelog holds the version before anyone hears of it
+        await self._emit(key, event)  # delivered before this user's next batch starts
+        if delete:
+            self.bind(work.handle)
+            del self.table[key]  # a tombstone on the changelog, so compaction drops the data
+        else:
+            await self._store(key, work, record)
+
+    async def _settle(self, key: bytes, work: Work, record: ProfileRecord) -> ProfileRecord:
+        """Emit the event a killed worker left pending, then carry on from its record."""
+        event = record.pending_event
+        assert event is not None  # noqa: S101
+        await self._emit(key, event)
+        logger.info("re-emitted pending event user_id=%s version=%d", record.user_id, event.version)
+        if event.type == "deleted":
+            self.bind(work.handle)
+            del self.table[key]
+            return new_record(record.user_id, self.schema.schema_id)
+        settled = record.model_copy(update={"pending_event": None})
+        await self._store(key, work, settled)
+        return settled
+
     async def _command(self, work: Work, command: ProfileCommand, record: ProfileRecord) -> None:
         try:
             if command.type == "forget":
@@ -247,10 +290,8 @@ class Processor:
     async def _forget(self, work: Work, command: ProfileCommand, record: ProfileRecord) -> None:
         if work.key not in self.table:
             return
-        self.bind(work.handle)
-        del self.table[work.key]  # a tombstone on the changelog, so compaction drops the data
         event = deleted_event(record, command.command_id, command.requested_at)
-        await self._emit(work.key, event)
+        await self._publish(work.key, work, record, event, delete=True)
         cached = await self.extractor.forget(command.user_id)
         logger.info("profile forgotten user_id=%s cache_entries=%d", command.user_id, cached)
 
@@ -283,12 +324,10 @@ class Processor:
             at=command.requested_at,
             locked=locked,
         )
-        await self._store(work.key, work, updated)
-        if event is not None:
-            await self._emit(work.key, event)
+        await self._publish(work.key, work, updated, event)
 
     async def _emit(self, key: bytes, event: ProfileEvent) -> None:
-        await self.output.send(key=key, value=encode(event))
+        await (await self.output.send(key=key, value=encode(event)))
         VERSIONS.labels(event.type).inc()
 
     async def dead_letter(
