@@ -70,6 +70,9 @@ def _faust_app(settings: Settings) -> faust.App:
         topic_replication_factor=settings.replication_factor,
         table_standby_replicas=settings.standby_replicas,
         processing_guarantee="at_least_once",
+        # A dead worker's partitions move after this long; heartbeats keep a live one.
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=settings.session_timeout_s / 10,
         consumer_auto_offset_reset="earliest",
         web_host=settings.web_host,
         web_port=settings.web_port,

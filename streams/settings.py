@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     partitions: int = Field(8, ge=1, le=1024)
     standby_replicas: int = Field(1, ge=0, le=8)
     replication_factor: int = Field(1, ge=1, le=16)
+    session_timeout_s: float = Field(30.0, ge=6, le=300)
     web_host: str = "127.0.0.1"
     web_bind: str = "127.0.0.1"
     web_port: int = Field(6066, ge=1, le=65535)

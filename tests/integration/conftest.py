@@ -60,6 +60,7 @@ def fake_llm(llm_server: FakeLLM) -> FakeLLM:
     """The session's fake model, with this test's script only."""
     llm_server.rules.clear()
     llm_server.requests.clear()
+    llm_server.latency = None
     return llm_server
 
 

@@ -1,0 +1,191 @@
+"""Break the running system on purpose and check the invariants against a reference.
+
+The reference is known in advance: each message i of a user adds the item n<i> and sets the
+summary s<i>, so the final profile of a user whose messages were all applied once, in order,
+is exactly [n00, n01, ...] with summary s<last>.
+"""
+
+import asyncio
+import random
+import shutil
+import time
+from collections import defaultdict
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.fakes.llm_server import FakeLLM
+
+from .conftest import StartWorker
+from .harness import READ_TOKEN, Kafka, Names, decode, message
+
+pytestmark = pytest.mark.faults
+FAST_FAILOVER = {"PROFILE_STREAM_SESSION_TIMEOUT_S": "6"}
+
+
+def script(fake: FakeLLM, users: int, per_user: int) -> None:
+    for i in range(per_user):
+        fake.on(
+            f"note {i:02d} ",
+            {"field": "common_topics", "op": "add", "value": f"n{i:02d}"},
+            {"field": "last_conversation_summary", "op": "set", "value": f"s{i:02d}"},
+        )
+
+
+async def publish(kafka: Kafka, names: Names, users: int, per_user: int) -> list[dict[str, Any]]:
+    sent = []
+    for i in range(per_user):
+        for u in range(users):
+            m = message(
+                f"user-{u:02d}",
+                f"note {i:02d} from user {u}",
+                sent_at=f"2026-11-25T09:{i:02d}:00+00:00",
+            )
+            await kafka.send(names.input, m)
+            sent.append(m)
+    return sent
+
+
+def check_against_reference(
+    records: list[Any], sent: list[dict[str, Any]], per_user: int
+) -> dict[str, int]:
+    """Assert the invariants; returns counts for the report."""
+    by_id: dict[str, bytes] = {}
+    duplicates = 0
+    for r in records:
+        event_id = r.key.decode() + ":" + str(decode([r])[0]["version"])
+        if event_id in by_id:
+            assert by_id[event_id] == r.value, f"{event_id} emitted twice with different content"
+            duplicates += 1
+        by_id[event_id] = r.value
+    events = decode([type("R", (), {"value": v})() for v in by_id.values()])  # distinct
+    per_user_versions: dict[str, list[int]] = defaultdict(list)
+    applied: list[str] = []
+    for e in events:
+        per_user_versions[e["user_id"]].append(e["version"])
+        applied += e["source_message_ids"]
+    for user, versions in per_user_versions.items():
+        assert sorted(versions) == list(range(1, len(versions) + 1)), f"{user}: gaps {versions}"
+    assert sorted(applied) == sorted(m["message_id"] for m in sent), "lost or doubled messages"
+    finals = {e["user_id"]: e for e in events}
+    for e in finals.values():
+        latest = max(
+            (x for x in events if x["user_id"] == e["user_id"]), key=lambda x: x["version"]
+        )
+        assert latest["profile"]["common_topics"] == [f"n{i:02d}" for i in range(per_user)]
+        assert latest["profile"]["last_conversation_summary"] == f"s{per_user - 1:02d}"
+    return {"events": len(events), "duplicates": duplicates}
+
+
+def all_applied(total: int):  # type: ignore[no-untyped-def]
+    def done(records: list[Any]) -> bool:
+        return len({m for e in decode(records) for m in e["source_message_ids"]}) >= total
+
+    return done
+
+
+async def test_kill_nine_repeatedly_loses_nothing_and_applies_nothing_twice(
+    start_worker: StartWorker,
+    kafka: Kafka,
+    names: Names,
+    fake_llm: FakeLLM,
+    request: pytest.FixtureRequest,
+) -> None:
+    users, per_user, kills = 12, 40, int(request.config.getoption("--fault-kills"))
+    script(fake_llm, users, per_user)
+    rng = random.Random(20261125)
+    fake_llm.latency = lambda: rng.uniform(0.1, 0.4)
+    env = FAST_FAILOVER | {
+        "PROFILE_STREAM_MAX_BATCH_MESSAGES": "1",
+        "PROFILE_STREAM_COALESCE_WINDOW_S": "0",
+    }
+    worker = await start_worker(**env)
+    sent = await publish(kafka, names, users, per_user)
+    mid_run = 0
+    for _ in range(kills):
+        await asyncio.sleep(rng.uniform(0.3, 1.5))  # a random moment, not a synchronization
+        mid_run += len(fake_llm.requests) < len(sent)
+        worker.kill()
+        worker = await start_worker(**env)
+    assert mid_run >= kills // 2, f"only {mid_run} kills hit the run while it was working"
+    records = await kafka.read(names.output, all_applied(len(sent)), timeout=180)
+    report = check_against_reference(records, sent, per_user)
+    assert report["events"] == users * per_user
+    print(
+        f"\nkill -9: {kills} kills ({mid_run} mid-run), {len(sent)} messages, {users} users, "
+        f"lost 0, doubled 0, exact duplicate events {report['duplicates']}"
+    )
+
+
+async def get_all(url: str, users: list[str]) -> bool:
+    headers = {"Authorization": f"Bearer {READ_TOKEN}"}
+    async with aiohttp.ClientSession(headers=headers) as s:
+        for user in users:
+            async with s.get(f"{url}/profiles/{user}") as r:
+                if r.status != 200:
+                    return False
+    return True
+
+
+async def test_a_killed_workers_profiles_are_served_by_the_other_and_come_back(
+    start_worker: StartWorker, kafka: Kafka, names: Names, fake_llm: FakeLLM
+) -> None:
+    users, per_user = 16, 3
+    script(fake_llm, users, per_user)
+    a = await start_worker(0, **FAST_FAILOVER)
+    b = await start_worker(1, **FAST_FAILOVER)
+    sent = await publish(kafka, names, users, per_user)
+    await kafka.read(names.output, all_applied(len(sent)))
+    user_ids = [f"user-{u:02d}" for u in range(users)]
+    assert await get_all(a.url, user_ids) and await get_all(b.url, user_ids)
+
+    b.kill()
+    killed_at = time.monotonic()
+    while not await get_all(a.url, user_ids):
+        assert time.monotonic() - killed_at < 60, "profiles not served within 60 s of the kill"
+        await asyncio.sleep(0.2)
+    failover_s = time.monotonic() - killed_at
+
+    b = await start_worker(1, **FAST_FAILOVER)
+    more = [message(u, f"note {per_user:02d} again") for u in user_ids]
+    fake_llm.on(
+        f"note {per_user:02d} again", {"field": "common_topics", "op": "add", "value": "again"}
+    )
+    for m in more:
+        await kafka.send(names.input, m)
+    await kafka.read(names.output, all_applied(len(sent) + len(more)))
+    assert await get_all(a.url, user_ids) and await get_all(b.url, user_ids)
+    print(f"\nfailover: all {users} profiles served again {failover_s:.1f}s after kill -9")
+
+
+async def test_a_deleted_rocksdb_folder_is_rebuilt_from_the_changelog(
+    start_worker: StartWorker,
+    kafka: Kafka,
+    names: Names,
+    fake_llm: FakeLLM,
+    tmp_path: Any,
+) -> None:
+    users, per_user = 6, 3
+    script(fake_llm, users, per_user)
+    worker = await start_worker()
+    sent = await publish(kafka, names, users, per_user)
+    await kafka.read(names.output, all_applied(len(sent)))
+    user_ids = [f"user-{u:02d}" for u in range(users)]
+    before = await profiles(worker.url, user_ids)
+    worker.stop()
+    shutil.rmtree(tmp_path / "worker-0")
+
+    worker = await start_worker()
+    assert await profiles(worker.url, user_ids) == before
+
+
+async def profiles(url: str, users: list[str]) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {READ_TOKEN}"}
+    out = {}
+    async with aiohttp.ClientSession(headers=headers) as s:
+        for user in users:
+            async with s.get(f"{url}/profiles/{user}?include=provenance") as r:
+                assert r.status == 200, user
+                out[user] = await r.json()
+    return out
