@@ -35,13 +35,19 @@ class Recorder:
         self.acked.append((job.tp, job.offset))
 
     def scheduler(self, **limits: float) -> KeyedScheduler[str]:
-        return KeyedScheduler(self.run, self.ack, self.fatal.append,
-                              SchedulerLimits(**limits))  # type: ignore[arg-type]
+        settings = SchedulerLimits(**limits)  # type: ignore[arg-type]
+        return KeyedScheduler(self.run, self.ack, self.fatal.append, settings)
 
 
 def job(key: str, offset: int, partition: int = 0, coalesce: bool = True) -> Job[str]:
-    return Job(key=key.encode(), tp=("t", partition), offset=offset, payload="x", size=10,
-               coalesce=coalesce)
+    return Job(
+        key=key.encode(),
+        tp=("t", partition),
+        offset=offset,
+        payload="x",
+        size=10,
+        coalesce=coalesce,
+    )
 
 
 async def test_each_user_runs_in_order_without_overlap_while_users_run_together() -> None:
@@ -77,8 +83,9 @@ async def test_a_slow_head_holds_back_acks_of_later_offsets() -> None:
         if key == b"slow":
             await gate.wait()
 
-    sched: KeyedScheduler[str] = KeyedScheduler(run, lambda j: acked.append(j.offset),
-                                                print, SchedulerLimits(window_s=0))
+    sched: KeyedScheduler[str] = KeyedScheduler(
+        run, lambda j: acked.append(j.offset), print, SchedulerLimits(window_s=0)
+    )
     await sched.submit(job("slow", 0))
     for offset in range(1, 5):
         await sched.submit(job(f"fast{offset}", offset))
@@ -128,8 +135,9 @@ async def test_submit_waits_when_too_many_jobs_are_held() -> None:
     async def run(key: bytes, jobs: list[Job[str]]) -> None:
         await gate.wait()
 
-    sched: KeyedScheduler[str] = KeyedScheduler(run, lambda j: None, print,
-                                                SchedulerLimits(window_s=0, max_pending=3))
+    sched: KeyedScheduler[str] = KeyedScheduler(
+        run, lambda j: None, print, SchedulerLimits(window_s=0, max_pending=3)
+    )
     for offset in range(3):
         await sched.submit(job(f"u{offset}", offset))
     blocked = asyncio.create_task(sched.submit(job("u9", 9)))
