@@ -27,7 +27,15 @@ from schemas import ChatMessage, ProfileEvent
 
 from .codecs import encode
 from .errors import ProfileNotFound, ServiceError
-from .kafka_io import BrokerUnavailable, OutRecord, TopicMissing, aiter_any, produce, unreachable
+from .kafka_io import (
+    BrokerUnavailable,
+    OutRecord,
+    TopicMissing,
+    aiter_any,
+    partitions_of,
+    produce,
+    unreachable,
+)
 
 __all__ = [
     "BrokerUnavailable",
@@ -152,9 +160,11 @@ class ProfileEvents:
 
         Raises:
             BrokerUnavailable: Kafka cannot be reached.
+            TopicMissing: the topic does not exist (no worker has run yet).
         """
         if self._consumer is not None:
             return
+        await partitions_of(self.topic, bootstrap=self.bootstrap)  # subscribing would create it
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap,
             group_id=self.group_id,
@@ -372,5 +382,6 @@ async def forget_profile(
                 )
             body: dict[str, Any] = await response.json(content_type=None)
     except (aiohttp.ClientError, TimeoutError) as exc:
-        raise ServiceError(f"cannot reach {url} ({exc!r}); is a worker running?") from exc
+        reason = str(exc) or type(exc).__name__
+        raise ServiceError(f"cannot reach {url} ({reason}); is a worker running?") from exc
     return str(body["command_id"])

@@ -3,11 +3,19 @@ to its current end, and turn a broker that does not answer into one clear error.
 """
 
 import asyncio
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Iterable,
+    Sequence,
+)
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 
@@ -18,6 +26,7 @@ __all__ = [
     "OutRecord",
     "TopicMissing",
     "aiter_any",
+    "partitions_of",
     "produce",
     "read_to_end",
     "unreachable",
@@ -73,9 +82,13 @@ async def produce(
             records were confirmed before).
     """
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
-    sent = 0
     try:
         await producer.start()
+    except KafkaError as exc:
+        await producer.stop()
+        raise unreachable(bootstrap, exc) from exc
+    sent = 0
+    try:
         pending: list[asyncio.Future[Any]] = []
         async for record in aiter_any(records):
             pending.append(
@@ -113,22 +126,25 @@ def _tell(on_sent: Callable[[int], None] | None, count: int) -> None:
 
 async def read_to_end(
     topic: str, *, bootstrap: str, key: bytes | None = None
-) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:
+) -> AsyncGenerator[ConsumerRecord[bytes, bytes], None]:
     """Every record of ``topic`` (only ``key``'s when given) from the beginning up to the end
     offsets taken when it starts, partition by partition in offset order; no consumer group.
+    Close it (``contextlib.aclosing``) when leaving early.
 
     Raises:
         BrokerUnavailable: Kafka cannot be reached.
         TopicMissing: the topic does not exist.
     """
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
+    partitions = await partitions_of(topic, bootstrap=bootstrap)
+    consumer = AIOKafkaConsumer(  # "earliest": a reset racing the seek below agrees with it
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
     )
     try:
         await consumer.start()
-        if topic not in await consumer.topics():
-            raise TopicMissing(f"topic {topic!r} does not exist on {bootstrap}; has a worker run?")
-        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        tps = [TopicPartition(topic, p) for p in partitions]
         consumer.assign(tps)
         ends = await consumer.end_offsets(tps)
         for tp in tps:
@@ -140,6 +156,27 @@ async def read_to_end(
         raise unreachable(bootstrap, exc) from exc
     finally:
         await consumer.stop()
+
+
+async def partitions_of(topic: str, *, bootstrap: str) -> list[int]:
+    """The topic's partition numbers, sorted; asking does not create the topic.
+
+    Raises:
+        BrokerUnavailable: Kafka cannot be reached.
+        TopicMissing: the topic does not exist.
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        await admin.start()
+        exists = topic in await admin.list_topics()  # describing a missing topic creates it
+        found = (await admin.describe_topics([topic]))[0] if exists else {}
+    except KafkaError as exc:
+        raise unreachable(bootstrap, exc) from exc
+    finally:
+        await admin.close()
+    if not found.get("partitions"):
+        raise TopicMissing(f"topic {topic!r} does not exist on {bootstrap}; has a worker run?")
+    return sorted(int(p["partition"]) for p in found["partitions"])
 
 
 async def _read_partition(
