@@ -1,29 +1,28 @@
-"""The ``profile-stream`` command."""
+"""The ``profile-stream`` command: the worker, and what users touch (send, publish, get,
+forget, import-locomo here; history and tail in ``cli_events``; dlq in ``cli_dlq``)."""
 
-import asyncio
 import fcntl
+import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, BinaryIO
 
 import click
 import orjson
 
 from schemas import ChatMessage
 
-from .codecs import encode
-from .errors import ConfigError, ProfileNotFound, ProfileStreamError
-from .settings import Settings, load_settings
+from .cli_dlq import dlq
+from .cli_events import history, tail
+from .cli_support import BROKER_EXIT, admin_token, load, read_token, run, worker_url
+from .codecs import decode_message, encode
+from .errors import InvalidEvent, ProfileNotFound, ProfileStreamError, ServiceError
+from .locomo import LocomoError, convert
+from .settings import Settings
 
 __all__ = ["main"]
-
-
-def _settings(**overrides: Any) -> Settings:
-    try:
-        return load_settings(**{k: v for k, v in overrides.items() if v is not None})
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
 
 
 def _lock_data_dir(path: Path) -> IO[str]:
@@ -41,7 +40,16 @@ def _lock_data_dir(path: Path) -> IO[str]:
 
 @click.group()
 def main() -> None:
-    """profile-stream: user profiles kept up to date from chat messages on Kafka."""
+    """profile-stream: user profiles kept up to date from chat messages on Kafka.
+
+    Settings come from PROFILE_STREAM_* variables (see the README). A command that cannot
+    reach Kafka exits with status 3.
+    """
+
+
+main.add_command(history)
+main.add_command(tail)
+main.add_command(dlq)
 
 
 @main.command()
@@ -54,7 +62,7 @@ def worker(web_port: int | None, data_dir: Path | None, log_level: str | None) -
 
     from .app import create_worker
 
-    settings = _settings(web_port=web_port, data_dir=data_dir, log_level=log_level)
+    settings = load(web_port=web_port, data_dir=data_dir, log_level=log_level)
     lock = _lock_data_dir(settings.data_dir)
     try:
         built = create_worker(settings)
@@ -70,27 +78,6 @@ def worker(web_port: int | None, data_dir: Path | None, log_level: str | None) -
     lock.close()
 
 
-async def _produce(settings: Settings, records: list[tuple[bytes, bytes]], topic: str) -> None:
-    from aiokafka import AIOKafkaProducer
-    from aiokafka.errors import KafkaError
-
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True
-    )
-    try:
-        await producer.start()
-        for key, value in records:
-            await producer.send(topic, key=key, value=value)
-        await producer.flush()
-    except KafkaError as exc:
-        raise click.ClickException(
-            f"cannot reach Kafka at {settings.kafka_bootstrap} ({exc}); is it running? "
-            "(`make up` starts a local one)"
-        ) from None
-    finally:
-        await producer.stop()
-
-
 @main.command()
 @click.option("--user", "user_id", required=True, help="Whose message this is.")
 @click.option("--conversation", default="cli", show_default=True)
@@ -99,8 +86,10 @@ async def _produce(settings: Settings, records: list[tuple[bytes, bytes]], topic
 )
 @click.argument("text")
 def send(user_id: str, conversation: str, role: str, text: str) -> None:
-    """Publish one chat message, keyed by user id."""
-    settings = _settings()
+    """Publish one chat message, keyed by user id; print its message id."""
+    from .client import publish
+
+    settings = load()
     message = ChatMessage(
         message_id=str(uuid.uuid4()),
         user_id=user_id,
@@ -109,8 +98,94 @@ def send(user_id: str, conversation: str, role: str, text: str) -> None:
         content=text,
         sent_at=datetime.now(UTC),
     )
-    asyncio.run(_produce(settings, [(user_id.encode(), encode(message))], settings.input_topic))
+    run(publish([message], bootstrap=settings.kafka_bootstrap, topic=settings.input_topic))
     click.echo(message.message_id)
+
+
+def _checked(
+    lines: BinaryIO, settings: Settings, rejected: list[tuple[int, str]]
+) -> Iterator[ChatMessage]:
+    """The good messages of a JSON-lines stream; bad lines go to ``rejected`` with the reason
+    the worker would dead-letter them for. Blank lines are skipped."""
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            message = decode_message(line, max_content_chars=settings.max_content_chars)
+        except InvalidEvent as exc:
+            rejected.append((number, f"{exc.code}: {exc.reason}"))
+            continue
+        ahead = message.sent_at.timestamp() - time.time()
+        if ahead > settings.max_future_skew_s:
+            rejected.append(
+                (
+                    number,
+                    f"invalid_message: sent_at is {ahead:.0f}s in the future (limit "
+                    f"{settings.max_future_skew_s:.0f}s, PROFILE_STREAM_MAX_FUTURE_SKEW_S)",
+                )
+            )
+            continue
+        yield message
+
+
+class _Progress:
+    """A running count on stderr, only when stderr is a terminal."""
+
+    def __init__(self) -> None:
+        self.shown = click.get_text_stream("stderr").isatty()
+
+    def __call__(self, sent: int) -> None:
+        if self.shown:
+            click.echo(f"\rsent {sent}", nl=False, err=True)
+
+    def done(self) -> None:
+        if self.shown:
+            click.echo("", err=True)
+
+
+@main.command(
+    epilog=f"Exit status: 0 every line sent, 1 some lines rejected (the others were "
+    f"sent), 2 a usage error, {BROKER_EXIT} Kafka unreachable."
+)
+@click.argument("source", metavar="FILE|-", type=click.File("rb"))
+def publish(source: BinaryIO) -> None:
+    """Publish chat messages from a JSON-lines file (or - for stdin), keyed by user id.
+
+    Each line is one chat message (see schemas.ChatMessage), checked as the worker checks it;
+    a bad line is not sent and is reported with its number and the reason. A running count
+    goes to stderr on a terminal; the summary goes to stdout.
+    """
+    from .client import publish as publish_messages
+
+    settings = load()
+    rejected: list[tuple[int, str]] = []
+    progress = _Progress()
+    try:
+        sent = run(
+            publish_messages(
+                _checked(source, settings, rejected),
+                bootstrap=settings.kafka_bootstrap,
+                topic=settings.input_topic,
+                on_sent=progress,
+            )
+        )
+    finally:
+        progress.done()
+    click.echo(f"sent {sent} messages to {settings.input_topic}")
+    if rejected:
+        click.echo(f"rejected {len(rejected)} lines:")
+        for number, reason in rejected:
+            click.echo(f"  line {number}: {reason}")
+        click.get_current_context().exit(1)
+
+
+async def _get(base: str, user_id: str, token: str) -> dict[str, Any]:
+    from .client import get_profile
+
+    try:
+        return await get_profile(base, user_id, token=token)
+    except ProfileNotFound:
+        raise ProfileNotFound(f"no profile for {user_id!r}") from None
 
 
 @main.command()
@@ -120,18 +195,8 @@ def send(user_id: str, conversation: str, role: str, text: str) -> None:
 @click.option("--token", envvar="PROFILE_STREAM_TOKEN", help="Read token (PROFILE_STREAM_TOKEN).")
 def get(user_id: str, as_json: bool, url: str | None, token: str | None) -> None:
     """Print a user's profile, read over HTTP from a worker."""
-    from .client import get_profile
-
-    settings = _settings()
-    base = url or f"http://{settings.web_host}:{settings.web_port}"
-    if token is None and settings.read_tokens:
-        token = settings.read_tokens[0].get_secret_value()
-    try:
-        body = asyncio.run(get_profile(base, user_id, token=token or ""))
-    except ProfileNotFound:
-        raise click.ClickException(f"no profile for {user_id!r}") from None
-    except ProfileStreamError as exc:
-        raise click.ClickException(str(exc)) from None
+    settings = load()
+    body = run(_get(worker_url(settings, url), user_id, read_token(settings, token)))
     if as_json:
         click.echo(orjson.dumps(body).decode())
         return
@@ -139,3 +204,72 @@ def get(user_id: str, as_json: bool, url: str | None, token: str | None) -> None
     for name, value in body["profile"].items():
         if value not in (None, []):
             click.echo(f"  {name}: {', '.join(value) if isinstance(value, list) else value}")
+
+
+_REFUSALS = {
+    401: "does not know this token (401); pass one of its PROFILE_STREAM_ADMIN_TOKENS "
+    "with --token or PROFILE_STREAM_ADMIN_TOKEN",
+    403: "accepts this token for reads only (403); forgetting needs one of its "
+    "PROFILE_STREAM_ADMIN_TOKENS",
+}
+
+
+async def _forget(base: str, user_id: str, token: str) -> str:
+    from .client import Refused, forget_profile
+
+    try:
+        return await forget_profile(base, user_id, token=token)
+    except Refused as exc:
+        if exc.status not in _REFUSALS:
+            raise
+        raise ServiceError(f"the worker at {base} {_REFUSALS[exc.status]}") from None
+    except ServiceError as exc:
+        raise ServiceError(f"{exc} (or pass its URL with --url)") from None
+
+
+@main.command()
+@click.argument("user_id")
+@click.option("--url", default=None, help="Worker URL (default: this host's worker).")
+@click.option(
+    "--token",
+    envvar="PROFILE_STREAM_ADMIN_TOKEN",
+    help="Admin token (PROFILE_STREAM_ADMIN_TOKEN; default: the first of "
+    "PROFILE_STREAM_ADMIN_TOKENS).",
+)
+def forget(user_id: str, url: str | None, token: str | None) -> None:
+    """Forget a user: the worker deletes the profile and emits a `deleted` event.
+
+    Prints the id of the command. The worker answers once the command is in Kafka; it is
+    applied in order with the user's messages, so the profile goes right after.
+    """
+    settings = load()
+    click.echo(run(_forget(worker_url(settings, url), user_id, admin_token(settings, token))))
+
+
+@main.command("import-locomo")
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option(
+    "-o", "--output", type=click.File("wb"), default="-", help="Where to write (default: stdout)."
+)
+def import_locomo(files: tuple[Path, ...], output: BinaryIO) -> None:
+    """Convert LoCoMo conversation files to chat-message JSON lines, ready for `publish`.
+
+    One user per speaker and file (locomo-<file stem>-<speaker>), one conversation per session,
+    the session's date and time as UTC plus a few seconds per turn.
+    """
+    messages: list[ChatMessage] = []
+    for path in files:
+        try:
+            data = orjson.loads(path.read_bytes())
+            messages.extend(convert(data, path.stem))
+        except orjson.JSONDecodeError as exc:
+            raise click.ClickException(f"{path} is not JSON ({exc})") from None
+        except LocomoError as exc:
+            raise click.ClickException(f"{path}: {exc}") from None
+    for message in messages:
+        output.write(encode(message) + b"\n")
+    output.flush()
+    users = len({m.user_id for m in messages})
+    click.echo(f"wrote {len(messages)} messages of {users} users from {len(files)} files", err=True)
