@@ -271,6 +271,7 @@ class Processor:
         await self._emit(key, event)
         logger.info("re-emitted pending event user_id=%s version=%d", record.user_id, event.version)
         if event.type == "deleted":
+            await self.extractor.forget(record.user_id)
             self.bind(work.handle)
             del self.table[key]
             return new_record(record.user_id, self.schema.schema_id)
@@ -290,9 +291,13 @@ class Processor:
     async def _forget(self, work: Work, command: ProfileCommand, record: ProfileRecord) -> None:
         if work.key not in self.table:
             return
-        event = deleted_event(record, command.command_id, command.requested_at)
-        await self._publish(work.key, work, record, event, delete=True)
         cached = await self.extractor.forget(command.user_id)
+        event = deleted_event(record, command.command_id, command.requested_at)
+        # Only the announcement survives until it is delivered: no profile data, no provenance.
+        stub = new_record(record.user_id, record.schema_id).model_copy(
+            update={"version": record.version}
+        )
+        await self._publish(work.key, work, stub, event, delete=True)
         logger.info("profile forgotten user_id=%s cache_entries=%d", command.user_id, cached)
 
     async def _correct(self, work: Work, command: ProfileCommand, record: ProfileRecord) -> None:

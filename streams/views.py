@@ -14,7 +14,7 @@ from faust.types import TableT
 from faust.web import Request, Response, View
 from pydantic import ValidationError
 
-from schemas import PatchOperation, ProfileCommand
+from schemas import PatchOperation, ProfileCommand, ProfileRecord
 
 from . import metrics
 from .auth import Scope, authorize
@@ -102,10 +102,9 @@ def register_views(
                 return problem
 
             async def local() -> Response:
-                raw = table.get(user_id.encode())
-                if raw is None:
+                record = _stored(table, user_id)
+                if record is None:
                     return _error(self, 404, "no profile for this user")
-                record = decode_record(raw)
                 body: dict[str, Any] = {
                     "user_id": record.user_id,
                     "version": record.version,
@@ -153,10 +152,10 @@ def register_views(
                 return problem
 
             async def local() -> Response:
-                raw = table.get(user_id.encode())
-                if raw is None:
+                record = _stored(table, user_id)
+                if record is None:
                     return _error(self, 404, "no profile for this user")
-                text = render_profile(decode_record(raw).profile, schema)
+                text = render_profile(record.profile, schema)
                 return self.text(text, content_type="text/plain")
 
             return await routed(self, request, user_id, local)
@@ -186,6 +185,16 @@ def register_views(
     app.page("/healthz")(Health)
     app.page("/metrics")(Metrics)
     app.page("/readyz")(Ready)
+
+
+def _stored(table: TableT[bytes, bytes], user_id: str) -> ProfileRecord | None:
+    """The user's record, or None when there is none or it is being forgotten."""
+    raw = table.get(user_id.encode())
+    if raw is None:
+        return None
+    record = decode_record(raw)
+    pending = record.pending_event
+    return None if pending is not None and pending.type == "deleted" else record
 
 
 def _recovered(app: faust.App) -> bool:
