@@ -1,10 +1,11 @@
 """The ``profile-stream`` command: the worker, and what users touch (send, publish, get,
 forget, import-locomo here; history and tail in ``cli_events``; dlq in ``cli_dlq``)."""
 
+import asyncio
 import fcntl
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, BinaryIO
@@ -102,28 +103,44 @@ def send(user_id: str, conversation: str, role: str, text: str) -> None:
     click.echo(message.message_id)
 
 
-def _checked(
-    lines: BinaryIO, settings: Settings, rejected: list[tuple[int, str]]
-) -> Iterator[ChatMessage]:
-    """The good messages of a JSON-lines stream; bad lines go to ``rejected`` with the reason
-    the worker would dead-letter them for. Blank lines are skipped."""
-    for number, line in enumerate(lines, start=1):
+def check_line(line: bytes, settings: Settings) -> ChatMessage:
+    """A JSON line as a chat message, or :class:`InvalidEvent` with the code and reason the
+    worker would dead-letter it for (including a ``sent_at`` too far ahead of now)."""
+    message = decode_message(line, max_content_chars=settings.max_content_chars)
+    ahead = message.sent_at.timestamp() - time.time()
+    if ahead > settings.max_future_skew_s:
+        raise InvalidEvent(
+            "invalid_message",
+            f"sent_at is {ahead:.0f}s in the future (limit {settings.max_future_skew_s:.0f}s, "
+            "PROFILE_STREAM_MAX_FUTURE_SKEW_S); fix the producer's clock",
+        )
+    return message
+
+
+async def _lines(source: BinaryIO) -> AsyncIterator[bytes]:
+    """A file's lines; a pipe or terminal is read in a thread so sends go out meanwhile."""
+    if source.seekable():
+        for line in source:
+            yield line
+        return
+    while line := await asyncio.to_thread(source.readline):
+        yield line
+
+
+async def checked(
+    source: BinaryIO, settings: Settings, rejected: list[tuple[int, str]]
+) -> AsyncIterator[ChatMessage]:
+    """The good messages of a JSON-lines stream; each bad line goes to ``rejected`` as
+    ``(line number, "code: reason")``. Blank lines are skipped."""
+    number = 0
+    async for line in _lines(source):
+        number += 1
         if not line.strip():
             continue
         try:
-            message = decode_message(line, max_content_chars=settings.max_content_chars)
+            message = check_line(line, settings)
         except InvalidEvent as exc:
             rejected.append((number, f"{exc.code}: {exc.reason}"))
-            continue
-        ahead = message.sent_at.timestamp() - time.time()
-        if ahead > settings.max_future_skew_s:
-            rejected.append(
-                (
-                    number,
-                    f"invalid_message: sent_at is {ahead:.0f}s in the future (limit "
-                    f"{settings.max_future_skew_s:.0f}s, PROFILE_STREAM_MAX_FUTURE_SKEW_S)",
-                )
-            )
             continue
         yield message
 
@@ -163,7 +180,7 @@ def publish(source: BinaryIO) -> None:
     try:
         sent = run(
             publish_messages(
-                _checked(source, settings, rejected),
+                checked(source, settings, rejected),
                 bootstrap=settings.kafka_bootstrap,
                 topic=settings.input_topic,
                 on_sent=progress,

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from schemas import DeadLetter, ProfileEvent
-from streams.cli import _checked, main
+from streams.cli import check_line, checked, main
 from streams.cli_dlq import Letter, _pick, _record, _select, render
 from streams.cli_support import event_line
 from streams.codecs import decode_message
@@ -44,7 +44,7 @@ def lines(*items: dict[str, Any] | bytes) -> io.BytesIO:
     return io.BytesIO(b"\n".join(raw) + b"\n")
 
 
-def test_checked_lines_keep_good_messages_and_number_the_bad_ones() -> None:
+async def test_checked_lines_keep_good_messages_and_number_the_bad_ones() -> None:
     settings = Settings(max_content_chars=10)
     future = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     rejected: list[tuple[int, str]] = []
@@ -58,7 +58,7 @@ def test_checked_lines_keep_good_messages_and_number_the_bad_ones() -> None:
         GOOD | {"message_id": "m5"},
     )
 
-    good = list(_checked(source, settings, rejected))
+    good = [m async for m in checked(source, settings, rejected)]
 
     assert [m.message_id for m in good] == ["m1", "m5"]
     assert [(n, reason.split(":")[0]) for n, reason in rejected] == [
@@ -68,6 +68,21 @@ def test_checked_lines_keep_good_messages_and_number_the_bad_ones() -> None:
         (6, "invalid_message"),
     ]
     assert "PROFILE_STREAM_MAX_FUTURE_SKEW_S" in rejected[-1][1]
+
+
+async def test_lines_from_a_pipe_are_read_too() -> None:
+    read, write = os.pipe()
+    os.write(write, orjson.dumps(GOOD) + b"\n" + b"{bad\n")
+    os.close(write)
+    rejected: list[tuple[int, str]] = []
+    with os.fdopen(read, "rb") as pipe:
+        good = [m async for m in checked(pipe, Settings(), rejected)]
+    assert [m.message_id for m in good] == ["m1"] and [n for n, _ in rejected] == [2]
+
+
+def test_a_line_a_little_ahead_of_now_is_accepted() -> None:
+    soon = (datetime.now(UTC) + timedelta(seconds=60)).isoformat()
+    assert check_line(orjson.dumps(GOOD | {"sent_at": soon}), Settings()).message_id == "m1"
 
 
 def letter(partition: int, offset: int, code: str = "not_json", **kw: Any) -> Letter:
