@@ -8,8 +8,10 @@ is exactly [n00, n01, ...] with summary s<last>.
 import asyncio
 import random
 import shutil
+import socket
 import time
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -21,6 +23,7 @@ from .conftest import StartWorker
 from .harness import READ_TOKEN, Kafka, Names, decode, message
 
 pytestmark = pytest.mark.faults
+ROOT = Path(__file__).resolve().parents[2]
 FAST_FAILOVER = {"PROFILE_STREAM_SESSION_TIMEOUT_S": "6"}
 
 
@@ -189,3 +192,42 @@ async def profiles(url: str, users: list[str]) -> dict[str, Any]:
                 assert r.status == 200, user
                 out[user] = await r.json()
     return out
+
+
+async def test_kafka_and_redis_restarted_mid_run_the_worker_reconnects_and_finishes(
+    start_worker: StartWorker, kafka: Kafka, names: Names, fake_llm: FakeLLM
+) -> None:
+    users, per_user = 8, 20
+    script(fake_llm, users, per_user)
+    rng = random.Random(7)
+    fake_llm.latency = lambda: rng.uniform(0.05, 0.2)
+    worker = await start_worker(
+        PROFILE_STREAM_MAX_BATCH_MESSAGES="1", PROFILE_STREAM_COALESCE_WINDOW_S="0"
+    )
+    sent = await publish(kafka, names, users, per_user)
+    await kafka.read(names.output, lambda r: len(r) >= 5)
+    assert len(fake_llm.requests) < len(sent), "the run ended before the restart"
+    await stack("down")
+    assert not _listening(9092), "Kafka still answers after `stack.sh down`: not ours to stop"
+    await stack("up")
+
+    records = await kafka.read(names.output, all_applied(len(sent)), timeout=180)
+    check_against_reference(records, sent, per_user)
+    assert worker.proc is not None and worker.proc.poll() is None, worker.tail()
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+async def stack(command: str) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        "bash",
+        str(ROOT / "deploy" / "stack.sh"),
+        command,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await proc.communicate()
+    assert proc.returncode == 0, out.decode()
