@@ -4,7 +4,7 @@ from .events import DeadLetter, DeadLetterReason, Evidence, FieldChange, Profile
 from .messages import ChatMessage, ProfileCommand, Role
 from .patch import Op, PatchOperation, PatchValue, ProfilePatch
 from .profile import ProfileModel, UserProfile
-from .record import RECENT_IDS_KEPT, ProfileRecord, Provenance
+from .record import RECENT_IDS_KEPT, ProfileRecord, Provenance, SetAside
 
 __all__ = [
     "RECENT_IDS_KEPT",
@@ -23,5 +23,6 @@ __all__ = [
     "ProfileRecord",
     "Provenance",
     "Role",
+    "SetAside",
     "UserProfile",
 ]

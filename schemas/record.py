@@ -8,7 +8,7 @@ from pydantic import AwareDatetime, Field
 from ._base import Produced
 from .events import ProfileEvent
 
-__all__ = ["Provenance", "ProfileRecord", "RECENT_IDS_KEPT"]
+__all__ = ["Provenance", "ProfileRecord", "RECENT_IDS_KEPT", "SetAside"]
 
 #: How many applied message ids a record remembers, to drop producer-side duplicates.
 RECENT_IDS_KEPT = 256
@@ -20,6 +20,14 @@ class Provenance(Produced):
     message_id: str
     at: AwareDatetime
     by: str = "extraction"
+
+
+class SetAside(Produced):
+    """A value a schema change made invalid, kept with the reason instead of being dropped."""
+
+    value: Any
+    reason: str
+    schema_id: str
 
 
 class ProfileRecord(Produced):
@@ -41,3 +49,4 @@ class ProfileRecord(Produced):
     recent_message_ids: tuple[str, ...] = ()
     updated_at: datetime | None = None
     pending_event: ProfileEvent | None = None
+    set_aside: dict[str, SetAside] = Field(default_factory=dict)

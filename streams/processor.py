@@ -11,7 +11,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from schemas import ChatMessage, DeadLetterReason, ProfileCommand, ProfileEvent, ProfileRecord
+from schemas import (
+    ChatMessage,
+    DeadLetterReason,
+    FieldChange,
+    ProfileCommand,
+    ProfileEvent,
+    ProfileRecord,
+)
 
 from .codecs import dead_letter as dead_letter_record
 from .codecs import decode_command, decode_message, decode_record, encode
@@ -19,6 +26,7 @@ from .errors import ExtractionFailed, InvalidEvent
 from .extraction import Extractor
 from .merge import MergeResult, merge
 from .metrics import DEAD_LETTERS, EVENTS_IN, EXTRACTIONS, MESSAGES_EXTRACTED, VERSIONS
+from .migration import migrate
 from .partitioning import partition_for
 from .profile_schema import ProfileSchema
 from .records import applied_before, commit, deleted_event, new_record, source_key
@@ -112,10 +120,11 @@ class Processor:
         record = self._load(key, first.user_id)
         if record.pending_event is not None:
             record = await self._settle(key, works[0], record)
+        record, migration = migrate(record, self.schema)
         if isinstance(first, ProfileCommand):
-            await self._command(works[0], first, record)
+            await self._command(works[0], first, record, migration)
         else:
-            await self._chats(key, works, record)
+            await self._chats(key, works, record, migration)
 
     def _check_time(self, msg: SourceMessage, message: ChatMessage) -> None:
         """Refuse a ``sent_at`` far ahead of the broker's timestamp: it would win every field.
@@ -166,7 +175,9 @@ class Processor:
             body.message_id,
         )
 
-    async def _chats(self, key: bytes, works: list[Work], record: ProfileRecord) -> None:
+    async def _chats(
+        self, key: bytes, works: list[Work], record: ProfileRecord, migration: list[FieldChange]
+    ) -> None:
         fresh = [
             (w, w.body)
             for w in works
@@ -196,6 +207,7 @@ class Processor:
             offsets=offsets,
             message_ids=[m.message_id for m in messages],
             at=max(m.sent_at for m in messages),
+            migration=migration,
         )
         await self._publish(key, fresh[-1][0], updated, event)
         if event is not None:
@@ -279,12 +291,18 @@ class Processor:
         await self._store(key, work, settled)
         return settled
 
-    async def _command(self, work: Work, command: ProfileCommand, record: ProfileRecord) -> None:
+    async def _command(
+        self,
+        work: Work,
+        command: ProfileCommand,
+        record: ProfileRecord,
+        migration: list[FieldChange],
+    ) -> None:
         try:
             if command.type == "forget":
                 await self._forget(work, command, record)
             else:
-                await self._correct(work, command, record)
+                await self._correct(work, command, record, migration)
         except InvalidEvent as exc:
             await self.dead_letter(work.msg, exc.code, exc.reason, user_id=command.user_id)  # type: ignore[arg-type]
 
@@ -300,7 +318,13 @@ class Processor:
         await self._publish(work.key, work, stub, event, delete=True)
         logger.info("profile forgotten user_id=%s cache_entries=%d", command.user_id, cached)
 
-    async def _correct(self, work: Work, command: ProfileCommand, record: ProfileRecord) -> None:
+    async def _correct(
+        self,
+        work: Work,
+        command: ProfileCommand,
+        record: ProfileRecord,
+        migration: list[FieldChange],
+    ) -> None:
         ops = [
             op.model_copy(update={"message_id": op.message_id or command.command_id})
             for op in command.operations
@@ -328,6 +352,7 @@ class Processor:
             message_ids=[command.command_id],
             at=command.requested_at,
             locked=locked,
+            migration=migration,
         )
         await self._publish(work.key, work, updated, event)
 

@@ -4,10 +4,10 @@ Pure: no I/O, no Faust. A replay of the same input gives the same records and th
 byte for byte, because every timestamp comes from the input, never from the clock.
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
-from schemas import RECENT_IDS_KEPT, ProfileEvent, ProfileRecord
+from schemas import RECENT_IDS_KEPT, FieldChange, ProfileEvent, ProfileRecord
 
 from .merge import MergeResult
 
@@ -50,23 +50,27 @@ def commit(
     message_ids: list[str],
     at: datetime,
     locked: tuple[str, ...] | None = None,
+    migration: Sequence[FieldChange] = (),
 ) -> tuple[ProfileRecord, ProfileEvent | None]:
     """The record after a batch, and the event to emit (None when the profile did not change).
 
     Offsets and message ids are remembered even when nothing changed, so a replay of the batch
-    is skipped without asking the model again.
+    is skipped without asking the model again. ``migration`` lists the changes a schema
+    migration made to ``record`` before the batch; they lead the event's changes.
     """
     update = _remember(record, offsets, message_ids)
     lock_changed = locked is not None and locked != record.locked
     if locked is not None:
         update["locked"] = locked
-    if result is None or not (result.changes or lock_changed):
+    changes = [*migration, *(result.changes if result is not None else [])]
+    if not (changes or lock_changed):
         return record.model_copy(update=update), None
     version = record.version + 1
+    profile = result.profile if result is not None else record.profile
     update |= {
         "version": version,
-        "profile": result.profile,
-        "provenance": result.provenance,
+        "profile": profile,
+        "provenance": result.provenance if result is not None else record.provenance,
         "updated_at": at,
     }
     new = record.model_copy(update=update)
@@ -75,8 +79,8 @@ def commit(
         type="updated",
         user_id=record.user_id,
         version=version,
-        profile=result.profile,
-        changes=result.changes,
+        profile=profile,
+        changes=changes,
         source_message_ids=message_ids,
         updated_at=at,
         schema_id=record.schema_id,

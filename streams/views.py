@@ -20,6 +20,7 @@ from . import metrics
 from .auth import Scope, authorize
 from .codecs import decode_record, encode, summarize_errors
 from .merge import merge
+from .migration import migrate
 from .processor import COMMAND_HEADER
 from .profile_schema import ProfileSchema
 from .prompt import render_profile
@@ -102,7 +103,7 @@ def register_views(
                 return problem
 
             async def local() -> Response:
-                record = _stored(table, user_id)
+                record = _stored(table, user_id, schema)
                 if record is None:
                     return _error(self, 404, "no profile for this user")
                 body: dict[str, Any] = {
@@ -113,6 +114,10 @@ def register_views(
                     "profile": record.profile,
                     "locked": list(record.locked),
                 }
+                if record.set_aside:
+                    body["set_aside"] = {
+                        k: v.model_dump(mode="json") for k, v in record.set_aside.items()
+                    }
                 if "provenance" in request.query.get("include", "").split(","):
                     body["provenance"] = {
                         k: v.model_dump(mode="json") for k, v in record.provenance.items()
@@ -152,7 +157,7 @@ def register_views(
                 return problem
 
             async def local() -> Response:
-                record = _stored(table, user_id)
+                record = _stored(table, user_id, schema)
                 if record is None:
                     return _error(self, 404, "no profile for this user")
                 text = render_profile(record.profile, schema)
@@ -187,14 +192,18 @@ def register_views(
     app.page("/readyz")(Ready)
 
 
-def _stored(table: TableT[bytes, bytes], user_id: str) -> ProfileRecord | None:
-    """The user's record, or None when there is none or it is being forgotten."""
+def _stored(
+    table: TableT[bytes, bytes], user_id: str, schema: ProfileSchema
+) -> ProfileRecord | None:
+    """The user's record as the current schema sees it; None if absent or being forgotten."""
     raw = table.get(user_id.encode())
     if raw is None:
         return None
     record = decode_record(raw)
     pending = record.pending_event
-    return None if pending is not None and pending.type == "deleted" else record
+    if pending is not None and pending.type == "deleted":
+        return None
+    return migrate(record, schema)[0]
 
 
 def _recovered(app: faust.App) -> bool:
