@@ -23,7 +23,7 @@ from .errors import InvalidEvent, ProfileNotFound, ProfileStreamError, ServiceEr
 from .locomo import LocomoError, convert
 from .settings import Settings
 
-__all__ = ["main"]
+__all__ = ["check_line", "checked", "main"]
 
 
 def _lock_data_dir(path: Path) -> IO[str]:

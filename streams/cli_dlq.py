@@ -15,7 +15,7 @@ from schemas import DeadLetter, DeadLetterReason, ProfileCommand
 from .cli_support import load, run
 from .kafka_io import OutRecord, produce, read_to_end
 
-__all__ = ["dlq"]
+__all__ = ["Letter", "dlq", "render"]
 
 _REASONS = click.Choice(typing.get_args(DeadLetterReason))
 
