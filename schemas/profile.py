@@ -11,6 +11,8 @@ from zoneinfo import available_timezones
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from .languages import Language
+
 __all__ = ["ProfileModel", "UserProfile", "Timezone", "ShortText"]
 
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -46,8 +48,10 @@ class UserProfile(ProfileModel):
     schema_version: ClassVar[int] = 1
 
     name: ShortText | None = Field(None, description="The name the user goes by.")
-    languages: list[ShortText] = Field(
-        default_factory=list, max_length=20, description="Languages the user speaks, in English."
+    languages: list[Language] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Languages the user speaks, as English names (e.g. Spanish).",
     )
     timezone: Timezone | None = Field(None, description="IANA zone, e.g. America/Los_Angeles.")
     location: ShortText | None = Field(None, description="Where the user lives (city, region).")

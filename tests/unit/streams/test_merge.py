@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 
 from schemas import PatchOperation, Provenance
+from schemas.languages import LANGUAGES
 from streams.merge import merge
 from streams.profile_schema import ProfileSchema
 from tests.unit.helpers import T0
@@ -160,9 +161,9 @@ def test_setting_what_is_already_there_is_no_change(
 
 
 def test_a_list_never_grows_past_its_limit(schema: ProfileSchema) -> None:
-    full = [f"Language {i}" for i in range(20)]
+    full = sorted(LANGUAGES.values())[:20]
     result = merge(
-        {"languages": full}, {}, (), [op("languages", "add", "Klingon")], schema, evidence=EVIDENCE
+        {"languages": full}, {}, (), [op("languages", "add", "Zulu")], schema, evidence=EVIDENCE
     )
     assert result.profile["languages"] == full
     assert "at most 20" in result.dropped[0].reason
