@@ -1,0 +1,1 @@
+"""Benchmarks of profile-stream on the local stack: ``python -m bench.run [--short]``."""
