@@ -1,0 +1,292 @@
+"""``python -m bench.run [--short] [--only a,b] [--keep]``: run the benchmarks on the local stack,
+print a table of ratios against baselines measured in the same run, and write every number to
+``bench/results/<timestamp>.json``. See bench/README.md."""
+
+import argparse
+import asyncio
+import math
+import os
+import platform
+import subprocess
+import time
+import traceback
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from .measure import log
+from .scenarios import ORDER, Config, config
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+_SCENARIOS = [name for name, _ in ORDER]
+
+
+def _fmt(value: Any, digits: int = 2) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "n/a"
+        if abs(value) >= 100:
+            return f"{value:,.0f}"
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _row(
+    name: str,
+    measured: Any,
+    baseline: Any = None,
+    ratio: float | None = None,
+    target: str = "",
+    ok: bool | None = None,
+) -> dict[str, Any]:
+    return {
+        "row": name,
+        "measured": measured,
+        "baseline": baseline,
+        "ratio": ratio,
+        "target": target,
+        "ok": ok,
+    }
+
+
+def table(results: dict[str, Any], cfg: Config) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    p = results.get("plumbing")
+    if isinstance(p, dict) and "ratio" in p:
+        rows.append(
+            _row(
+                f"plumbing: events/s, model 0 s ({p['events']:,} events, {p['users']:,} users)",
+                p["worker_events_per_s"],
+                f"{_fmt(p['passthrough_events_per_s'])} aiokafka pass-through",
+                p["ratio"],
+                ">= 0.3",
+                p["ratio"] >= 0.3,
+            )
+        )
+        rows.append(
+            _row(
+                "plumbing: worker CPU s per 1,000 events",
+                p["worker_cpu_s_per_1000"],
+                f"{_fmt(p['passthrough_cpu_s_per_1000'])} pass-through",
+                p["worker_cpu_s_per_1000"] / p["passthrough_cpu_s_per_1000"]
+                if p["passthrough_cpu_s_per_1000"]
+                else None,
+                "<= 1.0 s",
+                p["worker_cpu_s_per_1000"] <= 1.0,
+            )
+        )
+    c = results.get("concurrency")
+    if isinstance(c, dict) and "ratio_ideal" in c:
+        rows.append(
+            _row(
+                f"concurrency: extractions/s, L={c['model_latency_s']} s, "
+                f"K={c['in_flight']}, {c['users']:,} users",
+                c["extractions_per_s"],
+                f"{_fmt(c['ideal_per_s'])} ideal K/L",
+                c["ratio_ideal"],
+                ">= 0.8",
+                c["ratio_ideal"] >= 0.8,
+            )
+        )
+        rows.append(
+            _row(
+                "concurrency: extractions/s vs. sequential Faust agent",
+                c["extractions_per_s"],
+                f"{_fmt(c['sequential_per_s'])} sequential",
+                c["ratio_sequential"],
+                ">= 20",
+                c["ratio_sequential"] >= 20,
+            )
+        )
+        rows.append(_row("concurrency: profile events/s", c["events_per_s"]))
+    k = results.get("cost")
+    if isinstance(k, dict) and "calls_per_message" in k:
+        rows.append(
+            _row(
+                f"cost: model calls/message, LoCoMo {k['messages']:,} turns "
+                f"in {k['sessions']} sessions",
+                k["calls_per_message"],
+                "1.00 one call per message",
+                k["calls_per_message"],
+                "<= 0.5",
+                k["calls_per_message"] <= 0.5,
+            )
+        )
+        rows.append(
+            _row(
+                "cost: prompt tokens/message",
+                k["prompt_tokens_per_message"],
+                f"{_fmt(k['one_call_prompt_tokens_per_message'])} one call per message",
+                k["ratio_tokens"],
+            )
+        )
+    r = results.get("replay")
+    if isinstance(r, dict) and "model_calls" in r:
+        rows.append(
+            _row(
+                f"replay after offset reset: model calls ({r['messages']:,} messages)",
+                r["model_calls"],
+                target="0",
+                ok=r["model_calls"] == 0,
+            )
+        )
+        rows.append(
+            _row(
+                "replay: new events / same ids and bytes",
+                f"{r['new_events']} / {_fmt(r['identical'])}",
+                target="0 / yes",
+                ok=r["identical"],
+            )
+        )
+    lt = results.get("latency")
+    if isinstance(lt, dict) and "p50_s" in lt:
+        floor = lt["model_latency_s"] + lt["coalesce_window_s"]
+        rows.append(
+            _row(
+                f"latency p50/p95/p99 s, {lt['offered_per_s']:.0f} events/s offered, "
+                f"L={lt['model_latency_s']} s, window {lt['coalesce_window_s']} s",
+                f"{lt['p50_s']:.2f} / {lt['p95_s']:.2f} / {lt['p99_s']:.2f}",
+                f"{floor:.2f} window + L",
+                lt["p50_s"] / floor,
+            )
+        )
+    orders = {
+        name: res["order"]
+        for name, res in results.items()
+        if isinstance(res, dict) and isinstance(res.get("order"), dict)
+    }
+    if orders:
+        total = sum(o["violations"] for o in orders.values())
+        missing = sum(o["missing_messages"] for o in orders.values())
+        users = sum(o["users"] for o in orders.values())
+        rows.append(
+            _row(
+                f"per-user order violations ({len(orders)} runs, {users:,} users; "
+                f"{missing} messages without an event)",
+                total,
+                target="0",
+                ok=total == 0 and missing == 0,
+            )
+        )
+    rss = {
+        name: res["peak_rss_mb"]
+        for name, res in results.items()
+        if isinstance(res, dict) and "peak_rss_mb" in res
+    }
+    if rss:
+        worst = max(rss, key=lambda n: rss[n])
+        rows.append(_row(f"worker peak RSS MiB (max, in {worst})", rss[worst]))
+    for name, res in results.items():
+        if isinstance(res, dict) and "error" in res:
+            rows.append(_row(f"{name}: FAILED", res["error"].splitlines()[-1][:80], ok=False))
+    return rows
+
+
+def render(rows: list[dict[str, Any]]) -> str:
+    head = ["", "measured", "baseline", "ratio", "target", ""]
+    body = [
+        [
+            r["row"],
+            _fmt(r["measured"]),
+            _fmt(r["baseline"]),
+            _fmt(r["ratio"]),
+            r["target"],
+            {True: "ok", False: "MISSED", None: ""}[r["ok"]],
+        ]
+        for r in rows
+    ]
+    widths = [max(len(line[i]) for line in [head, *body]) for i in range(len(head))]
+    lines = []
+    for i, line in enumerate([head, *body]):
+        cells = [
+            cell.ljust(widths[j]) if j == 0 else cell.rjust(widths[j])
+            for j, cell in enumerate(line)
+        ]
+        lines.append("  ".join(cells).rstrip())
+        if i == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _git_commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).resolve().parent,
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+async def main_async(cfg: Config, only: list[str]) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    for name, fn in ORDER:
+        if name not in only:
+            continue
+        log(f"== {name}")
+        t0 = time.monotonic()
+        try:
+            await fn(cfg, results)
+        except Exception as exc:  # noqa: BLE001 - one failed scenario must not hide the rest
+            log(f"{name} FAILED: {exc!r}")
+            results[name] = {"error": "".join(traceback.format_exception(exc))}
+        log(f"== {name} took {time.monotonic() - t0:.0f}s")
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
+    parser.add_argument("--short", action="store_true", help="the short run (make bench)")
+    parser.add_argument(
+        "--only", default=",".join(_SCENARIOS), help=f"comma-separated subset of {_SCENARIOS}"
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep topics and worker folders for inspection"
+    )
+    args = parser.parse_args()
+    only = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = sorted(set(only) - set(_SCENARIOS))
+    if unknown:
+        parser.error(f"unknown scenarios {unknown}; choose from {_SCENARIOS}")
+    cfg = config(short=args.short, keep=args.keep)
+    started = datetime.now(UTC)
+    t0 = time.monotonic()
+    log(f"{'short' if cfg.short else 'full'} run: {', '.join(only)} ({os.cpu_count()} cores)")
+    results = asyncio.run(main_async(cfg, only))
+    rows = table(results, cfg)
+    text = render(rows)
+    elapsed = time.monotonic() - t0
+    print()
+    print(text)
+    print()
+    RESULTS_DIR.mkdir(exist_ok=True)
+    path = RESULTS_DIR / f"{started.strftime('%Y%m%dT%H%M%SZ')}.json"
+    payload = {
+        "started_at": started.isoformat(),
+        "elapsed_s": elapsed,
+        "command": "python -m bench.run" + (" --short" if cfg.short else ""),
+        "commit": _git_commit(),
+        "host": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "config": cfg.__dict__,
+        "table": rows,
+        "table_text": text,
+        "results": results,
+    }
+    path.write_bytes(orjson.dumps(payload, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS))
+    log(f"done in {elapsed:.0f}s; results in {path}")
+
+
+if __name__ == "__main__":
+    main()
