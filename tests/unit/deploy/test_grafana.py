@@ -129,3 +129,9 @@ def test_panels_are_well_formed() -> None:
             for name in re.findall(r"\$(\w+)", target["expr"]):
                 assert name in variables or name.startswith("__"), name
     assert DASHBOARD["uid"] and DASHBOARD["title"]
+
+
+def test_metrics_named_in_the_docs_are_exported(exported: dict[str, set[str]]) -> None:
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        unknown = _metric_names(page.read_text()) - set(exported)
+        assert not unknown, f"{page.name} names metrics no worker exports: {sorted(unknown)}"
