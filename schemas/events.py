@@ -59,7 +59,10 @@ DeadLetterReason = Literal[
 
 
 class DeadLetter(Produced):
-    """An input that could not be applied, with everything needed to replay it after a fix."""
+    """An input that could not be applied, with everything needed to replay it after a fix.
+
+    ``command`` is true for an operator command (re-published with its marking header).
+    """
 
     reason_code: DeadLetterReason
     reason: str
@@ -72,3 +75,4 @@ class DeadLetter(Produced):
     message_id: str | None = None
     failed_at: datetime
     attempts: int = 0
+    command: bool = False

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 import click
 from pydantic import ValidationError
 
-from schemas import DeadLetter, DeadLetterReason, ProfileCommand
+from schemas import DeadLetter, DeadLetterReason
 
 from .cli_support import load, run
+from .codecs import COMMAND_HEADER
 from .kafka_io import OutRecord, produce, read_to_end
 
 __all__ = ["Letter", "dlq", "render"]
@@ -132,14 +133,8 @@ def show(letter_id: str) -> None:
 
 def _record(body: DeadLetter) -> OutRecord:
     """The original record; an operator command gets back the header that marks it."""
-    from .processor import COMMAND_HEADER
-
     value = base64.b64decode(body.value_b64)
-    try:
-        ProfileCommand.model_validate_json(value)
-    except ValidationError:
-        return OutRecord(_raw_key(body), value)
-    return OutRecord(_raw_key(body), value, [COMMAND_HEADER])
+    return OutRecord(_raw_key(body), value, [COMMAND_HEADER] if body.command else [])
 
 
 def _select(letters: list[Letter], reason: str | None, ids: Sequence[str]) -> list[Letter]:

@@ -11,8 +11,7 @@ import click
 
 from schemas import ProfileEvent
 
-from .errors import ConfigError, ProfileStreamError
-from .kafka_io import BrokerUnavailable
+from .errors import BrokerUnavailable, ConfigError, ProfileStreamError
 from .settings import Settings, load_settings
 
 __all__ = [

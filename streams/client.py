@@ -26,11 +26,9 @@ from pydantic import ValidationError
 from schemas import ChatMessage, ProfileEvent
 
 from .codecs import encode
-from .errors import ProfileNotFound, ServiceError
+from .errors import BrokerUnavailable, ProfileNotFound, Refused, ServiceError, TopicMissing
 from .kafka_io import (
-    BrokerUnavailable,
     OutRecord,
-    TopicMissing,
     aiter_any,
     partitions_of,
     produce,
@@ -48,14 +46,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-
-class Refused(ServiceError):
-    """A worker answered with an error status; ``status`` is the HTTP status."""
-
-    def __init__(self, message: str, *, status: int) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 async def publish(

@@ -6,7 +6,7 @@ dead-letter topic as they are.
 
 import base64
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import orjson
 from pydantic import BaseModel, ValidationError
@@ -16,6 +16,8 @@ from schemas import ChatMessage, DeadLetter, DeadLetterReason, ProfileCommand, P
 from .errors import InvalidEvent
 
 __all__ = [
+    "COMMAND_HEADER",
+    "is_command",
     "dead_letter",
     "decode_command",
     "decode_message",
@@ -25,6 +27,15 @@ __all__ = [
 ]
 
 _M = TypeVar("_M", bound=BaseModel)
+
+#: Marks an operator command on the input topic; chat messages carry no such header.
+COMMAND_HEADER = ("profile-stream-type", b"command")
+
+
+def is_command(headers: Any) -> bool:
+    """Whether a record's headers (Faust gives a list of pairs or a mapping) mark a command."""
+    pairs = headers.items() if isinstance(headers, dict) else (headers or ())
+    return any(name == COMMAND_HEADER[0] and value == COMMAND_HEADER[1] for name, value in pairs)
 
 
 def encode(model: BaseModel) -> bytes:
@@ -93,6 +104,7 @@ def dead_letter(
     user_id: str | None = None,
     message_id: str | None = None,
     attempts: int = 0,
+    command: bool = False,
 ) -> bytes:
     """The dead-letter record for an input, with its raw bytes so it can be re-published."""
     return encode(
@@ -108,5 +120,6 @@ def dead_letter(
             message_id=message_id,
             failed_at=failed_at,
             attempts=attempts,
+            command=command,
         )
     )

@@ -3,6 +3,9 @@
 from typing import ClassVar
 
 __all__ = [
+    "BrokerUnavailable",
+    "Refused",
+    "TopicMissing",
     "ConfigError",
     "ExtractionFailed",
     "InvalidEvent",
@@ -69,3 +72,26 @@ class ServiceError(ProfileStreamError):
     """A worker's HTTP view refused or failed; the message carries its status and answer."""
 
     retriable: ClassVar[bool] = True
+
+
+class Refused(ServiceError):
+    """A worker answered with an error status; ``status`` is the HTTP status."""
+
+    retriable: ClassVar[bool] = False
+
+    def __init__(self, message: str, *, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class BrokerUnavailable(ProfileStreamError):
+    """Kafka did not answer, or failed a send; the message names the bootstrap servers.
+
+    Operator action: start the broker (`make up` locally) or fix PROFILE_STREAM_KAFKA_BOOTSTRAP.
+    """
+
+    retriable: ClassVar[bool] = True
+
+
+class TopicMissing(ProfileStreamError, LookupError):
+    """The topic does not exist on the broker (no worker has created it yet?)."""

@@ -19,12 +19,10 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 
-from .errors import ProfileStreamError
+from .errors import BrokerUnavailable, TopicMissing
 
 __all__ = [
-    "BrokerUnavailable",
     "OutRecord",
-    "TopicMissing",
     "aiter_any",
     "partitions_of",
     "produce",
@@ -36,16 +34,6 @@ _T = TypeVar("_T")
 
 #: Sends awaited together before the progress callback is told (and the next batch starts).
 _CONFIRM_EVERY = 500
-
-
-class BrokerUnavailable(ProfileStreamError):
-    """Kafka did not answer, or failed a send; the message names the bootstrap servers."""
-
-    retriable = True
-
-
-class TopicMissing(ProfileStreamError, LookupError):
-    """The topic does not exist on the broker (no worker has created it yet?)."""
 
 
 def unreachable(bootstrap: str, exc: BaseException, done: str = "") -> BrokerUnavailable:

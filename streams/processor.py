@@ -21,7 +21,13 @@ from schemas import (
 )
 
 from .codecs import dead_letter as dead_letter_record
-from .codecs import decode_command, decode_message, decode_record, encode
+from .codecs import (
+    decode_command,
+    decode_message,
+    decode_record,
+    encode,
+    is_command,
+)
 from .errors import ExtractionFailed, InvalidEvent
 from .extraction import Extractor
 from .merge import MergeResult, merge
@@ -32,18 +38,9 @@ from .profile_schema import ProfileSchema
 from .records import applied_before, commit, deleted_event, new_record, source_key
 from .settings import Settings
 
-__all__ = ["COMMAND_HEADER", "Processor", "Sender", "SourceMessage", "Work", "is_command"]
+__all__ = ["Processor", "Sender", "SourceMessage", "Work"]
 
 logger = logging.getLogger(__name__)
-
-#: Marks an operator command on the input topic; chat messages carry no such header.
-COMMAND_HEADER = ("profile-stream-type", b"command")
-
-
-def is_command(headers: Any) -> bool:
-    """Whether a record's headers (Faust gives a list of pairs or a mapping) mark a command."""
-    pairs = headers.items() if isinstance(headers, dict) else (headers or ())
-    return any(name == COMMAND_HEADER[0] and value == COMMAND_HEADER[1] for name, value in pairs)
 
 
 class SourceMessage(Protocol):
@@ -381,6 +378,7 @@ class Processor:
             failed_at=datetime.now(UTC),
             user_id=user_id,
             message_id=message_id,
+            command=is_command(msg.headers),
         )
         await self.dead_letters.send(key=msg.key, value=record)
         DEAD_LETTERS.labels(code).inc()

@@ -18,10 +18,9 @@ from schemas import PatchOperation, ProfileCommand, ProfileRecord
 
 from . import metrics
 from .auth import Scope, authorize
-from .codecs import decode_record, encode, summarize_errors
+from .codecs import COMMAND_HEADER, decode_record, encode, summarize_errors
 from .merge import merge
 from .migration import migrate
-from .processor import COMMAND_HEADER
 from .profile_schema import ProfileSchema
 from .prompt import render_profile
 from .routing import owner_of, proxy

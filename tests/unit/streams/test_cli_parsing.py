@@ -17,8 +17,7 @@ from schemas import DeadLetter, ProfileEvent
 from streams.cli import check_line, checked, main
 from streams.cli_dlq import Letter, _pick, _record, _select, render
 from streams.cli_support import event_line
-from streams.codecs import decode_message
-from streams.processor import COMMAND_HEADER
+from streams.codecs import COMMAND_HEADER, decode_message
 from streams.settings import Settings
 
 LOCOMO = Path(__file__).resolve().parents[4] / "shared" / "data" / "locomo"
@@ -131,7 +130,9 @@ def test_replay_sends_the_original_bytes_and_marks_commands_again() -> None:
         }
     )
     replayed = _record(
-        letter(0, 2, "invalid_command", value_b64=base64.b64encode(command).decode()).body
+        letter(
+            0, 2, "invalid_command", value_b64=base64.b64encode(command).decode(), command=True
+        ).body
     )
     assert replayed.value == command and list(replayed.headers) == [COMMAND_HEADER]
     keyless = _record(letter(0, 3, key_b64=None).body)
