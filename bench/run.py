@@ -261,6 +261,7 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown scenarios {unknown}; choose from {_SCENARIOS}")
     cfg = config(short=args.short, keep=args.keep)
+    load_at_start = os.getloadavg()
     started = datetime.now(UTC)
     t0 = time.monotonic()
     log(f"{'short' if cfg.short else 'full'} run: {', '.join(only)} ({os.cpu_count()} cores)")
@@ -278,7 +279,11 @@ def main() -> None:
         "elapsed_s": elapsed,
         "command": "python -m bench.run" + (" --short" if cfg.short else ""),
         "commit": _git_commit(),
-        "host": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "host": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "loadavg_at_start": load_at_start,
+        },
         "config": cfg.__dict__,
         "table": rows,
         "table_text": text,

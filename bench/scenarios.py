@@ -79,7 +79,7 @@ def config(short: bool, keep: bool = False) -> Config:
         keep=keep,
         plumbing_users=1000 if short else 2000,
         plumbing_per_user=5 if short else 10,
-        concurrency_users=640 if short else 2000,
+        concurrency_users=2000,
         model_latency_s=0.5,
         in_flight=64,
         sequential_window_s=10.0 if short else 20.0,
@@ -90,7 +90,7 @@ def config(short: bool, keep: bool = False) -> Config:
         cost_latency="lognormal:0.5:0.5",
         latency_rate=100.0,
         latency_duration_s=10.0 if short else 20.0,
-        latency_users=200 if short else 400,
+        latency_users=400,
         timeout_s=240.0 if short else 900.0,
     )
 
@@ -129,11 +129,14 @@ class Stage:
         """Cores' worth of CPU each process used between two wall-clock times."""
         span = max(end - start, 1e-9)
         samplers = {"worker": worker.sampler, **self.system}
-        return {
+        shares = {
             name: round(s.cpu_between(start, end) / span, 3)
             for name, s in samplers.items()
             if s is not None
         }
+        ours = sum(v for k, v in shares.items() if not k.startswith("machine"))
+        shares["other processes"] = round(max(0.0, shares["machine (all cores)"] - ours), 3)
+        return shares
 
     async def __aexit__(self, *exc: object) -> None:
         for sampler in self.system.values():
@@ -539,6 +542,7 @@ async def latency_run(cfg: Config) -> dict[str, Any]:
             "p99_s": percentile(lats, 0.99),
             "max_s": max(lats) if lats else float("nan"),
             "model_calls": len(fake.requests),
+            "peak_in_flight_at_model": fake.peak_in_flight,
             "before_model": {
                 "p50_s": percentile(waits, 0.5),
                 "p95_s": percentile(waits, 0.95),
