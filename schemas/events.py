@@ -32,11 +32,13 @@ class ProfileEvent(Produced):
     """A profile changed (``updated``) or was forgotten (``deleted``).
 
     ``event_id`` is ``"{user_id}:{version}"``; processing the same input again gives the same id
-    and the same bytes, so subscribers may deduplicate on it.
+    and the same bytes, so subscribers may deduplicate on it. For a profile of another ``kind``
+    (a team, the assistant), ``user_id`` holds its subject and ids are ``"{kind}/{subject}:N"``.
     """
 
     event_id: str
     type: Literal["updated", "deleted"]
+    kind: str = "user"
     user_id: str
     version: int = Field(ge=1)
     profile: dict[str, Any] | None

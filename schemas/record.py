@@ -40,6 +40,7 @@ class ProfileRecord(Produced):
     """
 
     user_id: str
+    kind: str = "user"
     version: int = 0
     schema_id: str
     profile: dict[str, Any] = Field(default_factory=dict)

@@ -19,9 +19,10 @@ from schemas import ChatMessage
 from . import metrics
 from .cache import CachedExtractor
 from .extraction import Extractor
+from .kinds import Kind, load_kinds
 from .llm import LLMExtractor
 from .processor import Processor, Work
-from .profile_schema import ProfileSchema, load_profile_schema
+from .profile_schema import ProfileSchema
 from .ratelimit import Limit, RateLimiter
 from .rules import RuleExtractor
 from .scheduler import Job, KeyedScheduler, SchedulerLimits
@@ -100,33 +101,70 @@ def _raw_topic(app: faust.App, name: str, settings: Settings, **kw: Any) -> faus
 
 def create_worker(settings: Settings) -> Worker:
     """Build the app for ``settings``; nothing connects until the worker starts."""
-    schema = load_profile_schema(settings.profile_model)
+    kinds = load_kinds(settings.kinds_file, settings.profile_model)
     app = _faust_app(settings)
     # Declared (created when missing) before the consumer subscribes, with our partition count.
     # Operator commands share it, so they are ordered with the user's messages.
     chat = _raw_topic(app, settings.input_topic, settings)
-    table = app.Table(
-        "profiles",
-        key_type=bytes,
-        value_type=bytes,
-        partitions=settings.partitions,
-        options=_ROCKSDB_OPTIONS,
-    )
     output = _raw_topic(app, settings.output_topic, settings)
     dead_letters = _raw_topic(app, settings.dlq_topic, settings)
-    processor = Processor(
-        settings=settings,
-        schema=schema,
-        extractor=_extractor(settings),
-        table=table,
-        output=output,
-        dead_letters=dead_letters,
-        reroute=chat,
-        bind=_bind_current_event,
-        flush=lambda: app.producer.flush(),
-    )
+    extractor = _extractor(settings)
+    lanes: list[_Lane] = []
+    for kind in kinds:
+        # Another kind's messages are re-keyed by its subject on a topic of its own, so one
+        # team's updates are serialized whatever partitions its members' messages were on.
+        source = (
+            chat
+            if kind.is_user
+            else _raw_topic(app, f"{settings.app_id}-kind-{kind.name}", settings)
+        )
+        table = app.Table(
+            "profiles" if kind.is_user else f"profiles-{kind.name}",
+            key_type=bytes,
+            value_type=bytes,
+            partitions=settings.partitions,
+            options=_ROCKSDB_OPTIONS,
+        )
+        processor = Processor(
+            settings=settings,
+            kind=kind,
+            extractor=extractor,
+            table=table,
+            output=output,
+            dead_letters=dead_letters,
+            reroute=chat,
+            bind=_bind_current_event,
+            flush=lambda: app.producer.flush(),
+        )
+        lanes.append(_Lane(kind, source, table, processor, _scheduler(processor, settings)))
+    lanes[0].processor.forwards = [(lane.kind, lane.source) for lane in lanes[1:]]
+    for lane in lanes:
+        _agent(app, lane)
+    _gauges(app, settings, lanes)
 
-    scheduler: KeyedScheduler[tuple[Any, Work | None]] = KeyedScheduler(
+    async def declare_outputs() -> None:
+        # Subscribers may start before the first event; let them find the topics.
+        await output.maybe_declare()
+        await dead_letters.maybe_declare()
+
+    app.task(declare_outputs)
+    register_views(app, {lane.kind.name: (lane.kind, lane.table) for lane in lanes}, chat, settings)
+    return Worker(app=app, processor=lanes[0].processor, schema=lanes[0].kind.schema)
+
+
+@dataclass
+class _Lane:
+    """One kind's pipeline: its source topic, table, processor and scheduler."""
+
+    kind: Kind
+    source: faust.TopicT
+    table: Any
+    processor: Processor
+    scheduler: KeyedScheduler[tuple[Any, Work | None]]
+
+
+def _scheduler(processor: Processor, settings: Settings) -> KeyedScheduler[tuple[Any, Work | None]]:
+    return KeyedScheduler(
         run=lambda key, jobs: processor.run(key, [w for _, w in (j.payload for j in jobs) if w]),
         ack=lambda job: job.payload[0].ack(),
         on_fatal=_fatal,
@@ -139,31 +177,34 @@ def create_worker(settings: Settings) -> Worker:
         ),
     )
 
-    @app.agent(chat, name="profiles")
-    async def profiles(stream: faust.StreamT[bytes]) -> None:
+
+def _agent(app: faust.App, lane: _Lane) -> None:
+    name = "profiles" if lane.kind.is_user else f"profiles-{lane.kind.name}"
+
+    async def consume(stream: faust.StreamT[bytes]) -> None:
         # Acks are the scheduler's: in offset order, once an event is fully applied.
         async for event in cast(Any, stream).noack().events():
-            await _admit(processor, scheduler, event)
+            await _admit(lane.processor, lane.scheduler, event)
 
+    app.agent(lane.source, name=name)(consume)
+
+
+def _gauges(app: faust.App, settings: Settings, lanes: list[_Lane]) -> None:
     metrics.gauge(
-        "in_flight_extractions", "User batches running now", lambda: scheduler.counters.in_flight
+        "in_flight_extractions",
+        "Batches running now",
+        lambda: sum(lane.scheduler.counters.in_flight for lane in lanes),
     )
-    metrics.gauge("pending_events", "Events held, not yet acknowledged", lambda: scheduler.pending)
+    metrics.gauge(
+        "pending_events",
+        "Events held, not yet acknowledged",
+        lambda: sum(lane.scheduler.pending for lane in lanes),
+    )
     metrics.gauge(
         "consumer_lag",
         "Input events not yet committed, over assigned partitions",
         lambda: _lag(app, settings.input_topic),
     )
-
-    async def declare_outputs() -> None:
-        # Subscribers may start before the first event; let them find the topics.
-        await output.maybe_declare()
-        await dead_letters.maybe_declare()
-
-    app.task(declare_outputs)
-
-    register_views(app, table, chat, schema, settings)
-    return Worker(app=app, processor=processor, schema=schema)
 
 
 # Faust's defaults (2 GiB block cache per partition database) do not fit many partitions.

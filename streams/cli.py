@@ -196,24 +196,31 @@ def publish(source: BinaryIO) -> None:
         click.get_current_context().exit(1)
 
 
-async def _get(base: str, user_id: str, token: str) -> dict[str, Any]:
+async def _get(base: str, user_id: str, token: str, kind: str) -> dict[str, Any]:
     from .client import get_profile
 
     try:
-        return await get_profile(base, user_id, token=token)
+        return await get_profile(base, user_id, token=token, kind=kind)
     except ProfileNotFound:
-        raise ProfileNotFound(f"no profile for {user_id!r}") from None
+        what = "" if kind == "user" else f"{kind} "
+        raise ProfileNotFound(f"no {what}profile for {user_id!r}") from None
 
 
 @main.command()
 @click.argument("user_id")
+@click.option(
+    "--kind",
+    default="user",
+    show_default=True,
+    help="Profile kind (PROFILE_STREAM_KINDS_FILE); USER_ID is then its subject.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the raw JSON answer.")
 @click.option("--url", default=None, help="Worker URL (default: this host's worker).")
 @click.option("--token", envvar="PROFILE_STREAM_TOKEN", help="Read token (PROFILE_STREAM_TOKEN).")
-def get(user_id: str, as_json: bool, url: str | None, token: str | None) -> None:
-    """Print a user's profile, read over HTTP from a worker."""
+def get(user_id: str, kind: str, as_json: bool, url: str | None, token: str | None) -> None:
+    """Print a profile (a user's, or with --kind a team's...), read over HTTP from a worker."""
     settings = load()
-    body = run(_get(worker_url(settings, url), user_id, read_token(settings, token)))
+    body = run(_get(worker_url(settings, url), user_id, read_token(settings, token), kind))
     if as_json:
         click.echo(orjson.dumps(body).decode())
         return

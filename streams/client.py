@@ -311,10 +311,12 @@ async def get_profile(
     user_id: str,
     *,
     token: str,
+    kind: str = "user",
     attempts: int = 10,
     timeout_s: float = 10.0,
 ) -> dict[str, Any]:
-    """One user's profile from any worker (it routes to the owner).
+    """One user's profile (or, with ``kind``, a team's, the assistant's...) from any worker
+    (it routes to the owner).
 
     Retries 503 (a rebalance in progress) honouring ``Retry-After``, up to ``attempts`` times.
 
@@ -322,7 +324,8 @@ async def get_profile(
         ProfileNotFound: the worker has no profile for the user.
         ServiceError: any other refusal or failure, with the status and the worker's message.
     """
-    url = f"{base_url.rstrip('/')}/profiles/{user_id}"
+    path = user_id if kind == "user" else f"{kind}/{user_id}"
+    url = f"{base_url.rstrip('/')}/profiles/{path}"
     headers = {"Authorization": f"Bearer {token}"}
     timeout = aiohttp.ClientTimeout(total=timeout_s)
     async with aiohttp.ClientSession(timeout=timeout) as session:

@@ -30,6 +30,7 @@ from .codecs import (
 )
 from .errors import ExtractionFailed, InvalidEvent
 from .extraction import Extractor
+from .kinds import Kind
 from .merge import MergeResult, merge
 from .metrics import DEAD_LETTERS, EVENTS_IN, EXTRACTIONS, MESSAGES_EXTRACTED, VERSIONS
 from .migration import migrate
@@ -83,7 +84,7 @@ class Processor:
     """Applies input events to the profile table and emits events; see the module docstring."""
 
     settings: Settings
-    schema: ProfileSchema
+    kind: Kind
     extractor: Extractor
     table: MutableMapping[bytes, bytes]
     output: Sender
@@ -91,9 +92,18 @@ class Processor:
     reroute: Sender
     bind: Callable[[Any], None] = lambda handle: None
     flush: Callable[[], Awaitable[None]] = field(default=_no_flush)
+    #: Other kinds a chat message may update, with the topic keyed by their subject.
+    forwards: list[tuple[Kind, Sender]] = field(default_factory=list)
+
+    @property
+    def schema(self) -> ProfileSchema:
+        """The schema of this processor's kind."""
+        return self.kind.schema
 
     async def admit(self, msg: SourceMessage, handle: Any = None) -> Work | None:
-        """The event as work for its user, or None when it was dead-lettered or re-routed."""
+        """The event as work for its subject, or None when it was dead-lettered or re-routed."""
+        if not self.kind.is_user:
+            return await self._admit_subject(msg, handle)
         try:
             body: ChatMessage | ProfileCommand
             if is_command(msg.headers):
@@ -106,15 +116,44 @@ class Processor:
                 await self._reroute(msg, key, body)
                 return None
             EVENTS_IN.labels("command" if isinstance(body, ProfileCommand) else "chat").inc()
+            if isinstance(body, ChatMessage):
+                await self._forward(msg, body)
             return Work(msg, key, body, handle)
         except InvalidEvent as exc:
             await self.dead_letter(msg, exc.code, exc.reason, user_id=exc.user_id)  # type: ignore[arg-type]
             return None
 
+    async def _forward(self, msg: SourceMessage, body: ChatMessage) -> None:
+        """Hand the message to each other kind it names, keyed by that kind's subject."""
+        for kind, topic in self.forwards:
+            subject = kind.subject_of(body)
+            if subject is not None and body.role in kind.schema.source_roles:
+                assert msg.value is not None  # noqa: S101 - decoded above
+                await topic.send(key=subject.encode(), value=msg.value)
+
+    async def _admit_subject(self, msg: SourceMessage, handle: Any) -> Work | None:
+        """A message forwarded to this kind's topic; the worker keyed it by the subject."""
+        try:
+            body = decode_message(msg.value, max_content_chars=self.settings.max_content_chars)
+        except InvalidEvent as exc:
+            await self.dead_letter(msg, exc.code, exc.reason, user_id=exc.user_id)  # type: ignore[arg-type]
+            return None
+        subject = self.kind.subject_of(body)
+        if subject is None or msg.key != subject.encode():
+            await self.dead_letter(
+                msg,
+                "key_mismatch",
+                f"not keyed by its {self.kind.name} subject",
+                user_id=body.user_id,
+            )
+            return None
+        EVENTS_IN.labels(f"kind:{self.kind.name}").inc()
+        return Work(msg, msg.key, body, handle)
+
     async def run(self, key: bytes, works: list[Work]) -> None:
         """Apply one user's batch: consecutive chat messages, or a single command."""
         first = works[0].body
-        record = self._load(key, first.user_id)
+        record = self._load(key, key.decode())
         if record.pending_event is not None:
             record = await self._settle(key, works[0], record)
         record, migration = migrate(record, self.schema)
@@ -151,7 +190,9 @@ class Processor:
 
     def _load(self, key: bytes, user_id: str) -> ProfileRecord:
         raw = self.table.get(key)
-        return decode_record(raw) if raw is not None else new_record(user_id, self.schema.schema_id)
+        if raw is not None:
+            return decode_record(raw)
+        return new_record(user_id, self.schema.schema_id, self.kind.name)
 
     async def _reroute(
         self, msg: SourceMessage, key: bytes, body: ChatMessage | ProfileCommand
@@ -220,7 +261,7 @@ class Processor:
         self, record: ProfileRecord, messages: list[ChatMessage]
     ) -> MergeResult | None:
         """The merged result, or None when no message is the user's own (nothing to learn)."""
-        own = [m for m in messages if m.role == "user"]
+        own = [m for m in messages if m.role in self.schema.source_roles]
         if not own:
             return None
         MESSAGES_EXTRACTED.inc(len(messages))
@@ -283,7 +324,7 @@ class Processor:
             await self.extractor.forget(record.user_id)
             self.bind(work.handle)
             del self.table[key]
-            return new_record(record.user_id, self.schema.schema_id)
+            return new_record(record.user_id, self.schema.schema_id, self.kind.name)
         settled = record.model_copy(update={"pending_event": None})
         await self._store(key, work, settled)
         return settled
@@ -309,7 +350,7 @@ class Processor:
         cached = await self.extractor.forget(command.user_id)
         event = deleted_event(record, command.command_id, command.requested_at)
         # Only the announcement survives until it is delivered: no profile data, no provenance.
-        stub = new_record(record.user_id, record.schema_id).model_copy(
+        stub = new_record(record.user_id, record.schema_id, record.kind).model_copy(
             update={"version": record.version}
         )
         await self._publish(work.key, work, stub, event, delete=True)
@@ -354,7 +395,9 @@ class Processor:
         await self._publish(work.key, work, updated, event)
 
     async def _emit(self, key: bytes, event: ProfileEvent) -> None:
-        await (await self.output.send(key=key, value=encode(event)))
+        """Produce ``event`` (keyed by user id, or ``kind/subject``) and await its delivery."""
+        out_key = key if self.kind.is_user else self.kind.event_key(key.decode())
+        await (await self.output.send(key=out_key, value=encode(event)))
         VERSIONS.labels(event.type).inc()
 
     async def dead_letter(

@@ -62,8 +62,18 @@ def _list_item(annotation: Any) -> Any | None:
 class ProfileSchema:
     """The profile model a deployment uses, with per-field validators built once."""
 
-    def __init__(self, model: type[ProfileModel]) -> None:
+    def __init__(
+        self,
+        model: type[ProfileModel],
+        *,
+        instructions: str = "",
+        source_roles: tuple[str, ...] = ("user",),
+    ) -> None:
         self.model = model
+        #: What the profile describes, for the model; empty means one user of the chat.
+        self.instructions = instructions
+        #: Whose turns are a source of facts; other turns are context only.
+        self.source_roles = source_roles
         self.schema_id = f"{model.schema_name}/v{model.schema_version}"
         empty = model().model_dump(mode="json")
         self.fields: dict[str, FieldSpec] = {}
@@ -88,26 +98,29 @@ class ProfileSchema:
         return self.model.model_json_schema()
 
 
-def load_profile_schema(path: str) -> ProfileSchema:
+def load_profile_schema(
+    path: str,
+    *,
+    setting: str = "PROFILE_STREAM_PROFILE_MODEL",
+    instructions: str = "",
+    source_roles: tuple[str, ...] = ("user",),
+) -> ProfileSchema:
     """Load ``module:Class`` (a :class:`ProfileModel` subclass); errors name the setting."""
     module_name, _, attr = path.partition(":")
     try:
         model = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError, ValueError) as exc:
         raise ConfigError(
-            f"PROFILE_STREAM_PROFILE_MODEL={path!r} cannot be imported ({exc}); "
-            "give it as 'package.module:ClassName'"
+            f"{setting}={path!r} cannot be imported ({exc}); give it as 'package.module:ClassName'"
         ) from exc
     if not (isinstance(model, type) and issubclass(model, ProfileModel)):
-        raise ConfigError(
-            f"PROFILE_STREAM_PROFILE_MODEL={path!r} is not a subclass of schemas.ProfileModel"
-        )
+        raise ConfigError(f"{setting}={path!r} is not a subclass of schemas.ProfileModel")
     try:
         model()
     except ValidationError as exc:
         missing = ", ".join(str(e["loc"][0]) for e in exc.errors() if e["loc"])
         raise ConfigError(
-            f"PROFILE_STREAM_PROFILE_MODEL={path!r}: every field needs a default so a new "
+            f"{setting}={path!r}: every field needs a default so a new "
             f"profile can start empty; these have none: {missing}"
         ) from exc
-    return ProfileSchema(model)
+    return ProfileSchema(model, instructions=instructions, source_roles=source_roles)

@@ -19,9 +19,14 @@ def source_key(topic: str, partition: int) -> str:
     return f"{topic}:{partition}"
 
 
-def new_record(user_id: str, schema_id: str) -> ProfileRecord:
-    """An empty record for a user seen for the first time (or again after being forgotten)."""
-    return ProfileRecord(user_id=user_id, schema_id=schema_id)
+def new_record(user_id: str, schema_id: str, kind: str = "user") -> ProfileRecord:
+    """An empty record for a subject seen for the first time (or again after being forgotten)."""
+    return ProfileRecord(user_id=user_id, schema_id=schema_id, kind=kind)
+
+
+def _event_id(record: ProfileRecord, version: int) -> str:
+    subject = record.user_id if record.kind == "user" else f"{record.kind}/{record.user_id}"
+    return f"{subject}:{version}"
 
 
 def applied_before(record: ProfileRecord, source: str, offset: int, message_id: str) -> bool:
@@ -75,7 +80,8 @@ def commit(
     }
     new = record.model_copy(update=update)
     event = ProfileEvent(
-        event_id=f"{record.user_id}:{version}",
+        event_id=_event_id(record, version),
+        kind=record.kind,
         type="updated",
         user_id=record.user_id,
         version=version,
@@ -92,7 +98,8 @@ def deleted_event(record: ProfileRecord, command_id: str, at: datetime) -> Profi
     """The event that tells subscribers a profile was forgotten; it carries no profile data."""
     version = record.version + 1
     return ProfileEvent(
-        event_id=f"{record.user_id}:{version}",
+        event_id=_event_id(record, version),
+        kind=record.kind,
         type="deleted",
         user_id=record.user_id,
         version=version,

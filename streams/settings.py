@@ -74,6 +74,7 @@ class Settings(BaseSettings):
     max_batch_chars: int = Field(12_000, ge=1)
     max_future_skew_s: float = Field(300.0, ge=0)
     profile_model: str = "schemas.profile:UserProfile"
+    kinds_file: Path | None = None
 
     @model_validator(mode="before")
     @classmethod

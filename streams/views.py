@@ -19,6 +19,7 @@ from schemas import PatchOperation, ProfileCommand, ProfileRecord
 from . import metrics
 from .auth import Scope, authorize
 from .codecs import COMMAND_HEADER, decode_record, encode, summarize_errors
+from .kinds import USER, Kind
 from .merge import merge
 from .migration import migrate
 from .profile_schema import ProfileSchema
@@ -52,12 +53,13 @@ def _error(
 
 def register_views(
     app: faust.App,
-    table: TableT[bytes, bytes],
+    kinds: Mapping[str, tuple[Kind, TableT[bytes, bytes]]],
     commands: faust.TopicT,
-    schema: ProfileSchema,
     settings: Settings,
 ) -> None:
-    """Mount ``/profiles/...``, ``/healthz`` and ``/readyz`` on ``app``'s web server."""
+    """Mount ``/profiles/...``, ``/healthz``, ``/readyz`` and ``/metrics`` on ``app``."""
+    user_kind, table = kinds[USER]
+    schema = user_kind.schema
 
     def denied(view: View, request: Request, need: Scope) -> Response | None:
         status = authorize(
@@ -72,11 +74,15 @@ def register_views(
         return _error(view, status, message, {"WWW-Authenticate": "Bearer"})
 
     async def routed(
-        view: View, request: Request, user_id: str, local: Callable[[], Awaitable[Response]]
+        view: View,
+        request: Request,
+        user_id: str,
+        local: Callable[[], Awaitable[Response]],
+        where: TableT[bytes, bytes] = table,
     ) -> Response:
         if app.rebalancing or not _recovered(app):
             return _error(view, 503, "rebalancing; try again", _RETRY_AFTER)
-        owner = owner_of(app, table.name, user_id.encode(), settings.partitions)
+        owner = owner_of(app, where.name, user_id.encode(), settings.partitions)
         if owner is None:
             return _error(view, 503, "partition owner unknown; try again", _RETRY_AFTER)
         if owner.rstrip("/") == str(app.conf.canonical_url).rstrip("/"):
@@ -96,34 +102,24 @@ def register_views(
         logger.info("command accepted type=%s user_id=%s", command.type, command.user_id)
         return _json(view, {"command_id": command.command_id, "status": "accepted"}, 202)
 
+    async def read(view: View, request: Request, kind: str, subject: str) -> Response:
+        if (problem := denied(view, request, "read") or bad_user(view, subject)) is not None:
+            return problem
+        if kind not in kinds:
+            return _error(view, 404, f"no profile kind {kind!r}; this worker has {sorted(kinds)}")
+        spec, where = kinds[kind]
+
+        async def local() -> Response:
+            record = _stored(where, subject, spec.schema)
+            if record is None:
+                return _error(view, 404, f"no {kind} profile for this subject")
+            return _json(view, _body(record, request))
+
+        return await routed(view, request, subject, local, where)
+
     class ProfileView(View):
         async def get(self, request: Request, user_id: str) -> Response:
-            if (problem := denied(self, request, "read") or bad_user(self, user_id)) is not None:
-                return problem
-
-            async def local() -> Response:
-                record = _stored(table, user_id, schema)
-                if record is None:
-                    return _error(self, 404, "no profile for this user")
-                body: dict[str, Any] = {
-                    "user_id": record.user_id,
-                    "version": record.version,
-                    "updated_at": record.updated_at,
-                    "schema": record.schema_id,
-                    "profile": record.profile,
-                    "locked": list(record.locked),
-                }
-                if record.set_aside:
-                    body["set_aside"] = {
-                        k: v.model_dump(mode="json") for k, v in record.set_aside.items()
-                    }
-                if "provenance" in request.query.get("include", "").split(","):
-                    body["provenance"] = {
-                        k: v.model_dump(mode="json") for k, v in record.provenance.items()
-                    }
-                return _json(self, body)
-
-            return await routed(self, request, user_id, local)
+            return await read(self, request, USER, user_id)
 
         async def delete(self, request: Request, user_id: str) -> Response:
             if (problem := denied(self, request, "admin") or bad_user(self, user_id)) is not None:
@@ -178,8 +174,14 @@ def register_views(
                 )
             return _json(self, {"status": "ready"})
 
+    class KindView(View):
+        async def get(self, request: Request, kind: str, subject: str) -> Response:
+            return await read(self, request, kind, subject)
+
     app.page("/profiles/{user_id}")(ProfileView)
+    # Before the kind route, so a user's prompt is never taken for a kind named by a user id.
     app.page("/profiles/{user_id}/prompt")(PromptView)
+    app.page("/profiles/{kind}/{subject}")(KindView)
 
     class Metrics(View):
         async def get(self, request: Request) -> Response:
@@ -189,6 +191,24 @@ def register_views(
     app.page("/healthz")(Health)
     app.page("/metrics")(Metrics)
     app.page("/readyz")(Ready)
+
+
+def _body(record: ProfileRecord, request: Request) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "user_id": record.user_id,
+        "version": record.version,
+        "updated_at": record.updated_at,
+        "schema": record.schema_id,
+        "profile": record.profile,
+        "locked": list(record.locked),
+    }
+    if record.kind != USER:
+        body["kind"] = record.kind
+    if record.set_aside:
+        body["set_aside"] = {k: v.model_dump(mode="json") for k, v in record.set_aside.items()}
+    if "provenance" in request.query.get("include", "").split(","):
+        body["provenance"] = {k: v.model_dump(mode="json") for k, v in record.provenance.items()}
+    return body
 
 
 def _stored(

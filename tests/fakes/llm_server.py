@@ -41,6 +41,7 @@ class Rule:
     match: str
     operations: list[dict[str, Any]]
     faults: list[Fault] = field(default_factory=list)
+    roles: tuple[str, ...] = ("user",)
 
 
 class FakeLLM:
@@ -54,10 +55,14 @@ class FakeLLM:
         self.url = ""
 
     def on(
-        self, match: str, *operations: dict[str, Any], faults: list[Fault] | None = None
+        self,
+        match: str,
+        *operations: dict[str, Any],
+        faults: list[Fault] | None = None,
+        roles: tuple[str, ...] = ("user",),
     ) -> Rule:
-        """Script the answer for messages containing ``match``."""
-        rule = Rule(match, list(operations), list(faults or []))
+        """Script the answer for messages of ``roles`` whose content contains ``match``."""
+        rule = Rule(match, list(operations), list(faults or []), roles)
         self.rules.append(rule)
         return rule
 
@@ -94,10 +99,8 @@ class FakeLLM:
             await asyncio.sleep(self.latency())
         operations: list[dict[str, Any]] = []
         for message in messages:
-            if message["role"] != "user":
-                continue
             for rule in self.rules:
-                if rule.match not in message["content"]:
+                if message["role"] not in rule.roles or rule.match not in message["content"]:
                     continue
                 fault = next((f for f in rule.faults if f.times > 0), None)
                 if fault is not None:
