@@ -19,7 +19,14 @@ from .cli_dlq import dlq
 from .cli_events import history, tail
 from .cli_support import BROKER_EXIT, admin_token, load, read_token, run, worker_url
 from .codecs import decode_message, encode
-from .errors import InvalidEvent, ProfileNotFound, ProfileStreamError, ServiceError
+from .errors import (
+    ConfigError,
+    InvalidEvent,
+    ProfileNotFound,
+    ProfileStreamError,
+    ServiceError,
+    TopicMissing,
+)
 from .locomo import LocomoError, convert
 from .settings import Settings
 
@@ -67,6 +74,7 @@ def worker(web_port: int | None, data_dir: Path | None, log_level: str | None) -
     lock = _lock_data_dir(settings.data_dir)
     try:
         built = create_worker(settings)
+        asyncio.run(_check_partitions(settings))
     except ProfileStreamError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(
@@ -77,6 +85,24 @@ def worker(web_port: int | None, data_dir: Path | None, log_level: str | None) -
     )
     Worker(built.app, loglevel=settings.log_level, quiet=True).execute_from_commandline()
     lock.close()
+
+
+async def _check_partitions(settings: Settings) -> None:
+    """Refuse to start when existing topics disagree with PROFILE_STREAM_PARTITIONS: every
+    message would look misplaced and be re-routed forever, and the table would not match."""
+    from .kafka_io import partitions_of
+
+    for topic in (settings.input_topic, f"{settings.app_id}-profiles-changelog"):
+        try:
+            count = len(await partitions_of(topic, bootstrap=settings.kafka_bootstrap))
+        except TopicMissing:
+            continue  # the worker creates it with the configured count
+        if count != settings.partitions:
+            raise ConfigError(
+                f"topic {topic!r} has {count} partitions but PROFILE_STREAM_PARTITIONS is "
+                f"{settings.partitions}; set PROFILE_STREAM_PARTITIONS={count} (the partition "
+                "count of an existing deployment cannot change in place)"
+            )
 
 
 @main.command()
