@@ -63,6 +63,10 @@ class ExtractionFailed(ProfileStreamError):
     with ``profile-stream dlq``.
     """
 
+    def __init__(self, reason: str, *, attempts: int = 1) -> None:
+        super().__init__(reason)
+        self.attempts = attempts
+
 
 class ProfileNotFound(ProfileStreamError, LookupError):
     """No profile is stored for that user (never seen, or forgotten)."""

@@ -69,11 +69,15 @@ class LLMExtractor:
                 if self._limiter is not None:
                     await self._limiter.acquire(estimate)
                 result = await self._call(request, fmt)
+            except ExtractionFailed as exc:
+                exc.attempts = attempt
+                raise
             except (ModelUnavailable, InvalidModelOutput) as exc:
                 if attempt == attempts:
                     raise ExtractionFailed(
                         f"model failed {attempts} times, last: {exc}; check the endpoint, "
-                        "then re-publish the dead letters"
+                        "then re-publish the dead letters",
+                        attempts=attempts,
                     ) from exc
                 delay = self._delay(attempt, getattr(exc, "retry_after", None))
                 logger.warning(

@@ -233,7 +233,12 @@ class Processor:
             EXTRACTIONS.labels("failed").inc()
             for w, m in fresh:
                 await self.dead_letter(
-                    w.msg, "extraction_failed", str(exc), user_id=m.user_id, message_id=m.message_id
+                    w.msg,
+                    "extraction_failed",
+                    str(exc),
+                    user_id=m.user_id,
+                    message_id=m.message_id,
+                    attempts=exc.attempts,
                 )
             return
         offsets: dict[str, int] = {}
@@ -408,6 +413,7 @@ class Processor:
         *,
         user_id: str | None = None,
         message_id: str | None = None,
+        attempts: int = 0,
     ) -> None:
         """Send ``msg`` with its raw bytes and the reason to the dead-letter topic."""
         record = dead_letter_record(
@@ -421,6 +427,7 @@ class Processor:
             failed_at=datetime.now(UTC),
             user_id=user_id,
             message_id=message_id,
+            attempts=attempts,
             command=is_command(msg.headers),
         )
         await self.dead_letters.send(key=msg.key, value=record)

@@ -169,3 +169,4 @@ async def test_model_failures_retry_within_budget_then_dead_letter_without_holdi
     dead = decode(await kafka.read(names.dlq, lambda r: len(r) >= 1))
     assert [(d["user_id"], d["reason_code"]) for d in dead] == [("flaky", "extraction_failed")]
     assert dead[0]["message_id"] and dead[0]["reason"]
+    assert dead[0]["attempts"] == (1 if fault.status == 400 or fault.refusal else 4)
