@@ -7,6 +7,7 @@ import asyncio
 import math
 import os
 import platform
+import signal
 import subprocess
 import time
 import traceback
@@ -216,10 +217,10 @@ def render(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _git_commit() -> str:
+def _git(*args: str) -> str:
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
+            ["git", *args],
             capture_output=True,
             text=True,
             check=True,
@@ -231,6 +232,10 @@ def _git_commit() -> str:
 
 
 async def main_async(cfg: Config, only: list[str]) -> dict[str, Any]:
+    # SIGTERM cancels the run like Ctrl-C does, so every scenario stops its processes.
+    task = asyncio.current_task()
+    assert task is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
     results: dict[str, Any] = {}
     for name, fn in ORDER:
         if name not in only:
@@ -265,7 +270,11 @@ def main() -> None:
     started = datetime.now(UTC)
     t0 = time.monotonic()
     log(f"{'short' if cfg.short else 'full'} run: {', '.join(only)} ({os.cpu_count()} cores)")
-    results = asyncio.run(main_async(cfg, only))
+    try:
+        results = asyncio.run(main_async(cfg, only))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        log("interrupted; the scenario's processes were stopped and its topics deleted")
+        raise SystemExit(130) from None
     rows = table(results, cfg)
     text = render(rows)
     elapsed = time.monotonic() - t0
@@ -278,7 +287,9 @@ def main() -> None:
         "started_at": started.isoformat(),
         "elapsed_s": elapsed,
         "command": "python -m bench.run" + (" --short" if cfg.short else ""),
-        "commit": _git_commit(),
+        "commit": _git("rev-parse", "--short", "HEAD"),
+        # The worker runs the working tree: uncommitted changes to the product are listed.
+        "uncommitted": _git("status", "--porcelain", "--", "streams", "schemas").splitlines(),
         "host": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
