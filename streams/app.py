@@ -165,7 +165,9 @@ class _Lane:
 
 def _scheduler(processor: Processor, settings: Settings) -> KeyedScheduler[tuple[Any, Work | None]]:
     return KeyedScheduler(
-        run=lambda key, jobs: processor.run(key, [w for _, w in (j.payload for j in jobs) if w]),
+        run=lambda key, jobs, release: processor.run(
+            key, [w for _, w in (j.payload for j in jobs) if w], release
+        ),
         ack=lambda job: job.payload[0].ack(),
         on_fatal=_fatal,
         limits=SchedulerLimits(

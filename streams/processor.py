@@ -150,17 +150,23 @@ class Processor:
         EVENTS_IN.labels(f"kind:{self.kind.name}").inc()
         return Work(msg, msg.key, body, handle)
 
-    async def run(self, key: bytes, works: list[Work]) -> None:
-        """Apply one user's batch: consecutive chat messages, or a single command."""
+    async def run(
+        self, key: bytes, works: list[Work], release: Callable[[], None] = lambda: None
+    ) -> None:
+        """Apply one user's batch: consecutive chat messages, or a single command.
+
+        ``release`` is called once no model call is left, freeing the in-flight slot.
+        """
         first = works[0].body
         record = self._load(key, key.decode())
         if record.pending_event is not None:
             record = await self._settle(key, works[0], record)
         record, migration = migrate(record, self.schema)
         if isinstance(first, ProfileCommand):
+            release()
             await self._command(works[0], first, record, migration)
         else:
-            await self._chats(key, works, record, migration)
+            await self._chats(key, works, record, migration, release)
 
     def _check_time(self, msg: SourceMessage, message: ChatMessage) -> None:
         """Refuse a ``sent_at`` far ahead of the broker's timestamp: it would win every field.
@@ -214,7 +220,12 @@ class Processor:
         )
 
     async def _chats(
-        self, key: bytes, works: list[Work], record: ProfileRecord, migration: list[FieldChange]
+        self,
+        key: bytes,
+        works: list[Work],
+        record: ProfileRecord,
+        migration: list[FieldChange],
+        release: Callable[[], None],
     ) -> None:
         fresh = [
             (w, w.body)
@@ -230,6 +241,7 @@ class Processor:
         try:
             result = await self._extract(record, messages)
         except ExtractionFailed as exc:
+            release()
             EXTRACTIONS.labels("failed").inc()
             for w, m in fresh:
                 await self.dead_letter(
@@ -241,6 +253,7 @@ class Processor:
                     attempts=exc.attempts,
                 )
             return
+        release()  # the model is done with this batch; writing results needs no slot
         offsets: dict[str, int] = {}
         for w, _ in fresh:
             offsets[source_key(w.msg.topic, w.msg.partition)] = w.msg.offset

@@ -63,12 +63,17 @@ class _Counters:
     by_batch_size: dict[int, int] = field(default_factory=lambda: defaultdict(int))
 
 
+Release = Callable[[], None]
+
+
 class KeyedScheduler(Generic[T]):
-    """See the module docstring. ``run(key, jobs)`` must handle its own input errors."""
+    """See the module docstring. ``run(key, jobs, release)`` must handle its own input errors;
+    it may call ``release()`` once the slow part (the model call) is over, so the next batch
+    can start while this one writes its results."""
 
     def __init__(
         self,
-        run: Callable[[bytes, list[Job[T]]], Awaitable[None]],
+        run: Callable[[bytes, list[Job[T]], Release], Awaitable[None]],
         ack: Callable[[Job[T]], None],
         on_fatal: Callable[[BaseException], None],
         limits: SchedulerLimits = SchedulerLimits(),
@@ -123,12 +128,12 @@ class KeyedScheduler(Generic[T]):
         queue = self._waiting[key]
         while queue:
             await self._coalesce_window(key, queue[0])
-            async with self._slots:
-                batch = self._take(queue)
-                self._full[key].clear()
-                if queue and (len(queue) >= self.limits.max_batch or not queue[0].coalesce):
-                    self._full[key].set()
-                await self._run_counted(key, batch)
+            await self._slots.acquire()  # before taking the batch: waiting lets it grow
+            batch = self._take(queue)
+            self._full[key].clear()
+            if queue and (len(queue) >= self.limits.max_batch or not queue[0].coalesce):
+                self._full[key].set()
+            await self._run_counted(key, batch)
             for job in batch:
                 self._finish(job)
         del self._tasks[key], self._waiting[key], self._full[key]
@@ -158,13 +163,23 @@ class KeyedScheduler(Generic[T]):
         return batch
 
     async def _run_counted(self, key: bytes, batch: list[Job[T]]) -> None:
+        """Run holding a slot until ``release`` (called by ``run``, or at the end at the latest)."""
         c = self.counters
         c.in_flight += 1
         c.peak_in_flight = max(c.peak_in_flight, c.in_flight)
+        held = True
+
+        def release() -> None:
+            nonlocal held
+            if held:
+                held = False
+                c.in_flight -= 1
+                self._slots.release()
+
         try:
-            await self._run(key, batch)
+            await self._run(key, batch, release)
         finally:
-            c.in_flight -= 1
+            release()
         c.batches += 1
         c.jobs += len(batch)
         c.by_batch_size[len(batch)] += 1

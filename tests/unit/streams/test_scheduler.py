@@ -2,6 +2,7 @@
 
 import asyncio
 import random
+from collections.abc import Callable
 
 import pytest
 
@@ -20,7 +21,7 @@ class Recorder:
         self.acked: list[tuple[tuple[str, int], int]] = []
         self.fatal: list[BaseException] = []
 
-    async def run(self, key: bytes, jobs: list[Job[str]]) -> None:
+    async def run(self, key: bytes, jobs: list[Job[str]], release: object = None) -> None:
         if key in self.running:
             self.overlaps += 1
         self.running.add(key)
@@ -79,7 +80,7 @@ async def test_a_slow_head_holds_back_acks_of_later_offsets() -> None:
     gate = asyncio.Event()
     acked: list[int] = []
 
-    async def run(key: bytes, jobs: list[Job[str]]) -> None:
+    async def run(key: bytes, jobs: list[Job[str]], release: object = None) -> None:
         if key == b"slow":
             await gate.wait()
 
@@ -132,7 +133,7 @@ async def test_in_flight_batches_never_exceed_the_limit() -> None:
 async def test_submit_waits_when_too_many_jobs_are_held() -> None:
     gate = asyncio.Event()
 
-    async def run(key: bytes, jobs: list[Job[str]]) -> None:
+    async def run(key: bytes, jobs: list[Job[str]], release: object = None) -> None:
         await gate.wait()
 
     sched: KeyedScheduler[str] = KeyedScheduler(
@@ -169,3 +170,25 @@ async def test_skipped_jobs_keep_their_place_in_the_ack_order(partition: int) ->
     await sched.submit(job("u", 2, partition))
     await sched.drain()
     assert [o for _, o in rec.acked] == [0, 1, 2]
+
+
+async def test_a_released_slot_lets_the_next_batch_start_while_results_are_written() -> None:
+    writing = asyncio.Event()
+    started: list[bytes] = []
+
+    async def run(key: bytes, jobs: list[Job[str]], release: Callable[[], None]) -> None:
+        started.append(key)
+        if key == b"first":
+            release()  # the model call is over
+            await writing.wait()  # still writing its results
+
+    sched: KeyedScheduler[str] = KeyedScheduler(
+        run, lambda j: None, print, SchedulerLimits(window_s=0, max_in_flight=1)
+    )
+    await sched.submit(job("first", 0))
+    await sched.submit(job("second", 1))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert started == [b"first", b"second"]
+    writing.set()
+    await sched.drain()
