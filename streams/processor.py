@@ -75,7 +75,7 @@ class Work:
     handle: Any = None
 
 
-async def _no_flush() -> None:
+async def _written_now(key: bytes) -> None:
     return None
 
 
@@ -91,7 +91,8 @@ class Processor:
     dead_letters: Sender
     reroute: Sender
     bind: Callable[[Any], None] = lambda handle: None
-    flush: Callable[[], Awaitable[None]] = field(default=_no_flush)
+    #: Waits until the table's last changelog write of a key is in Kafka.
+    written: Callable[[bytes], Awaitable[None]] = field(default=_written_now)
     #: Other kinds a chat message may update, with the topic keyed by their subject.
     forwards: list[tuple[Kind, Sender]] = field(default_factory=list)
 
@@ -324,7 +325,7 @@ class Processor:
             await self._store(key, work, record)
             return
         await self._store(key, work, record.model_copy(update={"pending_event": event}))
-        await self.flush()  # the changelog holds the version before anyone hears of it
+        await self.written(key)  # the changelog holds the version before anyone hears of it
         await self._emit(key, event)  # delivered before this user's next batch starts
         if delete:
             self.bind(work.handle)
