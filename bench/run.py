@@ -36,6 +36,8 @@ def _fmt(value: Any, digits: int = 2) -> str:
             return "n/a"
         if abs(value) >= 100:
             return f"{value:,.0f}"
+        if 0 < abs(value) < 0.1:
+            return f"{value:.2g}"  # 0.0058, not 0.01 or 0.00
         return f"{value:.{digits}f}"
     return str(value)
 
@@ -260,12 +262,18 @@ def main() -> None:
     parser.add_argument(
         "--keep", action="store_true", help="keep topics and worker folders for inspection"
     )
+    parser.add_argument(
+        "--worker-log-level",
+        default="warning",
+        choices=["debug", "info", "warning", "error"],
+        help="PROFILE_STREAM_LOG_LEVEL of the workers (their logs are kept with --keep)",
+    )
     args = parser.parse_args()
     only = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = sorted(set(only) - set(_SCENARIOS))
     if unknown:
         parser.error(f"unknown scenarios {unknown}; choose from {_SCENARIOS}")
-    cfg = config(short=args.short, keep=args.keep)
+    cfg = config(short=args.short, keep=args.keep, worker_log_level=args.worker_log_level)
     load_at_start = os.getloadavg()
     started = datetime.now(UTC)
     t0 = time.monotonic()

@@ -71,12 +71,14 @@ class Config:
     latency_duration_s: float
     latency_users: int
     timeout_s: float
+    worker_log_level: str = "warning"
 
 
-def config(short: bool, keep: bool = False) -> Config:
+def config(short: bool, keep: bool = False, worker_log_level: str = "warning") -> Config:
     return Config(
         short=short,
         keep=keep,
+        worker_log_level=worker_log_level,
         plumbing_users=1000 if short else 2000,
         plumbing_per_user=5 if short else 10,
         concurrency_users=2000,
@@ -170,7 +172,7 @@ class Stage:
         return proc.start()
 
     async def worker(self, model_url: str, name: str = "worker", **settings: Any) -> Worker:
-        env = self.names.worker_env(model_url, **settings)
+        env = self.names.worker_env(model_url, log_level=self.cfg.worker_log_level, **settings)
         w = Worker(env, self.dir, name)
         self.spawn(w)
         took = await w.wait_ready()
