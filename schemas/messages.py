@@ -49,11 +49,13 @@ class ProfileCommand(Produced):
     """An operator's change, sent through the stream so it is ordered with the user's messages.
 
     ``forget`` removes the profile; ``correct`` applies operations that outrank extraction and
-    can lock fields against it (``lock``) or release them (``unlock``).
+    can lock fields against it (``lock``) or release them (``unlock``); ``migrate`` brings a
+    stored profile to the current schema now rather than at its next message. For a profile of
+    another kind, ``user_id`` holds its subject.
     """
 
     command_id: _Id
-    type: Literal["forget", "correct"]
+    type: Literal["forget", "correct", "migrate"]
     user_id: UserId
     operations: tuple[PatchOperation, ...] = ()
     lock: tuple[str, ...] = ()

@@ -17,6 +17,7 @@ from schemas import ChatMessage
 
 from .cli_dlq import dlq
 from .cli_events import history, tail
+from .cli_migrate import migrate
 from .cli_support import BROKER_EXIT, admin_token, load, read_token, run, worker_url
 from .codecs import decode_message, encode
 from .errors import (
@@ -58,6 +59,7 @@ def main() -> None:
 main.add_command(history)
 main.add_command(tail)
 main.add_command(dlq)
+main.add_command(migrate)
 
 
 @main.command()

@@ -133,13 +133,17 @@ class Processor:
                 await topic.send(key=subject.encode(), value=msg.value)
 
     async def _admit_subject(self, msg: SourceMessage, handle: Any) -> Work | None:
-        """A message forwarded to this kind's topic; the worker keyed it by the subject."""
+        """A message forwarded to this kind's topic, keyed by its subject (or a command)."""
+        body: ChatMessage | ProfileCommand
         try:
-            body = decode_message(msg.value, max_content_chars=self.settings.max_content_chars)
+            if is_command(msg.headers):
+                body = decode_command(msg.value)
+            else:
+                body = decode_message(msg.value, max_content_chars=self.settings.max_content_chars)
         except InvalidEvent as exc:
             await self.dead_letter(msg, exc.code, exc.reason, user_id=exc.user_id)  # type: ignore[arg-type]
             return None
-        subject = self.kind.subject_of(body)
+        subject = body.user_id if isinstance(body, ProfileCommand) else self.kind.subject_of(body)
         if subject is None or msg.key != subject.encode():
             await self.dead_letter(
                 msg,
@@ -358,6 +362,8 @@ class Processor:
         try:
             if command.type == "forget":
                 await self._forget(work, command, record)
+            elif command.type == "migrate":
+                await self._migrate(work, command, record, migration)
             else:
                 await self._correct(work, command, record, migration)
         except InvalidEvent as exc:
@@ -374,6 +380,26 @@ class Processor:
         )
         await self._publish(work.key, work, stub, event, delete=True)
         logger.info("profile forgotten user_id=%s cache_entries=%d", command.user_id, cached)
+
+    async def _migrate(
+        self,
+        work: Work,
+        command: ProfileCommand,
+        record: ProfileRecord,
+        migration: list[FieldChange],
+    ) -> None:
+        if work.key not in self.table:
+            return  # nothing stored: a migration never creates a profile
+        source = source_key(work.msg.topic, work.msg.partition)
+        updated, event = commit(
+            record,
+            None,
+            offsets={source: work.msg.offset},
+            message_ids=[command.command_id],
+            at=command.requested_at,
+            migration=migration,
+        )
+        await self._publish(work.key, work, updated, event)
 
     async def _correct(
         self,

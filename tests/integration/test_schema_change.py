@@ -1,5 +1,10 @@
 """Changing a deployment's profile schema: old profiles migrate, nothing is silently lost."""
 
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
 import aiohttp
 
 from tests.fakes.llm_server import FakeLLM
@@ -61,3 +66,39 @@ async def test_a_schema_with_a_required_field_and_no_default_refuses_to_start(
     out = worker.tail()
     assert "employee_number" in out and "PROFILE_STREAM_PROFILE_MODEL" in out
     assert "Traceback" not in out
+
+
+async def test_migrate_command_brings_every_stale_profile_to_the_new_schema_through_the_stream(
+    start_worker: StartWorker, kafka: Kafka, names: Names, fake_llm: FakeLLM
+) -> None:
+    fake_llm.on("I'm Ana", {"field": "nickname", "op": "set", "value": "Annie"})
+    worker = await start_worker(**V1)
+    for user in ("ana", "bea"):
+        await kafka.send(names.input, message(user, "I'm Ana, call me Annie"))
+    await kafka.read(names.output, lambda r: len(r) >= 2)
+    worker.stop()
+    worker = await start_worker(**V2)
+
+    first = await cli(worker, "migrate", "--kind", "user")
+    assert "2 stored, 0 on Member/v2, migration requested for 2" in first
+    events = decode(await kafka.read(names.output, lambda r: len(r) >= 4))
+    migrated = events[2:]
+    assert sorted(e["user_id"] for e in migrated) == ["ana", "bea"]
+    assert all(e["schema"] == "Member/v2" and e["version"] == 2 for e in migrated)
+    assert all({c["op"] for c in e["changes"]} == {"migrate"} for e in migrated)
+
+    second = await cli(worker, "migrate", "--kind", "user")
+    assert "2 stored, 2 on Member/v2, migration requested for 0" in second
+
+
+async def cli(worker: Any, *args: str) -> str:
+    proc = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).with_name("profile-stream")),
+        *args,
+        env=worker.env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await proc.communicate()
+    assert proc.returncode == 0, out.decode()
+    return out.decode()
