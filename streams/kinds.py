@@ -5,7 +5,7 @@ Declared in one TOML file (``PROFILE_STREAM_KINDS_FILE``); without one a deploym
 single ``user`` kind, so nothing changes for it::
 
     [kinds.team]
-    schema = "mypkg.profiles:TeamProfile"
+    schema = "mypkg.profiles:TeamProfile"    # or a JSON Schema file, e.g. "team.schema.json"
     subject = "metadata.team_id"          # or "user_id", or "fixed:<id>"
     instructions = "one team of the company, from what its members say about it"
     source_roles = ["user"]               # whose turns are facts ("assistant" for the assistant)
@@ -55,7 +55,7 @@ class Kind:
         return subject.encode() if self.is_user else f"{self.name}/{subject}".encode()
 
 
-def _kind(name: str, spec: dict[str, Any]) -> Kind:
+def _kind(name: str, spec: dict[str, Any], base: Path) -> Kind:
     where = f"{_SETTING}: [kinds.{name}]"
     subject = str(spec.get("subject", "user_id"))
     if not (subject == "user_id" or subject.startswith(("metadata.", "fixed:"))):
@@ -69,8 +69,11 @@ def _kind(name: str, spec: dict[str, Any]) -> Kind:
         raise ConfigError(
             f"{where}: the user kind is keyed by user_id and uses the built-in instructions"
         )
+    schema_ref = str(spec["schema"])
+    if schema_ref.endswith(".json"):  # a JSON Schema file, relative to the kinds file
+        schema_ref = str(base / schema_ref)
     schema = load_profile_schema(
-        str(spec["schema"]),
+        schema_ref,
         setting=f"{where} schema",
         instructions=str(spec.get("instructions", "")),
         source_roles=roles,
@@ -87,9 +90,10 @@ def load_kinds(path: Path | None, user_model: str) -> list[Kind]:
         declared = tomllib.loads(path.read_text()).get("kinds", {})
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{_SETTING}={str(path)!r} cannot be read: {exc}") from exc
-    kinds = [_kind(name, spec) for name, spec in declared.items() if name != USER]
+    base = path.parent
+    kinds = [_kind(name, spec, base) for name, spec in declared.items() if name != USER]
     if USER in declared:
-        user = _kind(USER, declared[USER])
+        user = _kind(USER, declared[USER], base)
     for kind in kinds:
         if not kind.name.replace("-", "").replace("_", "").isalnum():
             raise ConfigError(

@@ -7,6 +7,7 @@ import copy
 import importlib
 import types
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Union, get_args, get_origin
 
 from pydantic import TypeAdapter, ValidationError
@@ -14,6 +15,7 @@ from pydantic import TypeAdapter, ValidationError
 from schemas.profile import ProfileModel
 
 from .errors import ConfigError
+from .jsonschema_model import model_from_json_schema
 
 __all__ = ["FieldSpec", "ProfileSchema", "load_profile_schema"]
 
@@ -105,10 +107,14 @@ def load_profile_schema(
     instructions: str = "",
     source_roles: tuple[str, ...] = ("user",),
 ) -> ProfileSchema:
-    """Load ``module:Class`` (a :class:`ProfileModel` subclass); errors name the setting."""
+    """Load ``module:Class`` (a :class:`ProfileModel` subclass) or a JSON Schema file
+    (``*.json``); errors name the setting."""
     module_name, _, attr = path.partition(":")
     try:
-        model = getattr(importlib.import_module(module_name), attr)
+        if path.endswith(".json"):
+            model = model_from_json_schema(Path(path), setting)
+        else:
+            model = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError, ValueError) as exc:
         raise ConfigError(
             f"{setting}={path!r} cannot be imported ({exc}); give it as 'package.module:ClassName'"

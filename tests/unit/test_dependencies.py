@@ -18,6 +18,11 @@ PURE = [
     "codecs",
     "extraction",
     "errors",
+    "jsonschema_model",
+    "kinds",
+    "migration",
+    "scheduler",
+    "locomo",
 ]
 IO_LIBRARIES = {"faust", "aiokafka", "redis", "openai", "aiohttp", "mode"}
 
