@@ -28,6 +28,7 @@ from .codecs import (
     encode,
     is_command,
 )
+from .commands import apply_command
 from .errors import ExtractionFailed, InvalidEvent
 from .extraction import Extractor
 from .kinds import Kind
@@ -36,7 +37,7 @@ from .metrics import DEAD_LETTERS, EVENTS_IN, EXTRACTIONS, MESSAGES_EXTRACTED, V
 from .migration import migrate
 from .partitioning import partition_for
 from .profile_schema import ProfileSchema
-from .records import applied_before, commit, deleted_event, new_record, source_key
+from .records import applied_before, commit, new_record, source_key
 from .settings import Settings
 
 __all__ = ["Processor", "Sender", "SourceMessage", "Work"]
@@ -360,84 +361,24 @@ class Processor:
         migration: list[FieldChange],
     ) -> None:
         try:
-            if command.type == "forget":
-                await self._forget(work, command, record)
-            elif command.type == "migrate":
-                await self._migrate(work, command, record, migration)
-            else:
-                await self._correct(work, command, record, migration)
+            outcome = apply_command(
+                command,
+                record,
+                self.schema,
+                source=source_key(work.msg.topic, work.msg.partition),
+                offset=work.msg.offset,
+                exists=work.key in self.table,
+                migration=migration,
+            )
         except InvalidEvent as exc:
             await self.dead_letter(work.msg, exc.code, exc.reason, user_id=command.user_id)  # type: ignore[arg-type]
-
-    async def _forget(self, work: Work, command: ProfileCommand, record: ProfileRecord) -> None:
-        if work.key not in self.table:
             return
-        cached = await self.extractor.forget(command.user_id)
-        event = deleted_event(record, command.command_id, command.requested_at)
-        # Only the announcement survives until it is delivered: no profile data, no provenance.
-        stub = new_record(record.user_id, record.schema_id, record.kind).model_copy(
-            update={"version": record.version}
-        )
-        await self._publish(work.key, work, stub, event, delete=True)
-        logger.info("profile forgotten user_id=%s cache_entries=%d", command.user_id, cached)
-
-    async def _migrate(
-        self,
-        work: Work,
-        command: ProfileCommand,
-        record: ProfileRecord,
-        migration: list[FieldChange],
-    ) -> None:
-        if work.key not in self.table:
-            return  # nothing stored: a migration never creates a profile
-        source = source_key(work.msg.topic, work.msg.partition)
-        updated, event = commit(
-            record,
-            None,
-            offsets={source: work.msg.offset},
-            message_ids=[command.command_id],
-            at=command.requested_at,
-            migration=migration,
-        )
-        await self._publish(work.key, work, updated, event)
-
-    async def _correct(
-        self,
-        work: Work,
-        command: ProfileCommand,
-        record: ProfileRecord,
-        migration: list[FieldChange],
-    ) -> None:
-        ops = [
-            op.model_copy(update={"message_id": op.message_id or command.command_id})
-            for op in command.operations
-        ]
-        result = merge(
-            record.profile,
-            record.provenance,
-            record.locked,
-            ops,
-            self.schema,
-            evidence={command.command_id: command.requested_at},
-            by="operator",
-        )
-        unknown = [f for f in (*command.lock, *command.unlock) if f not in self.schema.fields]
-        problems = [d.reason for d in result.dropped] + (
-            [f"cannot lock unknown fields {unknown}"] if unknown else []
-        )
-        if problems:
-            raise InvalidEvent("invalid_command", "; ".join(problems), user_id=command.user_id)
-        locked = tuple(sorted((set(record.locked) | set(command.lock)) - set(command.unlock)))
-        updated, event = commit(
-            record,
-            result,
-            offsets={source_key(work.msg.topic, work.msg.partition): work.msg.offset},
-            message_ids=[command.command_id],
-            at=command.requested_at,
-            locked=locked,
-            migration=migration,
-        )
-        await self._publish(work.key, work, updated, event)
+        if outcome is None:
+            return
+        if outcome.delete:
+            cached = await self.extractor.forget(command.user_id)
+            logger.info("forgetting user_id=%s cache_entries=%d", command.user_id, cached)
+        await self._publish(work.key, work, outcome.record, outcome.event, delete=outcome.delete)
 
     async def _emit(self, key: bytes, event: ProfileEvent) -> None:
         """Produce ``event`` (keyed by user id, or ``kind/subject``) and await its delivery."""

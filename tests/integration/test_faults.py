@@ -9,6 +9,7 @@ import asyncio
 import random
 import shutil
 import socket
+import subprocess
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -16,11 +17,13 @@ from typing import Any
 
 import aiohttp
 import pytest
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from tests.fakes.llm_server import FakeLLM
 
 from .conftest import StartWorker
-from .harness import READ_TOKEN, Kafka, Names, decode, message
+from .harness import READ_TOKEN, Kafka, Names, decode, free_port, message
 
 pytestmark = pytest.mark.faults
 ROOT = Path(__file__).resolve().parents[2]
@@ -231,3 +234,69 @@ async def stack(command: str) -> None:
     )
     out, _ = await proc.communicate()
     assert proc.returncode == 0, out.decode()
+
+
+async def test_without_redis_processing_goes_on_and_the_cache_is_used_again_when_it_returns(
+    start_worker: StartWorker, kafka: Kafka, names: Names, fake_llm: FakeLLM, tmp_path: Path
+) -> None:
+    port = free_port()
+    redis_url = f"redis://127.0.0.1:{port}/0"
+    redis = await own_redis(port, tmp_path)
+    fake_llm.on("I speak", {"field": "languages", "op": "add", "value": "Welsh"})
+    await start_worker(PROFILE_STREAM_REDIS_URL=redis_url)
+    client = aioredis.from_url(redis_url)
+    pattern = f"{names.prefix}:extraction:*"
+
+    await kafka.send(names.input, message("rhys", "I speak Welsh"))
+    await kafka.read(names.output, lambda r: len(r) >= 1)
+    assert len([k async for k in client.scan_iter(pattern)]) == 1
+    redis.kill()
+    redis.wait(10)
+
+    await kafka.send(names.input, message("nia", "I speak Welsh too"))
+    await kafka.read(names.output, lambda r: len(r) >= 2)  # no Redis: still processed
+
+    redis = await own_redis(port, tmp_path)  # an empty Redis comes back
+    await kafka.send(names.input, message("owen", "I speak Welsh as well"))
+    await kafka.read(names.output, lambda r: len(r) >= 3)
+    await client.aclose()
+    client = aioredis.from_url(redis_url)  # the old connection died with the old server
+    assert [k async for k in client.scan_iter(pattern)], "the cache was not used again"
+    await client.aclose()
+    redis.kill()
+    redis.wait(10)
+
+
+def _spawn_redis(port: int, folder: Path) -> "subprocess.Popen[bytes]":
+    server = shutil.which("redis-server")
+    assert server, "redis-server is missing: `make up` installs it"
+    args = [
+        server,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(folder),
+    ]
+    return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+
+
+async def own_redis(port: int, folder: Path) -> "subprocess.Popen[bytes]":
+    """A redis-server of this test's own, to stop and start without touching the shared one."""
+    proc = _spawn_redis(port, folder)
+    client = aioredis.from_url(f"redis://127.0.0.1:{port}/0")
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            await client.ping()
+            break
+        except RedisError:
+            assert time.monotonic() < deadline, "own redis-server did not start"
+            await asyncio.sleep(0.1)
+    await client.aclose()
+    return proc

@@ -23,6 +23,7 @@ PURE = [
     "migration",
     "scheduler",
     "locomo",
+    "commands",
 ]
 IO_LIBRARIES = {"faust", "aiokafka", "redis", "openai", "aiohttp", "mode"}
 
