@@ -107,11 +107,8 @@ class Processor:
         if not self.kind.is_user:
             return await self._admit_subject(msg, handle)
         try:
-            body: ChatMessage | ProfileCommand
-            if is_command(msg.headers):
-                body = decode_command(msg.value)
-            else:
-                body = decode_message(msg.value, max_content_chars=self.settings.max_content_chars)
+            body = self._decode(msg)
+            if isinstance(body, ChatMessage):
                 self._check_time(msg, body)
             key = self._user_key(msg, body.user_id)
             if msg.key is None or msg.partition != partition_for(key, self.settings.partitions):
@@ -125,6 +122,11 @@ class Processor:
             await self.dead_letter(msg, exc.code, exc.reason, user_id=exc.user_id)  # type: ignore[arg-type]
             return None
 
+    def _decode(self, msg: SourceMessage) -> ChatMessage | ProfileCommand:
+        if is_command(msg.headers):
+            return decode_command(msg.value)
+        return decode_message(msg.value, max_content_chars=self.settings.max_content_chars)
+
     async def _forward(self, msg: SourceMessage, body: ChatMessage) -> None:
         """Hand the message to each other kind it names, keyed by that kind's subject."""
         for kind, topic in self.forwards:
@@ -135,12 +137,8 @@ class Processor:
 
     async def _admit_subject(self, msg: SourceMessage, handle: Any) -> Work | None:
         """A message forwarded to this kind's topic, keyed by its subject (or a command)."""
-        body: ChatMessage | ProfileCommand
         try:
-            if is_command(msg.headers):
-                body = decode_command(msg.value)
-            else:
-                body = decode_message(msg.value, max_content_chars=self.settings.max_content_chars)
+            body = self._decode(msg)
         except InvalidEvent as exc:
             await self.dead_letter(msg, exc.code, exc.reason, user_id=exc.user_id)  # type: ignore[arg-type]
             return None
