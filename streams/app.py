@@ -24,26 +24,16 @@ from .extraction import Extractor
 from .kinds import Kind, load_kinds
 from .llm import LLMExtractor
 from .processor import Processor, Work
-from .profile_schema import ProfileSchema
 from .ratelimit import Limit, RateLimiter
 from .rules import RuleExtractor
 from .scheduler import Job, KeyedScheduler, SchedulerLimits
 from .settings import Settings
 from .views import register_views
 
-__all__ = ["Worker", "create_worker"]
+__all__ = ["create_worker"]
 
 logger = logging.getLogger(__name__)
 _CRASH_EXIT = 70
-
-
-@dataclass
-class Worker:
-    """Everything one worker process runs."""
-
-    app: faust.App
-    processor: Processor
-    schema: ProfileSchema
 
 
 def _extractor(settings: Settings) -> Extractor:
@@ -101,7 +91,7 @@ def _raw_topic(app: faust.App, name: str, settings: Settings, **kw: Any) -> faus
     )
 
 
-def create_worker(settings: Settings) -> Worker:
+def create_worker(settings: Settings) -> faust.App:
     """Build the app for ``settings``; nothing connects until the worker starts."""
     kinds = load_kinds(settings.kinds_file, settings.profile_model)
     app = _faust_app(settings)
@@ -154,7 +144,7 @@ def create_worker(settings: Settings) -> Worker:
 
     app.task(declare_outputs)
     register_views(app, {lane.kind.name: (lane.kind, lane.table) for lane in lanes}, chat, settings)
-    return Worker(app=app, processor=lanes[0].processor, schema=lanes[0].kind.schema)
+    return app
 
 
 class _ProfileTable(faust.Table[bytes, bytes]):
@@ -259,7 +249,10 @@ async def _admit(
     try:
         work = await processor.admit(msg, event)
     except (KafkaError, OSError, TimeoutError) as exc:
-        _crash(msg, exc)
+        _exit_for_redelivery(
+            f"cannot reach Kafka while processing topic={msg.topic} partition={msg.partition} "
+            f"offset={msg.offset}: {exc!r}"
+        )
     except Exception as exc:  # noqa: BLE001 - a bug on one event must not stop the rest
         logger.exception(
             "internal error topic=%s partition=%d offset=%d", msg.topic, msg.partition, msg.offset
@@ -300,27 +293,14 @@ def _bind_current_event(event: Any) -> None:
 
 
 def _fatal(exc: BaseException) -> None:
-    logger.critical(
-        "stopping: a user's batch failed outside the dead-letter policy: %r; "
-        "the unacknowledged events are redelivered after restart",
-        exc,
-    )
-    logging.shutdown()
-    os._exit(_CRASH_EXIT)
+    _exit_for_redelivery(f"a user's batch failed outside the dead-letter policy: {exc!r}")
 
 
-def _crash(message: Any, exc: BaseException) -> None:
-    """Stop at once, committing nothing more: the event is redelivered when the worker restarts.
+def _exit_for_redelivery(reason: str) -> None:
+    """Stop at once, committing nothing more: unacknowledged events come back after restart.
 
     Letting the agent raise would make Faust skip the event (it commits past it), losing it.
     """
-    logger.critical(
-        "cannot reach Kafka while processing topic=%s partition=%d offset=%d: %r; "
-        "exiting so the event is redelivered after restart",
-        message.topic,
-        message.partition,
-        message.offset,
-        exc,
-    )
+    logger.critical("stopping: %s; unacknowledged events are redelivered after restart", reason)
     logging.shutdown()
     os._exit(_CRASH_EXIT)

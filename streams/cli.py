@@ -75,7 +75,7 @@ def worker(web_port: int | None, data_dir: Path | None, log_level: str | None) -
     settings = load(web_port=web_port, data_dir=data_dir, log_level=log_level)
     lock = _lock_data_dir(settings.data_dir)
     try:
-        built = create_worker(settings)
+        app = create_worker(settings)
         asyncio.run(_check_partitions(settings))
     except ProfileStreamError as exc:
         raise click.ClickException(str(exc)) from None
@@ -85,7 +85,7 @@ def worker(web_port: int | None, data_dir: Path | None, log_level: str | None) -
         f"data {settings.data_dir}",
         err=True,
     )
-    Worker(built.app, loglevel=settings.log_level, quiet=True).execute_from_commandline()
+    Worker(app, loglevel=settings.log_level, quiet=True).execute_from_commandline()
     lock.close()
 
 
