@@ -18,7 +18,7 @@ import asyncio
 import logging
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 __all__ = ["Job", "KeyedScheduler", "SchedulerLimits"]
@@ -55,12 +55,10 @@ class SchedulerLimits:
 
 @dataclass
 class _Counters:
-    batches: int = 0
-    jobs: int = 0
+    """Batches holding a slot now (the in-flight gauge) and the most there ever were."""
+
     in_flight: int = 0
     peak_in_flight: int = 0
-    acked: int = 0
-    by_batch_size: dict[int, int] = field(default_factory=lambda: defaultdict(int))
 
 
 Release = Callable[[], None]
@@ -180,9 +178,6 @@ class KeyedScheduler(Generic[T]):
             await self._run(key, batch, release)
         finally:
             release()
-        c.batches += 1
-        c.jobs += len(batch)
-        c.by_batch_size[len(batch)] += 1
 
     def _finish(self, job: Job[T]) -> None:
         job.done = True
@@ -190,7 +185,6 @@ class KeyedScheduler(Generic[T]):
         while order and order[0].done:
             head = order.popleft()
             self._ack(head)
-            self.counters.acked += 1
             self._held -= 1
             self._room.release()
         if not order:
