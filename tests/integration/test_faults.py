@@ -12,6 +12,7 @@ import socket
 import subprocess
 import time
 from collections import defaultdict
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -236,67 +237,83 @@ async def stack(command: str) -> None:
     assert proc.returncode == 0, out.decode()
 
 
+class OwnRedis:
+    """A redis-server of this test's own, to stop and start without touching the shared one."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder, self.port = folder, free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def _spawn(self) -> None:
+        server = shutil.which("redis-server")
+        assert server, "redis-server is missing: `make up` installs it"
+        args = [
+            server,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(self.folder),
+        ]
+        self.proc = subprocess.Popen(
+            args,
+            stdout=subprocess.DEVNULL,  # noqa: S603
+            stderr=subprocess.DEVNULL,
+        )
+
+    async def start(self) -> None:
+        self._spawn()
+        client = aioredis.from_url(self.url)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                await client.ping()
+                break
+            except RedisError:
+                assert time.monotonic() < deadline, "own redis-server did not start"
+                await asyncio.sleep(0.1)
+        await client.aclose()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+@pytest.fixture
+async def own_redis(tmp_path: Path) -> AsyncIterator[OwnRedis]:
+    server = OwnRedis(tmp_path)
+    await server.start()
+    yield server
+    server.stop()
+
+
 async def test_without_redis_processing_goes_on_and_the_cache_is_used_again_when_it_returns(
-    start_worker: StartWorker, kafka: Kafka, names: Names, fake_llm: FakeLLM, tmp_path: Path
+    start_worker: StartWorker, kafka: Kafka, names: Names, fake_llm: FakeLLM, own_redis: OwnRedis
 ) -> None:
-    port = free_port()
-    redis_url = f"redis://127.0.0.1:{port}/0"
-    redis = await own_redis(port, tmp_path)
     fake_llm.on("I speak", {"field": "languages", "op": "add", "value": "Welsh"})
-    await start_worker(PROFILE_STREAM_REDIS_URL=redis_url)
-    client = aioredis.from_url(redis_url)
+    await start_worker(PROFILE_STREAM_REDIS_URL=own_redis.url)
+    client = aioredis.from_url(own_redis.url)
     pattern = f"{names.prefix}:extraction:*"
 
     await kafka.send(names.input, message("rhys", "I speak Welsh"))
     await kafka.read(names.output, lambda r: len(r) >= 1)
     assert len([k async for k in client.scan_iter(pattern)]) == 1
-    redis.kill()
-    redis.wait(10)
+    await client.aclose()
+    own_redis.stop()
 
     await kafka.send(names.input, message("nia", "I speak Welsh too"))
     await kafka.read(names.output, lambda r: len(r) >= 2)  # no Redis: still processed
 
-    redis = await own_redis(port, tmp_path)  # an empty Redis comes back
+    await own_redis.start()  # an empty Redis comes back
     await kafka.send(names.input, message("owen", "I speak Welsh as well"))
     await kafka.read(names.output, lambda r: len(r) >= 3)
-    await client.aclose()
-    client = aioredis.from_url(redis_url)  # the old connection died with the old server
+    client = aioredis.from_url(own_redis.url)  # the old connection died with the old server
     assert [k async for k in client.scan_iter(pattern)], "the cache was not used again"
     await client.aclose()
-    redis.kill()
-    redis.wait(10)
-
-
-def _spawn_redis(port: int, folder: Path) -> "subprocess.Popen[bytes]":
-    server = shutil.which("redis-server")
-    assert server, "redis-server is missing: `make up` installs it"
-    args = [
-        server,
-        "--port",
-        str(port),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--dir",
-        str(folder),
-    ]
-    return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
-
-
-async def own_redis(port: int, folder: Path) -> "subprocess.Popen[bytes]":
-    """A redis-server of this test's own, to stop and start without touching the shared one."""
-    proc = _spawn_redis(port, folder)
-    client = aioredis.from_url(f"redis://127.0.0.1:{port}/0")
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            await client.ping()
-            break
-        except RedisError:
-            assert time.monotonic() < deadline, "own redis-server did not start"
-            await asyncio.sleep(0.1)
-    await client.aclose()
-    return proc
