@@ -24,6 +24,7 @@ PURE = [
     "scheduler",
     "locomo",
     "commands",
+    "completion",
 ]
 IO_LIBRARIES = {"faust", "aiokafka", "redis", "openai", "aiohttp", "mode"}
 
