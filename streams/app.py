@@ -63,6 +63,10 @@ def _faust_app(settings: Settings) -> faust.App:
         topic_replication_factor=settings.replication_factor,
         table_standby_replicas=settings.standby_replicas,
         processing_guarantee="at_least_once",
+        # aiokafka keeps one produce request in flight per broker; with 16 KiB batches a busy
+        # worker's changelog and events queued up behind it (Faust's producer buffer full,
+        # admission paused). Bigger batches per request doubled bench plumbing throughput.
+        producer_max_batch_size=_PRODUCER_BATCH_BYTES,
         # A dead worker's partitions move after this long; heartbeats keep a live one.
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=settings.session_timeout_s / 10,
@@ -232,6 +236,8 @@ def _gauges(app: faust.App, settings: Settings, lanes: list[_Lane]) -> None:
         lambda: _lag(app, settings.input_topic),
     )
 
+
+_PRODUCER_BATCH_BYTES = 512 * 1024
 
 # Faust's defaults (2 GiB block cache per partition database) do not fit many partitions.
 _ROCKSDB_OPTIONS = {
