@@ -1,8 +1,11 @@
-"""The two baselines the worker is measured against, each run as its own process:
+"""The baselines the worker is measured against, each run as its own process:
 
 - ``python -m bench.baselines passthrough``: raw aiokafka pass-through (consume a batch, decode
   every record with orjson, produce it re-encoded, wait for the acks, commit), the ceiling of
   what a Python consumer does per event on this machine;
+- ``python -m bench.baselines faust``: the same pass-through as a plain Faust agent (``async
+  for`` over the input, decode, ``send`` to the output, Faust's acks and commits): the ceiling
+  of any pipeline built on Faust, the worker included;
 - ``python -m bench.baselines sequential``: a plain Faust agent, one ``async for`` over the
   input that awaits one model call per event through ``openai.AsyncOpenAI`` with the worker's
   own prompt, and writes nothing: how a straightforward Faust service calls an LLM.
@@ -64,8 +67,6 @@ async def passthrough() -> None:
 
 
 def sequential() -> None:
-    import faust
-    from faust.worker import Worker
     from openai import AsyncOpenAI
 
     from schemas import ChatMessage
@@ -75,18 +76,7 @@ def sequential() -> None:
     schema = load_profile_schema("schemas.profile:UserProfile")
     fmt: Any = response_format(schema)
     client = AsyncOpenAI(api_key="x", base_url=_env("BENCH_MODEL_URL"), max_retries=0)
-    app = faust.App(
-        _env("BENCH_GROUP"),
-        broker="kafka://" + _env("BENCH_BOOTSTRAP"),
-        store="memory://",
-        datadir=_env("BENCH_DATA_DIR"),
-        web_port=int(_env("BENCH_WEB_PORT")),
-        web_host="127.0.0.1",
-        web_bind="127.0.0.1",
-        consumer_auto_offset_reset="earliest",
-        autodiscover=False,
-        logging_config=None,
-    )
+    app = _faust_app(_env("BENCH_GROUP"))
     topic = app.topic(_env("BENCH_INPUT"), key_type=bytes, value_type=bytes, value_serializer="raw")
 
     @app.agent(topic, name="sequential")
@@ -100,7 +90,60 @@ def sequential() -> None:
                 temperature=0,
             )
 
-    Worker(app, loglevel="warning", quiet=True).execute_from_commandline()
+    _run_faust(app)
+
+
+def faust_passthrough() -> None:
+    import faust
+
+    count = int(_env("BENCH_COUNT"))
+    app = _faust_app(_env("BENCH_GROUP"))
+    topic = app.topic(_env("BENCH_INPUT"), key_type=bytes, value_type=bytes, value_serializer="raw")
+    sink = app.topic(_env("BENCH_OUTPUT"), key_type=bytes, value_type=bytes, value_serializer="raw")
+    seen = {"n": 0, "first": 0.0, "cpu": 0.0}
+
+    @app.agent(topic, name="passthrough")
+    async def passthrough_agent(stream: faust.Stream[bytes]) -> None:
+        async for event in stream.events():
+            if not seen["n"]:
+                seen["first"], seen["cpu"] = time.time(), time.process_time()
+            body = orjson.loads(event.value)
+            await sink.send(key=event.key, value=orjson.dumps(body))
+            seen["n"] += 1
+            if seen["n"] == count:
+                await app.producer.flush()
+                took, cpu = time.time() - seen["first"], time.process_time() - seen["cpu"]
+                stats = {"events": count, "seconds": took, "cpu_s": cpu}
+                sys.stdout.write(orjson.dumps(stats).decode() + "\n")
+                sys.stdout.flush()
+                os._exit(0)  # measured; the worker's slow shutdown is not the point
+
+    _run_faust(app)
+
+
+def _faust_app(group: str) -> Any:
+    import faust
+
+    return faust.App(
+        group,
+        broker="kafka://" + _env("BENCH_BOOTSTRAP"),
+        store="memory://",
+        datadir=_env("BENCH_DATA_DIR"),
+        web_port=int(_env("BENCH_WEB_PORT")),
+        web_host="127.0.0.1",
+        web_bind="127.0.0.1",
+        consumer_auto_offset_reset="earliest",
+        autodiscover=False,
+        logging_config=None,
+    )
+
+
+def _run_faust(app: Any) -> None:
+    from faust.worker import Worker
+
+    # INFO, not WARNING: at WARNING Faust's spinner sets the root logger to DEBUG and every
+    # library's debug record gets built, which would slow the baseline down unfairly.
+    Worker(app, loglevel="info", quiet=True, redirect_stdouts=False).execute_from_commandline()
 
 
 def main() -> None:
@@ -109,8 +152,10 @@ def main() -> None:
         asyncio.run(passthrough())
     elif kind == "sequential":
         sequential()
+    elif kind == "faust":
+        faust_passthrough()
     else:
-        raise SystemExit("usage: python -m bench.baselines passthrough|sequential")
+        raise SystemExit("usage: python -m bench.baselines passthrough|faust|sequential")
 
 
 if __name__ == "__main__":

@@ -179,9 +179,9 @@ class Stage:
         log(f"{name} ready in {took:.1f}s (pid {w.pid})")
         return w
 
-    async def until_committed(self, worker: Worker, what: str) -> float:
+    async def until_committed(self, worker: Worker, what: str, group: str = "") -> float:
         ends = await end_offsets(self.names.input)
-        async with Committed(self.names.prefix, self.names.input) as committed:
+        async with Committed(group or self.names.prefix, self.names.input) as committed:
             return await committed.wait_for(ends, self.cfg.timeout_s, watch=[worker], progress=what)
 
 
@@ -200,15 +200,25 @@ def _worker_stats(w: Worker) -> dict[str, Any]:
 # plumbing
 
 _PASSTHROUGH_RUNS = 3
+_DEFAULT_WINDOW_S = 0.5  # the worker's default PROFILE_STREAM_COALESCE_WINDOW_S
 
 
-async def _passthrough(st: Stage, cfg: Config, source: str, sink: str, n: int) -> dict[str, Any]:
-    """One run of the raw aiokafka pass-through over ``source`` (from its start) into ``sink``:
-    events/s by the output record timestamps, as for the worker."""
+async def _passthrough(
+    st: Stage, cfg: Config, kind: str, source: str, sink: str, n: int
+) -> dict[str, Any]:
+    """One run of a pass-through baseline (``passthrough`` for raw aiokafka, ``faust`` for a
+    plain Faust agent) over ``source`` (from its start) into ``sink``: events/s by the output
+    record timestamps, as for the worker."""
     proc = Process(
-        [sys.executable, "-m", "bench.baselines", "passthrough"],
+        [sys.executable, "-m", "bench.baselines", kind],
         _baseline_env(
-            bootstrap=BOOTSTRAP, input=source, output=sink, group=f"{sink}-group", count=n
+            bootstrap=BOOTSTRAP,
+            input=source,
+            output=sink,
+            group=f"{sink}-group",
+            count=n,
+            data_dir=st.dir / f"{sink}-data",
+            web_port=free_port(),
         ),
         st.dir / f"{sink}.log",
     )
@@ -217,7 +227,7 @@ async def _passthrough(st: Stage, cfg: Config, source: str, sink: str, n: int) -
     await proc.stop()
     assert proc.proc is not None
     if proc.proc.returncode != 0:
-        raise RuntimeError(f"pass-through failed:\n{proc.tail()}")
+        raise RuntimeError(f"{kind} pass-through failed:\n{proc.tail()}")
     own = orjson.loads(proc.tail(1))
     out = Events(await read_all(sink))
     window = out.last_ts() - out.first_ts()
@@ -229,14 +239,72 @@ async def _passthrough(st: Stage, cfg: Config, source: str, sink: str, n: int) -
     }
 
 
+async def _plumbing_worker(
+    st: Stage, cfg: Config, messages: list[dict[str, Any]], suffix: str, window_s: float
+) -> dict[str, Any]:
+    """A worker on its own app id and output topic over the preloaded input, to the end."""
+    fake = await st.fake("0")
+    app_id = f"{st.names.prefix}-{suffix}"
+    log(f"plumbing: worker, zero-latency model, coalescing window {window_s:g} s")
+    worker = await st.worker(
+        fake.url,
+        name=f"worker-{suffix}",
+        app_id=app_id,
+        output_topic=f"{app_id}-updated",
+        dlq_topic=f"{app_id}-dlq",
+        max_in_flight=cfg.in_flight,
+        coalesce_window_s=window_s,
+        **({"max_pending": os.environ["XP"]} if "XP" in os.environ and window_s else {}),
+    )
+    await st.until_committed(worker, f"plumbing worker (window {window_s:g} s)", group=app_id)
+    events = Events(await read_all(f"{app_id}-updated"))
+    window = events.last_ts() - events.first_ts()
+    assert worker.sampler is not None
+    cpu = worker.sampler.cpu_between(events.first_ts(), events.last_ts())
+    n = len(messages)
+    log(
+        f"plumbing: worker {n / window:,.0f} events/s, {len(fake.requests)} model calls, "
+        f"{cpu / n * 1000:.2f} CPU s per 1,000 events"
+    )
+    result = {
+        "window_setting_s": window_s,
+        "events_per_s": n / window,
+        "window_s": window,
+        "cpu_s": cpu,
+        "cpu_s_per_1000": cpu / n * 1000,
+        "cpu_share": cpu / window,
+        "model_calls": len(fake.requests),
+        "model_calls_per_message": len(fake.requests) / n,
+        "output_events": len(events.events),
+        "after_model": after_model(events, fake.answered_at()),
+        "cpu_cores": st.cpu_shares(worker, events.first_ts(), events.last_ts()),
+        "order": order_violations(events, published_order(messages)),
+        **_worker_stats(worker),
+    }
+    await worker.stop()
+    return result
+
+
+def _sum_orders(*orders: dict[str, Any]) -> dict[str, Any]:
+    """Order checks of several runs as one: counts added, examples kept."""
+    total: dict[str, Any] = {"examples": [e for o in orders for e in o["examples"]][:5]}
+    for key in orders[0]:
+        if key != "examples":
+            total[key] = sum(o[key] for o in orders)
+    return total
+
+
 async def plumbing(cfg: Config) -> dict[str, Any]:
-    """Zero-latency model: input events/s through the worker vs. raw aiokafka pass-through."""
+    """Zero-latency model: input events/s through the worker, one model call per message
+    (window 0) and with the default window over the same backlog, vs. raw aiokafka and plain
+    Faust pass-through of the same events."""
     messages = synthetic(cfg.plumbing_users, cfg.plumbing_per_user, tag="p")
     n = len(messages)
     async with Stage("plumbing", cfg) as st:
         raw_in = f"{st.names.prefix}-raw-in"
         raw_outs = [f"{st.names.prefix}-raw-out-{i}" for i in range(_PASSTHROUGH_RUNS)]
-        await create_topics([st.names.input, raw_in, *raw_outs])
+        faust_out = f"{st.names.prefix}-faust-out"
+        await create_topics([st.names.input, raw_in, faust_out, *raw_outs])
         log(f"plumbing: publishing {n} events ({cfg.plumbing_users} users) to both inputs")
         prod = producer()
         await prod.start()
@@ -245,7 +313,7 @@ async def plumbing(cfg: Config) -> dict[str, Any]:
             await publish(prod, raw_in, messages)
         finally:
             await prod.stop()
-        runs = [await _passthrough(st, cfg, raw_in, out, n) for out in raw_outs]
+        runs = [await _passthrough(st, cfg, "passthrough", raw_in, out, n) for out in raw_outs]
         raw = sorted(runs, key=lambda r: r["events_per_s"])[len(runs) // 2]
         raw_rate = raw["events_per_s"]
         log(
@@ -253,36 +321,25 @@ async def plumbing(cfg: Config) -> dict[str, Any]:
             + ", ".join(f"{r['events_per_s']:,.0f}" for r in runs)
             + f" events/s; median {raw_rate:,.0f}"
         )
-
-        fake = await st.fake("0")
-        log("plumbing: worker, zero-latency model, coalescing window 0")
-        worker = await st.worker(fake.url, max_in_flight=cfg.in_flight, coalesce_window_s=0)
-        await st.until_committed(worker, "plumbing worker")
-        events = Events(await read_all(st.names.output))
-        window = events.last_ts() - events.first_ts()
-        assert worker.sampler is not None
-        cpu = worker.sampler.cpu_between(events.first_ts(), events.last_ts())
-        rate = n / window
-        log(f"plumbing: worker {rate:,.0f} events/s, {len(fake.requests)} model calls")
+        faust = await _passthrough(st, cfg, "faust", raw_in, faust_out, n)
+        log(f"plumbing: plain Faust agent pass-through {faust['events_per_s']:,.0f} events/s")
+        single = await _plumbing_worker(st, cfg, messages, "w0", 0.0)
+        default = await _plumbing_worker(st, cfg, messages, "wd", _DEFAULT_WINDOW_S)
         return {
             "events": n,
             "users": cfg.plumbing_users,
-            "worker_events_per_s": rate,
-            "worker_window_s": window,
-            "worker_cpu_s": cpu,
-            "worker_cpu_s_per_1000": cpu / n * 1000,
-            "worker_cpu_share": cpu / window,
-            "worker_model_calls": len(fake.requests),
-            "worker_output_events": len(events.events),
-            "after_model": after_model(events, fake.answered_at()),
-            "cpu_cores": st.cpu_shares(worker, events.first_ts(), events.last_ts()),
+            "published": len(sent),
+            "one_call_per_message": single,
+            "default_window": default,
             "passthrough_events_per_s": raw_rate,
             "passthrough_cpu_s_per_1000": raw["cpu_s_per_1000"],
             "passthrough_runs": runs,
-            "ratio": rate / raw_rate,
-            "order": order_violations(events, published_order(messages)),
-            "published": len(sent),
-            **_worker_stats(worker),
+            "faust_passthrough": faust,
+            "ratio": single["events_per_s"] / raw_rate,
+            "ratio_default_window": default["events_per_s"] / raw_rate,
+            "faust_ratio": faust["events_per_s"] / raw_rate,
+            "order": _sum_orders(single["order"], default["order"]),
+            "peak_rss_mb": max(single["peak_rss_mb"], default["peak_rss_mb"]),
         }
 
 
