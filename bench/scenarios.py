@@ -254,7 +254,6 @@ async def _plumbing_worker(
         dlq_topic=f"{app_id}-dlq",
         max_in_flight=cfg.in_flight,
         coalesce_window_s=window_s,
-        **({"max_pending": os.environ["XP"]} if "XP" in os.environ and window_s else {}),
     )
     await st.until_committed(worker, f"plumbing worker (window {window_s:g} s)", group=app_id)
     events = Events(await read_all(f"{app_id}-updated"))
