@@ -7,6 +7,7 @@ import asyncio
 import functools
 import logging
 import os
+import time
 import weakref
 from dataclasses import dataclass
 from typing import Any, cast
@@ -202,6 +203,7 @@ def _scheduler(processor: Processor, settings: Settings) -> KeyedScheduler[tuple
             max_in_flight=settings.max_in_flight,
             max_pending=settings.max_pending,
             window_s=settings.coalesce_window_s,
+            catch_up_window_s=settings.catch_up_window_s,
             max_batch=settings.max_batch_messages,
             max_batch_size=settings.max_batch_chars,
         ),
@@ -271,6 +273,7 @@ async def _admit(
         payload=(event, work),
         size=len(msg.value or b""),
         coalesce=work is not None and isinstance(work.body, ChatMessage),
+        waited_s=time.time() - msg.timestamp if msg.timestamp else 0.0,
     )
     if work is None:
         await scheduler.skip(job)

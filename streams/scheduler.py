@@ -8,6 +8,9 @@ Responsibilities:
 - across keys, run at most ``max_in_flight`` batches at once;
 - coalesce a key's jobs that arrive within ``window_s`` of its first waiting job, or while its
   previous batch runs, into one batch (bounded by ``max_batch`` jobs and ``max_batch_size``);
+- while catching up (the first job waited in Kafka at least ``catch_up_window_s``), wait that
+  long instead, so a backlog's messages of one user share calls; a full scheduler
+  (``max_pending`` held) ends every wait at once, since waiting then only holds memory;
 - acknowledge a partition's jobs only in offset order, so a commit never passes a job that is
   still in flight (the flaw of Faust's ``concurrency=N``);
 - bound the jobs held at once (``max_pending``), so a slow model applies backpressure;
@@ -38,6 +41,8 @@ class Job(Generic[T]):
     payload: T
     size: int = 0
     coalesce: bool = True
+    #: Seconds the event waited in Kafka before it was submitted (0 when unknown).
+    waited_s: float = 0.0
     arrived: float = 0.0
     done: bool = False
 
@@ -49,6 +54,7 @@ class SchedulerLimits:
     max_in_flight: int = 64
     max_pending: int = 4096
     window_s: float = 0.5
+    catch_up_window_s: float = 2.0
     max_batch: int = 20
     max_batch_size: int = 12_000
 
@@ -84,6 +90,7 @@ class KeyedScheduler(Generic[T]):
         self._full: dict[bytes, asyncio.Event] = defaultdict(asyncio.Event)
         self._tasks: dict[bytes, asyncio.Task[None]] = {}
         self._order: dict[TopicPartition, deque[Job[T]]] = defaultdict(deque)
+        self._in_window: set[bytes] = set()
         self._idle = asyncio.Event()
         self._idle.set()
         self._held = 0
@@ -121,6 +128,10 @@ class KeyedScheduler(Generic[T]):
         self._held += 1
         self._idle.clear()
         self._order[job.tp].append(job)
+        if self._held >= self.limits.max_pending:
+            for key in self._in_window:
+                self._full[key].set()  # the next submit waits for room: run what is held now
+            self._in_window.clear()
 
     async def _serve(self, key: bytes) -> None:
         queue = self._waiting[key]
@@ -139,13 +150,19 @@ class KeyedScheduler(Generic[T]):
     async def _coalesce_window(self, key: bytes, first: Job[T]) -> None:
         if not first.coalesce:
             return
-        delay = first.arrived + self.limits.window_s - asyncio.get_running_loop().time()
-        if delay <= 0:
+        window = self.limits.window_s
+        if first.waited_s >= self.limits.catch_up_window_s > window:
+            window = self.limits.catch_up_window_s  # behind anyway: let the backlog gather
+        delay = first.arrived + window - asyncio.get_running_loop().time()
+        if delay <= 0 or self._held >= self.limits.max_pending:
             return
+        self._in_window.add(key)
         try:
             await asyncio.wait_for(self._full[key].wait(), delay)
         except TimeoutError:
             pass
+        finally:
+            self._in_window.discard(key)
 
     def _take(self, queue: deque[Job[T]]) -> list[Job[T]]:
         first = queue.popleft()

@@ -70,6 +70,7 @@ class Settings(BaseSettings):
     max_in_flight: int = Field(64, ge=1, le=4096)
     max_pending: int = Field(4096, ge=1)
     coalesce_window_s: float = Field(0.5, ge=0)
+    catch_up_window_s: float = Field(2.0, ge=0)
     max_batch_messages: int = Field(20, ge=1, le=500)
     max_batch_chars: int = Field(12_000, ge=1)
     max_future_skew_s: float = Field(300.0, ge=0)
@@ -99,6 +100,12 @@ class Settings(BaseSettings):
         if self.llm_backoff_max_s < self.llm_backoff_s:
             raise ValueError(
                 "PROFILE_STREAM_LLM_BACKOFF_MAX_S is below PROFILE_STREAM_LLM_BACKOFF_S"
+            )
+        if 0 < self.catch_up_window_s <= self.coalesce_window_s:
+            raise ValueError(
+                f"PROFILE_STREAM_CATCH_UP_WINDOW_S ({self.catch_up_window_s:g}) is not above "
+                f"PROFILE_STREAM_COALESCE_WINDOW_S ({self.coalesce_window_s:g}); set it above, "
+                "or to 0 to wait only the coalescing window while catching up"
             )
         return self
 

@@ -40,7 +40,9 @@ class Recorder:
         return KeyedScheduler(self.run, self.ack, self.fatal.append, settings)
 
 
-def job(key: str, offset: int, partition: int = 0, coalesce: bool = True) -> Job[str]:
+def job(
+    key: str, offset: int, partition: int = 0, coalesce: bool = True, waited_s: float = 0.0
+) -> Job[str]:
     return Job(
         key=key.encode(),
         tp=("t", partition),
@@ -48,6 +50,7 @@ def job(key: str, offset: int, partition: int = 0, coalesce: bool = True) -> Job
         payload="x",
         size=10,
         coalesce=coalesce,
+        waited_s=waited_s,
     )
 
 
@@ -119,6 +122,30 @@ async def test_a_window_merges_close_messages_and_commands_run_alone() -> None:
     await sched.submit(job("u", 3))
     await sched.drain()
     assert [b for _, b in rec.batches] == [[0, 1], [2], [3]]
+
+
+async def test_a_backlogged_users_messages_share_a_call_while_fresh_ones_keep_the_window() -> None:
+    rec = Recorder(delay=0.0)
+    sched = rec.scheduler(window_s=0.01, catch_up_window_s=0.5, max_batch=20)
+    await sched.submit(job("behind", 0, waited_s=60))  # sat in Kafka for a minute
+    await sched.submit(job("fresh", 1))
+    await asyncio.sleep(0.1)  # the next messages come later than the short window
+    await sched.submit(job("behind", 2, waited_s=60))
+    await sched.submit(job("fresh", 3))
+    await sched.drain()
+    batches = {key: [b for k, b in rec.batches if k == key] for key in (b"behind", b"fresh")}
+    assert batches == {b"behind": [[0, 2]], b"fresh": [[1], [3]]}
+
+
+async def test_a_full_scheduler_runs_what_it_holds_instead_of_waiting_to_catch_up() -> None:
+    rec = Recorder(delay=0.0)
+    sched = rec.scheduler(window_s=0.01, catch_up_window_s=60, max_pending=3)
+    for offset in range(3):
+        await sched.submit(job(f"u{offset}", offset, waited_s=120))
+    fourth = asyncio.create_task(sched.submit(job("u3", 3)))
+    await asyncio.wait_for(fourth, 5)  # not a minute: held jobs ran once nothing more fit
+    await sched.drain()
+    assert sorted(o for _, b in rec.batches for o in b) == [0, 1, 2, 3]
 
 
 async def test_in_flight_batches_never_exceed_the_limit() -> None:

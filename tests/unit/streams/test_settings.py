@@ -93,6 +93,17 @@ def test_backoff_ceiling_below_floor_is_refused(clean_env: pytest.MonkeyPatch) -
         load_settings()
 
 
+def test_a_catch_up_window_not_above_the_coalescing_window_is_refused(
+    clean_env: pytest.MonkeyPatch,
+) -> None:
+    clean_env.setenv("PROFILE_STREAM_COALESCE_WINDOW_S", "3")
+    clean_env.setenv("PROFILE_STREAM_CATCH_UP_WINDOW_S", "2")
+    with pytest.raises(ConfigError, match="CATCH_UP_WINDOW_S .2. is not above .*COALESCE_WINDOW_S"):
+        load_settings()
+    clean_env.setenv("PROFILE_STREAM_CATCH_UP_WINDOW_S", "0")  # off
+    assert load_settings().catch_up_window_s == 0
+
+
 def test_secrets_are_not_shown(clean_env: pytest.MonkeyPatch) -> None:
     clean_env.setenv("OPENAI_API_KEY", "sk-live-supersecret")
     clean_env.setenv("PROFILE_STREAM_READ_TOKENS", "read-secret-1")
