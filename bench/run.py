@@ -73,10 +73,9 @@ def _plumbing_rows(p: dict[str, Any]) -> list[dict[str, Any]]:
         )
     ]
     runs = [
-        ("one model call per message (window 0)", p["one_call_per_message"], p["ratio"]),
+        ("coalescing off, 1 call/message", p["one_call_per_message"], p["ratio"]),
         (
-            f"default window {p['default_window']['window_setting_s']:g} s, "
-            f"{p['default_window']['model_calls_per_message']:.2f} calls/message",
+            f"default settings, {p['default_window']['model_calls_per_message']:.2f} calls/message",
             p["default_window"],
             p["ratio_default_window"],
         ),

@@ -200,7 +200,6 @@ def _worker_stats(w: Worker) -> dict[str, Any]:
 # plumbing
 
 _PASSTHROUGH_RUNS = 3
-_DEFAULT_WINDOW_S = 0.5  # the worker's default PROFILE_STREAM_COALESCE_WINDOW_S
 
 
 async def _passthrough(
@@ -240,12 +239,15 @@ async def _passthrough(
 
 
 async def _plumbing_worker(
-    st: Stage, cfg: Config, messages: list[dict[str, Any]], suffix: str, window_s: float
+    st: Stage, cfg: Config, messages: list[dict[str, Any]], suffix: str, coalescing: bool
 ) -> dict[str, Any]:
-    """A worker on its own app id and output topic over the preloaded input, to the end."""
+    """A worker on its own app id and output topic over the preloaded input, to the end:
+    with the default coalescing settings, or with coalescing off (one call per message)."""
     fake = await st.fake("0")
     app_id = f"{st.names.prefix}-{suffix}"
-    log(f"plumbing: worker, zero-latency model, coalescing window {window_s:g} s")
+    what = "default coalescing" if coalescing else "coalescing off"
+    log(f"plumbing: worker, zero-latency model, {what}")
+    off = {} if coalescing else {"coalesce_window_s": 0, "catch_up_window_s": 0}
     worker = await st.worker(
         fake.url,
         name=f"worker-{suffix}",
@@ -253,9 +255,9 @@ async def _plumbing_worker(
         output_topic=f"{app_id}-updated",
         dlq_topic=f"{app_id}-dlq",
         max_in_flight=cfg.in_flight,
-        coalesce_window_s=window_s,
+        **off,
     )
-    await st.until_committed(worker, f"plumbing worker (window {window_s:g} s)", group=app_id)
+    await st.until_committed(worker, f"plumbing worker ({what})", group=app_id)
     events = Events(await read_all(f"{app_id}-updated"))
     window = events.last_ts() - events.first_ts()
     assert worker.sampler is not None
@@ -266,7 +268,7 @@ async def _plumbing_worker(
         f"{cpu / n * 1000:.2f} CPU s per 1,000 events"
     )
     result = {
-        "window_setting_s": window_s,
+        "coalescing": coalescing,
         "events_per_s": n / window,
         "window_s": window,
         "cpu_s": cpu,
@@ -294,9 +296,9 @@ def _sum_orders(*orders: dict[str, Any]) -> dict[str, Any]:
 
 
 async def plumbing(cfg: Config) -> dict[str, Any]:
-    """Zero-latency model: input events/s through the worker, one model call per message
-    (window 0) and with the default window over the same backlog, vs. raw aiokafka and plain
-    Faust pass-through of the same events."""
+    """Zero-latency model: input events/s through the worker over a preloaded backlog, with
+    coalescing off (one model call per message) and with the default settings, vs. raw aiokafka
+    and plain Faust pass-through of the same events."""
     messages = synthetic(cfg.plumbing_users, cfg.plumbing_per_user, tag="p")
     n = len(messages)
     async with Stage("plumbing", cfg) as st:
@@ -322,8 +324,8 @@ async def plumbing(cfg: Config) -> dict[str, Any]:
         )
         faust = await _passthrough(st, cfg, "faust", raw_in, faust_out, n)
         log(f"plumbing: plain Faust agent pass-through {faust['events_per_s']:,.0f} events/s")
-        single = await _plumbing_worker(st, cfg, messages, "w0", 0.0)
-        default = await _plumbing_worker(st, cfg, messages, "wd", _DEFAULT_WINDOW_S)
+        single = await _plumbing_worker(st, cfg, messages, "w0", coalescing=False)
+        default = await _plumbing_worker(st, cfg, messages, "wd", coalescing=True)
         return {
             "events": n,
             "users": cfg.plumbing_users,
