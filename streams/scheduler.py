@@ -52,7 +52,7 @@ class SchedulerLimits:
     """How much runs at once and how jobs are merged."""
 
     max_in_flight: int = 64
-    max_pending: int = 4096
+    max_pending: int = 16384
     window_s: float = 0.5
     catch_up_window_s: float = 2.0
     max_batch: int = 20
