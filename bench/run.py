@@ -101,6 +101,14 @@ def _plumbing_rows(p: dict[str, Any]) -> list[dict[str, Any]]:
                 run["cpu_s_per_1000"] <= 1.0,
             )
         )
+    rows.append(
+        _row(
+            "plumbing: default settings vs. the plain Faust agent",
+            p["default_window"]["events_per_s"],
+            f"{_fmt(faust['events_per_s'])} Faust pass-through",
+            p["default_window"]["events_per_s"] / faust["events_per_s"],
+        )
+    )
     return rows
 
 
