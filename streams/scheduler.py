@@ -9,8 +9,9 @@ Responsibilities:
 - coalesce a key's jobs that arrive within ``window_s`` of its first waiting job, or while its
   previous batch runs, into one batch (bounded by ``max_batch`` jobs and ``max_batch_size``);
 - while catching up (the first job waited in Kafka at least ``catch_up_window_s``), wait that
-  long instead, so a backlog's messages of one user share calls; a full scheduler
-  (``max_pending`` held) ends every wait at once, since waiting then only holds memory;
+  long instead, so a backlog's messages of one user share calls, but not once the backlog
+  stops flowing in; a full scheduler (``max_pending`` held) ends every wait at once, since
+  waiting then only holds memory;
 - acknowledge a partition's jobs only in offset order, so a commit never passes a job that is
   still in flight (the flaw of Faust's ``concurrency=N``);
 - bound the jobs held at once (``max_pending``), so a slow model applies backpressure;
@@ -68,6 +69,9 @@ class _Counters:
 
 
 Release = Callable[[], None]
+# A catch-up wait ends early once nothing was submitted for this part of it: the backlog is
+# read (or stalled), so waiting longer gathers nothing.
+_CATCH_UP_IDLE_FRACTION = 0.25
 
 
 class KeyedScheduler(Generic[T]):
@@ -91,6 +95,7 @@ class KeyedScheduler(Generic[T]):
         self._tasks: dict[bytes, asyncio.Task[None]] = {}
         self._order: dict[TopicPartition, deque[Job[T]]] = defaultdict(deque)
         self._in_window: set[bytes] = set()
+        self._last_submit = 0.0
         self._idle = asyncio.Event()
         self._idle.set()
         self._held = 0
@@ -99,7 +104,7 @@ class KeyedScheduler(Generic[T]):
     async def submit(self, job: Job[T]) -> None:
         """Queue ``job`` behind its key's earlier jobs; waits while ``max_pending`` are held."""
         await self._hold(job)
-        job.arrived = asyncio.get_running_loop().time()
+        job.arrived = self._last_submit = asyncio.get_running_loop().time()
         queue = self._waiting[job.key]
         queue.append(job)
         if len(queue) >= self.limits.max_batch or not job.coalesce:
@@ -150,17 +155,23 @@ class KeyedScheduler(Generic[T]):
     async def _coalesce_window(self, key: bytes, first: Job[T]) -> None:
         if not first.coalesce:
             return
-        window = self.limits.window_s
+        loop = asyncio.get_running_loop()
+        window, idle = self.limits.window_s, float("inf")
         if first.waited_s >= self.limits.catch_up_window_s > window:
-            window = self.limits.catch_up_window_s  # behind anyway: let the backlog gather
-        delay = first.arrived + window - asyncio.get_running_loop().time()
-        if delay <= 0 or self._held >= self.limits.max_pending:
-            return
+            # Behind anyway: let the backlog gather, while it still flows in.
+            window = self.limits.catch_up_window_s
+            idle = window * _CATCH_UP_IDLE_FRACTION
         self._in_window.add(key)
         try:
-            await asyncio.wait_for(self._full[key].wait(), delay)
-        except TimeoutError:
-            pass
+            while self._held < self.limits.max_pending:
+                delay = min(first.arrived + window, self._last_submit + idle) - loop.time()
+                if delay <= 0:
+                    return
+                try:
+                    await asyncio.wait_for(self._full[key].wait(), delay)
+                    return
+                except TimeoutError:
+                    pass
         finally:
             self._in_window.discard(key)
 

@@ -126,7 +126,7 @@ async def test_a_window_merges_close_messages_and_commands_run_alone() -> None:
 
 async def test_a_backlogged_users_messages_share_a_call_while_fresh_ones_keep_the_window() -> None:
     rec = Recorder(delay=0.0)
-    sched = rec.scheduler(window_s=0.01, catch_up_window_s=0.5, max_batch=20)
+    sched = rec.scheduler(window_s=0.01, catch_up_window_s=2, max_batch=20)
     await sched.submit(job("behind", 0, waited_s=60))  # sat in Kafka for a minute
     await sched.submit(job("fresh", 1))
     await asyncio.sleep(0.1)  # the next messages come later than the short window
@@ -135,6 +135,15 @@ async def test_a_backlogged_users_messages_share_a_call_while_fresh_ones_keep_th
     await sched.drain()
     batches = {key: [b for k, b in rec.batches if k == key] for key in (b"behind", b"fresh")}
     assert batches == {b"behind": [[0, 2]], b"fresh": [[1], [3]]}
+
+
+async def test_a_backlog_read_to_its_end_runs_without_waiting_out_the_catch_up_window() -> None:
+    rec = Recorder(delay=0.0)
+    sched = rec.scheduler(window_s=0.01, catch_up_window_s=4)  # idle after a quarter: 1 s
+    await sched.submit(job("behind", 0, waited_s=60))
+    await sched.submit(job("behind", 1, waited_s=60))
+    await asyncio.wait_for(sched.drain(), 2.5)  # well before the 4 s window
+    assert [b for _, b in rec.batches] == [[0, 1]]
 
 
 async def test_a_full_scheduler_runs_what_it_holds_instead_of_waiting_to_catch_up() -> None:
