@@ -87,6 +87,21 @@ class Names:
         return env
 
 
+async def first_admitted(worker: "Worker", poll_s: float = 0.02) -> float:
+    """Wall-clock time at which the worker's ``/metrics`` first counts an input event, to
+    within ``poll_s``: where a run starts when the worker may wait before its first output."""
+    url = f"http://127.0.0.1:{worker.port}/metrics"
+    async with aiohttp.ClientSession() as session:
+        while True:
+            worker.check()
+            async with session.get(url) as response:
+                text = await response.text()
+            for line in text.splitlines():
+                if line.startswith("profile_stream_events_in_total") and float(line.split()[-1]):
+                    return time.time()
+            await asyncio.sleep(poll_s)
+
+
 # ---------------------------------------------------------------------------------------------
 # /proc sampling
 

@@ -30,6 +30,7 @@ from .measure import (
     create_topics,
     delete_topics,
     end_offsets,
+    first_admitted,
     free_port,
     log,
     order_violations,
@@ -257,11 +258,15 @@ async def _plumbing_worker(
         max_in_flight=cfg.in_flight,
         **off,
     )
+    started = asyncio.create_task(first_admitted(worker))
     await st.until_committed(worker, f"plumbing worker ({what})", group=app_id)
+    first_in = await started
     events = Events(await read_all(f"{app_id}-updated"))
-    window = events.last_ts() - events.first_ts()
+    # From the first event in, not the first out: with the catch-up window the worker reads
+    # the backlog for a while before it answers.
+    window = events.last_ts() - first_in
     assert worker.sampler is not None
-    cpu = worker.sampler.cpu_between(events.first_ts(), events.last_ts())
+    cpu = worker.sampler.cpu_between(first_in, events.last_ts())
     n = len(messages)
     log(
         f"plumbing: worker {n / window:,.0f} events/s, {len(fake.requests)} model calls, "
@@ -271,6 +276,7 @@ async def _plumbing_worker(
         "coalescing": coalescing,
         "events_per_s": n / window,
         "window_s": window,
+        "first_output_after_s": events.first_ts() - first_in,
         "cpu_s": cpu,
         "cpu_s_per_1000": cpu / n * 1000,
         "cpu_share": cpu / window,
@@ -278,7 +284,7 @@ async def _plumbing_worker(
         "model_calls_per_message": len(fake.requests) / n,
         "output_events": len(events.events),
         "after_model": after_model(events, fake.answered_at()),
-        "cpu_cores": st.cpu_shares(worker, events.first_ts(), events.last_ts()),
+        "cpu_cores": st.cpu_shares(worker, first_in, events.last_ts()),
         "order": order_violations(events, published_order(messages)),
         **_worker_stats(worker),
     }
