@@ -144,8 +144,8 @@ class Stage:
     async def __aexit__(self, *exc: object) -> None:
         for sampler in self.system.values():
             await sampler.stop()
-        # A worker stopped mid-run waits for its pending events (about 25 s) before it exits;
-        # after a failure or an interrupt the topics are deleted anyway, so do not wait long.
+        # A worker stopped mid-run gives its running batches up to 10 s before it exits; after
+        # a failure or an interrupt the topics are deleted anyway, so do not wait long.
         for p in self.procs:
             await p.stop(timeout=30.0 if exc[0] is None else 5.0)
             if p in _LIVE:

@@ -64,6 +64,9 @@ def _faust_app(settings: Settings) -> faust.App:
         topic_replication_factor=settings.replication_factor,
         table_standby_replicas=settings.standby_replicas,
         processing_guarantee="at_least_once",
+        # Do not wait on stop for every held event (up to MAX_PENDING, minutes with a slow
+        # model): running batches get _STOP_GRACE_S, the rest is redelivered to the next owner.
+        stream_wait_empty=False,
         # aiokafka keeps one produce request in flight per broker; with 16 KiB batches a busy
         # worker's changelog and events queued up behind it (Faust's producer buffer full,
         # admission paused). Bigger batches per request doubled bench plumbing throughput.
@@ -148,6 +151,21 @@ def create_worker(settings: Settings) -> faust.App:
         await dead_letters.maybe_declare()
 
     app.task(declare_outputs)
+
+    async def shut_down(sender: Any, /, *_: Any, signal: Any, **__: Any) -> None:
+        # The consumer has stopped and committed what is acknowledged; tables are still open.
+        cancelled = sum(
+            await asyncio.gather(*(lane.scheduler.stop(_STOP_GRACE_S) for lane in lanes))
+        )
+        if cancelled:
+            logger.warning(
+                "stopping: %d batches cancelled after %.0fs; their events are redelivered",
+                cancelled,
+                _STOP_GRACE_S,
+            )
+        await extractor.close()
+
+    app.on_before_shutdown.connect(shut_down)
     register_views(app, {lane.kind.name: (lane.kind, lane.table) for lane in lanes}, chat, settings)
     return app
 
@@ -240,6 +258,7 @@ def _gauges(app: faust.App, settings: Settings, lanes: list[_Lane]) -> None:
 
 
 _PRODUCER_BATCH_BYTES = 512 * 1024
+_STOP_GRACE_S = 10.0
 
 # Faust's defaults (2 GiB block cache per partition database) do not fit many partitions.
 _ROCKSDB_OPTIONS = {

@@ -96,6 +96,7 @@ class KeyedScheduler(Generic[T]):
         self._order: dict[TopicPartition, deque[Job[T]]] = defaultdict(deque)
         self._in_window: set[bytes] = set()
         self._last_submit = 0.0
+        self._stopping = False
         self._idle = asyncio.Event()
         self._idle.set()
         self._held = 0
@@ -123,6 +124,23 @@ class KeyedScheduler(Generic[T]):
         """Wait until every submitted job is finished and acknowledged."""
         await self._idle.wait()
 
+    async def stop(self, grace_s: float) -> int:
+        """Start no more batches; give the running ones ``grace_s`` to finish, then cancel them.
+
+        Jobs not finished stay unacknowledged, so Kafka redelivers them to the next owner.
+        Returns how many batches had to be cancelled."""
+        self._stopping = True
+        for full in self._full.values():
+            full.set()  # end the coalescing waits: they would only start batches
+        tasks = list(self._tasks.values())
+        if not tasks:
+            return 0
+        _, late = await asyncio.wait(tasks, timeout=grace_s)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
+        return len(late)
+
     @property
     def pending(self) -> int:
         """Jobs submitted and not yet acknowledged."""
@@ -140,9 +158,12 @@ class KeyedScheduler(Generic[T]):
 
     async def _serve(self, key: bytes) -> None:
         queue = self._waiting[key]
-        while queue:
+        while queue and not self._stopping:
             await self._coalesce_window(key, queue[0])
             await self._slots.acquire()  # before taking the batch: waiting lets it grow
+            if self._stopping:
+                self._slots.release()
+                break
             batch = self._take(queue)
             self._full[key].clear()
             if queue and (len(queue) >= self.limits.max_batch or not queue[0].coalesce):

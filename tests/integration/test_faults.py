@@ -125,6 +125,38 @@ async def test_kill_nine_repeatedly_loses_nothing_and_applies_nothing_twice(
     )
 
 
+async def test_sigterm_stops_in_seconds_mid_backlog_and_the_next_worker_finishes_it(
+    start_worker: StartWorker, kafka: Kafka, names: Names, fake_llm: FakeLLM
+) -> None:
+    users, per_user = 12, 40  # one batch at a time per user: 40 x 0.5 s = 20 s of backlog
+    script(fake_llm, users, per_user)
+    fake_llm.latency = lambda: 0.5
+    env = {"PROFILE_STREAM_MAX_BATCH_MESSAGES": "1", "PROFILE_STREAM_COALESCE_WINDOW_S": "0"}
+    worker = await start_worker(**env)
+    sent = await publish(kafka, names, users, per_user)
+    await kafka.read(names.output, lambda records: len(records) >= 2 * users, timeout=60)
+    assert worker.proc is not None
+    started = time.monotonic()
+    worker.proc.terminate()  # SIGTERM, as a rolling update sends it
+    # In a thread: worker.stop() would block this loop, and the fake model with it.
+    await asyncio.to_thread(worker.proc.wait, 60)
+    took = time.monotonic() - started
+    assert worker.proc.returncode == 0, worker.tail()
+    assert took < 10, f"stopping took {took:.1f}s"
+    assert len(fake_llm.requests) < len(sent), "the backlog was worked off before the stop"
+    problems = [
+        line
+        for line in worker.log.read_text(errors="replace").splitlines()
+        if any(word in line for word in ("ERROR", "CRITICAL", "Traceback", "Unclosed"))
+    ]
+    assert problems == []
+    await start_worker(1, **env)
+    records = await kafka.read(names.output, all_applied(len(sent)), timeout=120)
+    report = check_against_reference(records, sent, per_user)
+    assert report["events"] == users * per_user
+    print(f"\nSIGTERM mid-backlog: stopped in {took:.1f}s, lost 0, doubled 0")
+
+
 async def get_all(url: str, users: list[str]) -> bool:
     headers = {"Authorization": f"Bearer {READ_TOKEN}"}
     async with aiohttp.ClientSession(headers=headers) as s:

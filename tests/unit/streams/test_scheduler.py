@@ -3,6 +3,7 @@
 import asyncio
 import random
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -228,3 +229,44 @@ async def test_a_released_slot_lets_the_next_batch_start_while_results_are_writt
     assert started == [b"first", b"second"]
     writing.set()
     await sched.drain()
+
+
+def _gated(gate: asyncio.Event, ran: list[bytes]) -> Callable[..., Any]:
+    async def run(key: bytes, jobs: list[Job[str]], release: object = None) -> None:
+        ran.append(key)
+        await gate.wait()
+
+    return run
+
+
+async def test_stop_lets_running_batches_finish_and_starts_no_more() -> None:
+    gate, ran, acked = asyncio.Event(), [], []
+    sched: KeyedScheduler[str] = KeyedScheduler(
+        _gated(gate, ran),
+        lambda j: acked.append(j.offset),
+        print,
+        SchedulerLimits(window_s=0, catch_up_window_s=0, max_in_flight=1),
+    )
+    await sched.submit(job("a", 0))
+    await sched.submit(job("b", 1))
+    for _ in range(10):
+        await asyncio.sleep(0)  # "a" holds the one slot, "b" waits for it
+    stopping = asyncio.create_task(sched.stop(grace_s=5))
+    for _ in range(10):
+        await asyncio.sleep(0)
+    gate.set()
+    assert await stopping == 0
+    assert ran == [b"a"] and acked == [0]  # "b" stays unacknowledged: Kafka redelivers it
+
+
+async def test_stop_cancels_batches_that_outlast_the_grace() -> None:
+    ran: list[bytes] = []
+    acked: list[int] = []
+    sched: KeyedScheduler[str] = KeyedScheduler(
+        _gated(asyncio.Event(), ran), lambda j: acked.append(j.offset), print, SchedulerLimits()
+    )
+    await sched.submit(job("a", 0, coalesce=False))
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert await sched.stop(grace_s=0.05) == 1
+    assert ran == [b"a"] and acked == [] and sched.pending == 1
