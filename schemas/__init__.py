@@ -1,6 +1,13 @@
 """profile-stream's public contracts: pydantic v2 models, no I/O, no Faust."""
 
-from .events import DeadLetter, DeadLetterReason, Evidence, FieldChange, ProfileEvent
+from .events import (
+    DeadLetter,
+    DeadLetterReason,
+    Evidence,
+    FieldChange,
+    ProfileEvent,
+    RecordHeader,
+)
 from .messages import ChatMessage, ProfileCommand, Role
 from .patch import Op, PatchOperation, PatchValue, ProfilePatch
 from .profile import ProfileModel, UserProfile
@@ -22,6 +29,7 @@ __all__ = [
     "ProfilePatch",
     "ProfileRecord",
     "Provenance",
+    "RecordHeader",
     "Role",
     "SetAside",
     "UserProfile",

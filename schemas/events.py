@@ -8,7 +8,14 @@ from pydantic import Field
 from ._base import Produced
 from .patch import Op
 
-__all__ = ["DeadLetter", "DeadLetterReason", "Evidence", "FieldChange", "ProfileEvent"]
+__all__ = [
+    "DeadLetter",
+    "DeadLetterReason",
+    "Evidence",
+    "FieldChange",
+    "ProfileEvent",
+    "RecordHeader",
+]
 
 
 class Evidence(Produced):
@@ -60,10 +67,19 @@ DeadLetterReason = Literal[
 ]
 
 
+class RecordHeader(Produced):
+    """One Kafka record header: its name, and its value's bytes in base64."""
+
+    name: str
+    value_b64: str
+
+
 class DeadLetter(Produced):
     """An input that could not be applied, with everything needed to replay it after a fix.
 
-    ``command`` is true for an operator command (re-published with its marking header).
+    ``headers`` are the original record's headers, re-published with it. ``command`` is true
+    for an operator command (letters written before ``headers`` existed get back the marking
+    header from it).
     """
 
     reason_code: DeadLetterReason
@@ -78,3 +94,4 @@ class DeadLetter(Produced):
     failed_at: datetime
     attempts: int = 0
     command: bool = False
+    headers: list[RecordHeader] = Field(default_factory=list)

@@ -132,9 +132,13 @@ def show(letter_id: str) -> None:
 
 
 def _record(body: DeadLetter) -> OutRecord:
-    """The original record; an operator command gets back the header that marks it."""
+    """The original record with its headers; a command dead-lettered before letters kept
+    headers gets back the one that marks it."""
     value = base64.b64decode(body.value_b64)
-    return OutRecord(_raw_key(body), value, [COMMAND_HEADER] if body.command else [])
+    headers = [(h.name, base64.b64decode(h.value_b64)) for h in body.headers]
+    if body.command and COMMAND_HEADER not in headers:
+        headers.append(COMMAND_HEADER)
+    return OutRecord(_raw_key(body), value, headers)
 
 
 def _select(letters: list[Letter], reason: str | None, ids: Sequence[str]) -> list[Letter]:

@@ -11,7 +11,14 @@ from typing import Any, TypeVar
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from schemas import ChatMessage, DeadLetter, DeadLetterReason, ProfileCommand, ProfileRecord
+from schemas import (
+    ChatMessage,
+    DeadLetter,
+    DeadLetterReason,
+    ProfileCommand,
+    ProfileRecord,
+    RecordHeader,
+)
 
 from .errors import InvalidEvent
 
@@ -34,8 +41,12 @@ COMMAND_HEADER = ("profile-stream-type", b"command")
 
 def is_command(headers: Any) -> bool:
     """Whether a record's headers (Faust gives a list of pairs or a mapping) mark a command."""
+    return any(pair == COMMAND_HEADER for pair in _header_pairs(headers))
+
+
+def _header_pairs(headers: Any) -> list[tuple[str, bytes]]:
     pairs = headers.items() if isinstance(headers, dict) else (headers or ())
-    return any(name == COMMAND_HEADER[0] and value == COMMAND_HEADER[1] for name, value in pairs)
+    return [(name, value) for name, value in pairs]
 
 
 def encode(model: BaseModel) -> bytes:
@@ -105,8 +116,10 @@ def dead_letter(
     message_id: str | None = None,
     attempts: int = 0,
     command: bool = False,
+    headers: Any = None,
 ) -> bytes:
-    """The dead-letter record for an input, with its raw bytes so it can be re-published."""
+    """The dead-letter record for an input, with its raw bytes and headers so it can be
+    re-published as it was."""
     return encode(
         DeadLetter(
             reason_code=code,
@@ -121,5 +134,9 @@ def dead_letter(
             failed_at=failed_at,
             attempts=attempts,
             command=command,
+            headers=[
+                RecordHeader(name=name, value_b64=base64.b64encode(value or b"").decode())
+                for name, value in _header_pairs(headers)
+            ],
         )
     )

@@ -408,6 +408,7 @@ class Processor:
             message_id=message_id,
             attempts=attempts,
             command=is_command(msg.headers),
+            headers=msg.headers,
         )
         await self.dead_letters.send(key=msg.key, value=record)
         DEAD_LETTERS.labels(code).inc()

@@ -158,11 +158,12 @@ class Kafka:
         key: bytes | None = None,
         partition: int | None = None,
         keyed: bool = True,
+        headers: list[tuple[str, bytes]] | None = None,
     ) -> None:
         raw = value if isinstance(value, bytes) else orjson.dumps(value)
         if key is None and keyed and isinstance(value, dict):
             key = str(value["user_id"]).encode()
-        await self.producer.send_and_wait(topic, raw, key=key, partition=partition)
+        await self.producer.send_and_wait(topic, raw, key=key, partition=partition, headers=headers)
 
     async def read(
         self,

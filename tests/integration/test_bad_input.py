@@ -52,7 +52,7 @@ async def test_each_bad_input_is_dead_lettered_with_its_reason_and_the_rest_flow
     bad = cases()
     for i, (_, key, value, _) in enumerate(bad):
         await kafka.send(names.input, message(f"good-{i}", f"{GOOD} ({i})"))
-        await kafka.send(names.input, value, key=key)
+        await kafka.send(names.input, value, key=key, headers=[("traceparent", b"t-%d" % i)])
     await kafka.send(names.input, message("good-last", GOOD))
 
     dead = decode(await kafka.read(names.dlq, lambda r: len(r) >= len(bad)))
@@ -62,9 +62,12 @@ async def test_each_bad_input_is_dead_lettered_with_its_reason_and_the_rest_flow
         [f"good-{i}" for i in range(len(bad))] + ["good-last"]
     )
     by_value = {base64.b64decode(d["value_b64"]): d for d in dead}
-    for case, _, value, code in bad:
+    for i, (case, _, value, code) in enumerate(bad):
         record = by_value[value]
         assert record["reason_code"] == code, case
+        # The producer's headers come back with the letter, so a replay is the same record.
+        trace = base64.b64encode(b"t-%d" % i).decode()
+        assert record["headers"] == [{"name": "traceparent", "value_b64": trace}], case
         assert record["reason"] and record["source_topic"] == names.input, case
         assert isinstance(record["source_offset"], int), case
     too_long = by_value[bad[8][2]]["reason"]

@@ -139,6 +139,15 @@ def test_replay_sends_the_original_bytes_and_marks_commands_again() -> None:
     assert keyless.key is None
 
 
+def test_replay_gives_back_the_original_headers_once() -> None:
+    trace = {"name": "traceparent", "value_b64": base64.b64encode(b"\x00t-1").decode()}
+    marked = {"name": COMMAND_HEADER[0], "value_b64": base64.b64encode(COMMAND_HEADER[1]).decode()}
+    plain = _record(letter(0, 1, headers=[trace]).body)
+    assert list(plain.headers) == [("traceparent", b"\x00t-1")]
+    command = _record(letter(0, 2, headers=[trace, marked], command=True).body)
+    assert list(command.headers) == [("traceparent", b"\x00t-1"), COMMAND_HEADER]
+
+
 def test_values_show_as_text_when_utf8_else_as_hex() -> None:
     assert render('{"content": "olá"}'.encode()) == '{"content": "olá"}'
     assert render(b"\xff\xfe") == "(not UTF-8, 2 bytes, hex) fffe"

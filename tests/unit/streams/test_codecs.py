@@ -1,12 +1,20 @@
 """Bytes in, contracts out: every bad input becomes an InvalidEvent with a code and a reason."""
 
 import base64
+from typing import Any
 
 import orjson
 import pytest
 
 from schemas import DeadLetter, Provenance
-from streams.codecs import dead_letter, decode_command, decode_message, decode_record, encode
+from streams.codecs import (
+    dead_letter,
+    decode_command,
+    decode_message,
+    decode_record,
+    encode,
+    is_command,
+)
 from streams.errors import InvalidEvent
 from streams.merge import merge
 from streams.profile_schema import ProfileSchema
@@ -136,6 +144,34 @@ def test_a_dead_letter_keeps_raw_bytes_and_fields_for_replay() -> None:
         3,
     )
     assert letter.failed_at == T0
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [("traceparent", b"00-abc"), ("profile-stream-type", b"command")],
+        {"traceparent": b"00-abc", "profile-stream-type": b"command"},
+    ],
+)
+def test_a_dead_letter_keeps_the_records_headers(headers: Any) -> None:
+    out = dead_letter(
+        code="invalid_command",
+        reason="r",
+        topic="t",
+        partition=0,
+        offset=0,
+        key=b"u1",
+        value=b"{}",
+        failed_at=T0,
+        command=is_command(headers),
+        headers=headers,
+    )
+    letter = DeadLetter.model_validate_json(out)
+    assert [(h.name, base64.b64decode(h.value_b64)) for h in letter.headers] == [
+        ("traceparent", b"00-abc"),
+        ("profile-stream-type", b"command"),
+    ]
+    assert letter.command
 
 
 def test_a_dead_letter_for_a_tombstone_without_key() -> None:
