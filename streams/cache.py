@@ -8,7 +8,6 @@ without the cache and logs that once a minute.
 
 import hashlib
 import logging
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,6 +20,7 @@ from schemas import ChatMessage, PatchOperation
 
 from .extraction import Extraction, Extractor
 from .metrics import CACHE
+from .outage import OutageWarning
 from .profile_schema import ProfileSchema
 from .prompt import PROMPT_VERSION
 
@@ -57,7 +57,7 @@ class CachedExtractor:
         self.name = inner.name
         self.hits = 0
         self.misses = 0
-        self._warned_at = -1e9
+        self._warn = OutageWarning(logger, "Redis unreachable (%s); extracting without the cache")
 
     async def extract(
         self, profile: dict[str, Any], messages: Sequence[ChatMessage], schema: ProfileSchema
@@ -108,9 +108,3 @@ class CachedExtractor:
             await self._redis.set(key, _OPS.dump_json(result.operations), ex=_TTL_S)
         except RedisError as exc:
             self._warn(exc)
-
-    def _warn(self, exc: Exception) -> None:
-        now = time.monotonic()
-        if now - self._warned_at >= 60:
-            self._warned_at = now
-            logger.warning("Redis unreachable (%s); extracting without the cache", exc)

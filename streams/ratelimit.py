@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from .metrics import RATE_LIMIT_WAIT
+from .outage import OutageWarning
 
 __all__ = ["Limit", "LocalGCRA", "RateLimiter"]
 
@@ -72,7 +73,9 @@ class RateLimiter:
         self._redis, self._limits, self._prefix = redis, limits, prefix
         self._local = LocalGCRA()
         self._script = redis.register_script(_RESERVE) if redis is not None else None
-        self._warned_at = -1e9
+        self._warn = OutageWarning(
+            logger, "Redis unreachable for the rate limit (%s); limiting locally"
+        )
         self.waited_s = 0.0
 
     async def acquire(self, tokens: int) -> float:
@@ -98,9 +101,3 @@ class RateLimiter:
             except RedisError as exc:
                 self._warn(exc)
         return self._local.reserve(limit, cost, time.monotonic())
-
-    def _warn(self, exc: Exception) -> None:
-        now = time.monotonic()
-        if now - self._warned_at >= 60:
-            self._warned_at = now
-            logger.warning("Redis unreachable for the rate limit (%s); limiting locally", exc)
