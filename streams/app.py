@@ -116,7 +116,7 @@ def create_worker(settings: Settings) -> faust.App:
         source = (
             chat
             if kind.is_user
-            else _raw_topic(app, f"{settings.app_id}-kind-{kind.name}", settings)
+            else _raw_topic(app, kind.topic(settings.app_id, settings.input_topic), settings)
         )
         table = _ProfileTable(
             app,

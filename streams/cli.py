@@ -105,7 +105,8 @@ def _ServiceWorker(app: Any, log_level: str) -> Any:  # noqa: N802 - builds a cl
 async def _check_partitions(settings: Settings) -> None:
     """Refuse to start when existing topics disagree with PROFILE_STREAM_PARTITIONS: every
     message would look misplaced and be re-routed forever, and the table would not match."""
-    from .kafka_io import partitions_of
+    from .kafka_io import ensure_topics, partitions_of
+    from .kinds import load_kinds
 
     for topic in (settings.input_topic, f"{settings.app_id}-profiles-changelog"):
         try:
@@ -118,6 +119,14 @@ async def _check_partitions(settings: Settings) -> None:
                 f"{settings.partitions}; set PROFILE_STREAM_PARTITIONS={count} (the partition "
                 "count of an existing deployment cannot change in place)"
             )
+    # The topics the agents subscribe to exist before the consumer group forms.
+    kinds = load_kinds(settings.kinds_file, settings.profile_model)
+    await ensure_topics(
+        [kind.topic(settings.app_id, settings.input_topic) for kind in kinds],
+        partitions=settings.partitions,
+        replication=settings.replication_factor,
+        bootstrap=settings.kafka_bootstrap,
+    )
 
 
 @main.command()

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import KafkaError
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.structs import ConsumerRecord
 
 from .errors import BrokerUnavailable, TopicMissing
@@ -24,6 +24,7 @@ from .errors import BrokerUnavailable, TopicMissing
 __all__ = [
     "OutRecord",
     "aiter_any",
+    "ensure_topics",
     "partitions_of",
     "produce",
     "read_to_end",
@@ -34,6 +35,8 @@ _T = TypeVar("_T")
 
 #: Sends awaited together before the progress callback is told (and the next batch starts).
 _CONFIRM_EVERY = 500
+#: Polls, 0.2 s apart, for created topics to show in the broker's metadata.
+_TOPIC_WAIT_TRIES = 75
 
 
 def unreachable(bootstrap: str, exc: BaseException, done: str = "") -> BrokerUnavailable:
@@ -165,6 +168,43 @@ async def partitions_of(topic: str, *, bootstrap: str) -> list[int]:
     if not found.get("partitions"):
         raise TopicMissing(f"topic {topic!r} does not exist on {bootstrap}; has a worker run?")
     return sorted(int(p["partition"]) for p in found["partitions"])
+
+
+async def ensure_topics(
+    topics: Sequence[str], *, partitions: int, replication: int, bootstrap: str
+) -> list[str]:
+    """Create the missing ``topics`` and wait until the broker describes each with its
+    partitions; returns the ones created.
+
+    A consumer group that forms before its topic shows in the broker's metadata gets no
+    partition of it, and learns of the topic only at its next metadata refresh (minutes).
+
+    Raises:
+        BrokerUnavailable: Kafka cannot be reached, or a topic did not appear in time.
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        await admin.start()
+        missing = [t for t in topics if t not in await admin.list_topics()]
+        if not missing:
+            return []
+        try:
+            await admin.create_topics([NewTopic(t, partitions, replication) for t in missing])
+        except TopicAlreadyExistsError:
+            pass  # another worker was first
+        for _ in range(_TOPIC_WAIT_TRIES):
+            described = await admin.describe_topics(missing)
+            if all(len(d.get("partitions") or ()) == partitions for d in described):
+                return missing
+            await asyncio.sleep(0.2)
+    except KafkaError as exc:
+        raise unreachable(bootstrap, exc) from exc
+    finally:
+        await admin.close()
+    raise BrokerUnavailable(
+        f"topics {missing} were created on {bootstrap} but do not show in its metadata; "
+        "check the broker's log"
+    )
 
 
 async def _read_partition(

@@ -50,6 +50,11 @@ class Kind:
         value = message.metadata.get(self.subject.removeprefix("metadata."))
         return value if isinstance(value, str) and 0 < len(value) <= 256 else None
 
+    def topic(self, app_id: str, input_topic: str) -> str:
+        """Where this kind's messages are read: the input itself for users, else a topic of
+        its own where they are keyed by subject."""
+        return input_topic if self.is_user else f"{app_id}-kind-{self.name}"
+
     def event_key(self, subject: str) -> bytes:
         """The key of this kind's events: the plain user id for users, else ``kind/subject``."""
         return subject.encode() if self.is_user else f"{self.name}/{subject}".encode()

@@ -4,6 +4,8 @@ from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from streams.kafka_io import ensure_topics, partitions_of
+
 from .conftest import StartWorker
 from .harness import BOOTSTRAP, PARTITIONS, Names
 
@@ -30,3 +32,17 @@ async def test_two_workers_cannot_share_a_data_dir(
     second = await start_worker(1, ready=False, PROFILE_STREAM_DATA_DIR=str(tmp_path / "worker-0"))
     assert second.proc is not None and second.proc.wait(60) != 0
     assert "in use by another worker" in second.tail()
+
+
+async def test_missing_input_topics_exist_with_their_partitions_before_the_group_forms(
+    services: None, names: Names
+) -> None:
+    # A group formed before its topic shows in the broker's metadata gets none of its
+    # partitions until the next metadata refresh, minutes later: the worker sat idle.
+    topics = [names.input, f"{names.prefix}-kind-team"]
+    created = await ensure_topics(topics, partitions=PARTITIONS, replication=1, bootstrap=BOOTSTRAP)
+    assert created == topics
+    for topic in topics:
+        assert await partitions_of(topic, bootstrap=BOOTSTRAP) == list(range(PARTITIONS))
+    again = await ensure_topics(topics, partitions=PARTITIONS, replication=1, bootstrap=BOOTSTRAP)
+    assert again == []
