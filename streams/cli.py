@@ -74,7 +74,7 @@ def worker(web_port: int | None, data_dir: Path | None, log_level: str | None) -
     lock = _lock_data_dir(settings.data_dir)
     try:
         app = create_worker(settings)
-        asyncio.run(_check_partitions(settings))
+        asyncio.run(_prepare_topics(settings))
     except ProfileStreamError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(
@@ -83,11 +83,11 @@ def worker(web_port: int | None, data_dir: Path | None, log_level: str | None) -
         f"data {settings.data_dir}",
         err=True,
     )
-    _ServiceWorker(app, settings.log_level).execute_from_commandline()
+    _service_worker(app, settings.log_level).execute_from_commandline()
     lock.close()
 
 
-def _ServiceWorker(app: Any, log_level: str) -> Any:  # noqa: N802 - builds a class instance
+def _service_worker(app: Any, log_level: str) -> Any:
     """Faust's worker without its terminal spinner.
 
     At WARNING or above the spinner sets the root logger to DEBUG so it can spin on every
@@ -102,9 +102,10 @@ def _ServiceWorker(app: Any, log_level: str) -> Any:  # noqa: N802 - builds a cl
     return ServiceWorker(app, loglevel=log_level, quiet=True)
 
 
-async def _check_partitions(settings: Settings) -> None:
-    """Refuse to start when existing topics disagree with PROFILE_STREAM_PARTITIONS: every
-    message would look misplaced and be re-routed forever, and the table would not match."""
+async def _prepare_topics(settings: Settings) -> None:
+    """Refuse to start when existing topics disagree with PROFILE_STREAM_PARTITIONS (every
+    message would look misplaced and be re-routed forever, and the table would not match);
+    create the topics the agents subscribe to, so they exist before the consumer group forms."""
     from .kafka_io import ensure_topics, partitions_of
     from .kinds import load_kinds
 
@@ -119,7 +120,6 @@ async def _check_partitions(settings: Settings) -> None:
                 f"{settings.partitions}; set PROFILE_STREAM_PARTITIONS={count} (the partition "
                 "count of an existing deployment cannot change in place)"
             )
-    # The topics the agents subscribe to exist before the consumer group forms.
     kinds = load_kinds(settings.kinds_file, settings.profile_model)
     await ensure_topics(
         [kind.topic(settings.app_id, settings.input_topic) for kind in kinds],

@@ -5,6 +5,7 @@ dead-letter topic as they are.
 """
 
 import base64
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -44,9 +45,9 @@ def is_command(headers: Any) -> bool:
     return any(pair == COMMAND_HEADER for pair in _header_pairs(headers))
 
 
-def _header_pairs(headers: Any) -> list[tuple[str, bytes]]:
+def _header_pairs(headers: Any) -> Iterator[tuple[str, bytes]]:
     pairs = headers.items() if isinstance(headers, dict) else (headers or ())
-    return [(name, value) for name, value in pairs]
+    return ((name, value) for name, value in pairs)
 
 
 def encode(model: BaseModel) -> bytes:

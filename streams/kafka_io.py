@@ -11,6 +11,7 @@ from collections.abc import (
     Iterable,
     Sequence,
 )
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -149,6 +150,19 @@ async def read_to_end(
         await consumer.stop()
 
 
+@asynccontextmanager
+async def _admin(bootstrap: str) -> AsyncIterator[AIOKafkaAdminClient]:
+    """A started admin client, closed after; Kafka errors become one BrokerUnavailable."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        await admin.start()
+        yield admin
+    except KafkaError as exc:
+        raise unreachable(bootstrap, exc) from exc
+    finally:
+        await admin.close()
+
+
 async def partitions_of(topic: str, *, bootstrap: str) -> list[int]:
     """The topic's partition numbers, sorted; asking does not create the topic.
 
@@ -156,15 +170,9 @@ async def partitions_of(topic: str, *, bootstrap: str) -> list[int]:
         BrokerUnavailable: Kafka cannot be reached.
         TopicMissing: the topic does not exist.
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    try:
-        await admin.start()
+    async with _admin(bootstrap) as admin:
         exists = topic in await admin.list_topics()  # describing a missing topic creates it
         found = (await admin.describe_topics([topic]))[0] if exists else {}
-    except KafkaError as exc:
-        raise unreachable(bootstrap, exc) from exc
-    finally:
-        await admin.close()
     if not found.get("partitions"):
         raise TopicMissing(f"topic {topic!r} does not exist on {bootstrap}; has a worker run?")
     return sorted(int(p["partition"]) for p in found["partitions"])
@@ -182,9 +190,7 @@ async def ensure_topics(
     Raises:
         BrokerUnavailable: Kafka cannot be reached, or a topic did not appear in time.
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    try:
-        await admin.start()
+    async with _admin(bootstrap) as admin:
         missing = [t for t in topics if t not in await admin.list_topics()]
         if not missing:
             return []
@@ -197,10 +203,6 @@ async def ensure_topics(
             if all(len(d.get("partitions") or ()) == partitions for d in described):
                 return missing
             await asyncio.sleep(0.2)
-    except KafkaError as exc:
-        raise unreachable(bootstrap, exc) from exc
-    finally:
-        await admin.close()
     raise BrokerUnavailable(
         f"topics {missing} were created on {bootstrap} but do not show in its metadata; "
         "check the broker's log"

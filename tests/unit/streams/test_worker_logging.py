@@ -6,7 +6,7 @@ from collections.abc import Iterator
 import faust
 import pytest
 
-from streams.cli import _ServiceWorker
+from streams.cli import _service_worker
 
 
 @pytest.fixture
@@ -24,7 +24,7 @@ def root_logger() -> Iterator[logging.Logger]:
 def test_debug_records_are_not_built_at_warning_and_above(
     root_logger: logging.Logger, name: str, level: int
 ) -> None:
-    worker = _ServiceWorker(faust.App("logging-test", autodiscover=False), name)
+    worker = _service_worker(faust.App("logging-test", autodiscover=False), name)
     worker._setup_logging()
     # Plain Faust sets the root logger to DEBUG here so its spinner sees every record; then each
     # library's debug record is built and formatted on the hot path.
