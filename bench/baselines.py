@@ -70,8 +70,8 @@ def sequential() -> None:
     from openai import AsyncOpenAI
 
     from schemas import ChatMessage
-    from streams.profile_schema import load_profile_schema
-    from streams.prompt import build_messages, response_format
+    from streams.core.profile_schema import load_profile_schema
+    from streams.extract.prompt import build_messages, response_format
 
     schema = load_profile_schema("schemas.profile:UserProfile")
     fmt: Any = response_format(schema)

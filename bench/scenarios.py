@@ -14,8 +14,8 @@ from typing import Any
 import orjson
 
 from schemas import ChatMessage
-from streams.profile_schema import load_profile_schema
-from streams.prompt import build_messages
+from streams.core.profile_schema import load_profile_schema
+from streams.extract.prompt import build_messages
 
 from .measure import (
     BOOTSTRAP,

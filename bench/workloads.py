@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from streams.locomo import convert
+from streams.cli.locomo import convert
 from tests.fakes.llm_server import FakeLLM, _completion
 
 LOCOMO_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "locomo"

@@ -18,7 +18,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from schemas import ChatMessage
-from streams.codecs import encode
+from streams.core.codecs import encode
 from streams.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent

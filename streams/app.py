@@ -1,6 +1,6 @@
 """The Faust app: topics, the profile table, the one agent, and the views, built from settings.
 
-A thin shell: every decision about an event is in :mod:`streams.processor`.
+A thin shell: every decision about an event is in :mod:`streams.pipeline.processor`.
 """
 
 import asyncio
@@ -18,18 +18,17 @@ from aiokafka.errors import KafkaError
 from faust.streams import _current_event
 
 from schemas import ChatMessage
-
-from . import metrics
-from .cache import CachedExtractor
-from .extraction import Extractor
-from .kinds import Kind, load_kinds
-from .llm import LLMExtractor
-from .processor import Processor, Work
-from .ratelimit import Limit, RateLimiter
-from .rules import RuleExtractor
-from .scheduler import Job, KeyedScheduler, SchedulerLimits
-from .settings import Settings
-from .views import register_views
+from streams import metrics
+from streams.core.kinds import Kind, load_kinds
+from streams.extract.base import Extractor
+from streams.extract.cache import CachedExtractor
+from streams.extract.llm import LLMExtractor
+from streams.extract.ratelimit import Limit, RateLimiter
+from streams.extract.rules import RuleExtractor
+from streams.pipeline.processor import Processor, Work
+from streams.pipeline.scheduler import Job, KeyedScheduler, SchedulerLimits
+from streams.settings import Settings
+from streams.web.views import register_views
 
 __all__ = ["create_worker"]
 

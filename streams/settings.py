@@ -13,7 +13,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from .errors import ConfigError
+from streams.errors import ConfigError
 
 __all__ = ["Settings", "load_settings"]
 

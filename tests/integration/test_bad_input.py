@@ -89,7 +89,7 @@ async def test_a_message_without_key_or_on_the_wrong_partition_is_rerouted_and_a
 
 
 async def _partition_of(key: bytes) -> int:
-    from streams.partitioning import partition_for
+    from streams.core.partitioning import partition_for
 
     return partition_for(key, 4)
 

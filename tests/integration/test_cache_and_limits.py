@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 import redis.asyncio as aioredis
 
 from schemas import ChatMessage
-from streams.cache import CachedExtractor
-from streams.llm import LLMExtractor
-from streams.profile_schema import load_profile_schema
-from streams.ratelimit import Limit, RateLimiter
+from streams.core.profile_schema import load_profile_schema
+from streams.extract.cache import CachedExtractor
+from streams.extract.llm import LLMExtractor
+from streams.extract.ratelimit import Limit, RateLimiter
 from streams.settings import load_settings
 from tests.fakes.llm_server import FakeLLM
 

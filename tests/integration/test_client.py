@@ -9,8 +9,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from schemas import ChatMessage, ProfileEvent
 from streams.client import BrokerUnavailable, ProfileEvents, publish
-from streams.codecs import encode
-from streams.partitioning import partition_for
+from streams.core.codecs import encode
+from streams.core.partitioning import partition_for
 
 from .harness import BOOTSTRAP, PARTITIONS, Kafka, Names
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import aiohttp
 
-from streams.partitioning import partition_for
+from streams.core.partitioning import partition_for
 from tests.fakes.llm_server import FakeLLM
 
 from .conftest import StartWorker

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from streams.kafka_io import ensure_topics, partitions_of
+from streams.client.kafka_io import ensure_topics, partitions_of
 
 from .conftest import StartWorker
 from .harness import BOOTSTRAP, PARTITIONS, Names

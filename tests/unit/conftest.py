@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from schemas import ChatMessage, UserProfile
-from streams.profile_schema import ProfileSchema
+from streams.core.profile_schema import ProfileSchema
 
 from .helpers import T0, MakeMessage
 

@@ -5,7 +5,7 @@ import shlex
 import tomllib
 from pathlib import Path
 
-from streams.cli import main as cli
+from streams.cli.main import main as cli
 from streams.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -72,4 +72,4 @@ def test_data_dir_is_a_volume() -> None:
 def test_healthcheck_hits_healthz() -> None:
     (check,) = _args("HEALTHCHECK")
     assert " CMD " in f" {check} " and "/healthz" in check
-    assert '"/healthz"' in (ROOT / "streams" / "views.py").read_text()
+    assert '"/healthz"' in (ROOT / "streams" / "web" / "views.py").read_text()

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from streams.cli import main as cli
+from streams.cli.main import main as cli
 from streams.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -17,7 +17,7 @@ PREFIX = Settings.model_config["env_prefix"]
 SETTINGS_ENV = {PREFIX + name.upper() for name in Settings.model_fields}
 SETTINGS_ENV |= {"OPENAI_API_KEY", "OPENAI_BASE_URL"}
 HELPERS = {"POD_NAME", "NAMESPACE"}  # downward API, only to build PROFILE_STREAM_WEB_HOST
-VIEWS = (ROOT / "streams" / "views.py").read_text()
+VIEWS = (ROOT / "streams" / "web" / "views.py").read_text()
 ROUTES = set(re.findall(r"""app\.page\(\s*["']([^"']+)["']""", VIEWS))
 DOCKERFILE = (ROOT / "deploy" / "Dockerfile").read_text()
 

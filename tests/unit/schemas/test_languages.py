@@ -2,7 +2,7 @@
 
 import pytest
 
-from streams.profile_schema import load_profile_schema
+from streams.core.profile_schema import load_profile_schema
 
 LANGS = load_profile_schema("schemas.profile:UserProfile").fields["languages"]
 

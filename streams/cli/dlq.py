@@ -1,0 +1,177 @@
+"""``profile-stream dlq``: list, show and replay dead letters (inputs the worker could not
+apply, kept with their raw bytes in the dead-letter topic)."""
+
+import base64
+import typing
+from collections.abc import Sequence
+from contextlib import aclosing
+from dataclasses import dataclass
+
+import click
+from pydantic import ValidationError
+
+from schemas import DeadLetter, DeadLetterReason
+from streams.cli.support import load, run
+from streams.client.kafka_io import OutRecord, produce, read_to_end
+from streams.core.codecs import COMMAND_HEADER
+
+__all__ = ["Letter", "dlq", "render"]
+
+_REASONS = click.Choice(typing.get_args(DeadLetterReason))
+
+
+@dataclass(frozen=True)
+class Letter:
+    """A dead letter with its place in the dead-letter topic (``partition:offset``)."""
+
+    partition: int
+    offset: int
+    body: DeadLetter
+
+    @property
+    def id(self) -> str:
+        return f"{self.partition}:{self.offset}"
+
+    def line(self) -> str:
+        b = self.body
+        return (
+            f"{self.id}  {b.reason_code}  user={b.user_id or '-'}  "
+            f"from {b.source_topic}/{b.source_partition}@{b.source_offset}  {b.reason}"
+        )
+
+
+async def _letters(topic: str, bootstrap: str) -> list[Letter]:
+    letters = []
+    records = read_to_end(topic, bootstrap=bootstrap)
+    async with aclosing(records):
+        async for record in records:
+            try:
+                body = DeadLetter.model_validate_json(record.value)
+            except ValidationError:
+                click.echo(
+                    f"skipped {record.partition}:{record.offset}: not a dead letter", err=True
+                )
+                continue
+            letters.append(Letter(record.partition, record.offset, body))
+    return letters
+
+
+def _read_all() -> list[Letter]:
+    settings = load()
+    return run(_letters(settings.dlq_topic, settings.kafka_bootstrap))
+
+
+def _pick(letters: list[Letter], wanted: str) -> Letter:
+    """The letter named ``partition:offset``, or by offset alone when only one has it."""
+    if ":" in wanted:
+        found = [letter for letter in letters if letter.id == wanted]
+    else:
+        found = [letter for letter in letters if str(letter.offset) == wanted]
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise click.ClickException(f"no dead letter {wanted}; `profile-stream dlq list` lists them")
+    ids = ", ".join(letter.id for letter in found)
+    raise click.ClickException(f"offset {wanted} is on several partitions ({ids}); name one")
+
+
+def render(raw: bytes) -> str:
+    """Bytes as text when they are UTF-8, else as hex."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return f"(not UTF-8, {len(raw)} bytes, hex) {raw.hex()}"
+
+
+def _raw_key(body: DeadLetter) -> bytes | None:
+    return base64.b64decode(body.key_b64) if body.key_b64 is not None else None
+
+
+@click.group()
+def dlq() -> None:
+    """Dead letters: inputs the worker could not apply (reason, source, raw bytes).
+
+    Fix the cause (the producer, or the model settings for extraction_failed), then replay.
+    """
+
+
+@dlq.command("list")
+@click.option("--reason", type=_REASONS, help="Only dead letters with this reason code.")
+def list_letters(reason: str | None) -> None:
+    """One line per dead letter: id (partition:offset), reason code, user, source, reason."""
+    letters = [x for x in _read_all() if reason is None or x.body.reason_code == reason]
+    for letter in letters:
+        click.echo(letter.line())
+    click.echo(f"{len(letters)} dead letters", err=True)
+
+
+@dlq.command()
+@click.argument("letter_id", metavar="OFFSET")
+def show(letter_id: str) -> None:
+    """Show one dead letter with its key and value decoded.
+
+    OFFSET is the id `dlq list` prints (partition:offset), or an offset alone when only one
+    partition has it.
+    """
+    letter = _pick(_read_all(), letter_id)
+    b = letter.body
+    key = _raw_key(b)
+    for name, value in (
+        ("dead letter", letter.id),
+        ("reason", f"{b.reason_code}: {b.reason}"),
+        ("user", b.user_id or "-"),
+        ("message", b.message_id or "-"),
+        ("source", f"{b.source_topic} partition {b.source_partition} offset {b.source_offset}"),
+        ("failed at", b.failed_at.isoformat()),
+        ("attempts", str(b.attempts)),
+        ("key", "(none)" if key is None else render(key)),
+        ("value", render(base64.b64decode(b.value_b64))),
+    ):
+        click.echo(f"{name + ':':<13}{value}")
+
+
+def _record(body: DeadLetter) -> OutRecord:
+    """The original record with its headers; a command dead-lettered before letters kept
+    headers gets back the one that marks it."""
+    value = base64.b64decode(body.value_b64)
+    headers = [(h.name, base64.b64decode(h.value_b64)) for h in body.headers]
+    if body.command and COMMAND_HEADER not in headers:
+        headers.append(COMMAND_HEADER)
+    return OutRecord(_raw_key(body), value, headers)
+
+
+def _select(letters: list[Letter], reason: str | None, ids: Sequence[str]) -> list[Letter]:
+    chosen = [_pick(letters, wanted) for wanted in ids] if ids else letters
+    return [x for x in chosen if reason is None or x.body.reason_code == reason]
+
+
+@dlq.command()
+@click.option("--reason", type=_REASONS, help="Replay the dead letters with this reason code.")
+@click.option(
+    "--offset", "ids", multiple=True, metavar="OFFSET", help="Replay this one (repeatable)."
+)
+@click.option("--all", "everything", is_flag=True, help="Replay every dead letter.")
+@click.option("--dry-run", is_flag=True, help="Print what would be re-published, send nothing.")
+def replay(reason: str | None, ids: tuple[str, ...], everything: bool, dry_run: bool) -> None:
+    """Re-publish dead letters' original key and value to the input topic.
+
+    Choose them with --reason, --offset (both: those of the reason among the offsets) or
+    --all. The worker decodes them again; one already applied is skipped (its message id is
+    remembered), one without a key is re-routed by its user id.
+    """
+    if not (reason or ids or everything):
+        raise click.UsageError("choose what to replay: --reason CODE, --offset OFFSET or --all")
+    settings = load()
+    chosen = _select(_read_all(), reason, ids)
+    verb = "would re-publish" if dry_run else "re-published"
+    if not dry_run and chosen:
+        run(
+            produce(
+                [_record(x.body) for x in chosen],
+                bootstrap=settings.kafka_bootstrap,
+                topic=settings.input_topic,
+            )
+        )
+    for letter in chosen:
+        click.echo(f"{verb} {letter.line()}")
+    click.echo(f"{verb} {len(chosen)} dead letters to {settings.input_topic}", err=True)

@@ -1,0 +1,102 @@
+"""``profile-stream migrate``: bring every stored profile of a kind to the current schema."""
+
+import uuid
+from contextlib import aclosing
+from datetime import UTC, datetime
+
+import click
+import orjson
+
+from schemas import ProfileCommand
+from streams.cli.support import load, run
+from streams.client.kafka_io import OutRecord, produce, read_to_end
+from streams.core.codecs import COMMAND_HEADER, encode
+from streams.core.kinds import Kind, load_kinds
+from streams.errors import ConfigError, ProfileStreamError, TopicMissing
+from streams.settings import Settings
+
+__all__ = ["migrate"]
+
+
+def _kind(settings: Settings, name: str) -> Kind:
+    try:
+        kinds = {k.name: k for k in load_kinds(settings.kinds_file, settings.profile_model)}
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    if name not in kinds:
+        raise click.ClickException(f"no kind {name!r}; this deployment has {sorted(kinds)}")
+    return kinds[name]
+
+
+async def _stored_schemas(settings: Settings, kind: Kind) -> dict[bytes, str]:
+    """Each stored subject's schema id, from the kind's changelog (the last record wins)."""
+    table = "profiles" if kind.is_user else f"profiles-{kind.name}"
+    topic = f"{settings.app_id}-{table}-changelog"
+    found: dict[bytes, str] = {}
+    try:
+        records = read_to_end(topic, bootstrap=settings.kafka_bootstrap)
+        async with aclosing(records):
+            async for record in records:
+                if record.key is None:
+                    continue
+                if record.value is None:
+                    found.pop(record.key, None)  # forgotten
+                else:
+                    found[record.key] = str(orjson.loads(record.value).get("schema_id", ""))
+    except TopicMissing:
+        return {}
+    return found
+
+
+async def _migrate(settings: Settings, kind: Kind, dry_run: bool) -> tuple[int, int]:
+    stored = await _stored_schemas(settings, kind)
+    stale = sorted(k for k, schema_id in stored.items() if schema_id != kind.schema.schema_id)
+    if not dry_run and stale:
+        now = datetime.now(UTC)
+        commands = [
+            OutRecord(
+                key,
+                encode(
+                    ProfileCommand(
+                        command_id=str(uuid.uuid4()),
+                        type="migrate",
+                        user_id=key.decode(),
+                        requested_at=now,
+                    )
+                ),
+                [COMMAND_HEADER],
+            )
+            for key in stale
+        ]
+        topic = settings.input_topic if kind.is_user else f"{settings.app_id}-kind-{kind.name}"
+        await produce(commands, bootstrap=settings.kafka_bootstrap, topic=topic)
+    return len(stored), len(stale)
+
+
+@click.command()
+@click.option(
+    "--kind",
+    "kind_name",
+    default="user",
+    show_default=True,
+    help="Profile kind to migrate (PROFILE_STREAM_KINDS_FILE).",
+)
+@click.option("--dry-run", is_flag=True, help="Count, but publish no command.")
+def migrate(kind_name: str, dry_run: bool) -> None:
+    """Migrate every stored profile of a kind to its current schema, through the stream.
+
+    One ``migrate`` command per stale profile goes to the stream, so each is applied in order
+    with that subject's messages; each migrated profile then emits an event listing the
+    ``migrate`` changes. Profiles already on the current schema are left alone.
+    """
+    settings = load()
+    kind = _kind(settings, kind_name)
+    try:
+        total, stale = run(_migrate(settings, kind, dry_run))
+    except ProfileStreamError as exc:
+        raise click.ClickException(str(exc)) from None
+    verb = "would migrate" if dry_run else "migration requested for"
+    click.echo(
+        f"{kind.name} profiles: {total} stored, {total - stale} on "
+        f"{kind.schema.schema_id}, {verb} {stale}"
+    )

@@ -1,0 +1,379 @@
+"""A small client for apps on the other side of the stream: publish chat messages, follow
+profile events, read and forget profiles. Nothing here prints.
+
+Following events, resumable across restarts::
+
+    async with ProfileEvents(bootstrap="127.0.0.1:9092", group_id="my-app") as events:
+        async for event in events:
+            handle(event)  # committed once you ask for the next one, or on close
+"""
+
+import asyncio
+import hashlib
+import logging
+from collections import OrderedDict
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import quote
+
+import aiohttp
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
+from aiokafka.structs import ConsumerRecord
+from pydantic import ValidationError
+
+from schemas import ChatMessage, ProfileEvent
+from streams.client.kafka_io import (
+    OutRecord,
+    aiter_any,
+    partitions_of,
+    produce,
+    unreachable,
+)
+from streams.core.codecs import encode
+from streams.errors import BrokerUnavailable, ProfileNotFound, Refused, ServiceError, TopicMissing
+
+__all__ = [
+    "BrokerUnavailable",
+    "ProfileEvents",
+    "Refused",
+    "TopicMissing",
+    "forget_profile",
+    "get_profile",
+    "publish",
+]
+
+logger = logging.getLogger(__name__)
+
+
+async def publish(
+    messages: Iterable[ChatMessage] | AsyncIterable[ChatMessage],
+    *,
+    bootstrap: str,
+    topic: str,
+    on_sent: Callable[[int], None] | None = None,
+) -> int:
+    """Publish chat messages keyed by user id (UTF-8), in order; return how many were sent.
+
+    See :func:`produce` for ``on_sent`` and the errors.
+    """
+
+    async def records() -> AsyncIterator[OutRecord]:
+        async for message in aiter_any(messages):
+            yield OutRecord(message.user_id.encode(), encode(message))
+
+    return await produce(records(), bootstrap=bootstrap, topic=topic, on_sent=on_sent)
+
+
+class _Seen:
+    """The last ``size`` events seen, by id and bytes: a redelivered event has both the same
+    (after a ``deleted`` event a user's versions start again, with new bytes)."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._keys: OrderedDict[tuple[str, bytes], None] = OrderedDict()
+
+    def add(self, event_id: str, value: bytes) -> bool:
+        """Remember an event; False when it was seen already."""
+        key = (event_id, hashlib.blake2b(value, digest_size=16).digest())
+        if key in self._keys:
+            self._keys.move_to_end(key)
+            return False
+        self._keys[key] = None
+        if len(self._keys) > self._size:
+            self._keys.popitem(last=False)
+        return True
+
+
+Partitions = Callable[[set[TopicPartition]], Any]
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, revoked: Partitions, assigned: Partitions) -> None:
+        self._revoked, self._assigned = revoked, assigned
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self._revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        await self._assigned(assigned)
+
+
+class ProfileEvents:
+    """Profile events (``profile-updated``) as an async iterator, each delivered once.
+
+    With a ``group_id`` the position is Kafka's committed offset for that group, so a
+    subscription closed (or crashed) and reopened with the same group resumes where it was.
+    An event's offset is committed only after the caller has it: when the caller asks for the
+    next event (at most every ``commit_interval_s``) or closes. Leaving ``async with`` on an
+    exception does not commit the last event, so it comes again.
+
+    Events are at least once on the topic: a redelivered one has the same ``event_id`` and
+    bytes, and is skipped if seen among the last ``dedupe_window`` events. On resuming, the
+    window is filled from the events just before the committed offsets.
+
+    ``user_id`` keeps only that user's events; ``from_beginning`` starts a group without
+    committed offsets (or a group-less subscription) at the oldest event, else at new ones;
+    ``idle_timeout_s`` ends the iteration after that long without an event.
+    """
+
+    def __init__(
+        self,
+        *,
+        bootstrap: str,
+        topic: str = "profile-updated",
+        group_id: str | None = None,
+        user_id: str | None = None,
+        from_beginning: bool = False,
+        idle_timeout_s: float | None = None,
+        dedupe_window: int = 10_000,
+        commit_interval_s: float = 1.0,
+    ) -> None:
+        self.bootstrap, self.topic, self.group_id = bootstrap, topic, group_id
+        self._key = user_id.encode() if user_id is not None else None
+        self._reset = "earliest" if from_beginning else "latest"
+        self._idle_timeout_s = idle_timeout_s
+        self._window = dedupe_window
+        self._commit_interval_s = commit_interval_s
+        self._seen = _Seen(dedupe_window)
+        self._consumer: AIOKafkaConsumer | None = None
+        self._delivered: ConsumerRecord[bytes, bytes] | None = None
+        self._acked: dict[TopicPartition, int] = {}  # next offset to commit, per partition
+        self._seed_until: dict[TopicPartition, int] = {}  # re-read only to fill the window
+        self._unpinned: set[TopicPartition] = set()  # no committed offset yet
+        self._committed_at = 0.0
+
+    async def start(self) -> None:
+        """Connect and subscribe (iterating starts it too).
+
+        Raises:
+            BrokerUnavailable: Kafka cannot be reached.
+            TopicMissing: the topic does not exist (no worker has run yet).
+        """
+        if self._consumer is not None:
+            return
+        await partitions_of(self.topic, bootstrap=self.bootstrap)  # subscribing would create it
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            group_id=self.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset=self._reset,
+        )
+        try:
+            await consumer.start()
+        except KafkaError as exc:
+            await consumer.stop()
+            raise unreachable(self.bootstrap, exc) from exc
+        consumer.subscribe([self.topic], listener=_Listener(self._on_revoked, self._on_assigned))
+        self._consumer = consumer
+
+    async def close(self, *, commit_last: bool = True) -> None:
+        """Commit what the caller has received (the last event too, unless told not to), stop."""
+        if self._consumer is None:
+            return
+        try:
+            if commit_last:
+                self._ack_delivered()
+            elif self._delivered is not None:  # it comes again: resume at it
+                tp = TopicPartition(self._delivered.topic, self._delivered.partition)
+                self._acked.setdefault(tp, self._delivered.offset)
+            await self._pin(self._consumer.assignment())
+            await self._commit(force=True)
+        finally:
+            consumer, self._consumer = self._consumer, None
+            await consumer.stop()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close(commit_last=kind is None)
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> ProfileEvent:
+        await self.start()
+        self._ack_delivered()
+        loop = asyncio.get_running_loop()
+        idle = self._idle_timeout_s
+        deadline = None if idle is None else loop.time() + idle
+        while True:
+            record = await self._next_record(deadline)
+            event = self._accept(record)
+            if event is not None:
+                self._delivered = record
+                return event
+            self._ack(record)
+
+    async def _next_record(self, deadline: float | None) -> ConsumerRecord[bytes, bytes]:
+        assert self._consumer is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._commit()
+            wait = 1.0 if deadline is None else min(1.0, deadline - loop.time())
+            if wait <= 0:
+                raise StopAsyncIteration
+            batch = await self._consumer.getmany(timeout_ms=int(wait * 1000), max_records=1)
+            for records in batch.values():
+                if records:
+                    return records[0]
+
+    def _accept(self, record: ConsumerRecord[bytes, bytes]) -> ProfileEvent | None:
+        """The event to deliver, or None for one to skip (other user, duplicate, re-read)."""
+        tp = TopicPartition(record.topic, record.partition)
+        seeding = record.offset < self._seed_until.get(tp, -1)
+        if record.value is None or (self._key is not None and record.key != self._key):
+            return None
+        try:
+            event = ProfileEvent.model_validate_json(record.value)
+        except ValidationError as exc:
+            if not seeding:
+                logger.warning(
+                    "skipped a record that is not a profile event topic=%s partition=%d "
+                    "offset=%d: %s",
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                    exc.errors(include_input=False)[0]["msg"],
+                )
+            return None
+        fresh = self._seen.add(event.event_id, record.value)
+        return event if fresh and not seeding else None
+
+    def _ack_delivered(self) -> None:
+        if self._delivered is not None:
+            self._ack(self._delivered)
+            self._delivered = None
+
+    def _ack(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        tp = TopicPartition(record.topic, record.partition)
+        assigned = self._consumer is not None and tp in self._consumer.assignment()
+        if assigned and record.offset >= self._seed_until.get(tp, -1):
+            self._acked[tp] = record.offset + 1
+
+    async def _commit(
+        self, *, force: bool = False, only: set[TopicPartition] | None = None
+    ) -> None:
+        now = asyncio.get_running_loop().time()
+        if self.group_id is None or self._consumer is None or not self._acked:
+            return
+        if not force and now - self._committed_at < self._commit_interval_s:
+            return
+        offsets = {tp: o for tp, o in self._acked.items() if only is None or tp in only}
+        for tp in offsets:
+            del self._acked[tp]
+        try:
+            await self._consumer.commit(offsets)
+        except KafkaError as exc:
+            logger.warning("commit of %s failed (%r); those events may come again", offsets, exc)
+        self._committed_at = now
+
+    async def _pin(self, tps: set[TopicPartition]) -> None:
+        """Commit where partitions without a committed offset stand, so a restart starts there
+        (and not again at the then latest or earliest event)."""
+        assert self._consumer is not None
+        for tp in tps & self._unpinned:
+            if tp not in self._acked:
+                self._acked[tp] = await self._consumer.position(tp)
+        self._unpinned -= tps
+
+    async def _on_revoked(self, revoked: set[TopicPartition]) -> None:
+        if self.group_id is None:
+            return
+        await self._pin(revoked)
+        await self._commit(force=True, only=revoked)
+        for tp in revoked:
+            self._seed_until.pop(tp, None)
+
+    async def _on_assigned(self, assigned: set[TopicPartition]) -> None:
+        """Re-read a few events before each committed offset so their duplicates are known."""
+        if self.group_id is None or self._consumer is None or not assigned:
+            return
+        lookback = max(1, self._window // len(assigned))
+        firsts = await self._consumer.beginning_offsets(list(assigned))
+        for tp in assigned:
+            committed = await self._consumer.committed(tp)
+            if committed is None:
+                self._unpinned.add(tp)
+            elif committed > firsts[tp]:
+                self._consumer.seek(tp, max(firsts[tp], committed - lookback))
+                self._seed_until[tp] = committed
+
+
+async def get_profile(
+    base_url: str,
+    user_id: str,
+    *,
+    token: str,
+    kind: str = "user",
+    attempts: int = 10,
+    timeout_s: float = 10.0,
+) -> dict[str, Any]:
+    """One user's profile (or, with ``kind``, a team's, the assistant's...) from any worker
+    (it routes to the owner).
+
+    Retries 503 (a rebalance in progress) honouring ``Retry-After``, up to ``attempts`` times.
+
+    Raises:
+        ProfileNotFound: the worker has no profile for the user.
+        ServiceError: any other refusal or failure, with the status and the worker's message.
+    """
+    path = user_id if kind == "user" else f"{kind}/{user_id}"
+    url = f"{base_url.rstrip('/')}/profiles/{path}"
+    headers = {"Authorization": f"Bearer {token}"}
+    timeout = aiohttp.ClientTimeout(total=timeout_s)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        for attempt in range(1, attempts + 1):
+            try:
+                async with session.get(url, headers=headers) as response:
+                    if response.status == 200:
+                        body: dict[str, Any] = await response.json(content_type=None)
+                        return body
+                    if response.status == 404:
+                        raise ProfileNotFound(user_id)
+                    text = await response.text()
+                    if response.status != 503 or attempt == attempts:
+                        raise ServiceError(f"{url} answered {response.status}: {text[:200]}")
+                    delay = float(response.headers.get("Retry-After", "1"))
+            except aiohttp.ClientError as exc:
+                if attempt == attempts:
+                    raise ServiceError(f"cannot reach {url} ({exc}); is a worker running?") from exc
+                delay = 1.0
+            await asyncio.sleep(delay)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def forget_profile(
+    base_url: str, user_id: str, *, token: str, timeout_s: float = 10.0
+) -> str:
+    """Ask a worker to forget a user (``DELETE /profiles/{user_id}``); return the command id.
+
+    The worker answers once the command is in Kafka; the profile goes when the command is
+    applied, in order with the user's messages, and a ``deleted`` event follows.
+
+    Raises:
+        Refused: the worker refused (401 unknown token, 403 not an admin token, ...).
+        ServiceError: the worker cannot be reached.
+    """
+    url = f"{base_url.rstrip('/')}/profiles/{quote(user_id, safe='')}"
+    headers = {"Authorization": f"Bearer {token}"}
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s)) as session,
+            session.delete(url, headers=headers) as response,
+        ):
+            text = await response.text()
+            if response.status != 202:
+                raise Refused(
+                    f"{url} answered {response.status}: {text[:200]}", status=response.status
+                )
+            body: dict[str, Any] = await response.json(content_type=None)
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        reason = str(exc) or type(exc).__name__
+        raise ServiceError(f"cannot reach {url} ({reason}); is a worker running?") from exc
+    return str(body["command_id"])

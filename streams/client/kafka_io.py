@@ -1,0 +1,220 @@
+"""Kafka plumbing shared by the client and the CLI: produce raw records in order, read a topic
+to its current end, and turn a broker that does not answer into one clear error.
+"""
+
+import asyncio
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Iterable,
+    Sequence,
+)
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.structs import ConsumerRecord
+
+from streams.errors import BrokerUnavailable, TopicMissing
+
+__all__ = [
+    "OutRecord",
+    "aiter_any",
+    "ensure_topics",
+    "partitions_of",
+    "produce",
+    "read_to_end",
+    "unreachable",
+]
+
+_T = TypeVar("_T")
+
+#: Sends awaited together before the progress callback is told (and the next batch starts).
+_CONFIRM_EVERY = 500
+#: Polls, 0.2 s apart, for created topics to show in the broker's metadata.
+_TOPIC_WAIT_TRIES = 75
+
+
+def unreachable(bootstrap: str, exc: BaseException, done: str = "") -> BrokerUnavailable:
+    """The error for a broker that does not answer, saying what to do."""
+    return BrokerUnavailable(
+        f"cannot reach Kafka at {bootstrap} ({exc}){done}; is it running? "
+        "(`make up` starts a local one; PROFILE_STREAM_KAFKA_BOOTSTRAP names another)"
+    )
+
+
+@dataclass(frozen=True)
+class OutRecord:
+    """One record to produce: raw key and value bytes, and optional headers."""
+
+    key: bytes | None
+    value: bytes
+    headers: Sequence[tuple[str, bytes]] = ()
+
+
+async def produce(
+    records: Iterable[OutRecord] | AsyncIterable[OutRecord],
+    *,
+    bootstrap: str,
+    topic: str,
+    on_sent: Callable[[int], None] | None = None,
+) -> int:
+    """Produce ``records`` in order (idempotent, ``acks=all``); return how many Kafka confirmed.
+
+    ``on_sent`` is told the running count every few hundred confirmed records and at the end.
+    Records with a key go to the key's partition by Kafka's default (murmur2) partitioner.
+
+    Raises:
+        BrokerUnavailable: Kafka cannot be reached or refused a send (the message says how many
+            records were confirmed before).
+    """
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    try:
+        await producer.start()
+    except KafkaError as exc:
+        await producer.stop()
+        raise unreachable(bootstrap, exc) from exc
+    sent = 0
+    try:
+        pending: list[asyncio.Future[Any]] = []
+        async for record in aiter_any(records):
+            pending.append(
+                await producer.send(
+                    topic, record.value, key=record.key, headers=list(record.headers) or None
+                )
+            )
+            if len(pending) >= _CONFIRM_EVERY:
+                sent += len(await asyncio.gather(*pending))
+                pending = []
+                _tell(on_sent, sent)
+        sent += len(await asyncio.gather(*pending))
+        _tell(on_sent, sent)
+    except KafkaError as exc:
+        raise unreachable(bootstrap, exc, f" after {sent} records were confirmed") from exc
+    finally:
+        await producer.stop()
+    return sent
+
+
+async def aiter_any(items: Iterable[_T] | AsyncIterable[_T]) -> AsyncIterator[_T]:
+    """Iterate a sync or an async iterable alike."""
+    if isinstance(items, AsyncIterable):
+        async for item in items:
+            yield item
+    else:
+        for item in items:
+            yield item
+
+
+def _tell(on_sent: Callable[[int], None] | None, count: int) -> None:
+    if on_sent is not None:
+        on_sent(count)
+
+
+async def read_to_end(
+    topic: str, *, bootstrap: str, key: bytes | None = None
+) -> AsyncGenerator[ConsumerRecord[bytes, bytes], None]:
+    """Every record of ``topic`` (only ``key``'s when given) from the beginning up to the end
+    offsets taken when it starts, partition by partition in offset order; no consumer group.
+    Close it (``contextlib.aclosing``) when leaving early.
+
+    Raises:
+        BrokerUnavailable: Kafka cannot be reached.
+        TopicMissing: the topic does not exist.
+    """
+    partitions = await partitions_of(topic, bootstrap=bootstrap)
+    consumer = AIOKafkaConsumer(  # "earliest": a reset racing the seek below agrees with it
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    try:
+        await consumer.start()
+        tps = [TopicPartition(topic, p) for p in partitions]
+        consumer.assign(tps)
+        ends = await consumer.end_offsets(tps)
+        for tp in tps:
+            await consumer.seek_to_beginning(tp)
+            async for record in _read_partition(consumer, tp, ends[tp]):
+                if key is None or record.key == key:
+                    yield record
+    except KafkaError as exc:
+        raise unreachable(bootstrap, exc) from exc
+    finally:
+        await consumer.stop()
+
+
+@asynccontextmanager
+async def _admin(bootstrap: str) -> AsyncIterator[AIOKafkaAdminClient]:
+    """A started admin client, closed after; Kafka errors become one BrokerUnavailable."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        await admin.start()
+        yield admin
+    except KafkaError as exc:
+        raise unreachable(bootstrap, exc) from exc
+    finally:
+        await admin.close()
+
+
+async def partitions_of(topic: str, *, bootstrap: str) -> list[int]:
+    """The topic's partition numbers, sorted; asking does not create the topic.
+
+    Raises:
+        BrokerUnavailable: Kafka cannot be reached.
+        TopicMissing: the topic does not exist.
+    """
+    async with _admin(bootstrap) as admin:
+        exists = topic in await admin.list_topics()  # describing a missing topic creates it
+        found = (await admin.describe_topics([topic]))[0] if exists else {}
+    if not found.get("partitions"):
+        raise TopicMissing(f"topic {topic!r} does not exist on {bootstrap}; has a worker run?")
+    return sorted(int(p["partition"]) for p in found["partitions"])
+
+
+async def ensure_topics(
+    topics: Sequence[str], *, partitions: int, replication: int, bootstrap: str
+) -> list[str]:
+    """Create the missing ``topics`` and wait until the broker describes each with its
+    partitions; returns the ones created.
+
+    A consumer group that forms before its topic shows in the broker's metadata gets no
+    partition of it, and learns of the topic only at its next metadata refresh (minutes).
+
+    Raises:
+        BrokerUnavailable: Kafka cannot be reached, or a topic did not appear in time.
+    """
+    async with _admin(bootstrap) as admin:
+        missing = [t for t in topics if t not in await admin.list_topics()]
+        if not missing:
+            return []
+        try:
+            await admin.create_topics([NewTopic(t, partitions, replication) for t in missing])
+        except TopicAlreadyExistsError:
+            pass  # another worker was first
+        for _ in range(_TOPIC_WAIT_TRIES):
+            described = await admin.describe_topics(missing)
+            if all(len(d.get("partitions") or ()) == partitions for d in described):
+                return missing
+            await asyncio.sleep(0.2)
+    raise BrokerUnavailable(
+        f"topics {missing} were created on {bootstrap} but do not show in its metadata; "
+        "check the broker's log"
+    )
+
+
+async def _read_partition(
+    consumer: AIOKafkaConsumer, tp: TopicPartition, end: int
+) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:
+    while await consumer.position(tp) < end:
+        batch = await consumer.getmany(tp, timeout_ms=1_000)
+        for record in batch.get(tp, []):
+            if record.offset >= end:
+                return
+            yield record

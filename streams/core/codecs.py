@@ -1,0 +1,142 @@
+"""The one bridge between bytes on Kafka and the pydantic contracts, with orjson.
+
+Decoding never raises anything but :class:`InvalidEvent`, whose code and reason go to the
+dead-letter topic as they are.
+"""
+
+import base64
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any, TypeVar
+
+import orjson
+from pydantic import BaseModel, ValidationError
+
+from schemas import (
+    ChatMessage,
+    DeadLetter,
+    DeadLetterReason,
+    ProfileCommand,
+    ProfileRecord,
+    RecordHeader,
+)
+from streams.errors import InvalidEvent
+
+__all__ = [
+    "COMMAND_HEADER",
+    "is_command",
+    "dead_letter",
+    "decode_command",
+    "decode_message",
+    "decode_record",
+    "encode",
+    "summarize_errors",
+]
+
+_M = TypeVar("_M", bound=BaseModel)
+
+#: Marks an operator command on the input topic; chat messages carry no such header.
+COMMAND_HEADER = ("profile-stream-type", b"command")
+
+
+def is_command(headers: Any) -> bool:
+    """Whether a record's headers (Faust gives a list of pairs or a mapping) mark a command."""
+    return any(pair == COMMAND_HEADER for pair in _header_pairs(headers))
+
+
+def _header_pairs(headers: Any) -> Iterator[tuple[str, bytes]]:
+    pairs = headers.items() if isinstance(headers, dict) else (headers or ())
+    return ((name, value) for name, value in pairs)
+
+
+def encode(model: BaseModel) -> bytes:
+    """A contract as compact JSON bytes, with its public field names."""
+    return orjson.dumps(model.model_dump(mode="json", by_alias=True))
+
+
+def summarize_errors(exc: ValidationError, limit: int = 3) -> str:
+    """Pydantic's errors as one short line, ``field: problem; ...``, without echoing input."""
+    parts = [
+        f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}"
+        for err in exc.errors(include_input=False)[:limit]
+    ]
+    more = exc.error_count() - limit
+    return "; ".join(parts) + (f" (+{more} more)" if more > 0 else "")
+
+
+def _decode(model: type[_M], value: bytes | None, what: str) -> _M:
+    if value is None:
+        raise InvalidEvent("invalid_message", f"{what} has no value (a tombstone?)")
+    try:
+        return model.model_validate_json(value)
+    except ValidationError as exc:
+        if exc.errors()[0]["type"] != "json_invalid":
+            raise InvalidEvent("invalid_message", f"{what}: {summarize_errors(exc)}") from None
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidEvent("not_utf8", f"{what} is not UTF-8 ({exc.reason})") from None
+    raise InvalidEvent("not_json", f"{what} is not valid JSON")
+
+
+def decode_message(value: bytes | None, *, max_content_chars: int) -> ChatMessage:
+    """A chat message from the input topic, or :class:`InvalidEvent` saying what is wrong."""
+    message = _decode(ChatMessage, value, "chat message")
+    if len(message.content) > max_content_chars:
+        raise InvalidEvent(
+            "content_too_long",
+            f"content has {len(message.content)} characters, over the limit of "
+            f"{max_content_chars} (PROFILE_STREAM_MAX_CONTENT_CHARS); split the message",
+            user_id=message.user_id,
+        )
+    return message
+
+
+def decode_command(value: bytes | None) -> ProfileCommand:
+    """An operator command (a record of the input topic marked by a header)."""
+    return _decode(ProfileCommand, value, "profile command")
+
+
+def decode_record(value: bytes) -> ProfileRecord:
+    """A stored profile record (written by us, so trusted to be valid)."""
+    return ProfileRecord.model_validate_json(value)
+
+
+def dead_letter(
+    *,
+    code: DeadLetterReason,
+    reason: str,
+    topic: str,
+    partition: int,
+    offset: int,
+    key: bytes | None,
+    value: bytes | None,
+    failed_at: datetime,
+    user_id: str | None = None,
+    message_id: str | None = None,
+    attempts: int = 0,
+    command: bool = False,
+    headers: Any = None,
+) -> bytes:
+    """The dead-letter record for an input, with its raw bytes and headers so it can be
+    re-published as it was."""
+    return encode(
+        DeadLetter(
+            reason_code=code,
+            reason=reason,
+            source_topic=topic,
+            source_partition=partition,
+            source_offset=offset,
+            key_b64=base64.b64encode(key).decode() if key is not None else None,
+            value_b64=base64.b64encode(value or b"").decode(),
+            user_id=user_id,
+            message_id=message_id,
+            failed_at=failed_at,
+            attempts=attempts,
+            command=command,
+            headers=[
+                RecordHeader(name=name, value_b64=base64.b64encode(value or b"").decode())
+                for name, value in _header_pairs(headers)
+            ],
+        )
+    )

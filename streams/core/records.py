@@ -1,0 +1,109 @@
+"""The bookkeeping around a stored profile: what was applied, versions, and the events it yields.
+
+Pure: no I/O, no Faust. A replay of the same input gives the same records and the same events,
+byte for byte, because every timestamp comes from the input, never from the clock.
+"""
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+
+from schemas import RECENT_IDS_KEPT, FieldChange, ProfileEvent, ProfileRecord
+from streams.core.merge import MergeResult
+
+__all__ = ["applied_before", "commit", "deleted_event", "new_record", "source_key"]
+
+
+def source_key(topic: str, partition: int) -> str:
+    """How a record names the input partition an offset belongs to."""
+    return f"{topic}:{partition}"
+
+
+def new_record(user_id: str, schema_id: str, kind: str = "user") -> ProfileRecord:
+    """An empty record for a subject seen for the first time (or again after being forgotten)."""
+    return ProfileRecord(user_id=user_id, schema_id=schema_id, kind=kind)
+
+
+def _event_id(record: ProfileRecord, version: int) -> str:
+    subject = record.user_id if record.kind == "user" else f"{record.kind}/{record.user_id}"
+    return f"{subject}:{version}"
+
+
+def applied_before(record: ProfileRecord, source: str, offset: int, message_id: str) -> bool:
+    """Whether this input was already applied: a redelivered offset or a re-published message."""
+    last = record.applied.get(source)
+    if last is not None and offset <= last:
+        return True
+    return message_id in record.recent_message_ids
+
+
+def _remember(
+    record: ProfileRecord, offsets: Mapping[str, int], message_ids: Iterable[str]
+) -> dict[str, object]:
+    applied = dict(record.applied)
+    for source, offset in offsets.items():
+        applied[source] = max(offset, applied.get(source, -1))
+    recent = (*record.recent_message_ids, *message_ids)[-RECENT_IDS_KEPT:]
+    return {"applied": applied, "recent_message_ids": recent}
+
+
+def commit(
+    record: ProfileRecord,
+    result: MergeResult | None,
+    *,
+    offsets: Mapping[str, int],
+    message_ids: list[str],
+    at: datetime,
+    locked: tuple[str, ...] | None = None,
+    migration: Sequence[FieldChange] = (),
+) -> tuple[ProfileRecord, ProfileEvent | None]:
+    """The record after a batch, and the event to emit (None when the profile did not change).
+
+    Offsets and message ids are remembered even when nothing changed, so a replay of the batch
+    is skipped without asking the model again. ``migration`` lists the changes a schema
+    migration made to ``record`` before the batch; they lead the event's changes.
+    """
+    update = _remember(record, offsets, message_ids)
+    lock_changed = locked is not None and locked != record.locked
+    if locked is not None:
+        update["locked"] = locked
+    changes = [*migration, *(result.changes if result is not None else [])]
+    if not (changes or lock_changed):
+        return record.model_copy(update=update), None
+    version = record.version + 1
+    profile = result.profile if result is not None else record.profile
+    update |= {
+        "version": version,
+        "profile": profile,
+        "provenance": result.provenance if result is not None else record.provenance,
+        "updated_at": at,
+    }
+    new = record.model_copy(update=update)
+    event = ProfileEvent(
+        event_id=_event_id(record, version),
+        kind=record.kind,
+        type="updated",
+        user_id=record.user_id,
+        version=version,
+        profile=profile,
+        changes=changes,
+        source_message_ids=message_ids,
+        updated_at=at,
+        schema_id=record.schema_id,
+    )
+    return new, event
+
+
+def deleted_event(record: ProfileRecord, command_id: str, at: datetime) -> ProfileEvent:
+    """The event that tells subscribers a profile was forgotten; it carries no profile data."""
+    version = record.version + 1
+    return ProfileEvent(
+        event_id=_event_id(record, version),
+        kind=record.kind,
+        type="deleted",
+        user_id=record.user_id,
+        version=version,
+        profile=None,
+        source_message_ids=[command_id],
+        updated_at=at,
+        schema_id=record.schema_id,
+    )

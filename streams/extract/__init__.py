@@ -1,0 +1,7 @@
+"""Extraction: what the new messages change in a profile.
+
+``base`` is the interface the pipeline sees; ``llm`` (with ``completion`` and ``prompt``) asks an
+OpenAI-compatible model; ``rules`` is the offline demo extractor; ``cache`` and ``ratelimit`` wrap
+any extractor with Redis. May import ``streams.core``, ``streams.errors``, ``streams.metrics``,
+``streams.settings``, openai and redis; never Faust or aiokafka.
+"""

@@ -1,0 +1,41 @@
+"""The interface every extractor implements, so the worker does not care which one runs."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from schemas import ChatMessage, PatchOperation
+from streams.core.profile_schema import ProfileSchema
+
+__all__ = ["Extraction", "Extractor"]
+
+
+@dataclass(frozen=True)
+class Extraction:
+    """An extractor's answer: the operations, the malformed ones it saw, and what it cost."""
+
+    operations: list[PatchOperation]
+    malformed: list[str] = field(default_factory=list)
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class Extractor(Protocol):
+    """Turns a user's new messages into operations on that user's profile."""
+
+    name: str
+
+    async def extract(
+        self, profile: dict[str, Any], messages: Sequence[ChatMessage], schema: ProfileSchema
+    ) -> Extraction:
+        """The operations the messages justify; raises ExtractionFailed when it gives up."""
+        ...
+
+    async def forget(self, user_id: str) -> int:
+        """Drop anything kept about ``user_id`` (cached answers); returns how many entries."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections."""
+        ...

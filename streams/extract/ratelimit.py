@@ -1,0 +1,103 @@
+"""A rate limit on model requests and tokens shared by every worker, through Redis.
+
+GCRA (generic cell rate algorithm) in one Lua script: each caller reserves its cost and learns
+how long to wait, atomically, on Redis's clock. When Redis cannot be reached the worker keeps
+going with the same algorithm in memory (its own share only) and logs that once a minute.
+"""
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from streams.extract.outage import OutageWarning
+from streams.metrics import RATE_LIMIT_WAIT
+
+__all__ = ["Limit", "LocalGCRA", "RateLimiter"]
+
+logger = logging.getLogger(__name__)
+
+# KEYS[1]: the limit's key. ARGV: cost, emission interval (s per unit), burst tolerance (s).
+# Returns the wait in microseconds before the reserved cost may be spent.
+_RESERVE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local new_tat = tat + tonumber(ARGV[1]) * tonumber(ARGV[2])
+local wait = new_tat - tonumber(ARGV[3]) - now
+if wait < 0 then wait = 0 end
+redis.call('SET', KEYS[1], new_tat, 'PX', math.ceil((new_tat - now) * 1000) + 1000)
+return math.floor(wait * 1000000)
+"""
+
+
+@dataclass(frozen=True)
+class Limit:
+    """``per_minute`` units a minute, with bursts of up to ``burst`` units."""
+
+    name: str
+    per_minute: float
+    burst: float
+
+    @property
+    def interval(self) -> float:
+        return 60.0 / self.per_minute
+
+    @property
+    def tolerance(self) -> float:
+        return self.burst * self.interval
+
+
+@dataclass
+class LocalGCRA:
+    """The same reservation in memory: the fallback when Redis is away. Pure."""
+
+    tat: dict[str, float] = field(default_factory=dict)
+
+    def reserve(self, limit: Limit, cost: float, now: float) -> float:
+        """Reserve ``cost`` units of ``limit`` at ``now``; returns the seconds to wait."""
+        tat = max(self.tat.get(limit.name, now), now)
+        new_tat = tat + cost * limit.interval
+        self.tat[limit.name] = new_tat
+        return max(0.0, new_tat - limit.tolerance - now)
+
+
+class RateLimiter:
+    """Waits as long as the shared limits ask before each model request."""
+
+    def __init__(self, redis: aioredis.Redis | None, limits: list[Limit], prefix: str) -> None:
+        self._redis, self._limits, self._prefix = redis, limits, prefix
+        self._local = LocalGCRA()
+        self._script = redis.register_script(_RESERVE) if redis is not None else None
+        self._warn = OutageWarning(
+            logger, "Redis unreachable for the rate limit (%s); limiting locally"
+        )
+        self.waited_s = 0.0
+
+    async def acquire(self, tokens: int) -> float:
+        """Reserve one request and ``tokens`` tokens; sleeps the wait and returns it."""
+        costs = {"requests": 1.0, "tokens": float(tokens)}
+        wait = 0.0
+        for limit in self._limits:
+            wait = max(wait, await self._reserve(limit, costs[limit.name]))
+        if wait > 0:
+            self.waited_s += wait
+            RATE_LIMIT_WAIT.inc(wait)
+            await asyncio.sleep(wait)
+        return wait
+
+    async def _reserve(self, limit: Limit, cost: float) -> float:
+        if self._script is not None:
+            try:
+                micros = await self._script(
+                    keys=[f"{self._prefix}:ratelimit:{limit.name}"],
+                    args=[cost, limit.interval, limit.tolerance],
+                )
+                return int(micros) / 1_000_000
+            except RedisError as exc:
+                self._warn(exc)
+        return self._local.reserve(limit, cost, time.monotonic())

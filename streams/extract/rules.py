@@ -1,0 +1,102 @@
+"""A tiny offline extractor for ``make demo`` without an API key. A demo aid, not a product.
+
+It knows three sentence shapes: "I'm <Name>" / "my name is <Name>", "I'm from <place>" /
+"I live in <place>" (a handful of places, mapped to a time zone), and "I speak <language>".
+"""
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from schemas import ChatMessage, PatchOperation
+from streams.core.profile_schema import ProfileSchema
+from streams.extract.base import Extraction
+
+__all__ = ["RuleExtractor"]
+
+_PLACES = {
+    "california": "America/Los_Angeles",
+    "san francisco": "America/Los_Angeles",
+    "seattle": "America/Los_Angeles",
+    "texas": "America/Chicago",
+    "chicago": "America/Chicago",
+    "new york": "America/New_York",
+    "london": "Europe/London",
+    "paris": "Europe/Paris",
+    "berlin": "Europe/Berlin",
+    "madrid": "Europe/Madrid",
+    "india": "Asia/Kolkata",
+    "tokyo": "Asia/Tokyo",
+    "sydney": "Australia/Sydney",
+    "brazil": "America/Sao_Paulo",
+}
+_LANGUAGES = {
+    "english", "spanish", "french", "german", "italian", "portuguese", "japanese", "chinese",
+    "mandarin", "hindi", "arabic", "russian", "korean", "dutch", "swedish", "polish",
+}  # fmt: skip
+_NAME = re.compile(r"\b(?:I'm|I am|my name is|call me)\s+([A-Z][a-zA-Z'-]{1,40})\b")
+_PLACE = re.compile(r"\b(?:from|live in|based in)\s+([A-Z][A-Za-z]+(?: [A-Z][A-Za-z]+)?)")
+_SPEAK = re.compile(r"\bI (?:also )?speak\s+([A-Za-z ,]+)", re.IGNORECASE)
+
+
+def _ops_for(message: ChatMessage) -> list[PatchOperation]:
+    text, mid = message.content, message.message_id
+    ops: list[PatchOperation] = []
+    name = _NAME.search(text)
+    if name and name.group(1).lower() not in _PLACES and name.group(1) != "From":
+        ops.append(
+            PatchOperation(
+                field="name", op="set", value=name.group(1), message_id=mid, quote=name.group(0)
+            )
+        )
+    place = _PLACE.search(text)
+    if place and place.group(1).lower() in _PLACES:
+        quote = place.group(0)
+        ops.append(
+            PatchOperation(
+                field="location", op="set", value=place.group(1), message_id=mid, quote=quote
+            )
+        )
+        ops.append(
+            PatchOperation(
+                field="timezone",
+                op="set",
+                value=_PLACES[place.group(1).lower()],
+                message_id=mid,
+                quote=quote,
+            )
+        )
+    speak = _SPEAK.search(text)
+    if speak:
+        for word in re.split(r",|\band\b|\s+", speak.group(1)):
+            if word.strip().lower() in _LANGUAGES:
+                ops.append(
+                    PatchOperation(
+                        field="languages",
+                        op="add",
+                        value=word.strip().capitalize(),
+                        message_id=mid,
+                        quote=speak.group(0).strip(),
+                    )
+                )
+    return ops
+
+
+class RuleExtractor:
+    """Regular expressions over the user's own messages; assistant turns are ignored."""
+
+    name = "rules"
+
+    async def extract(
+        self, profile: dict[str, Any], messages: Sequence[ChatMessage], schema: ProfileSchema
+    ) -> Extraction:
+        """The operations the known sentence shapes give, limited to fields the schema has."""
+        ops = [op for m in messages if m.role == "user" for op in _ops_for(m)]
+        return Extraction([op for op in ops if op.field in schema.fields])
+
+    async def forget(self, user_id: str) -> int:
+        """Nothing is kept."""
+        return 0
+
+    async def close(self) -> None:
+        """Nothing to release."""

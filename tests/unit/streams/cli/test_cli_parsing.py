@@ -1,0 +1,244 @@
+"""The CLI's own logic without services: line checks, dead-letter selection and rendering,
+event lines, LoCoMo import of a real file, and the errors a user sees."""
+
+import base64
+import io
+import os
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from schemas import DeadLetter, ProfileEvent
+from streams.cli.dlq import Letter, _pick, _record, _select, render
+from streams.cli.main import check_line, checked, main
+from streams.cli.support import event_line
+from streams.core.codecs import COMMAND_HEADER, decode_message
+from streams.settings import Settings
+
+LOCOMO = Path(__file__).resolve().parents[5] / "shared" / "data" / "locomo"
+GOOD = {
+    "message_id": "m1",
+    "user_id": "u1",
+    "role": "user",
+    "content": "hello",
+    "sent_at": "2026-01-01T12:00:00Z",
+}
+
+
+@pytest.fixture
+def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    for name in list(os.environ):
+        if name.startswith("PROFILE_STREAM_"):
+            monkeypatch.delenv(name)
+    return CliRunner()
+
+
+def lines(*items: dict[str, Any] | bytes) -> io.BytesIO:
+    raw = [i if isinstance(i, bytes) else orjson.dumps(i) for i in items]
+    return io.BytesIO(b"\n".join(raw) + b"\n")
+
+
+async def test_checked_lines_keep_good_messages_and_number_the_bad_ones() -> None:
+    settings = Settings(max_content_chars=10)
+    future = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    rejected: list[tuple[int, str]] = []
+    source = lines(
+        GOOD,
+        b"not json",
+        b"   ",
+        GOOD | {"message_id": "m2", "role": "robot"},
+        GOOD | {"message_id": "m3", "content": "x" * 11},
+        GOOD | {"message_id": "m4", "sent_at": future},
+        GOOD | {"message_id": "m5"},
+    )
+
+    good = [m async for m in checked(source, settings, rejected)]
+
+    assert [m.message_id for m in good] == ["m1", "m5"]
+    assert [(n, reason.split(":")[0]) for n, reason in rejected] == [
+        (2, "not_json"),
+        (4, "invalid_message"),
+        (5, "content_too_long"),
+        (6, "invalid_message"),
+    ]
+    assert "PROFILE_STREAM_MAX_FUTURE_SKEW_S" in rejected[-1][1]
+
+
+async def test_lines_from_a_pipe_are_read_too() -> None:
+    read, write = os.pipe()
+    os.write(write, orjson.dumps(GOOD) + b"\n" + b"{bad\n")
+    os.close(write)
+    rejected: list[tuple[int, str]] = []
+    with os.fdopen(read, "rb") as pipe:
+        good = [m async for m in checked(pipe, Settings(), rejected)]
+    assert [m.message_id for m in good] == ["m1"] and [n for n, _ in rejected] == [2]
+
+
+def test_a_line_a_little_ahead_of_now_is_accepted() -> None:
+    soon = (datetime.now(UTC) + timedelta(seconds=60)).isoformat()
+    assert check_line(orjson.dumps(GOOD | {"sent_at": soon}), Settings()).message_id == "m1"
+
+
+def letter(partition: int, offset: int, code: str = "not_json", **kw: Any) -> Letter:
+    body = DeadLetter.model_validate(
+        {
+            "reason_code": code,
+            "reason": "bad",
+            "source_topic": "chat-messages",
+            "source_partition": 3,
+            "source_offset": 42,
+            "key_b64": base64.b64encode(b"alice").decode(),
+            "value_b64": base64.b64encode(b"{oops").decode(),
+            "failed_at": "2026-01-01T12:00:00Z",
+        }
+        | kw
+    )
+    return Letter(partition, offset, body)
+
+
+def test_a_dead_letter_is_named_by_partition_and_offset_or_an_unambiguous_offset() -> None:
+    letters = [letter(0, 5), letter(1, 5), letter(1, 6)]
+    assert _pick(letters, "1:5") is letters[1]
+    assert _pick(letters, "6") is letters[2]
+    with pytest.raises(Exception, match=r"several partitions \(0:5, 1:5\)"):
+        _pick(letters, "5")
+    with pytest.raises(Exception, match="no dead letter 2:9; `profile-stream dlq list`"):
+        _pick(letters, "2:9")
+
+
+def test_replay_selects_by_reason_and_offsets() -> None:
+    letters = [letter(0, 1), letter(0, 2, "extraction_failed"), letter(1, 1, "extraction_failed")]
+    assert _select(letters, "extraction_failed", ()) == letters[1:]
+    assert _select(letters, None, ("0:1", "1:1")) == [letters[0], letters[2]]
+    assert _select(letters, "not_json", ("0:2",)) == []
+
+
+def test_replay_sends_the_original_bytes_and_marks_commands_again() -> None:
+    chat = _record(letter(0, 1).body)
+    assert (chat.key, chat.value, list(chat.headers)) == (b"alice", b"{oops", [])
+    command = orjson.dumps(
+        {
+            "command_id": "c1",
+            "type": "forget",
+            "user_id": "alice",
+            "requested_at": "2026-01-01T12:00:00Z",
+        }
+    )
+    replayed = _record(
+        letter(
+            0, 2, "invalid_command", value_b64=base64.b64encode(command).decode(), command=True
+        ).body
+    )
+    assert replayed.value == command and list(replayed.headers) == [COMMAND_HEADER]
+    keyless = _record(letter(0, 3, key_b64=None).body)
+    assert keyless.key is None
+
+
+def test_replay_gives_back_the_original_headers_once() -> None:
+    trace = {"name": "traceparent", "value_b64": base64.b64encode(b"\x00t-1").decode()}
+    marked = {"name": COMMAND_HEADER[0], "value_b64": base64.b64encode(COMMAND_HEADER[1]).decode()}
+    plain = _record(letter(0, 1, headers=[trace]).body)
+    assert list(plain.headers) == [("traceparent", b"\x00t-1")]
+    command = _record(letter(0, 2, headers=[trace, marked], command=True).body)
+    assert list(command.headers) == [("traceparent", b"\x00t-1"), COMMAND_HEADER]
+
+
+def test_values_show_as_text_when_utf8_else_as_hex() -> None:
+    assert render('{"content": "olá"}'.encode()) == '{"content": "olá"}'
+    assert render(b"\xff\xfe") == "(not UTF-8, 2 bytes, hex) fffe"
+
+
+def test_an_event_is_one_line_with_version_type_fields_and_sources() -> None:
+    event = ProfileEvent.model_validate(
+        {
+            "event_id": "alice:2",
+            "type": "updated",
+            "user_id": "alice",
+            "version": 2,
+            "profile": {},
+            "changes": [
+                {"field": "name", "op": "set", "new": "Alice", "evidence": {"message_id": "m1"}},
+                {
+                    "field": "languages",
+                    "op": "add",
+                    "new": ["es"],
+                    "evidence": {"message_id": "m2"},
+                },
+            ],
+            "source_message_ids": ["m1", "m2"],
+            "updated_at": "2026-01-01T12:00:00Z",
+            "schema": "UserProfile@1",
+        }
+    )
+    assert event_line(event) == "alice v2 updated name,languages  from m1,m2"
+    assert event_line(event, with_user=False) == "v2 updated name,languages  from m1,m2"
+
+
+@pytest.mark.skipif(not LOCOMO.is_dir(), reason=f"the shared LoCoMo data is not at {LOCOMO}")
+def test_import_locomo_of_a_real_file_gives_valid_ordered_messages_per_speaker(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    source = LOCOMO / "26.json"
+    out = tmp_path / "26.jsonl"
+
+    result = runner.invoke(main, ["import-locomo", str(source), "-o", str(out)])
+
+    assert result.exit_code == 0, result.output
+    data = orjson.loads(source.read_bytes())
+    turns = sum(len(v) for k, v in data.items() if k.startswith("session_") and isinstance(v, list))
+    messages = [
+        decode_message(line, max_content_chars=8_000) for line in out.read_bytes().splitlines()
+    ]
+    assert len(messages) == turns
+    assert f"wrote {turns} messages of 2 users from 1 files" in result.output
+    times: dict[str, list[datetime]] = defaultdict(list)
+    for m in messages:
+        times[m.user_id].append(m.sent_at)
+    speakers = {data["speaker_a"], data["speaker_b"]}
+    assert set(times) == {f"locomo-26-{s.lower()}" for s in speakers}
+    for sent in times.values():
+        assert all(a < b for a, b in zip(sent, sent[1:], strict=False))
+    assert len({m.message_id for m in messages}) == turns
+
+
+def test_import_locomo_refuses_a_file_of_another_shape(runner: CliRunner, tmp_path: Path) -> None:
+    bad = tmp_path / "chat.json"
+    bad.write_text('{"messages": []}')
+    result = runner.invoke(main, ["import-locomo", str(bad)])
+    assert result.exit_code == 1
+    assert "no session_<n> lists; is this a LoCoMo conversation file?" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_publish_to_an_unreachable_broker_names_it_and_exits_3(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PROFILE_STREAM_KAFKA_BOOTSTRAP", "127.0.0.1:1")
+    result = runner.invoke(main, ["publish", "-"], input=orjson.dumps(GOOD))
+    assert result.exit_code == 3
+    assert "cannot reach Kafka at 127.0.0.1:1" in result.output and "make up" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_publish_help_states_the_exit_statuses(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["publish", "--help"])
+    assert "0 every line sent, 1 some lines rejected" in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize(
+    ("args", "problem"),
+    [
+        (["forget", "alice"], "no admin token: pass --token"),
+        (["dlq", "replay"], "choose what to replay: --reason CODE, --offset OFFSET or --all"),
+        (["tail", "--timeout", "0"], "not in the range x>0"),
+    ],
+)
+def test_usage_errors_say_what_to_do(runner: CliRunner, args: list[str], problem: str) -> None:
+    result = runner.invoke(main, args)
+    assert result.exit_code == 2
+    assert problem in result.output

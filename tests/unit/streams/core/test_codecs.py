@@ -1,0 +1,221 @@
+"""Bytes in, contracts out: every bad input becomes an InvalidEvent with a code and a reason."""
+
+import base64
+from typing import Any
+
+import orjson
+import pytest
+
+from schemas import DeadLetter, Provenance
+from streams.core.codecs import (
+    dead_letter,
+    decode_command,
+    decode_message,
+    decode_record,
+    encode,
+    is_command,
+)
+from streams.core.merge import merge
+from streams.core.profile_schema import ProfileSchema
+from streams.core.records import new_record
+from streams.errors import InvalidEvent
+from tests.unit.helpers import T0
+
+SECRET = "my card is 4111-1111-1111-1111"
+GOOD = {
+    "message_id": "m1",
+    "user_id": "u1",
+    "role": "user",
+    "content": SECRET,
+    "sent_at": "2026-01-01T12:00:00Z",
+}
+
+
+def _error(value: bytes | None, max_content_chars: int = 8_000) -> InvalidEvent:
+    with pytest.raises(InvalidEvent) as info:
+        decode_message(value, max_content_chars=max_content_chars)
+    return info.value
+
+
+def _with(**change: object) -> bytes:
+    return orjson.dumps(GOOD | change)
+
+
+def test_a_good_message_decodes() -> None:
+    message = decode_message(_with(), max_content_chars=8_000)
+    assert (message.user_id, message.content) == ("u1", SECRET)
+
+
+@pytest.mark.parametrize(
+    ("value", "code"),
+    [
+        (b"\xff\xfe{not utf8", "not_utf8"),
+        (_with().replace(b"card", b"c\xe9rd"), "not_utf8"),
+        (SECRET.encode(), "not_json"),
+        (_with()[:-5], "not_json"),
+        (b"", "not_json"),
+        (b"[1, 2]", "invalid_message"),
+        (b"null", "invalid_message"),
+        (None, "invalid_message"),
+        (_with(role="robot"), "invalid_message"),
+        (_with(sent_at="yesterday"), "invalid_message"),
+        (_with(content=SECRET + "\x00"), "invalid_message"),
+        (_with(user_id="u" * 10_000), "invalid_message"),
+        (_with(content=SECRET * 1_000), "content_too_long"),
+    ],
+)
+def test_each_bad_input_has_its_code_and_never_echoes_content(
+    value: bytes | None, code: str
+) -> None:
+    error = _error(value)
+    assert error.code == code
+    assert "4111" not in error.reason and "uuuuuuuu" not in error.reason
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"user_id": "u" * 10_000}, "user_id"),
+        ({"content": "a\x00b"}, "content"),
+        ({"sent_at": "2026-01-01T12:00:00"}, "sent_at"),
+        ({"message_id": None}, "message_id"),
+    ],
+)
+def test_the_reason_for_an_invalid_message_names_the_field(
+    change: dict[str, object], field: str
+) -> None:
+    error = _error(_with(**change))
+    assert error.reason.startswith(f"chat message: {field}: ")
+
+
+def test_too_long_content_says_the_limit_and_keeps_the_user() -> None:
+    error = _error(_with(content="x" * 101), max_content_chars=100)
+    assert error.user_id == "u1"
+    assert "101" in error.reason and "PROFILE_STREAM_MAX_CONTENT_CHARS" in error.reason
+    assert decode_message(_with(content="x" * 100), max_content_chars=100).content == "x" * 100
+
+
+def test_many_problems_are_summarized_on_one_line() -> None:
+    error = _error(b"{}")
+    assert error.reason.count(": Field required") == 3 and "(+2 more)" in error.reason
+    assert "\n" not in error.reason
+
+
+def test_a_bad_command_is_an_invalid_event() -> None:
+    with pytest.raises(InvalidEvent) as info:
+        decode_command(b'{"type": "forget"}')
+    assert info.value.code == "invalid_message"
+    command = {
+        "command_id": "c1",
+        "type": "forget",
+        "user_id": "u1",
+        "requested_at": "2026-01-01T12:00:00Z",
+    }
+    assert decode_command(orjson.dumps(command)).user_id == "u1"
+
+
+def test_a_dead_letter_keeps_raw_bytes_and_fields_for_replay() -> None:
+    raw = b"\xff\x00 not even utf8 \x80"
+    out = dead_letter(
+        code="not_utf8",
+        reason="chat message is not UTF-8",
+        topic="chat-messages",
+        partition=5,
+        offset=1234,
+        key=b"u1",
+        value=raw,
+        failed_at=T0,
+        user_id="u1",
+        message_id="m1",
+        attempts=3,
+    )
+    letter = DeadLetter.model_validate_json(out)
+    assert base64.b64decode(letter.value_b64) == raw
+    assert base64.b64decode(letter.key_b64 or "") == b"u1"
+    assert (letter.reason_code, letter.source_topic, letter.source_partition) == (
+        "not_utf8",
+        "chat-messages",
+        5,
+    )
+    assert (letter.source_offset, letter.user_id, letter.message_id, letter.attempts) == (
+        1234,
+        "u1",
+        "m1",
+        3,
+    )
+    assert letter.failed_at == T0
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [("traceparent", b"00-abc"), ("profile-stream-type", b"command")],
+        {"traceparent": b"00-abc", "profile-stream-type": b"command"},
+    ],
+)
+def test_a_dead_letter_keeps_the_records_headers(headers: Any) -> None:
+    out = dead_letter(
+        code="invalid_command",
+        reason="r",
+        topic="t",
+        partition=0,
+        offset=0,
+        key=b"u1",
+        value=b"{}",
+        failed_at=T0,
+        command=is_command(headers),
+        headers=headers,
+    )
+    letter = DeadLetter.model_validate_json(out)
+    assert [(h.name, base64.b64decode(h.value_b64)) for h in letter.headers] == [
+        ("traceparent", b"00-abc"),
+        ("profile-stream-type", b"command"),
+    ]
+    assert letter.command
+
+
+def test_a_dead_letter_for_a_tombstone_without_key() -> None:
+    out = orjson.loads(
+        dead_letter(
+            code="invalid_message",
+            reason="r",
+            topic="t",
+            partition=0,
+            offset=0,
+            key=None,
+            value=None,
+            failed_at=T0,
+        )
+    )
+    assert out["key_b64"] is None and out["value_b64"] == ""
+
+
+def test_records_round_trip_through_encode() -> None:
+    record = new_record("u1", "UserProfile/v1").model_copy(
+        update={"applied": {"chat-messages:0": 7}}
+    )
+    assert decode_record(encode(record)) == record
+
+
+def test_a_command_without_a_time_zone_cannot_break_a_merge(schema: ProfileSchema) -> None:
+    # Chat messages refuse naive times; a command with one must be refused too, or merge cleanly
+    # against provenance that came from (time-zone aware) chat messages.
+    raw = orjson.dumps(
+        {
+            "command_id": "c1",
+            "type": "correct",
+            "user_id": "u1",
+            "operations": [{"field": "name", "op": "set", "value": "Alicia"}],
+            "requested_at": "2026-01-01T13:00:00",
+        }
+    )
+    try:
+        command = decode_command(raw)
+    except InvalidEvent as error:
+        assert error.code == "invalid_message" and "requested_at" in error.reason
+        return
+    ops = [o.model_copy(update={"message_id": "c1"}) for o in command.operations]
+    provenance = {"name": Provenance(message_id="m1", at=T0)}
+    evidence = {"c1": command.requested_at}
+    result = merge({"name": "Alice"}, provenance, (), ops, schema, evidence=evidence, by="operator")
+    assert result.profile["name"] == "Alicia"

@@ -1,0 +1,272 @@
+"""The keyed scheduler: per-user order, cross-user concurrency, safe acknowledgements."""
+
+import asyncio
+import random
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from streams.pipeline.scheduler import Job, KeyedScheduler, SchedulerLimits
+
+
+class Recorder:
+    """A ``run`` that takes ``delay`` seconds and records what ran and what overlapped."""
+
+    def __init__(self, delay: float = 0.01, fail_on: bytes | None = None) -> None:
+        self.delay, self.fail_on = delay, fail_on
+        self.batches: list[tuple[bytes, list[int]]] = []
+        self.running: set[bytes] = set()
+        self.overlaps = 0
+        self.peak = 0
+        self.acked: list[tuple[tuple[str, int], int]] = []
+        self.fatal: list[BaseException] = []
+
+    async def run(self, key: bytes, jobs: list[Job[str]], release: object = None) -> None:
+        if key in self.running:
+            self.overlaps += 1
+        self.running.add(key)
+        self.peak = max(self.peak, len(self.running))
+        await asyncio.sleep(self.delay * random.random())
+        self.running.discard(key)
+        if key == self.fail_on:
+            raise RuntimeError("boom")
+        self.batches.append((key, [j.offset for j in jobs]))
+
+    def ack(self, job: Job[str]) -> None:
+        self.acked.append((job.tp, job.offset))
+
+    def scheduler(self, **limits: float) -> KeyedScheduler[str]:
+        settings = SchedulerLimits(**limits)  # type: ignore[arg-type]
+        return KeyedScheduler(self.run, self.ack, self.fatal.append, settings)
+
+
+def job(
+    key: str, offset: int, partition: int = 0, coalesce: bool = True, waited_s: float = 0.0
+) -> Job[str]:
+    return Job(
+        key=key.encode(),
+        tp=("t", partition),
+        offset=offset,
+        payload="x",
+        size=10,
+        coalesce=coalesce,
+        waited_s=waited_s,
+    )
+
+
+async def test_each_user_runs_in_order_without_overlap_while_users_run_together() -> None:
+    rec = Recorder()
+    sched = rec.scheduler(window_s=0, max_batch=1)
+    for offset in range(200):
+        key = f"u{offset % 20}"
+        await sched.submit(job(key, offset, partition=offset % 20 % 4))
+    await sched.drain()
+    assert rec.overlaps == 0
+    assert rec.peak > 1
+    for key in {k for k, _ in rec.batches}:
+        offsets = [o for k, batch in rec.batches if k == key for o in batch]
+        assert offsets == sorted(offsets) and len(offsets) == 10
+
+
+async def test_acknowledgements_follow_offset_order_per_partition() -> None:
+    rec = Recorder(delay=0.02)
+    sched = rec.scheduler(window_s=0, max_batch=1)
+    for offset in range(100):
+        await sched.submit(job(f"u{offset}", offset, partition=offset % 3))
+    await sched.drain()
+    for partition in range(3):
+        acked = [o for tp, o in rec.acked if tp == ("t", partition)]
+        assert acked == sorted(acked) and len(acked) == len(range(partition, 100, 3))
+
+
+async def test_a_slow_head_holds_back_acks_of_later_offsets() -> None:
+    gate = asyncio.Event()
+    acked: list[int] = []
+
+    async def run(key: bytes, jobs: list[Job[str]], release: object = None) -> None:
+        if key == b"slow":
+            await gate.wait()
+
+    sched: KeyedScheduler[str] = KeyedScheduler(
+        run, lambda j: acked.append(j.offset), print, SchedulerLimits(window_s=0)
+    )
+    await sched.submit(job("slow", 0))
+    for offset in range(1, 5):
+        await sched.submit(job(f"fast{offset}", offset))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert acked == []
+    gate.set()
+    await sched.drain()
+    assert acked == [0, 1, 2, 3, 4]
+
+
+async def test_messages_arriving_while_a_user_is_busy_join_its_next_batch() -> None:
+    rec = Recorder(delay=0.05)
+    sched = rec.scheduler(window_s=0.0, max_batch=5)
+    for offset in range(12):
+        await sched.submit(job("u", offset))
+    await sched.drain()
+    sizes = [len(batch) for _, batch in rec.batches]
+    assert sizes[0] >= 1 and max(sizes) <= 5
+    assert len(rec.batches) < 12
+    assert [o for _, b in rec.batches for o in b] == list(range(12))
+
+
+async def test_a_window_merges_close_messages_and_commands_run_alone() -> None:
+    rec = Recorder(delay=0.0)
+    sched = rec.scheduler(window_s=0.05, max_batch=20)
+    await sched.submit(job("u", 0))
+    await sched.submit(job("u", 1))
+    await sched.submit(job("u", 2, coalesce=False))
+    await sched.submit(job("u", 3))
+    await sched.drain()
+    assert [b for _, b in rec.batches] == [[0, 1], [2], [3]]
+
+
+async def test_a_backlogged_users_messages_share_a_call_while_fresh_ones_keep_the_window() -> None:
+    rec = Recorder(delay=0.0)
+    sched = rec.scheduler(window_s=0.01, catch_up_window_s=2, max_batch=20)
+    await sched.submit(job("behind", 0, waited_s=60))  # sat in Kafka for a minute
+    await sched.submit(job("fresh", 1))
+    await asyncio.sleep(0.1)  # the next messages come later than the short window
+    await sched.submit(job("behind", 2, waited_s=60))
+    await sched.submit(job("fresh", 3))
+    await sched.drain()
+    batches = {key: [b for k, b in rec.batches if k == key] for key in (b"behind", b"fresh")}
+    assert batches == {b"behind": [[0, 2]], b"fresh": [[1], [3]]}
+
+
+async def test_a_backlog_read_to_its_end_runs_without_waiting_out_the_catch_up_window() -> None:
+    rec = Recorder(delay=0.0)
+    sched = rec.scheduler(window_s=0.01, catch_up_window_s=4)  # idle after a quarter: 1 s
+    await sched.submit(job("behind", 0, waited_s=60))
+    await sched.submit(job("behind", 1, waited_s=60))
+    await asyncio.wait_for(sched.drain(), 2.5)  # well before the 4 s window
+    assert [b for _, b in rec.batches] == [[0, 1]]
+
+
+async def test_a_full_scheduler_runs_what_it_holds_instead_of_waiting_to_catch_up() -> None:
+    rec = Recorder(delay=0.0)
+    sched = rec.scheduler(window_s=0.01, catch_up_window_s=60, max_pending=3)
+    for offset in range(3):
+        await sched.submit(job(f"u{offset}", offset, waited_s=120))
+    fourth = asyncio.create_task(sched.submit(job("u3", 3)))
+    await asyncio.wait_for(fourth, 5)  # not a minute: held jobs ran once nothing more fit
+    await sched.drain()
+    assert sorted(o for _, b in rec.batches for o in b) == [0, 1, 2, 3]
+
+
+async def test_in_flight_batches_never_exceed_the_limit() -> None:
+    rec = Recorder(delay=0.02)
+    sched = rec.scheduler(window_s=0, max_in_flight=4)
+    for offset in range(40):
+        await sched.submit(job(f"u{offset}", offset))
+    await sched.drain()
+    assert rec.peak <= 4 and sched.counters.peak_in_flight <= 4
+
+
+async def test_submit_waits_when_too_many_jobs_are_held() -> None:
+    gate = asyncio.Event()
+
+    async def run(key: bytes, jobs: list[Job[str]], release: object = None) -> None:
+        await gate.wait()
+
+    sched: KeyedScheduler[str] = KeyedScheduler(
+        run, lambda j: None, print, SchedulerLimits(window_s=0, max_pending=3)
+    )
+    for offset in range(3):
+        await sched.submit(job(f"u{offset}", offset))
+    blocked = asyncio.create_task(sched.submit(job("u9", 9)))
+    await asyncio.sleep(0.01)
+    assert not blocked.done()
+    gate.set()
+    await asyncio.wait_for(blocked, 1)
+    await sched.drain()
+    assert sched.pending == 0
+
+
+async def test_a_crashing_batch_is_reported_not_swallowed() -> None:
+    rec = Recorder(fail_on=b"bad")
+    sched = rec.scheduler(window_s=0)
+    await sched.submit(job("bad", 0))
+    for _ in range(50):
+        await asyncio.sleep(0.001)
+        if rec.fatal:
+            break
+    assert [str(e) for e in rec.fatal] == ["boom"]
+
+
+@pytest.mark.parametrize("partition", [0, 1])
+async def test_skipped_jobs_keep_their_place_in_the_ack_order(partition: int) -> None:
+    rec = Recorder(delay=0.02)
+    sched = rec.scheduler(window_s=0)
+    await sched.submit(job("u", 0, partition))
+    await sched.skip(job("bad", 1, partition))
+    await sched.submit(job("u", 2, partition))
+    await sched.drain()
+    assert [o for _, o in rec.acked] == [0, 1, 2]
+
+
+async def test_a_released_slot_lets_the_next_batch_start_while_results_are_written() -> None:
+    writing = asyncio.Event()
+    started: list[bytes] = []
+
+    async def run(key: bytes, jobs: list[Job[str]], release: Callable[[], None]) -> None:
+        started.append(key)
+        if key == b"first":
+            release()  # the model call is over
+            await writing.wait()  # still writing its results
+
+    sched: KeyedScheduler[str] = KeyedScheduler(
+        run, lambda j: None, print, SchedulerLimits(window_s=0, max_in_flight=1)
+    )
+    await sched.submit(job("first", 0))
+    await sched.submit(job("second", 1))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert started == [b"first", b"second"]
+    writing.set()
+    await sched.drain()
+
+
+def _gated(gate: asyncio.Event, ran: list[bytes]) -> Callable[..., Any]:
+    async def run(key: bytes, jobs: list[Job[str]], release: object = None) -> None:
+        ran.append(key)
+        await gate.wait()
+
+    return run
+
+
+async def test_stop_lets_running_batches_finish_and_starts_no_more() -> None:
+    gate, ran, acked = asyncio.Event(), [], []
+    sched: KeyedScheduler[str] = KeyedScheduler(
+        _gated(gate, ran),
+        lambda j: acked.append(j.offset),
+        print,
+        SchedulerLimits(window_s=0, catch_up_window_s=0, max_in_flight=1),
+    )
+    await sched.submit(job("a", 0))
+    await sched.submit(job("b", 1))
+    for _ in range(10):
+        await asyncio.sleep(0)  # "a" holds the one slot, "b" waits for it
+    stopping = asyncio.create_task(sched.stop(grace_s=5))
+    for _ in range(10):
+        await asyncio.sleep(0)
+    gate.set()
+    assert await stopping == 0
+    assert ran == [b"a"] and acked == [0]  # "b" stays unacknowledged: Kafka redelivers it
+
+
+async def test_stop_cancels_batches_that_outlast_the_grace() -> None:
+    ran: list[bytes] = []
+    acked: list[int] = []
+    sched: KeyedScheduler[str] = KeyedScheduler(
+        _gated(asyncio.Event(), ran), lambda j: acked.append(j.offset), print, SchedulerLimits()
+    )
+    await sched.submit(job("a", 0, coalesce=False))
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert await sched.stop(grace_s=0.05) == 1
+    assert ran == [b"a"] and acked == [] and sched.pending == 1

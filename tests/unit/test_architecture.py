@@ -1,0 +1,165 @@
+"""The house rules a folder promises: what each package may import, and how large things grow.
+
+The dependency rule is written in each package's docstring (``streams/__init__.py`` lists them);
+this test is what keeps it true. It walks the source with ``ast``, so it needs no import.
+"""
+
+import ast
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+STDLIB = set(sys.stdlib_module_names)
+IO = {"faust", "mode", "aiokafka", "redis", "openai", "aiohttp", "rocksdict", "prometheus_client"}
+
+# Per package: the third-party libraries and the streams modules it may import. A module path
+# is allowed when it equals an entry or sits below one.
+ALLOWED: dict[str, tuple[set[str], set[str]]] = {
+    "schemas": ({"pydantic"}, set()),
+    "streams.errors": (set(), set()),
+    "streams.core": ({"pydantic", "orjson"}, {"streams.core", "streams.errors"}),
+    "streams.extract": (
+        {"pydantic", "orjson", "openai", "redis", "prometheus_client"},
+        {
+            "streams.core",
+            "streams.errors",
+            "streams.extract",
+            "streams.metrics",
+            "streams.settings",
+        },
+    ),
+    "streams.pipeline": (
+        {"pydantic", "orjson"},
+        {
+            "streams.core",
+            "streams.errors",
+            "streams.pipeline",
+            "streams.metrics",
+            "streams.settings",
+            "streams.extract.base",
+        },
+    ),
+    "streams.client": (
+        {"pydantic", "orjson", "aiokafka", "aiohttp"},
+        {"streams.core.codecs", "streams.errors", "streams.client"},
+    ),
+}
+INTERNALS = ("_current_event", "_committed_offset", "send_changelog", "recovery.completed")
+
+
+def _modules() -> Iterator[tuple[str, Path]]:
+    for top in ("schemas", "streams"):
+        for path in sorted((ROOT / top).rglob("*.py")):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            yield ".".join(p for p in parts if p != "__init__"), path
+
+
+MODULES = list(_modules())
+
+
+def _imports(module: str, path: Path) -> set[str]:
+    """Absolute names this module imports (relative imports resolved)."""
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, base]) if base else ".".join(anchor)
+            found.add(base)
+            if base in {"streams", "schemas"} or base.startswith("streams."):
+                found |= {f"{base}.{alias.name}" for alias in node.names}
+    return found
+
+
+def _rule(module: str) -> tuple[set[str], set[str]] | None:
+    matches = [k for k in ALLOWED if module == k or module.startswith(k + ".")]
+    return ALLOWED[max(matches, key=len)] if matches else None
+
+
+def _under(name: str, prefixes: set[str]) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in prefixes)
+
+
+def _is_streams_module(name: str) -> bool:
+    """``from streams.core import codecs`` yields both ``streams.core`` and the module."""
+    return name.startswith("streams.") and name.count(".") >= 1
+
+
+@pytest.mark.parametrize(
+    ("module", "path"), [m for m in MODULES if _rule(m[0])], ids=lambda v: str(v)
+)
+def test_a_package_imports_only_what_its_docstring_allows(module: str, path: Path) -> None:
+    libraries, ours = _rule(module) or (set(), set())
+    outside = set()
+    for name in _imports(module, path):
+        top = name.split(".")[0]
+        if top in STDLIB or top in libraries:
+            continue
+        if top == "schemas":  # the contracts: every package may read them
+            continue
+        if _is_streams_module(name) and (_under(name, ours) or _parent_of_allowed(name, ours)):
+            continue
+        outside.add(name)
+    assert outside == set(), f"{module} imports {sorted(outside)}"
+
+
+def _parent_of_allowed(name: str, ours: set[str]) -> bool:
+    """``from streams.extract import base`` names the package on the way to an allowed module."""
+    return any(p.startswith(name + ".") for p in ours)
+
+
+@pytest.mark.parametrize("module", ["streams.core", "streams.pipeline", "schemas"])
+def test_the_rule_would_catch_a_forbidden_import(module: str, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.py"
+    bad.write_text("import faust\nfrom streams.app import create_worker\n")
+    libraries, ours = _rule(module + ".bad") or (set(), set())
+    names = _imports(module + ".bad", bad)
+    assert "faust" in names and "faust" not in libraries
+    assert not _under("streams.app", ours)
+
+
+def test_schemas_never_import_streams() -> None:
+    for module, path in MODULES:
+        if module.startswith("schemas"):
+            assert not any(n.startswith("streams") for n in _imports(module, path)), module
+
+
+def test_faust_internals_are_touched_in_one_module() -> None:
+    touching = {
+        module
+        for module, path in MODULES
+        if any(internal in path.read_text() for internal in INTERNALS)
+    }
+    assert touching <= {"streams.faust_glue"}, sorted(touching)
+
+
+@pytest.mark.parametrize(("module", "path"), MODULES, ids=lambda v: str(v))
+def test_no_module_is_over_400_lines(module: str, path: Path) -> None:
+    lines = len(path.read_text().splitlines())
+    assert lines <= 400, f"{module} has {lines} lines"
+
+
+@pytest.mark.parametrize(("module", "path"), MODULES, ids=lambda v: str(v))
+def test_no_function_is_over_60_lines(module: str, path: Path) -> None:
+    long = [
+        f"{node.name} ({node.end_lineno - node.lineno + 1} lines)"
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.end_lineno is not None
+        and node.end_lineno - node.lineno + 1 > 60
+    ]
+    assert long == [], f"{module}: {long}"
+
+
+def test_core_and_pipeline_never_touch_io_libraries() -> None:
+    for module, path in MODULES:
+        if module.startswith(("streams.core", "streams.pipeline")):
+            tops = {n.split(".")[0] for n in _imports(module, path)}
+            assert tops & IO == set(), f"{module} imports {tops & IO}"
