@@ -6,7 +6,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 import faust
 import orjson
@@ -22,6 +22,7 @@ from streams.core.merge import merge
 from streams.core.migration import migrate
 from streams.core.profile_schema import ProfileSchema
 from streams.extract.prompt import render_profile
+from streams.faust_glue import tables_recovered
 from streams.settings import Settings
 from streams.web.auth import Scope, authorize
 from streams.web.routing import owner_of, proxy
@@ -79,7 +80,7 @@ def register_views(
         local: Callable[[], Awaitable[Response]],
         where: TableT[bytes, bytes] = table,
     ) -> Response:
-        if app.rebalancing or not _recovered(app):
+        if app.rebalancing or not tables_recovered(app):
             return _error(view, 503, "rebalancing; try again", _RETRY_AFTER)
         owner = owner_of(app, where.name, user_id.encode(), settings.partitions)
         if owner is None:
@@ -166,7 +167,7 @@ def register_views(
     class Ready(View):
         async def get(self, request: Request) -> Response:
             assigned = bool(app.consumer.assignment()) if app.consumer else False
-            ready = assigned and not app.rebalancing and _recovered(app)
+            ready = assigned and not app.rebalancing and tables_recovered(app)
             if not ready:
                 return _error(
                     self, 503, "not ready: joining the group or recovering tables", _RETRY_AFTER
@@ -222,11 +223,6 @@ def _stored(
     if pending is not None and pending.type == "deleted":
         return None
     return migrate(record, schema)[0]
-
-
-def _recovered(app: faust.App) -> bool:
-    """Whether the worker finished restoring its table partitions after the last rebalance."""
-    return bool(cast(Any, app.tables).recovery.completed.is_set())
 
 
 def _correction(body: bytes, user_id: str, schema: ProfileSchema) -> ProfileCommand:
