@@ -33,7 +33,8 @@ class MergeResult:
     dropped: list[Dropped] = field(default_factory=list)
 
 
-def _same(a: Any, b: Any) -> bool:
+def _same_item(a: Any, b: Any) -> bool:
+    """List items match case-insensitively when both are text."""
     if isinstance(a, str) and isinstance(b, str):
         return a.casefold() == b.casefold()
     return bool(a == b)
@@ -52,9 +53,9 @@ def _new_value(spec: FieldSpec, current: Any, op: PatchOperation) -> Any:
     values = op.value if isinstance(op.value, list) else [op.value]
     checked = [spec.check_item(v) for v in values]
     if op.op == "remove":
-        return [item for item in items if not any(_same(item, c) for c in checked)]
+        return [item for item in items if not any(_same_item(item, c) for c in checked)]
     for value in checked:
-        if not any(_same(item, value) for item in items):
+        if not any(_same_item(item, value) for item in items):
             items.append(value)
     return spec.check(items)
 
@@ -63,13 +64,58 @@ def _superseded(spec: FieldSpec, source: Provenance | None, at: datetime) -> boo
     return not spec.is_list and source is not None and source.at > at
 
 
-def _evidence_time(
-    op: PatchOperation, evidence: Mapping[str, datetime], default_id: str | None
-) -> tuple[str, datetime]:
-    message_id = op.message_id or default_id or ""
-    if message_id not in evidence:
-        raise ValueError(f"evidence names no message of this batch ({op.message_id!r})")
-    return message_id, evidence[message_id]
+@dataclass(frozen=True)
+class _Rules:
+    """What every operation of one merge is checked against."""
+
+    schema: ProfileSchema
+    locked: Sequence[str]
+    evidence: Mapping[str, datetime]
+    by: str
+
+    def field_of(self, op: PatchOperation) -> FieldSpec:
+        """The field ``op`` changes; raises ValueError when it is unknown or locked."""
+        spec = self.schema.fields.get(op.field)
+        if spec is None:
+            raise ValueError(f"'{op.field}' is not a field of {self.schema.schema_id}")
+        if self.by == "extraction" and op.field in self.locked:
+            raise ValueError(f"'{op.field}' is locked by an operator")
+        return spec
+
+    def evidence_of(self, op: PatchOperation) -> tuple[str, datetime]:
+        """The message ``op`` comes from, and its time; raises ValueError when it is not in
+        the batch. In a batch of one message, an operation that names none comes from it."""
+        default_id = next(iter(self.evidence)) if len(self.evidence) == 1 else None
+        message_id = op.message_id or default_id or ""
+        if message_id not in self.evidence:
+            raise ValueError(f"evidence names no message of this batch ({op.message_id!r})")
+        return message_id, self.evidence[message_id]
+
+
+def _apply(result: MergeResult, op: PatchOperation, rules: _Rules) -> None:
+    """Apply ``op`` to the profile in ``result``, or record in ``result`` why it was dropped."""
+    current = result.profile
+    try:
+        spec = rules.field_of(op)
+        message_id, at = rules.evidence_of(op)
+        new = _new_value(spec, current[op.field], op)
+    except ValueError as exc:
+        result.dropped.append(Dropped(op, str(exc)))
+        return
+    old = current[op.field]
+    if old == new:
+        return
+    if rules.by == "extraction" and _superseded(spec, result.provenance.get(op.field), at):
+        # Messages of one user can arrive out of time order when a producer spread them
+        # over partitions: a single value keeps the newest statement.
+        result.dropped.append(Dropped(op, "superseded: the field holds a newer message's value"))
+        return
+    current[op.field] = new
+    result.provenance[op.field] = Provenance(message_id=message_id, at=at, by=rules.by)
+    evidence = Evidence(message_id=message_id, quote=op.quote)
+    result.changes.append(
+        FieldChange(field=op.field, op=op.op, old=old, new=new, evidence=evidence)
+    )
 
 
 def merge(
@@ -99,39 +145,8 @@ def merge(
         the operations dropped with their reasons. Equal old and new values are no change.
     """
     current = {**schema.empty(), **{k: v for k, v in profile.items() if k in schema.fields}}
-    sources = dict(provenance)
-    changes: list[FieldChange] = []
-    dropped: list[Dropped] = []
-    default_id = next(iter(evidence)) if len(evidence) == 1 else None
+    result = MergeResult(current, dict(provenance))
+    rules = _Rules(schema, locked, evidence, by)
     for op in operations:
-        spec = schema.fields.get(op.field)
-        try:
-            if spec is None:
-                raise ValueError(f"'{op.field}' is not a field of {schema.schema_id}")
-            if by == "extraction" and op.field in locked:
-                raise ValueError(f"'{op.field}' is locked by an operator")
-            message_id, at = _evidence_time(op, evidence, default_id)
-            new = _new_value(spec, current[op.field], op)
-        except ValueError as exc:
-            dropped.append(Dropped(op, str(exc)))
-            continue
-        old = current[op.field]
-        if old == new:
-            continue
-        if by == "extraction" and _superseded(spec, sources.get(op.field), at):
-            # Messages of one user can arrive out of time order when a producer spread them
-            # over partitions: a single value keeps the newest statement.
-            dropped.append(Dropped(op, "superseded: the field holds a newer message's value"))
-            continue
-        current[op.field] = new
-        sources[op.field] = Provenance(message_id=message_id, at=at, by=by)
-        changes.append(
-            FieldChange(
-                field=op.field,
-                op=op.op,
-                old=old,
-                new=new,
-                evidence=Evidence(message_id=message_id, quote=op.quote),
-            )
-        )
-    return MergeResult(current, sources, changes, dropped)
+        _apply(result, op, rules)
+    return result
