@@ -6,6 +6,7 @@ byte for byte, because every timestamp comes from the input, never from the cloc
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from typing import Any, Literal
 
 from schemas import RECENT_IDS_KEPT, FieldChange, ProfileEvent, ProfileRecord
 from streams.core.merge import MergeResult
@@ -23,9 +24,30 @@ def new_record(user_id: str, schema_id: str, kind: str = "user") -> ProfileRecor
     return ProfileRecord(user_id=user_id, schema_id=schema_id, kind=kind)
 
 
-def _event_id(record: ProfileRecord, version: int) -> str:
+def _event(
+    record: ProfileRecord,
+    type_: Literal["updated", "deleted"],
+    *,
+    profile: dict[str, Any] | None,
+    changes: list[FieldChange],
+    sources: list[str],
+    at: datetime,
+) -> ProfileEvent:
+    """The event for the version after ``record``'s; its id is ``subject:version``."""
+    version = record.version + 1
     subject = record.user_id if record.kind == "user" else f"{record.kind}/{record.user_id}"
-    return f"{subject}:{version}"
+    return ProfileEvent(
+        event_id=f"{subject}:{version}",
+        kind=record.kind,
+        type=type_,
+        user_id=record.user_id,
+        version=version,
+        profile=profile,
+        changes=changes,
+        source_message_ids=sources,
+        updated_at=at,
+        schema_id=record.schema_id,
+    )
 
 
 def applied_before(record: ProfileRecord, source: str, offset: int, message_id: str) -> bool:
@@ -77,33 +99,10 @@ def commit(
         "provenance": result.provenance if result is not None else record.provenance,
         "updated_at": at,
     }
-    new = record.model_copy(update=update)
-    event = ProfileEvent(
-        event_id=_event_id(record, version),
-        kind=record.kind,
-        type="updated",
-        user_id=record.user_id,
-        version=version,
-        profile=profile,
-        changes=changes,
-        source_message_ids=message_ids,
-        updated_at=at,
-        schema_id=record.schema_id,
-    )
-    return new, event
+    event = _event(record, "updated", profile=profile, changes=changes, sources=message_ids, at=at)
+    return record.model_copy(update=update), event
 
 
 def deleted_event(record: ProfileRecord, command_id: str, at: datetime) -> ProfileEvent:
     """The event that tells subscribers a profile was forgotten; it carries no profile data."""
-    version = record.version + 1
-    return ProfileEvent(
-        event_id=_event_id(record, version),
-        kind=record.kind,
-        type="deleted",
-        user_id=record.user_id,
-        version=version,
-        profile=None,
-        source_message_ids=[command_id],
-        updated_at=at,
-        schema_id=record.schema_id,
-    )
+    return _event(record, "deleted", profile=None, changes=[], sources=[command_id], at=at)
