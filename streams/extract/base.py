@@ -12,13 +12,13 @@ __all__ = ["Extraction", "Extractor"]
 
 @dataclass(frozen=True)
 class Extraction:
-    """An extractor's answer: the operations, the malformed ones it saw, and what it cost."""
+    """An extractor's answer: the operations, and the malformed ones it saw.
+
+    What it cost (calls, tokens) is counted in the Prometheus metrics where it is spent.
+    """
 
     operations: list[PatchOperation]
     malformed: list[str] = field(default_factory=list)
-    calls: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
 
 
 class Extractor(Protocol):

@@ -49,13 +49,11 @@ def cache_key(
 
 
 class CachedExtractor:
-    """Wraps an extractor with the Redis cache; counts hits and misses."""
+    """Wraps an extractor with the Redis cache; counts hits and misses in the metrics."""
 
     def __init__(self, inner: Extractor, redis: aioredis.Redis, prefix: str) -> None:
         self._inner, self._redis, self._prefix = inner, redis, prefix
         self.name = inner.name
-        self.hits = 0
-        self.misses = 0
         self._warn = OutageWarning(logger, "Redis unreachable (%s); extracting without the cache")
 
     async def extract(
@@ -65,10 +63,8 @@ class CachedExtractor:
         key = cache_key(self._prefix, self.name, schema.schema_id, profile, messages)
         cached = await self._get(key)
         if cached is not None:
-            self.hits += 1
             CACHE.labels("hit").inc()
             return cached
-        self.misses += 1
         CACHE.labels("miss").inc()
         result = await self._inner.extract(profile, messages, schema)
         await self._set(key, result)
@@ -98,7 +94,7 @@ class CachedExtractor:
         if raw is None:
             return None
         try:
-            return Extraction(_OPS.validate_json(raw), calls=0)
+            return Extraction(_OPS.validate_json(raw))
         except ValidationError:
             return None
 

@@ -60,7 +60,7 @@ class LLMExtractor:
     async def extract(
         self, profile: dict[str, Any], messages: Sequence[ChatMessage], schema: ProfileSchema
     ) -> Extraction:
-        """Ask the model, retrying what may pass; every call made is counted in the result."""
+        """Ask the model, retrying what may pass; every call made is counted in the metrics."""
         request = build_messages(profile, messages, schema)
         fmt = response_format(schema)
         estimate = sum(len(m["content"]) for m in request) // 4
@@ -86,13 +86,7 @@ class LLMExtractor:
                 )
                 await asyncio.sleep(delay)
                 continue
-            return Extraction(
-                result.operations,
-                result.malformed,
-                attempt,
-                result.prompt_tokens,
-                result.completion_tokens,
-            )
+            return result
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
@@ -136,7 +130,7 @@ class LLMExtractor:
         operations, malformed = parse_patch(content)
         TOKENS.labels("prompt").inc(prompt_tokens)
         TOKENS.labels("completion").inc(completion_tokens)
-        return Extraction(operations, malformed, 1, prompt_tokens, completion_tokens)
+        return Extraction(operations, malformed)
 
     async def forget(self, user_id: str) -> int:
         """Nothing is kept here (the cache wrapping it keeps answers)."""

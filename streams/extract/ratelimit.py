@@ -76,7 +76,6 @@ class RateLimiter:
         self._warn = OutageWarning(
             logger, "Redis unreachable for the rate limit (%s); limiting locally"
         )
-        self.waited_s = 0.0
 
     async def acquire(self, tokens: int) -> float:
         """Reserve one request and ``tokens`` tokens; sleeps the wait and returns it."""
@@ -85,7 +84,6 @@ class RateLimiter:
         for limit in self._limits:
             wait = max(wait, await self._reserve(limit, costs[limit.name]))
         if wait > 0:
-            self.waited_s += wait
             RATE_LIMIT_WAIT.inc(wait)
             await asyncio.sleep(wait)
         return wait
