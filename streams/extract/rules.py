@@ -39,47 +39,53 @@ _PLACE = re.compile(r"\b(?:from|live in|based in)\s+([A-Z][A-Za-z]+(?: [A-Z][A-Z
 _SPEAK = re.compile(r"\bI (?:also )?speak\s+([A-Za-z ,]+)", re.IGNORECASE)
 
 
+def _name(message: ChatMessage) -> list[PatchOperation]:
+    found = _NAME.search(message.content)
+    if not found or found.group(1).lower() in _PLACES or found.group(1) == "From":
+        return []
+    name, quote = found.group(1), found.group(0)
+    return [
+        PatchOperation(
+            field="name", op="set", value=name, message_id=message.message_id, quote=quote
+        )
+    ]
+
+
+def _place(message: ChatMessage) -> list[PatchOperation]:
+    """The place and, from it, the time zone."""
+    found = _PLACE.search(message.content)
+    if not found or found.group(1).lower() not in _PLACES:
+        return []
+    place, quote = found.group(1), found.group(0)
+    return [
+        PatchOperation(
+            field=field, op="set", value=value, message_id=message.message_id, quote=quote
+        )
+        for field, value in (("location", place), ("timezone", _PLACES[place.lower()]))
+    ]
+
+
+def _languages(message: ChatMessage) -> list[PatchOperation]:
+    found = _SPEAK.search(message.content)
+    if not found:
+        return []
+    words = [word.strip() for word in re.split(r",|\band\b|\s+", found.group(1))]
+    quote = found.group(0).strip()
+    return [
+        PatchOperation(
+            field="languages",
+            op="add",
+            value=word.capitalize(),
+            message_id=message.message_id,
+            quote=quote,
+        )
+        for word in words
+        if word.lower() in _LANGUAGES
+    ]
+
+
 def _ops_for(message: ChatMessage) -> list[PatchOperation]:
-    text, mid = message.content, message.message_id
-    ops: list[PatchOperation] = []
-    name = _NAME.search(text)
-    if name and name.group(1).lower() not in _PLACES and name.group(1) != "From":
-        ops.append(
-            PatchOperation(
-                field="name", op="set", value=name.group(1), message_id=mid, quote=name.group(0)
-            )
-        )
-    place = _PLACE.search(text)
-    if place and place.group(1).lower() in _PLACES:
-        quote = place.group(0)
-        ops.append(
-            PatchOperation(
-                field="location", op="set", value=place.group(1), message_id=mid, quote=quote
-            )
-        )
-        ops.append(
-            PatchOperation(
-                field="timezone",
-                op="set",
-                value=_PLACES[place.group(1).lower()],
-                message_id=mid,
-                quote=quote,
-            )
-        )
-    speak = _SPEAK.search(text)
-    if speak:
-        for word in re.split(r",|\band\b|\s+", speak.group(1)):
-            if word.strip().lower() in _LANGUAGES:
-                ops.append(
-                    PatchOperation(
-                        field="languages",
-                        op="add",
-                        value=word.strip().capitalize(),
-                        message_id=mid,
-                        quote=speak.group(0).strip(),
-                    )
-                )
-    return ops
+    return [*_name(message), *_place(message), *_languages(message)]
 
 
 class RuleExtractor:
