@@ -59,7 +59,8 @@ class Kind:
         return subject.encode() if self.is_user else f"{self.name}/{subject}".encode()
 
 
-def _kind(name: str, spec: dict[str, Any], base: Path) -> Kind:
+def _declared_kind(name: str, spec: dict[str, Any], base: Path) -> Kind:
+    """The kind one ``[kinds.<name>]`` table declares; ConfigError names what is wrong."""
     where = f"{_SETTING}: [kinds.{name}]"
     subject = str(spec.get("subject", "user_id"))
     if not (subject == "user_id" or subject.startswith(("metadata.", "fixed:"))):
@@ -95,9 +96,9 @@ def load_kinds(path: Path | None, user_model: str) -> list[Kind]:
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{_SETTING}={str(path)!r} cannot be read: {exc}") from exc
     base = path.parent
-    kinds = [_kind(name, spec, base) for name, spec in declared.items() if name != USER]
+    kinds = [_declared_kind(name, spec, base) for name, spec in declared.items() if name != USER]
     if USER in declared:
-        user = _kind(USER, declared[USER], base)
+        user = _declared_kind(USER, declared[USER], base)
     for kind in kinds:
         if not kind.name.replace("-", "").replace("_", "").isalnum():
             raise ConfigError(

@@ -45,10 +45,12 @@ class Limit:
 
     @property
     def interval(self) -> float:
+        """Seconds one unit takes at the steady rate (GCRA's emission interval)."""
         return 60.0 / self.per_minute
 
     @property
     def tolerance(self) -> float:
+        """How many seconds ahead of now reservations may run before callers wait."""
         return self.burst * self.interval
 
 
@@ -56,6 +58,7 @@ class Limit:
 class LocalGCRA:
     """The same reservation in memory: the fallback when Redis is away. Pure."""
 
+    #: Per limit name, the theoretical arrival time: when the capacity reserved so far is spent.
     tat: dict[str, float] = field(default_factory=dict)
 
     def reserve(self, limit: Limit, cost: float, now: float) -> float:
