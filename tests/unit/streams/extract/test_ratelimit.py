@@ -1,8 +1,15 @@
-"""GCRA reservations: a burst passes at once, then callers are spaced at the limit's rate."""
+"""GCRA reservations: a burst passes at once, then callers are spaced at the limit's rate.
+
+The limiter shared through Redis is covered by ``tests/integration/test_cache_and_limits.py``;
+here the in-memory fallback it uses when Redis is away (``redis=None``).
+"""
+
+import time
 
 import pytest
 
-from streams.extract.ratelimit import Limit, LocalGCRA
+from streams.extract.ratelimit import Limit, LocalGCRA, RateLimiter
+from streams.metrics import REGISTRY
 
 
 def test_a_burst_passes_then_requests_are_spaced_at_the_rate() -> None:
@@ -26,3 +33,24 @@ def test_token_costs_weigh_in_proportion() -> None:
     gcra = LocalGCRA()
     assert gcra.reserve(limit, 1_000, now=0.0) == 0.0
     assert gcra.reserve(limit, 2_000, now=0.0) == pytest.approx(2.0)
+
+
+def _waited_total() -> float:
+    return REGISTRY.get_sample_value("profile_stream_rate_limit_wait_seconds_total") or 0.0
+
+
+async def test_without_redis_the_limiter_sleeps_the_local_wait_and_counts_it() -> None:
+    limiter = RateLimiter(None, [Limit("requests", per_minute=6_000, burst=1)], "x")
+    before = _waited_total()
+    started = time.monotonic()
+    waits = [await limiter.acquire(tokens=1) for _ in range(3)]
+    assert waits[0] == 0.0 and 0.0 < waits[1] <= 0.01  # the burst, then one interval
+    assert time.monotonic() - started >= sum(waits)
+    assert _waited_total() - before == pytest.approx(sum(waits))
+
+
+async def test_each_limit_is_charged_its_own_cost() -> None:
+    tokens = Limit("tokens", per_minute=600_000, burst=1_000)  # 0.1 ms a token after 1,000
+    limiter = RateLimiter(None, [Limit("requests", per_minute=60_000, burst=10), tokens], "x")
+    assert await limiter.acquire(tokens=1_000) == 0.0
+    assert 0.005 < await limiter.acquire(tokens=100) <= 0.01  # the tokens wait, not requests
