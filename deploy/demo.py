@@ -21,6 +21,8 @@ from streams.core.codecs import encode
 from streams.settings import load_settings
 from tests.support import NotReady, ProcessExited, WorkerProcess
 
+__all__ = ["run", "show_profile", "start_worker", "wait_ready"]
+
 ROOT = Path(__file__).resolve().parent.parent
 CONVERSATION = ["I'm Alice from California", "I speak Spanish too!"]
 TOKEN = os.environ.get("PROFILE_STREAM_READ_TOKENS", "demo-read").split(",")[0]
