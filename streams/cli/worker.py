@@ -57,8 +57,8 @@ def _service_worker(app: Any, log_level: str) -> Any:
     """Faust's worker without its terminal spinner.
 
     At WARNING or above the spinner sets the root logger to DEBUG so it can spin on every
-    record: each library's debug record is then built and formatted, which cost a busy worker
-    about a tenth of its CPU (bench plumbing, py-spy)."""
+    record: each library's debug record is then built and formatted, a share of a busy worker's
+    CPU worth saving (bench/README.md, "Why these defaults")."""
     from faust.worker import Worker
 
     class ServiceWorker(Worker):
