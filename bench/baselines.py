@@ -21,6 +21,8 @@ from typing import Any
 
 import orjson
 
+__all__ = ["faust_passthrough", "main", "passthrough", "sequential"]
+
 
 def _env(name: str) -> str:
     value = os.environ.get(name)

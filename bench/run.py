@@ -17,8 +17,10 @@ from typing import Any
 
 import orjson
 
-from .measure import log
+from .progress import log
 from .scenarios import ORDER, Config, config
+
+__all__ = ["RESULTS_DIR", "main", "main_async", "render", "table"]
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 _SCENARIOS = [name for name, _ in ORDER]
@@ -112,86 +114,100 @@ def _plumbing_rows(p: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def table(results: dict[str, Any], cfg: Config) -> list[dict[str, Any]]:
+def _concurrency_rows(c: dict[str, Any]) -> list[dict[str, Any]]:
+    """The concurrency rows: against K/L and against the sequential agent."""
     rows: list[dict[str, Any]] = []
-    p = results.get("plumbing")
-    if isinstance(p, dict) and "ratio" in p:
-        rows.extend(_plumbing_rows(p))
-    c = results.get("concurrency")
-    if isinstance(c, dict) and "ratio_ideal" in c:
-        rows.append(
-            _row(
-                f"concurrency: extractions/s, L={c['model_latency_s']} s, "
-                f"K={c['in_flight']}, {c['users']:,} users",
-                c["extractions_per_s"],
-                f"{_fmt(c['ideal_per_s'])} ideal K/L",
-                c["ratio_ideal"],
-                ">= 0.8",
-                c["ratio_ideal"] >= 0.8,
-            )
+    rows.append(
+        _row(
+            f"concurrency: extractions/s, L={c['model_latency_s']} s, "
+            f"K={c['in_flight']}, {c['users']:,} users",
+            c["extractions_per_s"],
+            f"{_fmt(c['ideal_per_s'])} ideal K/L",
+            c["ratio_ideal"],
+            ">= 0.8",
+            c["ratio_ideal"] >= 0.8,
         )
-        rows.append(
-            _row(
-                "concurrency: extractions/s vs. sequential Faust agent",
-                c["extractions_per_s"],
-                f"{_fmt(c['sequential_per_s'])} sequential",
-                c["ratio_sequential"],
-                ">= 20",
-                c["ratio_sequential"] >= 20,
-            )
+    )
+    rows.append(
+        _row(
+            "concurrency: extractions/s vs. sequential Faust agent",
+            c["extractions_per_s"],
+            f"{_fmt(c['sequential_per_s'])} sequential",
+            c["ratio_sequential"],
+            ">= 20",
+            c["ratio_sequential"] >= 20,
         )
-        rows.append(_row("concurrency: profile events/s", c["events_per_s"]))
-    k = results.get("cost")
-    if isinstance(k, dict) and "calls_per_message" in k:
-        rows.append(
-            _row(
-                f"cost: model calls/message, LoCoMo {k['messages']:,} turns "
-                f"in {k['sessions']} sessions",
-                k["calls_per_message"],
-                "1.00 one call per message",
-                k["calls_per_message"],
-                "<= 0.5",
-                k["calls_per_message"] <= 0.5,
-            )
+    )
+    rows.append(_row("concurrency: profile events/s", c["events_per_s"]))
+    return rows
+
+
+def _cost_rows(k: dict[str, Any]) -> list[dict[str, Any]]:
+    """The cost rows: model calls and prompt tokens per message."""
+    rows: list[dict[str, Any]] = []
+    rows.append(
+        _row(
+            f"cost: model calls/message, LoCoMo {k['messages']:,} turns "
+            f"in {k['sessions']} sessions",
+            k["calls_per_message"],
+            "1.00 one call per message",
+            k["calls_per_message"],
+            "<= 0.5",
+            k["calls_per_message"] <= 0.5,
         )
-        rows.append(
-            _row(
-                "cost: prompt tokens/message",
-                k["prompt_tokens_per_message"],
-                f"{_fmt(k['one_call_prompt_tokens_per_message'])} one call per message",
-                k["ratio_tokens"],
-            )
+    )
+    rows.append(
+        _row(
+            "cost: prompt tokens/message",
+            k["prompt_tokens_per_message"],
+            f"{_fmt(k['one_call_prompt_tokens_per_message'])} one call per message",
+            k["ratio_tokens"],
         )
-    r = results.get("replay")
-    if isinstance(r, dict) and "model_calls" in r:
-        rows.append(
-            _row(
-                f"replay after offset reset: model calls ({r['messages']:,} messages)",
-                r["model_calls"],
-                target="0",
-                ok=r["model_calls"] == 0,
-            )
+    )
+    return rows
+
+
+def _replay_rows(r: dict[str, Any]) -> list[dict[str, Any]]:
+    """The replay rows: model calls and new events after an offset reset."""
+    rows: list[dict[str, Any]] = []
+    rows.append(
+        _row(
+            f"replay after offset reset: model calls ({r['messages']:,} messages)",
+            r["model_calls"],
+            target="0",
+            ok=r["model_calls"] == 0,
         )
-        rows.append(
-            _row(
-                "replay: new events / same ids and bytes",
-                f"{r['new_events']} / {_fmt(r['identical'])}",
-                target="0 / yes",
-                ok=r["identical"],
-            )
+    )
+    rows.append(
+        _row(
+            "replay: new events / same ids and bytes",
+            f"{r['new_events']} / {_fmt(r['identical'])}",
+            target="0 / yes",
+            ok=r["identical"],
         )
-    lt = results.get("latency")
-    if isinstance(lt, dict) and "p50_s" in lt:
-        floor = lt["model_latency_s"] + lt["coalesce_window_s"]
-        rows.append(
-            _row(
-                f"latency p50/p95/p99 s, {lt['offered_per_s']:.0f} events/s offered, "
-                f"L={lt['model_latency_s']} s, window {lt['coalesce_window_s']} s",
-                f"{lt['p50_s']:.2f} / {lt['p95_s']:.2f} / {lt['p99_s']:.2f}",
-                f"{floor:.2f} window + L",
-                lt["p50_s"] / floor,
-            )
+    )
+    return rows
+
+
+def _latency_rows(lt: dict[str, Any]) -> list[dict[str, Any]]:
+    """The latency row: p50/p95/p99 against window + L."""
+    rows: list[dict[str, Any]] = []
+    floor = lt["model_latency_s"] + lt["coalesce_window_s"]
+    rows.append(
+        _row(
+            f"latency p50/p95/p99 s, {lt['offered_per_s']:.0f} events/s offered, "
+            f"L={lt['model_latency_s']} s, window {lt['coalesce_window_s']} s",
+            f"{lt['p50_s']:.2f} / {lt['p95_s']:.2f} / {lt['p99_s']:.2f}",
+            f"{floor:.2f} window + L",
+            lt["p50_s"] / floor,
         )
+    )
+    return rows
+
+
+def _summary_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Rows over all scenarios: per-user order, peak RSS, and the failed scenarios."""
+    rows: list[dict[str, Any]] = []
     orders = {
         name: res["order"]
         for name, res in results.items()
@@ -221,6 +237,27 @@ def table(results: dict[str, Any], cfg: Config) -> list[dict[str, Any]]:
     for name, res in results.items():
         if isinstance(res, dict) and "error" in res:
             rows.append(_row(f"{name}: FAILED", res["error"].splitlines()[-1][:80], ok=False))
+    return rows
+
+
+def table(results: dict[str, Any], cfg: Config) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    p = results.get("plumbing")
+    if isinstance(p, dict) and "ratio" in p:
+        rows.extend(_plumbing_rows(p))
+    c = results.get("concurrency")
+    if isinstance(c, dict) and "ratio_ideal" in c:
+        rows.extend(_concurrency_rows(c))
+    k = results.get("cost")
+    if isinstance(k, dict) and "calls_per_message" in k:
+        rows.extend(_cost_rows(k))
+    r = results.get("replay")
+    if isinstance(r, dict) and "model_calls" in r:
+        rows.extend(_replay_rows(r))
+    lt = results.get("latency")
+    if isinstance(lt, dict) and "p50_s" in lt:
+        rows.extend(_latency_rows(lt))
+    rows.extend(_summary_rows(results))
     return rows
 
 

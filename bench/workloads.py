@@ -17,6 +17,16 @@ from aiohttp import web
 from streams.cli.locomo import convert
 from tests.fakes.llm_server import FakeLLM, _completion
 
+__all__ = [
+    "LOCOMO_DIR",
+    "ScriptedModel",
+    "chat",
+    "latency",
+    "locomo_conversations",
+    "published_order",
+    "synthetic",
+]
+
 LOCOMO_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "locomo"
 _BASE_TIME = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -1,12 +1,11 @@
 """`make demo`: one worker, the seed conversation, the events as they happen, the profile.
 
-Uses the rule-based extractor unless OPENAI_API_KEY (or OPENAI_BASE_URL) is set.
+Uses the rule-based extractor unless OPENAI_API_KEY (or OPENAI_BASE_URL) is set. Run from the
+repository root as ``python -m deploy.demo`` (it uses ``tests.support`` for the worker).
 """
 
 import asyncio
 import os
-import signal
-import subprocess
 import sys
 import time
 import uuid
@@ -20,13 +19,16 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from schemas import ChatMessage
 from streams.core.codecs import encode
 from streams.settings import load_settings
+from tests.support import NotReady, ProcessExited, WorkerProcess
+
+__all__ = ["run", "show_profile", "start_worker", "wait_ready"]
 
 ROOT = Path(__file__).resolve().parent.parent
 CONVERSATION = ["I'm Alice from California", "I speak Spanish too!"]
 TOKEN = os.environ.get("PROFILE_STREAM_READ_TOKENS", "demo-read").split(",")[0]
 
 
-def start_worker(port: int) -> subprocess.Popen[bytes]:
+def start_worker(port: int) -> WorkerProcess:
     log = ROOT / ".stack" / "demo-worker.log"
     env = {
         "PROFILE_STREAM_READ_TOKENS": TOKEN,
@@ -36,32 +38,17 @@ def start_worker(port: int) -> subprocess.Popen[bytes]:
         **os.environ,
     }
     print(f"[demo] starting a worker on port {port} (log: {log.relative_to(ROOT)})")
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [str(ROOT / ".venv/bin/profile-stream"), "worker"],
-            env=env,  # noqa: S603
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    return WorkerProcess(env, log, port).start()
 
 
-async def wait_ready(url: str, worker: subprocess.Popen[bytes], timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline:
-            if worker.poll() is not None:
-                sys.exit(
-                    f"[demo] the worker exited ({worker.returncode}); see .stack/demo-worker.log"
-                )
-            try:
-                async with session.get(f"{url}/readyz") as r:
-                    if r.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.3)
-    sys.exit(f"[demo] the worker was not ready after {timeout}s; see .stack/demo-worker.log")
+async def wait_ready(worker: WorkerProcess, timeout: float = 120) -> None:
+    try:
+        await worker.wait_ready(timeout, poll_s=0.3)
+    except ProcessExited:
+        assert worker.proc is not None
+        sys.exit(f"[demo] the worker exited ({worker.proc.returncode}); see .stack/demo-worker.log")
+    except NotReady:
+        sys.exit(f"[demo] the worker was not ready after {timeout}s; see .stack/demo-worker.log")
 
 
 async def next_event(consumer: AIOKafkaConsumer, user_id: str, timeout: float) -> dict | None:
@@ -88,10 +75,10 @@ async def run() -> None:
             f"at {settings.openai_base_url or 'api.openai.com'}"
         )
     user_id = f"alice-{uuid.uuid4().hex[:6]}"
-    url = f"http://127.0.0.1:{settings.web_port}"
     worker = start_worker(settings.web_port)
+    url = worker.url
     try:
-        await wait_ready(url, worker)
+        await wait_ready(worker)
         consumer = AIOKafkaConsumer(
             settings.output_topic,
             bootstrap_servers=settings.kafka_bootstrap,
@@ -128,8 +115,7 @@ async def run() -> None:
             await producer.stop()
         await show_profile(url, user_id)
     finally:
-        worker.send_signal(signal.SIGTERM)
-        worker.wait(30)
+        worker.stop(30)
 
 
 async def show_profile(url: str, user_id: str) -> None:

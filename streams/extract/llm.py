@@ -50,7 +50,7 @@ class LLMExtractor:
             base_url=settings.openai_base_url,
             timeout=settings.llm_timeout_s,
             max_retries=0,  # retries are ours: one policy, with Retry-After and jitter
-            # The SDK's aiohttp transport: a third of the CPU per call of its default (bench/).
+            # The SDK's aiohttp transport: less CPU per call than its default (bench/README.md).
             http_client=DefaultAioHttpClient(),
         )
         self._settings = settings
@@ -107,8 +107,8 @@ class LLMExtractor:
         try:
             # The SDK's low-level post (its auth, base URL, timeout, errors) with a body we
             # built and serialized: ``chat.completions.create`` re-walks the whole request
-            # against its typed params and builds typed models of the answer, 3x the CPU of
-            # this call (bench/).
+            # against its typed params and builds typed models of the answer, at several times
+            # the CPU of this call (bench/README.md, "Why these defaults").
             answer = await self._client.post(
                 "/chat/completions", content=orjson.dumps(body), cast_to=object
             )

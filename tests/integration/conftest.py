@@ -4,7 +4,6 @@ A missing service fails the run: `make test` starts them, and a green run that n
 touched Kafka would prove nothing.
 """
 
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -13,10 +12,12 @@ import redis.asyncio as aioredis
 from aiokafka.admin import AIOKafkaAdminClient
 
 from tests.fakes.llm_server import FakeLLM
+from tests.support import clean_environ
 
 from .harness import (
     ADMIN_TOKEN,
     BOOTSTRAP,
+    PARTITIONS,
     READ_TOKEN,
     REDIS_URL,
     Kafka,
@@ -71,7 +72,7 @@ def fake_llm(llm_server: FakeLLM) -> FakeLLM:
 
 @pytest.fixture
 def names() -> Names:
-    return Names()
+    return Names.unique("it", partitions=PARTITIONS)
 
 
 @pytest.fixture
@@ -94,10 +95,7 @@ async def start_worker(
 
     async def start(index: int = 0, ready: bool = True, **extra: str) -> WorkerProcess:
         port = free_port()
-        env = {
-            k: v for k, v in os.environ.items() if not k.startswith(("PROFILE_STREAM_", "OPENAI_"))
-        }
-        env |= (
+        env = clean_environ() | (
             names.env()
             | {
                 "PROFILE_STREAM_KAFKA_BOOTSTRAP": BOOTSTRAP,

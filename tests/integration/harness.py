@@ -1,121 +1,37 @@
-"""Real worker processes and real Kafka clients for integration tests."""
+"""Real worker processes and real Kafka clients for integration tests (the parts the bench
+and the demo use too are in ``tests.support``)."""
 
 import asyncio
 import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import aiohttp
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 
-BOOTSTRAP = os.environ.get("PROFILE_STREAM_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+from tests.support import BOOTSTRAP, Names, WorkerProcess, committed, end_offsets, free_port, rewind
+
+__all__ = [
+    "ADMIN_TOKEN",
+    "BOOTSTRAP",
+    "PARTITIONS",
+    "READ_TOKEN",
+    "REDIS_URL",
+    "Kafka",
+    "Names",
+    "WorkerProcess",
+    "decode",
+    "free_port",
+    "message",
+]
+
 REDIS_URL = os.environ.get("PROFILE_STREAM_REDIS_URL", "redis://127.0.0.1:6379/0")
 READ_TOKEN = "test-read-token"
 ADMIN_TOKEN = "test-admin-token"
 PARTITIONS = 4
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class Names:
-    """One test's own topics and consumer group."""
-
-    prefix: str = field(default_factory=lambda: f"it-{uuid.uuid4().hex[:10]}")
-
-    @property
-    def input(self) -> str:
-        return f"{self.prefix}-chat"
-
-    @property
-    def output(self) -> str:
-        return f"{self.prefix}-updated"
-
-    @property
-    def dlq(self) -> str:
-        return f"{self.prefix}-dlq"
-
-    @property
-    def changelog(self) -> str:
-        return f"{self.prefix}-profiles-changelog"
-
-    def env(self) -> dict[str, str]:
-        return {
-            "PROFILE_STREAM_APP_ID": self.prefix,
-            "PROFILE_STREAM_INPUT_TOPIC": self.input,
-            "PROFILE_STREAM_OUTPUT_TOPIC": self.output,
-            "PROFILE_STREAM_DLQ_TOPIC": self.dlq,
-            "PROFILE_STREAM_PARTITIONS": str(PARTITIONS),
-        }
-
-
-class WorkerProcess:
-    """``profile-stream worker`` in a subprocess, with its log in a file."""
-
-    def __init__(self, env: dict[str, str], log: Path, port: int) -> None:
-        self.env, self.log, self.port = env, log, port
-        self.url = f"http://127.0.0.1:{port}"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> "WorkerProcess":
-        exe = str(Path(sys.executable).with_name("profile-stream"))
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [exe, "worker"],
-                env=self.env,
-                stdout=out,  # noqa: S603
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        return self
-
-    def tail(self, lines: int = 40) -> str:
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
-
-    async def wait_ready(self, timeout: float = 90.0) -> None:
-        deadline = time.monotonic() + timeout
-        async with aiohttp.ClientSession() as session:
-            while time.monotonic() < deadline:
-                assert self.proc is not None
-                if self.proc.poll() is not None:
-                    raise AssertionError(f"worker exited {self.proc.returncode}:\n{self.tail()}")
-                try:
-                    async with session.get(f"{self.url}/readyz") as r:
-                        if r.status == 200:
-                            return
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.2)
-        raise AssertionError(f"worker not ready after {timeout}s:\n{self.tail()}")
-
-    def stop(self, timeout: float = 30.0) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
 
 
 def message(
@@ -202,11 +118,7 @@ class Kafka:
         )
         await consumer.start()
         try:
-            result = {}
-            for p in await _partitions(consumer, topic):
-                offset = await consumer.committed(TopicPartition(topic, p))
-                result[p] = -1 if offset is None else offset
-            return result
+            return await committed(consumer, topic)
         finally:
             await consumer.stop()
 
@@ -224,32 +136,11 @@ class Kafka:
         raise AssertionError(f"{group} committed {committed} on {topic}, wanted {target}")
 
     async def end_offsets(self, topic: str) -> dict[int, int]:
-        consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, group_id=None)
-        await consumer.start()
-        try:
-            tps = [TopicPartition(topic, p) for p in await _partitions(consumer, topic)]
-            ends = await consumer.end_offsets(tps)
-            return {tp.partition: off for tp, off in ends.items()}
-        finally:
-            await consumer.stop()
+        return await end_offsets(topic)
 
     async def rewind(self, group: str, topic: str) -> None:
         """Set the (idle) group's offsets on ``topic`` back to the beginning."""
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=BOOTSTRAP, group_id=group, enable_auto_commit=False
-        )
-        await consumer.start()
-        try:
-            tps = [TopicPartition(topic, p) for p in await _partitions(consumer, topic)]
-            consumer.assign(tps)
-            await consumer.commit({tp: 0 for tp in tps})
-        finally:
-            await consumer.stop()
-
-
-async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
-    await consumer._client._wait_on_metadata(topic)
-    return consumer.partitions_for_topic(topic) or set()
+        await rewind(group, topic)
 
 
 def decode(records: list[ConsumerRecord[bytes, bytes]]) -> list[dict[str, Any]]:

@@ -2,7 +2,6 @@
 and the scripted model."""
 
 import asyncio
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +10,7 @@ import orjson
 import pytest
 
 from tests.fakes.llm_server import FakeLLM, Fault
+from tests.support import clean_environ
 
 from .conftest import StartWorker
 from .harness import (
@@ -40,12 +40,15 @@ class Run:
 
 
 def cli_env(names: Names, worker: WorkerProcess | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PROFILE_STREAM_", "OPENAI_"))}
-    env |= names.env() | {
-        "PROFILE_STREAM_KAFKA_BOOTSTRAP": BOOTSTRAP,
-        "PROFILE_STREAM_READ_TOKENS": READ_TOKEN,
-        "PROFILE_STREAM_ADMIN_TOKENS": ADMIN_TOKEN,
-    }
+    env = (
+        clean_environ()
+        | names.env()
+        | {
+            "PROFILE_STREAM_KAFKA_BOOTSTRAP": BOOTSTRAP,
+            "PROFILE_STREAM_READ_TOKENS": READ_TOKEN,
+            "PROFILE_STREAM_ADMIN_TOKENS": ADMIN_TOKEN,
+        }
+    )
     if worker is not None:
         env["PROFILE_STREAM_WEB_PORT"] = str(worker.port)
     return env

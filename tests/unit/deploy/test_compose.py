@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from streams.cli.main import main as cli
+from streams.cli import main as cli
 from streams.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[3]

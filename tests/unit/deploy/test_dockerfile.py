@@ -5,7 +5,7 @@ import shlex
 import tomllib
 from pathlib import Path
 
-from streams.cli.main import main as cli
+from streams.cli import main as cli
 from streams.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[3]

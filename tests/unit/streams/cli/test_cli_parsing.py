@@ -14,8 +14,9 @@ import pytest
 from click.testing import CliRunner
 
 from schemas import DeadLetter, ProfileEvent
+from streams.cli import main
 from streams.cli.dlq import Letter, _pick, _record, _select, render
-from streams.cli.main import check_line, checked, main
+from streams.cli.messages import check_line, checked
 from streams.cli.support import event_line
 from streams.core.codecs import COMMAND_HEADER, decode_message
 from streams.settings import Settings

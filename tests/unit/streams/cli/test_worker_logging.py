@@ -6,7 +6,7 @@ from collections.abc import Iterator
 import faust
 import pytest
 
-from streams.cli.main import _service_worker
+from streams.cli.worker import _service_worker
 
 
 @pytest.fixture

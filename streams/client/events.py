@@ -1,7 +1,7 @@
-"""A small client for apps on the other side of the stream: publish chat messages, follow
-profile events, read and forget profiles. Nothing here prints.
+"""Following profile events: :class:`ProfileEvents`, an async iterator over ``profile-updated``
+that delivers each event once and resumes where a consumer group stopped.
 
-Following events, resumable across restarts::
+Resumable across restarts::
 
     async with ProfileEvents(bootstrap="127.0.0.1:9092", group_id="my-app") as events:
         async for event in events:
@@ -12,58 +12,21 @@ import asyncio
 import hashlib
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Self
-from urllib.parse import quote
 
-import aiohttp
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 from pydantic import ValidationError
 
-from schemas import ChatMessage, ProfileEvent
-from streams.client.kafka_io import (
-    OutRecord,
-    aiter_any,
-    partitions_of,
-    produce,
-    unreachable,
-)
-from streams.core.codecs import encode
-from streams.errors import BrokerUnavailable, ProfileNotFound, Refused, ServiceError, TopicMissing
+from schemas import ProfileEvent
+from streams.client.kafka_io import partitions_of, unreachable
 
-__all__ = [
-    "BrokerUnavailable",
-    "ProfileEvents",
-    "Refused",
-    "TopicMissing",
-    "forget_profile",
-    "get_profile",
-    "publish",
-]
+__all__ = ["ProfileEvents"]
 
 logger = logging.getLogger(__name__)
-
-
-async def publish(
-    messages: Iterable[ChatMessage] | AsyncIterable[ChatMessage],
-    *,
-    bootstrap: str,
-    topic: str,
-    on_sent: Callable[[int], None] | None = None,
-) -> int:
-    """Publish chat messages keyed by user id (UTF-8), in order; return how many were sent.
-
-    See :func:`produce` for ``on_sent`` and the errors.
-    """
-
-    async def records() -> AsyncIterator[OutRecord]:
-        async for message in aiter_any(messages):
-            yield OutRecord(message.user_id.encode(), encode(message))
-
-    return await produce(records(), bootstrap=bootstrap, topic=topic, on_sent=on_sent)
 
 
 class _Seen:
@@ -303,77 +266,3 @@ class ProfileEvents:
             elif committed > firsts[tp]:
                 self._consumer.seek(tp, max(firsts[tp], committed - lookback))
                 self._seed_until[tp] = committed
-
-
-async def get_profile(
-    base_url: str,
-    user_id: str,
-    *,
-    token: str,
-    kind: str = "user",
-    attempts: int = 10,
-    timeout_s: float = 10.0,
-) -> dict[str, Any]:
-    """One user's profile (or, with ``kind``, a team's, the assistant's...) from any worker
-    (it routes to the owner).
-
-    Retries 503 (a rebalance in progress) honouring ``Retry-After``, up to ``attempts`` times.
-
-    Raises:
-        ProfileNotFound: the worker has no profile for the user.
-        ServiceError: any other refusal or failure, with the status and the worker's message.
-    """
-    path = user_id if kind == "user" else f"{kind}/{user_id}"
-    url = f"{base_url.rstrip('/')}/profiles/{path}"
-    headers = {"Authorization": f"Bearer {token}"}
-    timeout = aiohttp.ClientTimeout(total=timeout_s)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
-        for attempt in range(1, attempts + 1):
-            try:
-                async with session.get(url, headers=headers) as response:
-                    if response.status == 200:
-                        body: dict[str, Any] = await response.json(content_type=None)
-                        return body
-                    if response.status == 404:
-                        raise ProfileNotFound(user_id)
-                    text = await response.text()
-                    if response.status != 503 or attempt == attempts:
-                        raise ServiceError(f"{url} answered {response.status}: {text[:200]}")
-                    delay = float(response.headers.get("Retry-After", "1"))
-            except aiohttp.ClientError as exc:
-                if attempt == attempts:
-                    raise ServiceError(f"cannot reach {url} ({exc}); is a worker running?") from exc
-                delay = 1.0
-            await asyncio.sleep(delay)
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-async def forget_profile(
-    base_url: str, user_id: str, *, token: str, timeout_s: float = 10.0
-) -> str:
-    """Ask a worker to forget a user (``DELETE /profiles/{user_id}``); return the command id.
-
-    The worker answers once the command is in Kafka; the profile goes when the command is
-    applied, in order with the user's messages, and a ``deleted`` event follows.
-
-    Raises:
-        Refused: the worker refused (401 unknown token, 403 not an admin token, ...).
-        ServiceError: the worker cannot be reached.
-    """
-    url = f"{base_url.rstrip('/')}/profiles/{quote(user_id, safe='')}"
-    headers = {"Authorization": f"Bearer {token}"}
-    try:
-        async with (
-            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s)) as session,
-            session.delete(url, headers=headers) as response,
-        ):
-            text = await response.text()
-            if response.status != 202:
-                raise Refused(
-                    f"{url} answered {response.status}: {text[:200]}", status=response.status
-                )
-            body: dict[str, Any] = await response.json(content_type=None)
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        reason = str(exc) or type(exc).__name__
-        raise ServiceError(f"cannot reach {url} ({reason}); is a worker running?") from exc
-    return str(body["command_id"])

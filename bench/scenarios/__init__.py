@@ -1,0 +1,35 @@
+"""The benchmark scenarios, one module each (plumbing, concurrency, cost and replay, latency),
+and :data:`ORDER`, the order ``bench.run`` runs them in. Each one runs on its own topics and
+consumer group, starts its own worker (``profile-stream worker`` subprocess) and baseline
+processes, and stops them and deletes its topics when it ends, also on failure (``stage``)."""
+
+from collections.abc import Callable
+from typing import Any
+
+from .concurrency import concurrency
+from .cost import cost_and_replay
+from .latency import latency_run
+from .plumbing import plumbing
+from .stage import Config, config
+
+__all__ = ["ORDER", "Config", "config"]
+
+
+async def run_plumbing(cfg: Config, results: dict[str, Any]) -> None:
+    results["plumbing"] = await plumbing(cfg)
+
+
+async def run_concurrency(cfg: Config, results: dict[str, Any]) -> None:
+    results["concurrency"] = await concurrency(cfg)
+
+
+async def run_latency(cfg: Config, results: dict[str, Any]) -> None:
+    results["latency"] = await latency_run(cfg)
+
+
+ORDER: list[tuple[str, Callable[[Config, dict[str, Any]], Any]]] = [
+    ("plumbing", run_plumbing),
+    ("concurrency", run_concurrency),
+    ("cost", cost_and_replay),
+    ("latency", run_latency),
+]

@@ -1,0 +1,163 @@
+"""What every scenario shares: the sizes of a run (:class:`Config`), and :class:`Stage`, which
+owns one scenario's processes, fake models, topics and folder and releases them on exit."""
+
+import atexit
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from tests.support import Process
+
+from ..progress import log
+from ..sampling import Sampler, broker_pid
+from ..topics import Committed, delete_topics, end_offsets
+from ..workers import SampledProcess, Worker, remove_dir, scenario_names, workdir, worker_env
+from ..workloads import ScriptedModel, latency
+
+__all__ = ["Config", "Stage", "baseline_env", "config", "worker_stats"]
+
+
+@dataclass(frozen=True)
+class Config:
+    """Sizes of one run; :func:`config` gives the short and the full one."""
+
+    short: bool
+    keep: bool
+    plumbing_users: int
+    plumbing_per_user: int
+    concurrency_users: int
+    model_latency_s: float
+    in_flight: int
+    sequential_window_s: float
+    locomo_files: int | None
+    locomo_sessions: int | None
+    turn_gap_s: float
+    session_pause_s: float
+    cost_latency: str
+    latency_rate: float
+    latency_duration_s: float
+    latency_users: int
+    timeout_s: float
+    worker_log_level: str = "warning"
+
+
+def config(short: bool, keep: bool = False, worker_log_level: str = "warning") -> Config:
+    return Config(
+        short=short,
+        keep=keep,
+        worker_log_level=worker_log_level,
+        plumbing_users=1000 if short else 2000,
+        plumbing_per_user=5 if short else 10,
+        concurrency_users=2000,
+        model_latency_s=0.5,
+        in_flight=64,
+        sequential_window_s=10.0 if short else 20.0,
+        locomo_files=3 if short else None,
+        locomo_sessions=6 if short else None,
+        turn_gap_s=0.01,
+        session_pause_s=1.0,
+        cost_latency="lognormal:0.5:0.5",
+        latency_rate=100.0,
+        latency_duration_s=10.0 if short else 20.0,
+        latency_users=400,
+        timeout_s=240.0 if short else 900.0,
+    )
+
+
+_LIVE: list[Process] = []
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    for p in _LIVE:
+        p.kill()
+
+
+class Stage:
+    """One scenario's processes, fake models, topics and folder, all released on exit."""
+
+    def __init__(self, scenario: str, cfg: Config) -> None:
+        self.names = scenario_names(scenario)
+        self.cfg = cfg
+        self.dir = workdir(scenario)
+        self.procs: list[SampledProcess] = []
+        self.fakes: list[ScriptedModel] = []
+        broker = broker_pid()
+        self.system = {
+            "bench process (fake model, Kafka clients)": Sampler(os.getpid()),
+            "machine (all cores)": Sampler(None),
+            **({"kafka broker": Sampler(broker)} if broker else {}),
+        }
+
+    async def __aenter__(self) -> "Stage":
+        for sampler in self.system.values():
+            sampler.start()
+        return self
+
+    def cpu_shares(self, worker: SampledProcess, start: float, end: float) -> dict[str, float]:
+        """Cores' worth of CPU each process used between two wall-clock times."""
+        span = max(end - start, 1e-9)
+        samplers = {"worker": worker.sampler, **self.system}
+        shares = {
+            name: round(s.cpu_between(start, end) / span, 3)
+            for name, s in samplers.items()
+            if s is not None
+        }
+        ours = sum(v for k, v in shares.items() if not k.startswith("machine"))
+        shares["other processes"] = round(max(0.0, shares["machine (all cores)"] - ours), 3)
+        return shares
+
+    async def __aexit__(self, *exc: object) -> None:
+        for sampler in self.system.values():
+            await sampler.stop()
+        # A worker stopped mid-run gives its running batches up to 10 s before it exits; after
+        # a failure or an interrupt the topics are deleted anyway, so do not wait long.
+        for p in self.procs:
+            await p.terminate(timeout=30.0 if exc[0] is None else 5.0)
+            if p in _LIVE:
+                _LIVE.remove(p)
+        for f in self.fakes:
+            await f.stop()
+        if self.cfg.keep:
+            log(f"kept topics {self.names.prefix}-* and {self.dir}")
+            return
+        await delete_topics(self.names.prefix)
+        if exc[0] is None:
+            remove_dir(self.dir)
+        else:
+            log(f"logs of the failed scenario kept in {self.dir}")
+
+    async def fake(self, spec: str) -> ScriptedModel:
+        model = ScriptedModel(latency(spec))
+        await model.start()
+        self.fakes.append(model)
+        return model
+
+    def spawn(self, proc: SampledProcess) -> Any:
+        self.procs.append(proc)
+        _LIVE.append(proc)
+        return proc.start()
+
+    async def worker(self, model_url: str, name: str = "worker", **settings: Any) -> Worker:
+        env = worker_env(self.names, model_url, log_level=self.cfg.worker_log_level, **settings)
+        w = Worker(env, self.dir, name)
+        self.spawn(w)
+        took = await w.wait_ready()
+        log(f"{name} ready in {took:.1f}s (pid {w.pid})")
+        return w
+
+    async def until_committed(self, worker: Worker, what: str, group: str = "") -> float:
+        ends = await end_offsets(self.names.input)
+        async with Committed(group or self.names.prefix, self.names.input) as committed:
+            return await committed.wait_for(ends, self.cfg.timeout_s, watch=[worker], progress=what)
+
+
+def baseline_env(**values: Any) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BENCH_")}
+    env.update({f"BENCH_{k.upper()}": str(v) for k, v in values.items()})
+    return env
+
+
+def worker_stats(w: Worker) -> dict[str, Any]:
+    assert w.sampler is not None
+    return {"peak_rss_mb": round(w.sampler.peak_rss_mb, 1)}

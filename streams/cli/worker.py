@@ -1,0 +1,95 @@
+"""``profile-stream worker``: lock the data dir, check and create the topics, run Faust's
+worker without its terminal spinner."""
+
+import asyncio
+import fcntl
+from pathlib import Path
+from typing import IO, Any
+
+import click
+
+from streams.cli.support import load
+from streams.errors import ConfigError, ProfileStreamError, TopicMissing
+from streams.settings import Settings
+
+__all__ = ["worker"]
+
+
+def _lock_data_dir(path: Path) -> IO[str]:
+    path.mkdir(parents=True, exist_ok=True)
+    handle = (path / ".lock").open("w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise click.ClickException(
+            f"data dir {path} is in use by another worker; give each worker its own "
+            "PROFILE_STREAM_DATA_DIR (or --data-dir)"
+        ) from None
+    return handle
+
+
+@click.command()
+@click.option("--web-port", type=int, help="HTTP port (PROFILE_STREAM_WEB_PORT).")
+@click.option("--data-dir", type=click.Path(path_type=Path), help="RocksDB folder, one per worker.")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]))
+def worker(web_port: int | None, data_dir: Path | None, log_level: str | None) -> None:
+    """Start a worker: consume chat messages, keep profiles, serve the views."""
+    from streams.app import create_worker
+
+    settings = load(web_port=web_port, data_dir=data_dir, log_level=log_level)
+    lock = _lock_data_dir(settings.data_dir)
+    try:
+        app = create_worker(settings)
+        asyncio.run(_prepare_topics(settings))
+    except ProfileStreamError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(
+        f"profile-stream worker: broker {settings.kafka_bootstrap}, extractor "
+        f"{settings.extractor_kind}, web http://{settings.web_host}:{settings.web_port}, "
+        f"data {settings.data_dir}",
+        err=True,
+    )
+    _service_worker(app, settings.log_level).execute_from_commandline()
+    lock.close()
+
+
+def _service_worker(app: Any, log_level: str) -> Any:
+    """Faust's worker without its terminal spinner.
+
+    At WARNING or above the spinner sets the root logger to DEBUG so it can spin on every
+    record: each library's debug record is then built and formatted, a share of a busy worker's
+    CPU worth saving (bench/README.md, "Why these defaults")."""
+    from faust.worker import Worker
+
+    class ServiceWorker(Worker):
+        def on_setup_root_logger(self, logger: Any, level: int) -> None:
+            self.spinner = None
+
+    return ServiceWorker(app, loglevel=log_level, quiet=True)
+
+
+async def _prepare_topics(settings: Settings) -> None:
+    """Refuse to start when existing topics disagree with PROFILE_STREAM_PARTITIONS (every
+    message would look misplaced and be re-routed forever, and the table would not match);
+    create the topics the agents subscribe to, so they exist before the consumer group forms."""
+    from streams.client.kafka_io import ensure_topics, partitions_of
+    from streams.core.kinds import load_kinds
+
+    for topic in (settings.input_topic, f"{settings.app_id}-profiles-changelog"):
+        try:
+            count = len(await partitions_of(topic, bootstrap=settings.kafka_bootstrap))
+        except TopicMissing:
+            continue  # the worker creates it with the configured count
+        if count != settings.partitions:
+            raise ConfigError(
+                f"topic {topic!r} has {count} partitions but PROFILE_STREAM_PARTITIONS is "
+                f"{settings.partitions}; set PROFILE_STREAM_PARTITIONS={count} (the partition "
+                "count of an existing deployment cannot change in place)"
+            )
+    kinds = load_kinds(settings.kinds_file, settings.profile_model)
+    await ensure_topics(
+        [kind.topic(settings.app_id, settings.input_topic) for kind in kinds],
+        partitions=settings.partitions,
+        replication=settings.replication_factor,
+        bootstrap=settings.kafka_bootstrap,
+    )
