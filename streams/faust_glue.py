@@ -18,3 +18,16 @@ def tables_recovered(app: faust.App) -> bool:
     Internal: ``app.tables.recovery.completed`` (an ``asyncio.Event``), no public accessor.
     """
     return bool(cast(Any, app.tables).recovery.completed.is_set())
+
+
+def add_web_middleware(app: faust.App, middleware: Any) -> None:
+    """Run ``middleware`` (an aiohttp middleware) around every request to ``app``'s web server.
+
+    Driver-specific: Faust's web API has no middleware hook; its aiohttp driver exposes the
+    ``aiohttp.web.Application`` as ``app.web.web_app``. Call before the worker starts: aiohttp
+    freezes the middleware list when the server starts.
+    """
+    cast(Any, app.web).web_app.middlewares.append(middleware)
+
+
+__all__ += ["add_web_middleware"]

@@ -9,7 +9,9 @@ import pytest
 import yaml
 
 from streams.cli import main as cli
+from streams.core.kinds import USER
 from streams.settings import Settings
+from streams.web.views import routes
 
 ROOT = Path(__file__).resolve().parents[3]
 K8S = ROOT / "deploy" / "k8s"
@@ -17,8 +19,8 @@ PREFIX = Settings.model_config["env_prefix"]
 SETTINGS_ENV = {PREFIX + name.upper() for name in Settings.model_fields}
 SETTINGS_ENV |= {"OPENAI_API_KEY", "OPENAI_BASE_URL"}
 HELPERS = {"POD_NAME", "NAMESPACE"}  # downward API, only to build PROFILE_STREAM_WEB_HOST
-VIEWS = (ROOT / "streams" / "web" / "views.py").read_text()
-ROUTES = set(re.findall(r"""app\.page\(\s*["']([^"']+)["']""", VIEWS))
+# The paths the worker serves, from its route table (the views' dependencies are not needed).
+ROUTES = {route.path for route in routes({USER: object()}, object(), Settings())}  # type: ignore[arg-type, dict-item]
 DOCKERFILE = (ROOT / "deploy" / "Dockerfile").read_text()
 
 

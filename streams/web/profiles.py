@@ -1,0 +1,150 @@
+"""The profile views: read a profile of any kind, render a user's for a prompt, forget or
+correct a user's.
+
+Reads go through a ``ProfileReader`` (here or at the owner). DELETE and PATCH become commands
+on the input topic, keyed by the user, so they are ordered with the user's messages.
+Tokens are checked before any of these runs (``streams.web.auth.bearer_auth``).
+
+Faust builds a view as ``cls(app, web)``, so a view cannot take its dependencies in
+``__init__``; ``streams.web.views`` binds them as class attributes on a subclass.
+"""
+
+import logging
+import uuid
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+import faust
+from faust.web import Request, Response, View
+
+from schemas import ProfileCommand, ProfileRecord
+from streams.core.codecs import COMMAND_HEADER, encode
+from streams.core.corrections import parse_correction
+from streams.core.kinds import USER
+from streams.extract.prompt import render_profile
+from streams.web.reader import ProfileReader
+from streams.web.responses import error, json
+
+__all__ = ["MAX_SUBJECT", "KindView", "ProfileView", "PromptView", "profile_body"]
+
+logger = logging.getLogger(__name__)
+
+#: Longer user ids and subjects are refused with 400 before anything is looked up.
+MAX_SUBJECT = 256
+
+
+class ProfileView(View):
+    """``/profiles/{user_id}``: read (GET), forget (DELETE) or correct (PATCH) a user's profile."""
+
+    reader: ClassVar[ProfileReader]  # the user kind's
+    commands: ClassVar[faust.TopicT]  # the input topic, where commands go with the messages
+    max_body: ClassVar[int]  # bytes of a PATCH body
+
+    async def get(self, request: Request, user_id: str) -> Response:
+        """The user's profile as JSON (404 if there is none)."""
+        if (problem := _bad_subject(self, user_id)) is not None:
+            return problem
+        return await _read(self, request, self.reader, user_id)
+
+    async def delete(self, request: Request, user_id: str) -> Response:
+        """Forget the user: 202 once the command is on the topic."""
+        if (problem := _bad_subject(self, user_id)) is not None:
+            return problem
+        forget = ProfileCommand(
+            command_id=str(uuid.uuid4()),
+            type="forget",
+            user_id=user_id,
+            requested_at=datetime.now(UTC),
+        )
+        return await self._submit(forget)
+
+    async def patch(self, request: Request, user_id: str) -> Response:
+        """Correct the user's profile (``streams.core.corrections``): 202, or 400/413."""
+        if (problem := _bad_subject(self, user_id)) is not None:
+            return problem
+        body = await request.read()
+        if len(body) > self.max_body:
+            return error(self, 413, f"body over {self.max_body} bytes")
+        try:
+            command = parse_correction(body, user_id, self.reader.kind.schema)
+        except ValueError as exc:
+            return error(self, 400, str(exc))
+        return await self._submit(command)
+
+    async def _submit(self, command: ProfileCommand) -> Response:
+        sent = await self.commands.send(
+            key=command.user_id.encode(), value=encode(command), headers=[COMMAND_HEADER]
+        )
+        await sent  # accepted means on the topic: the broker has acknowledged it
+        logger.info("command accepted type=%s user_id=%s", command.type, command.user_id)
+        return json(self, {"command_id": command.command_id, "status": "accepted"}, 202)
+
+
+class PromptView(View):
+    """``/profiles/{user_id}/prompt``: the user's profile as a block for a system prompt."""
+
+    reader: ClassVar[ProfileReader]  # the user kind's
+
+    async def get(self, request: Request, user_id: str) -> Response:
+        """The profile as ``text/plain`` (404 if there is none)."""
+        if (problem := _bad_subject(self, user_id)) is not None:
+            return problem
+        schema = self.reader.kind.schema
+
+        def render(record: ProfileRecord | None) -> Response:
+            if record is None:
+                return error(self, 404, "no profile for this user")
+            return self.text(render_profile(record.profile, schema), content_type="text/plain")
+
+        return await self.reader.answer(self, request, user_id, render)
+
+
+class KindView(View):
+    """``/profiles/{kind}/{subject}``: the profile of ``subject`` in one of the worker's kinds."""
+
+    readers: ClassVar[dict[str, ProfileReader]]  # by kind name, the user kind included
+
+    async def get(self, request: Request, kind: str, subject: str) -> Response:
+        """The profile as JSON (404 if the kind or the profile does not exist)."""
+        if (problem := _bad_subject(self, subject)) is not None:
+            return problem
+        if kind not in self.readers:
+            known = sorted(self.readers)
+            return error(self, 404, f"no profile kind {kind!r}; this worker has {known}")
+        return await _read(self, request, self.readers[kind], subject)
+
+
+async def _read(view: View, request: Request, reader: ProfileReader, subject: str) -> Response:
+    """The JSON of ``subject``'s profile in ``reader``'s kind, from wherever it lives."""
+
+    def render(record: ProfileRecord | None) -> Response:
+        if record is None:
+            return error(view, 404, f"no {reader.kind.name} profile for this subject")
+        return json(view, profile_body(record, request))
+
+    return await reader.answer(view, request, subject, render)
+
+
+def _bad_subject(view: View, subject: str) -> Response | None:
+    if len(subject) > MAX_SUBJECT:
+        return error(view, 400, f"user id longer than {MAX_SUBJECT} characters")
+    return None
+
+
+def profile_body(record: ProfileRecord, request: Request) -> dict[str, Any]:
+    """The JSON of a stored profile; provenance only with ``?include=provenance``."""
+    body: dict[str, Any] = {
+        "user_id": record.user_id,
+        "version": record.version,
+        "updated_at": record.updated_at,
+        "schema": record.schema_id,
+        "profile": record.profile,
+        "locked": list(record.locked),
+    }
+    if record.kind != USER:
+        body["kind"] = record.kind
+    if record.set_aside:
+        body["set_aside"] = {k: v.model_dump(mode="json") for k, v in record.set_aside.items()}
+    if "provenance" in request.query.get("include", "").split(","):
+        body["provenance"] = {k: v.model_dump(mode="json") for k, v in record.provenance.items()}
+    return body

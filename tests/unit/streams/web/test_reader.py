@@ -1,0 +1,141 @@
+"""Where a profile read is answered (here, at the owner, or 503) and what is read here."""
+
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
+
+import faust
+import orjson
+import pytest
+from faust.web import Response, View
+from yarl import URL
+
+from schemas import ProfileRecord
+from streams.core.codecs import encode
+from streams.core.kinds import Kind
+from streams.core.partitioning import partition_for
+from streams.core.profile_schema import load_profile_schema
+from streams.core.records import deleted_event
+from streams.web import reader as reader_module
+from streams.web.reader import Here, ProfileReader, Remote, Unavailable, place
+
+SCHEMA = load_profile_schema("schemas.profile:UserProfile")
+HERE = "http://w1:6066"
+THERE = "http://w2:6066"
+PARTITIONS = 4
+
+
+class FakeTable(dict[bytes, bytes]):
+    """What the reader uses of a Faust table: a name and ``get``."""
+
+    name = "profiles"
+
+
+def record(user_id: str = "zed", **update: Any) -> ProfileRecord:
+    return ProfileRecord(
+        user_id=user_id,
+        version=3,
+        schema_id=SCHEMA.schema_id,
+        profile=SCHEMA.empty() | {"name": "Zed"},
+    ).model_copy(update=update)
+
+
+def fake_app(owners: dict[str, list[int]], *, rebalancing: bool = False) -> Any:
+    """An app whose assignor puts the table's partitions at the given hosts."""
+    metadata = {URL(host): {"profiles-changelog": parts} for host, parts in owners.items()}
+    router = SimpleNamespace(table_metadata=lambda name: metadata if name == "profiles" else {})
+    return SimpleNamespace(
+        rebalancing=rebalancing, conf=SimpleNamespace(canonical_url=URL(HERE)), router=router
+    )
+
+
+@pytest.fixture
+def recovered(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Whether the tables are recovered, as the reader sees it; flip ``[0]`` to change it."""
+    state = [True]
+    monkeypatch.setattr(reader_module, "tables_recovered", lambda app: state[0])
+    return state
+
+
+def reader_for(app: Any, table: FakeTable | None = None) -> ProfileReader:
+    return ProfileReader(app, Kind("user", SCHEMA), table or FakeTable(), PARTITIONS)  # type: ignore[arg-type]
+
+
+def test_a_known_owner_is_here_or_remote_and_a_trailing_slash_does_not_matter() -> None:
+    assert place(HERE, here=HERE) == Here()
+    assert place(HERE + "/", here=HERE) == Here()
+    assert place(HERE, here=HERE + "/") == Here()
+    assert place(THERE, here=HERE) == Remote(THERE)
+
+
+def test_an_unknown_owner_is_unavailable() -> None:
+    assert place(None, here=HERE) == Unavailable("partition owner unknown; try again")
+
+
+def test_locate_follows_the_assignor_metadata(recovered: list[bool]) -> None:
+    mine = partition_for(b"zed", PARTITIONS)
+    others = [p for p in range(PARTITIONS) if p != mine]
+    assert reader_for(fake_app({HERE: [mine], THERE: others})).locate("zed") == Here()
+    assert reader_for(fake_app({HERE: others, THERE: [mine]})).locate("zed") == Remote(THERE)
+    unknown = reader_for(fake_app({HERE: others})).locate("zed")
+    assert unknown == Unavailable("partition owner unknown; try again")
+
+
+def test_while_rebalancing_or_recovering_nobody_answers(recovered: list[bool]) -> None:
+    mine = partition_for(b"zed", PARTITIONS)
+    rebalancing = reader_for(fake_app({HERE: [mine]}, rebalancing=True))
+    assert rebalancing.locate("zed") == Unavailable("rebalancing; try again")
+    recovered[0] = False
+    assert reader_for(fake_app({HERE: [mine]})).locate("zed") == Unavailable(
+        "rebalancing; try again"
+    )
+
+
+def test_stored_reads_the_record_and_hides_absent_and_forgotten_ones() -> None:
+    table = FakeTable()
+    table[b"zed"] = encode(record())
+    forgotten = record("ann")
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    table[b"ann"] = encode(
+        forgotten.model_copy(update={"pending_event": deleted_event(forgotten, "c1", at)})
+    )
+    reader = reader_for(fake_app({}), table)
+    stored = reader.stored("zed")
+    assert stored is not None and stored.profile["name"] == "Zed" and stored.version == 3
+    assert reader.stored("nobody") is None
+    assert reader.stored("ann") is None
+
+
+@pytest.fixture(scope="module")
+def view() -> View:
+    """A real Faust view, to build responses with."""
+    app = faust.App("reader-test", broker="kafka://127.0.0.1:1", autodiscover=False)
+    return View(app, app.web)
+
+
+async def test_answer_renders_here_proxies_there_and_503s_otherwise(
+    view: View, recovered: list[bool], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mine = partition_for(b"zed", PARTITIONS)
+    table = FakeTable({b"zed": encode(record())})
+    proxied: list[str] = []
+
+    async def fake_proxy(app: Any, v: View, request: Any, owner: str) -> Response:
+        proxied.append(owner)
+        return v.text("from the owner")
+
+    monkeypatch.setattr(reader_module, "proxy", fake_proxy)
+
+    def render(found: ProfileRecord | None) -> Response:
+        return view.text(found.user_id if found else "none")
+
+    here = await reader_for(fake_app({HERE: [mine]}), table).answer(view, None, "zed", render)  # type: ignore[arg-type]
+    assert here.status == 200 and here.text == "zed" and proxied == []
+
+    there = await reader_for(fake_app({THERE: [mine]}), table).answer(view, None, "zed", render)  # type: ignore[arg-type]
+    assert there.text == "from the owner" and proxied == [THERE]
+
+    recovered[0] = False
+    busy = await reader_for(fake_app({HERE: [mine]}), table).answer(view, None, "zed", render)  # type: ignore[arg-type]
+    assert busy.status == 503 and busy.headers["Retry-After"] == "1"
+    assert orjson.loads(busy.body) == {"error": "rebalancing; try again"}

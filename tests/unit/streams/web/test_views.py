@@ -1,0 +1,264 @@
+"""The views as a worker mounts them: a real Faust app's web server, served in-process by
+aiohttp's test server; the table, the command topic and the partition owner are fakes."""
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+import orjson
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from faust.web import View
+
+from schemas import ProfileRecord
+from streams.core.codecs import COMMAND_HEADER, decode_command, encode
+from streams.core.kinds import USER, Kind
+from streams.core.profile_schema import load_profile_schema
+from streams.settings import Settings
+from streams.web import reader as reader_module
+from streams.web.probes import Health
+from streams.web.profiles import KindView, ProfileView, PromptView
+from streams.web.views import OPEN, READ, READ_OR_ADMIN, _bound, register_views, routes
+
+SCHEMA = load_profile_schema("schemas.profile:UserProfile")
+READ_TOKEN, ADMIN_TOKEN = "read-secret", "admin-secret"
+MAX_BODY = 1024
+
+
+class FakeTable(dict[bytes, bytes]):
+    def __init__(self, name: str, rows: dict[bytes, bytes]) -> None:
+        super().__init__(rows)
+        self.name = name
+
+
+class FakeTopic:
+    """The command topic: records what is sent; the broker acknowledges at once."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[bytes, bytes, list[tuple[str, bytes]]]] = []
+
+    async def send(self, *, key: bytes, value: bytes, headers: list[Any]) -> asyncio.Future[None]:
+        self.sent.append((key, value, headers))
+        acknowledged: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        acknowledged.set_result(None)
+        return acknowledged
+
+
+@dataclass
+class Served:
+    client: TestClient
+    commands: FakeTopic
+    owner: list[str | None] = field(default_factory=list)  # [0]: the partition owner's URL
+    recovered: list[bool] = field(default_factory=lambda: [True])
+
+    async def call(
+        self, method: str, path: str, token: str | None = None, data: bytes | None = None
+    ) -> tuple[int, Any, Any]:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        async with self.client.request(method, path, headers=headers, data=data) as response:
+            body = await response.read()
+            is_json = body and response.content_type == "application/json"
+            parsed = orjson.loads(body) if is_json else body
+            return response.status, parsed, response.headers
+
+
+def stored(user_id: str, kind: str = USER) -> bytes:
+    profile = SCHEMA.empty() | {"name": user_id.title()}
+    record = ProfileRecord(
+        user_id=user_id, version=2, schema_id=SCHEMA.schema_id, profile=profile, kind=kind
+    )
+    return encode(record)
+
+
+@pytest.fixture
+async def served(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Served]:
+    app = faust.App(f"views-{uuid.uuid4().hex}", broker="kafka://127.0.0.1:1", autodiscover=False)
+    users = FakeTable("profiles", {b"zed": stored("zed")})
+    teams = FakeTable("teams", {b"t1": stored("t1", "team")})
+    kinds: Any = {USER: (Kind(USER, SCHEMA), users), "team": (Kind("team", SCHEMA), teams)}
+    settings = Settings(
+        read_tokens=(READ_TOKEN,), admin_tokens=(ADMIN_TOKEN,), max_request_bytes=MAX_BODY
+    )
+    commands = FakeTopic()
+    register_views(app, kinds, commands, settings)  # type: ignore[arg-type]
+    async with TestClient(TestServer(app.web.web_app)) as client:  # type: ignore[attr-defined]
+        served = Served(client, commands, [str(app.conf.canonical_url)])
+        monkeypatch.setattr(reader_module, "tables_recovered", lambda _: served.recovered[0])
+        monkeypatch.setattr(reader_module, "owner_of", lambda *_: served.owner[0])
+        yield served
+
+
+PROTECTED = [
+    ("GET", "/profiles/zed"),
+    ("HEAD", "/profiles/zed"),
+    ("DELETE", "/profiles/zed"),
+    ("PATCH", "/profiles/zed"),
+    ("GET", "/profiles/zed/prompt"),
+    ("GET", "/profiles/team/t1"),
+    ("GET", "/profiles/nokind/t1"),
+    ("GET", "/profiles/" + "u" * 300),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), PROTECTED)
+@pytest.mark.parametrize("token", [None, "wrong"])
+async def test_every_profile_route_wants_a_known_token_before_anything_else(
+    served: Served, method: str, path: str, token: str | None
+) -> None:
+    status, body, headers = await served.call(method, path, token, b"x" * (MAX_BODY + 1))
+    assert status == 401 and headers["WWW-Authenticate"] == "Bearer"
+    assert body in ({"error": "missing or unknown bearer token"}, b"")  # HEAD has no body
+    assert served.commands.sent == []
+
+
+@pytest.mark.parametrize("method", ["DELETE", "PATCH"])
+async def test_changing_a_profile_wants_an_admin_token(served: Served, method: str) -> None:
+    status, body, _ = await served.call(method, "/profiles/zed", READ_TOKEN, b"{}")
+    assert (status, body) == (403, {"error": "needs an admin token"})
+    assert served.commands.sent == []
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/metrics", "/readyz"])
+async def test_probes_need_no_token(served: Served, path: str) -> None:
+    # /readyz answers 500 here: the consumer of an app that never started raises.
+    assert (await served.call("GET", path))[0] not in (401, 403)
+
+
+async def test_healthz_says_ok(served: Served) -> None:
+    assert (await served.call("GET", "/healthz"))[:2] == (200, {"status": "ok"})
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [("GET", "/profiles", 404), ("GET", "/profiles/", 404), ("POST", "/profiles/zed", 405)],
+)
+async def test_no_listing_route_and_no_other_methods(
+    served: Served, method: str, path: str, status: int
+) -> None:
+    assert (await served.call(method, path, ADMIN_TOKEN))[0] == status
+
+
+@pytest.mark.parametrize("token", [READ_TOKEN, ADMIN_TOKEN])
+async def test_a_profile_is_read_here_as_json(served: Served, token: str) -> None:
+    status, body, _ = await served.call("GET", "/profiles/zed", token)
+    assert status == 200 and body["user_id"] == "zed" and body["profile"]["name"] == "Zed"
+    assert "kind" not in body and "provenance" not in body
+    status, body, _ = await served.call("GET", "/profiles/zed?include=provenance", token)
+    assert body["provenance"] == {}
+
+
+async def test_the_prompt_is_text(served: Served) -> None:
+    status, body, _ = await served.call("GET", "/profiles/zed/prompt", READ_TOKEN)
+    assert status == 200 and b"<User Profile>" in body and b"Zed" in body
+
+
+async def test_other_kinds_are_read_by_kind_and_subject(served: Served) -> None:
+    status, body, _ = await served.call("GET", "/profiles/team/t1", READ_TOKEN)
+    assert status == 200 and body["kind"] == "team" and body["profile"]["name"] == "T1"
+    status, body, _ = await served.call("GET", "/profiles/galaxy/t1", READ_TOKEN)
+    assert (status, body) == (
+        404,
+        {"error": "no profile kind 'galaxy'; this worker has ['team', 'user']"},
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("/profiles/nobody", "no user profile for this subject"),
+        ("/profiles/nobody/prompt", "no profile for this user"),
+        ("/profiles/team/t9", "no team profile for this subject"),
+    ],
+)
+async def test_an_absent_profile_is_404(served: Served, path: str, message: str) -> None:
+    assert (await served.call("GET", path, READ_TOKEN))[:2] == (404, {"error": message})
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/profiles/{}"),
+        ("DELETE", "/profiles/{}"),
+        ("PATCH", "/profiles/{}"),
+        ("GET", "/profiles/{}/prompt"),
+        ("GET", "/profiles/galaxy/{}"),
+    ],
+)
+async def test_an_overlong_subject_is_400(served: Served, method: str, path: str) -> None:
+    status, body, _ = await served.call(method, path.format("u" * 257), ADMIN_TOKEN, b"{}")
+    assert (status, body) == (400, {"error": "user id longer than 256 characters"})
+
+
+async def test_while_not_settled_reads_are_503_with_retry_after(served: Served) -> None:
+    served.recovered[0] = False
+    status, body, headers = await served.call("GET", "/profiles/zed", READ_TOKEN)
+    assert (status, body, headers["Retry-After"]) == (503, {"error": "rebalancing; try again"}, "1")
+    served.recovered[0], served.owner[0] = True, None
+    status, body, _ = await served.call("GET", "/profiles/team/t1", READ_TOKEN)
+    assert (status, body) == (503, {"error": "partition owner unknown; try again"})
+
+
+async def test_delete_sends_a_forget_command_keyed_by_the_user(served: Served) -> None:
+    status, body, _ = await served.call("DELETE", "/profiles/zed", ADMIN_TOKEN)
+    assert status == 202 and body["status"] == "accepted"
+    [(key, value, headers)] = served.commands.sent
+    command = decode_command(value)
+    assert (key, headers, command.type, command.user_id) == (
+        b"zed",
+        [COMMAND_HEADER],
+        "forget",
+        "zed",
+    )
+    assert body["command_id"] == command.command_id
+
+
+async def test_patch_sends_the_parsed_correction(served: Served) -> None:
+    patch = {"operations": [{"field": "name", "op": "set", "value": "Zee"}], "lock": ["name"]}
+    status, body, _ = await served.call("PATCH", "/profiles/zed", ADMIN_TOKEN, orjson.dumps(patch))
+    assert status == 202
+    [(key, value, _)] = served.commands.sent
+    command = decode_command(value)
+    assert (key, command.type, command.lock) == (b"zed", "correct", ("name",))
+    assert command.operations[0].value == "Zee" and body["command_id"] == command.command_id
+
+
+@pytest.mark.parametrize(
+    ("data", "status", "message"),
+    [
+        (b"not json", 400, "body is not JSON"),
+        (b'{"lock": ["shoe_size"]}', 400, "unknown fields ['shoe_size']"),
+        (b'{"pad": "' + b"x" * MAX_BODY + b'"}', 413, f"body over {MAX_BODY} bytes"),
+    ],
+)
+async def test_a_bad_patch_is_refused_and_sends_nothing(
+    served: Served, data: bytes, status: int, message: str
+) -> None:
+    got, body, _ = await served.call("PATCH", "/profiles/zed", ADMIN_TOKEN, data)
+    assert got == status and body["error"].startswith(message)
+    assert served.commands.sent == []
+
+
+def test_the_prompt_route_comes_before_the_kind_route_and_probes_are_open() -> None:
+    readers: Any = {USER: object()}
+    table = routes(readers, object(), Settings())  # type: ignore[arg-type]
+    paths = [route.path for route in table]
+    assert paths.index("/profiles/{user_id}/prompt") < paths.index("/profiles/{kind}/{subject}")
+    scopes = {route.path: route.scopes for route in table}
+    assert scopes["/profiles/{user_id}"] == READ_OR_ADMIN
+    assert scopes["/profiles/{user_id}/prompt"] == scopes["/profiles/{kind}/{subject}"] == READ
+    assert scopes["/healthz"] == scopes["/readyz"] == scopes["/metrics"] == OPEN
+    assert {route.view.__name__ for route in table} >= {"ProfileView", "PromptView", "KindView"}
+
+
+def test_a_bound_view_is_a_fresh_subclass_and_a_misspelt_dependency_fails_at_once() -> None:
+    bound = _bound(PromptView, reader="r")
+    assert issubclass(bound, PromptView) and bound is not PromptView
+    assert bound.reader == "r" and not hasattr(PromptView, "reader")  # type: ignore[comparison-overlap]
+    assert issubclass(_bound(Health), View)
+    with pytest.raises(TypeError, match="KindView takes"):
+        _bound(KindView, reader="r")
+    with pytest.raises(TypeError, match="ProfileView takes"):
+        _bound(ProfileView, reader="r", commands="c")
