@@ -19,8 +19,8 @@ from schemas import (
     ProfileEvent,
     ProfileRecord,
 )
-from streams.core.codecs import dead_letter as dead_letter_record
 from streams.core.codecs import (
+    dead_letter_record,
     decode_command,
     decode_message,
     decode_record,
@@ -33,7 +33,7 @@ from streams.core.merge import MergeResult, merge
 from streams.core.migration import migrate
 from streams.core.partitioning import partition_for
 from streams.core.profile_schema import ProfileSchema
-from streams.core.records import applied_before, commit, new_record, source_key
+from streams.core.records import applied_before, new_record, next_version, source_key
 from streams.errors import ExtractionFailed, InvalidEvent
 from streams.extract.base import Extractor
 from streams.metrics import DEAD_LETTERS, EVENTS_IN, EXTRACTIONS, MESSAGES_EXTRACTED, VERSIONS
@@ -260,7 +260,7 @@ class Processor:
         offsets: dict[str, int] = {}
         for w, _ in fresh:
             offsets[source_key(w.msg.topic, w.msg.partition)] = w.msg.offset
-        updated, event = commit(
+        updated, event = next_version(
             record,
             result,
             offsets=offsets,
