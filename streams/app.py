@@ -46,10 +46,10 @@ _STOP_GRACE_S = 10.0
 
 def create_worker(settings: Settings) -> faust.App:
     """Build the app for ``settings``; nothing connects until the worker starts."""
+    kinds = load_kinds(settings.kinds_file, settings.profile_model)
     app = _faust_app(settings)
     topics = declare_topics(app, settings)
     extractor = _extractor(settings)
-    kinds = load_kinds(settings.kinds_file, settings.profile_model)
     lanes = [_lane(app, settings, topics, kind, extractor) for kind in kinds]
     # The user lane hands a chat message on to every other kind it names.
     lanes[0].admission.forwards = [(lane.kind, TopicSender(lane.source)) for lane in lanes[1:]]

@@ -69,7 +69,7 @@ class Settings(BaseSettings):
     max_content_chars: int = Field(8_000, ge=1)
     max_in_flight: int = Field(64, ge=1, le=4096)
     # The read-ahead: a backlog's messages of one user share calls only if they are held at once
-    # (bench full plumbing, 2,000 users: 0.50 calls/message at 4096, 0.20 at 16384, +30 MiB RSS).
+    # (figures: bench/README.md, "Why these defaults").
     max_pending: int = Field(16384, ge=1)
     coalesce_window_s: float = Field(0.5, ge=0)
     catch_up_window_s: float = Field(2.0, ge=0)
