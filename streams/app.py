@@ -1,23 +1,20 @@
-"""The Faust app: topics, the profile table, the one agent, and the views, built from settings.
+"""The Faust app, wired from settings: topics, tables, one agent per profile kind, and hooks.
 
-A thin shell: every decision about an event is in :mod:`streams.pipeline.processor`.
+Wiring only. What happens to an event is in :mod:`streams.pipeline`, in the order it happens:
+admission, the keyed scheduler, apply, publish, acknowledgement. Topics and tables are declared
+in :mod:`streams.topology`; every touch of Faust internals is in :mod:`streams.faust_glue`.
 """
 
 import asyncio
-import functools
 import logging
-import os
 import time
-import weakref
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
 import faust
 import redis.asyncio as aioredis
-from aiokafka.errors import KafkaError
-from faust.streams import _current_event
 
-from schemas import ChatMessage
 from streams import metrics
 from streams.core.kinds import Kind, load_kinds
 from streams.extract.base import Extractor
@@ -25,15 +22,105 @@ from streams.extract.cache import CachedExtractor
 from streams.extract.llm import LLMExtractor
 from streams.extract.ratelimit import Limit, RateLimiter
 from streams.extract.rules import RuleExtractor
-from streams.pipeline.processor import Processor, Work
-from streams.pipeline.scheduler import Job, KeyedScheduler, SchedulerLimits
+from streams.faust_glue import ProfileTable, consumer_lag, make_event_current
+from streams.pipeline.admission import Admission
+from streams.pipeline.apply import ProfileUpdater
+from streams.pipeline.dead_letters import DeadLetters
+from streams.pipeline.job import Job
+from streams.pipeline.policy import exit_on_batch_crash
+from streams.pipeline.publish import Publisher
+from streams.pipeline.scheduler import KeyedScheduler, SchedulerLimits
 from streams.settings import Settings
+from streams.topology import Topics, TopicSender, declare_topics, profile_table
 from streams.web.views import register_views
 
 __all__ = ["create_worker"]
 
 logger = logging.getLogger(__name__)
-_CRASH_EXIT = 70
+
+# Bigger produce requests: see _faust_app.
+_PRODUCER_BATCH_BYTES = 512 * 1024
+# How long running batches may finish on stop before they are cancelled (and redelivered).
+_STOP_GRACE_S = 10.0
+
+
+def create_worker(settings: Settings) -> faust.App:
+    """Build the app for ``settings``; nothing connects until the worker starts."""
+    kinds = load_kinds(settings.kinds_file, settings.profile_model)
+    app = _faust_app(settings)
+    topics = declare_topics(app, settings)
+    extractor = _extractor(settings)
+    lanes = [_lane(app, settings, topics, kind, extractor) for kind in kinds]
+    # The user lane hands a chat message on to every other kind it names.
+    lanes[0].admission.forwards = [(lane.kind, TopicSender(lane.source)) for lane in lanes[1:]]
+    for lane in lanes:
+        _agent(app, lane)
+    _gauges(app, settings, lanes)
+    app.task(_declare_outputs(topics))
+    app.on_before_shutdown.connect(_shut_down(lanes, extractor))
+    register_views(
+        app, {lane.kind.name: (lane.kind, lane.table) for lane in lanes}, topics.chat, settings
+    )
+    return app
+
+
+@dataclass
+class _Lane:
+    """One kind's path: its source topic and table, its admission, and the scheduler that runs
+    its batches (apply, publish) and acknowledges its events."""
+
+    kind: Kind
+    source: faust.TopicT
+    table: ProfileTable
+    admission: Admission
+    scheduler: KeyedScheduler
+
+
+def _lane(
+    app: faust.App, settings: Settings, topics: Topics, kind: Kind, extractor: Extractor
+) -> _Lane:
+    source = topics.source_of(kind)
+    table = profile_table(app, kind, settings)
+    dead_letters = DeadLetters(TopicSender(topics.dead_letters))
+    publisher = Publisher(
+        kind,
+        table,
+        TopicSender(topics.output),
+        purge=extractor.forget,
+        make_event_current=make_event_current,
+        changelog_acked=table.changelog_acked,
+    )
+    updater = ProfileUpdater(kind, extractor, table, publisher, dead_letters)
+    scheduler = KeyedScheduler(updater.apply, exit_on_batch_crash, _limits(settings))
+    admission = Admission(settings, kind, dead_letters, reroute=TopicSender(topics.chat))
+    return _Lane(kind, source, table, admission, scheduler)
+
+
+def _limits(settings: Settings) -> SchedulerLimits:
+    return SchedulerLimits(
+        max_in_flight=settings.max_in_flight,
+        max_pending=settings.max_pending,
+        window_s=settings.coalesce_window_s,
+        catch_up_window_s=settings.catch_up_window_s,
+        max_batch=settings.max_batch_messages,
+        max_batch_size=settings.max_batch_chars,
+    )
+
+
+def _agent(app: faust.App, lane: _Lane) -> None:
+    name = "profiles" if lane.kind.is_user else f"profiles-{lane.kind.name}"
+
+    async def consume(stream: faust.StreamT[bytes]) -> None:
+        # Acks are the scheduler's: in offset order, once an event is fully applied.
+        async for event in cast(Any, stream).noack().events():
+            admitted = await lane.admission.admit(event.message)
+            job = Job.of(event, admitted, now=time.time())
+            if admitted is None:
+                await lane.scheduler.skip(job)
+            else:
+                await lane.scheduler.submit(job)
+
+    app.agent(lane.source, name=name)(consume)
 
 
 def _extractor(settings: Settings) -> Extractor:
@@ -67,8 +154,8 @@ def _faust_app(settings: Settings) -> faust.App:
         # model): running batches get _STOP_GRACE_S, the rest is redelivered to the next owner.
         stream_wait_empty=False,
         # aiokafka keeps one produce request in flight per broker; with 16 KiB batches a busy
-        # worker's changelog and events queued up behind it (Faust's producer buffer full,
-        # admission paused). Bigger batches per request doubled bench plumbing throughput.
+        # worker's changelog and events queue up behind it (Faust's producer buffer full,
+        # admission paused). Figures: bench/README.md, "Why these defaults".
         producer_max_batch_size=_PRODUCER_BATCH_BYTES,
         # A dead worker's partitions move after this long; heartbeats keep a live one.
         broker_session_timeout=settings.session_timeout_s,
@@ -85,159 +172,6 @@ def _faust_app(settings: Settings) -> faust.App:
     )
 
 
-def _raw_topic(app: faust.App, name: str, settings: Settings, **kw: Any) -> faust.TopicT:
-    return app.topic(
-        name,
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-        partitions=settings.partitions,
-        internal=True,
-        **kw,
-    )
-
-
-def create_worker(settings: Settings) -> faust.App:
-    """Build the app for ``settings``; nothing connects until the worker starts."""
-    kinds = load_kinds(settings.kinds_file, settings.profile_model)
-    app = _faust_app(settings)
-    # Declared (created when missing) before the consumer subscribes, with our partition count.
-    # Operator commands share it, so they are ordered with the user's messages.
-    chat = _raw_topic(app, settings.input_topic, settings)
-    output = _raw_topic(app, settings.output_topic, settings)
-    dead_letters = _raw_topic(app, settings.dlq_topic, settings)
-    extractor = _extractor(settings)
-    lanes: list[_Lane] = []
-    for kind in kinds:
-        # Another kind's messages are re-keyed by its subject on a topic of its own, so one
-        # team's updates are serialized whatever partitions its members' messages were on.
-        source = (
-            chat
-            if kind.is_user
-            else _raw_topic(app, kind.topic(settings.app_id, settings.input_topic), settings)
-        )
-        table = _ProfileTable(
-            app,
-            name="profiles" if kind.is_user else f"profiles-{kind.name}",
-            key_type=bytes,
-            value_type=bytes,
-            partitions=settings.partitions,
-            options=_ROCKSDB_OPTIONS,
-            beacon=app.tables.beacon,
-        )
-        app.tables.add(table)
-        processor = Processor(
-            settings=settings,
-            kind=kind,
-            extractor=extractor,
-            table=table,
-            output=output,
-            dead_letters=dead_letters,
-            reroute=chat,
-            bind=_bind_current_event,
-            written=table.written,
-        )
-        lanes.append(_Lane(kind, source, table, processor, _scheduler(processor, settings)))
-    lanes[0].processor.forwards = [(lane.kind, lane.source) for lane in lanes[1:]]
-    for lane in lanes:
-        _agent(app, lane)
-    _gauges(app, settings, lanes)
-
-    async def declare_outputs() -> None:
-        # Subscribers may start before the first event; let them find the topics.
-        await output.maybe_declare()
-        await dead_letters.maybe_declare()
-
-    app.task(declare_outputs)
-
-    async def shut_down(sender: Any, /, *_: Any, signal: Any, **__: Any) -> None:
-        # The consumer has stopped and committed what is acknowledged; tables are still open.
-        cancelled = sum(
-            await asyncio.gather(*(lane.scheduler.stop(_STOP_GRACE_S) for lane in lanes))
-        )
-        if cancelled:
-            logger.warning(
-                "stopping: %d batches cancelled after %.0fs; their events are redelivered",
-                cancelled,
-                _STOP_GRACE_S,
-            )
-        await extractor.close()
-
-    app.on_before_shutdown.connect(shut_down)
-    register_views(app, {lane.kind.name: (lane.kind, lane.table) for lane in lanes}, chat, settings)
-    return app
-
-
-class _ProfileTable(faust.Table[bytes, bytes]):
-    """A table that can wait for the changelog write of one key, not for every pending send.
-
-    A batch makes its version durable before announcing it; flushing the whole producer for
-    that cost a quarter of the worker's CPU under load.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._pending: dict[bytes, asyncio.Future[Any]] = {}
-
-    def send_changelog(self, *args: Any, **kwargs: Any) -> Any:
-        future = super().send_changelog(*args, **kwargs)
-        key = args[1] if len(args) > 1 else kwargs["key"]
-        self._pending[key] = future
-        future.add_done_callback(functools.partial(self._forget, key))
-        return future
-
-    def _forget(self, key: bytes, future: asyncio.Future[Any]) -> None:
-        if self._pending.get(key) is future:
-            del self._pending[key]
-
-    async def written(self, key: bytes) -> None:
-        """Return once the last changelog write of ``key`` is acknowledged by Kafka."""
-        future = self._pending.get(key)
-        if future is not None:
-            await future
-
-
-@dataclass
-class _Lane:
-    """One kind's pipeline: its source topic, table, processor and scheduler."""
-
-    kind: Kind
-    source: faust.TopicT
-    table: Any
-    processor: Processor
-    scheduler: KeyedScheduler[tuple[Any, Work | None]]
-
-
-def _scheduler(processor: Processor, settings: Settings) -> KeyedScheduler[tuple[Any, Work | None]]:
-    return KeyedScheduler(
-        run=lambda key, jobs, release: processor.run(
-            key, [w for _, w in (j.payload for j in jobs) if w], release
-        ),
-        ack=lambda job: job.payload[0].ack(),
-        on_fatal=_fatal,
-        limits=SchedulerLimits(
-            max_in_flight=settings.max_in_flight,
-            max_pending=settings.max_pending,
-            window_s=settings.coalesce_window_s,
-            catch_up_window_s=settings.catch_up_window_s,
-            max_batch=settings.max_batch_messages,
-            max_batch_size=settings.max_batch_chars,
-        ),
-    )
-
-
-def _agent(app: faust.App, lane: _Lane) -> None:
-    name = "profiles" if lane.kind.is_user else f"profiles-{lane.kind.name}"
-
-    async def consume(stream: faust.StreamT[bytes]) -> None:
-        # Acks are the scheduler's: in offset order, once an event is fully applied.
-        async for event in cast(Any, stream).noack().events():
-            await _admit(lane.processor, lane.scheduler, event)
-
-    app.agent(lane.source, name=name)(consume)
-
-
 def _gauges(app: faust.App, settings: Settings, lanes: list[_Lane]) -> None:
     metrics.gauge(
         "in_flight_extractions",
@@ -252,82 +186,31 @@ def _gauges(app: faust.App, settings: Settings, lanes: list[_Lane]) -> None:
     metrics.gauge(
         "consumer_lag",
         "Input events not yet committed, over assigned partitions",
-        lambda: _lag(app, settings.input_topic),
+        lambda: consumer_lag(app, settings.input_topic),
     )
 
 
-_PRODUCER_BATCH_BYTES = 512 * 1024
-_STOP_GRACE_S = 10.0
+def _declare_outputs(topics: Topics) -> Callable[[], Awaitable[None]]:
+    async def declare_outputs() -> None:
+        # Subscribers may start before the first event; let them find the topics.
+        await topics.output.maybe_declare()
+        await topics.dead_letters.maybe_declare()
 
-# Faust's defaults (2 GiB block cache per partition database) do not fit many partitions.
-_ROCKSDB_OPTIONS = {
-    "block_cache_size": 32 * 1024**2,
-    "write_buffer_size": 8 * 1024**2,
-    "max_open_files": 512,
-}
+    return declare_outputs
 
 
-async def _admit(
-    processor: Processor, scheduler: KeyedScheduler[tuple[Any, Work | None]], event: Any
-) -> None:
-    msg = event.message
-    work: Work | None = None
-    try:
-        work = await processor.admit(msg, event)
-    except (KafkaError, OSError, TimeoutError) as exc:
-        _exit_for_redelivery(
-            f"cannot reach Kafka while processing topic={msg.topic} partition={msg.partition} "
-            f"offset={msg.offset}: {exc!r}"
+def _shut_down(lanes: list[_Lane], extractor: Extractor) -> Callable[..., Awaitable[None]]:
+    async def shut_down(sender: Any, /, *_: Any, signal: Any, **__: Any) -> None:
+        # The consumer has stopped and committed what is acknowledged; tables are still open.
+        cancelled = sum(
+            await asyncio.gather(*(lane.scheduler.stop(_STOP_GRACE_S) for lane in lanes))
         )
-    except Exception as exc:  # noqa: BLE001 - a bug on one event must not stop the rest
-        logger.exception(
-            "internal error topic=%s partition=%d offset=%d", msg.topic, msg.partition, msg.offset
-        )
-        await processor.dead_letter(msg, "internal_error", repr(exc))
-    job = Job(
-        key=work.key if work else b"",
-        tp=(msg.topic, msg.partition),
-        offset=msg.offset,
-        payload=(event, work),
-        size=len(msg.value or b""),
-        coalesce=work is not None and isinstance(work.body, ChatMessage),
-        waited_s=time.time() - msg.timestamp if msg.timestamp else 0.0,
-    )
-    if work is None:
-        await scheduler.skip(job)
-    else:
-        await scheduler.submit(job)
+        if cancelled:
+            logger.warning(
+                "stopping: %d batches cancelled after %.0fs; their events are redelivered",
+                cancelled,
+                _STOP_GRACE_S,
+            )
+        await extractor.close()
 
-
-def _lag(app: faust.App, topic: str) -> float:
-    consumer = cast(Any, app.consumer)
-    lag = 0
-    for tp in consumer.assignment():
-        highwater = consumer.highwater(tp) if tp.topic == topic else None
-        if highwater is not None:  # None until the first fetch of the partition
-            committed = consumer._committed_offset.get(tp) or 0  # noqa: SLF001 - no public API
-            lag += max(0, highwater - committed)
-    return float(lag)
-
-
-def _bind_current_event(event: Any) -> None:
-    """Make ``event`` current in this task, so a table write goes to its partition.
-
-    Faust finds the partition of a table write from the task-local current event; our batches
-    run in their own tasks, so they set it themselves (Faust's private setter, one place).
-    """
-    _current_event.set(weakref.ref(event) if event is not None else None)
-
-
-def _fatal(exc: BaseException) -> None:
-    _exit_for_redelivery(f"a user's batch failed outside the dead-letter policy: {exc!r}")
-
-
-def _exit_for_redelivery(reason: str) -> None:
-    """Stop at once, committing nothing more: unacknowledged events come back after restart.
-
-    Letting the agent raise would make Faust skip the event (it commits past it), losing it.
-    """
-    logger.critical("stopping: %s; unacknowledged events are redelivered after restart", reason)
-    logging.shutdown()
-    os._exit(_CRASH_EXIT)
+    return shut_down

@@ -5,11 +5,21 @@ private attribute it reads or overrides, and ``tests/unit/streams/test_faust_glu
 each one against the installed Faust, so an upgrade is a one-file review.
 """
 
+import asyncio
+import functools
+import weakref
 from typing import Any, cast
 
 import faust
+from faust.streams import _current_event
 
-__all__ = ["tables_recovered"]
+__all__ = [
+    "ProfileTable",
+    "add_web_middleware",
+    "consumer_lag",
+    "make_event_current",
+    "tables_recovered",
+]
 
 
 def tables_recovered(app: faust.App) -> bool:
@@ -20,6 +30,64 @@ def tables_recovered(app: faust.App) -> bool:
     return bool(cast(Any, app.tables).recovery.completed.is_set())
 
 
+def make_event_current(event: Any) -> None:
+    """Make ``event`` current in this task, so a table write goes to its partition.
+
+    Faust finds the partition of a table write from the task-local current event; our batches
+    run in their own tasks, so they set it themselves. Internal: the ``ContextVar``
+    ``faust.streams._current_event`` (holding a weak reference), which Faust's own stream sets.
+    """
+    _current_event.set(weakref.ref(event) if event is not None else None)
+
+
+def consumer_lag(app: faust.App, topic: str) -> float:
+    """Input events not yet committed, summed over this worker's partitions of ``topic``.
+
+    Internal: ``Consumer._committed_offset`` (the last committed offset per partition).
+    """
+    consumer = cast(Any, app.consumer)
+    lag = 0
+    for tp in consumer.assignment():
+        highwater = consumer.highwater(tp) if tp.topic == topic else None
+        if highwater is not None:  # None until the first fetch of the partition
+            committed = consumer._committed_offset.get(tp) or 0  # noqa: SLF001 - no public API
+            lag += max(0, highwater - committed)
+    return float(lag)
+
+
+class ProfileTable(faust.Table[bytes, bytes]):
+    """A table that can wait for the changelog write of one key, not for every pending send.
+
+    A batch makes its version durable before announcing it; flushing the whole producer for
+    that was too costly in CPU under load (see ``bench/README.md``).
+
+    Internal: overrides ``Table.send_changelog(partition, key, value, ...)``, which Faust calls
+    positionally from ``on_key_set`` / ``on_key_del`` and which returns the send's future.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._pending: dict[bytes, asyncio.Future[Any]] = {}
+
+    def send_changelog(self, *args: Any, **kwargs: Any) -> Any:
+        """Faust's send, remembering its future as the key's last changelog write."""
+        future = super().send_changelog(*args, **kwargs)
+        key = args[1] if len(args) > 1 else kwargs["key"]
+        self._pending[key] = future
+        future.add_done_callback(functools.partial(self._forget, key))
+        return future
+
+    def _forget(self, key: bytes, future: asyncio.Future[Any]) -> None:
+        if self._pending.get(key) is future:
+            del self._pending[key]
+
+    async def changelog_acked(self, key: bytes) -> None:
+        """Return once the last changelog write of ``key`` is acknowledged by Kafka."""
+        future = self._pending.get(key)
+        if future is not None:
+            await future
+
+
 def add_web_middleware(app: faust.App, middleware: Any) -> None:
     """Run ``middleware`` (an aiohttp middleware) around every request to ``app``'s web server.
 
@@ -28,6 +96,3 @@ def add_web_middleware(app: faust.App, middleware: Any) -> None:
     freezes the middleware list when the server starts.
     """
     cast(Any, app.web).web_app.middlewares.append(middleware)
-
-
-__all__ += ["add_web_middleware"]

@@ -24,8 +24,8 @@ from streams.errors import InvalidEvent
 
 __all__ = [
     "COMMAND_HEADER",
+    "dead_letter_record",
     "is_command",
-    "dead_letter",
     "decode_command",
     "decode_message",
     "decode_record",
@@ -102,7 +102,7 @@ def decode_record(value: bytes) -> ProfileRecord:
     return ProfileRecord.model_validate_json(value)
 
 
-def dead_letter(
+def dead_letter_record(
     *,
     code: DeadLetterReason,
     reason: str,

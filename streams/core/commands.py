@@ -1,6 +1,6 @@
 """What an operator command does to a stored profile: forget, correct, migrate. Pure.
 
-The processor does the I/O (purging cached answers, storing, emitting); this module decides
+streams.pipeline.apply does the I/O (purging cached answers, storing, emitting); this module decides
 the record to store, the event to emit, and whether the key is then deleted.
 """
 
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from schemas import FieldChange, ProfileCommand, ProfileEvent, ProfileRecord
 from streams.core.merge import MergeResult, merge
 from streams.core.profile_schema import ProfileSchema
-from streams.core.records import commit, deleted_event, new_record
+from streams.core.records import deleted_event, new_record, next_version
 from streams.errors import InvalidEvent
 
 __all__ = ["Outcome", "apply_command"]
@@ -54,7 +54,7 @@ def apply_command(
     if command.type == "correct":
         result = _correction(command, record, schema)
         locked = tuple(sorted((set(record.locked) | set(command.lock)) - set(command.unlock)))
-    updated, event = commit(
+    updated, event = next_version(
         record,
         result,
         offsets={source: offset},

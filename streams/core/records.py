@@ -11,7 +11,7 @@ from typing import Any, Literal
 from schemas import RECENT_IDS_KEPT, FieldChange, ProfileEvent, ProfileRecord
 from streams.core.merge import MergeResult
 
-__all__ = ["applied_before", "commit", "deleted_event", "new_record", "source_key"]
+__all__ = ["applied_before", "deleted_event", "new_record", "next_version", "source_key"]
 
 
 def source_key(topic: str, partition: int) -> str:
@@ -68,7 +68,7 @@ def _remember(
     return {"applied": applied, "recent_message_ids": recent}
 
 
-def commit(
+def next_version(
     record: ProfileRecord,
     result: MergeResult | None,
     *,

@@ -22,30 +22,13 @@ import asyncio
 import logging
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Generic, TypeVar
+from dataclasses import dataclass, field
 
-__all__ = ["Job", "KeyedScheduler", "SchedulerLimits"]
+from streams.pipeline.job import Job, TopicPartition
+
+__all__ = ["KeyedScheduler", "Release", "RunBatch", "SchedulerLimits"]
 
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
-TopicPartition = tuple[str, int]
-
-
-@dataclass(eq=False)
-class Job(Generic[T]):
-    """One input event: its key, where it came from, and what to do with it."""
-
-    key: bytes
-    tp: TopicPartition
-    offset: int
-    payload: T
-    size: int = 0
-    coalesce: bool = True
-    #: Seconds the event waited in Kafka before it was submitted (0 when unknown).
-    waited_s: float = 0.0
-    arrived: float = 0.0
-    done: bool = False
 
 
 @dataclass(frozen=True)
@@ -62,67 +45,70 @@ class SchedulerLimits:
 
 @dataclass
 class _Counters:
-    """Batches holding a slot now (the in-flight gauge) and the most there ever were."""
+    """Batches holding a slot now (the in-flight gauge)."""
 
     in_flight: int = 0
-    peak_in_flight: int = 0
+
+
+@dataclass
+class _KeyState:
+    """A key with jobs: those waiting for its next batch, the task serving them, and the event
+    that ends its coalescing wait early (a full batch, a command, a full scheduler, a stop)."""
+
+    task: asyncio.Task[None]
+    waiting: deque[Job] = field(default_factory=deque)
+    full: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 Release = Callable[[], None]
+#: Runs one key's batch: ``run(key, jobs, release)``.
+RunBatch = Callable[[bytes, list[Job], Release], Awaitable[None]]
 # A catch-up wait ends early once nothing was submitted for this part of it: the backlog is
 # read (or stalled), so waiting longer gathers nothing.
 _CATCH_UP_IDLE_FRACTION = 0.25
 
 
-class KeyedScheduler(Generic[T]):
+class KeyedScheduler:
     """See the module docstring. ``run(key, jobs, release)`` must handle its own input errors;
     it may call ``release()`` once the slow part (the model call) is over, so the next batch
-    can start while this one writes its results."""
+    can start while this one writes its results. A finished job is acknowledged
+    (``Job.ack``) once every earlier job of its partition is."""
 
     def __init__(
         self,
-        run: Callable[[bytes, list[Job[T]], Release], Awaitable[None]],
-        ack: Callable[[Job[T]], None],
+        run: RunBatch,
         on_fatal: Callable[[BaseException], None],
         limits: SchedulerLimits = SchedulerLimits(),
     ) -> None:
-        self._run, self._ack, self._on_fatal = run, ack, on_fatal
+        self._run, self._on_fatal = run, on_fatal
         self.limits = limits
         self._slots = asyncio.Semaphore(limits.max_in_flight)
         self._room = asyncio.Semaphore(limits.max_pending)
-        self._waiting: dict[bytes, deque[Job[T]]] = defaultdict(deque)
-        self._full: dict[bytes, asyncio.Event] = defaultdict(asyncio.Event)
-        self._tasks: dict[bytes, asyncio.Task[None]] = {}
-        self._order: dict[TopicPartition, deque[Job[T]]] = defaultdict(deque)
+        self._keys: dict[bytes, _KeyState] = {}
+        self._order: dict[TopicPartition, deque[Job]] = defaultdict(deque)
         self._in_window: set[bytes] = set()
         self._last_submit = 0.0
         self._stopping = False
-        self._idle = asyncio.Event()
-        self._idle.set()
         self._held = 0
         self.counters = _Counters()
 
-    async def submit(self, job: Job[T]) -> None:
+    async def submit(self, job: Job) -> None:
         """Queue ``job`` behind its key's earlier jobs; waits while ``max_pending`` are held."""
         await self._hold(job)
         job.arrived = self._last_submit = asyncio.get_running_loop().time()
-        queue = self._waiting[job.key]
-        queue.append(job)
-        if len(queue) >= self.limits.max_batch or not job.coalesce:
-            self._full[job.key].set()
-        if job.key not in self._tasks:
+        state = self._keys.get(job.key)
+        if state is None:
             task = asyncio.create_task(self._serve(job.key), name=f"user-{job.key[:32]!r}")
             task.add_done_callback(self._check_task)
-            self._tasks[job.key] = task
+            state = self._keys[job.key] = _KeyState(task)
+        state.waiting.append(job)
+        if len(state.waiting) >= self.limits.max_batch or not job.coalesce:
+            state.full.set()
 
-    async def skip(self, job: Job[T]) -> None:
+    async def skip(self, job: Job) -> None:
         """Record a job handled on the spot (dead-lettered, re-routed) in its partition's order."""
         await self._hold(job)
         self._finish(job)
-
-    async def drain(self) -> None:
-        """Wait until every submitted job is finished and acknowledged."""
-        await self._idle.wait()
 
     async def stop(self, grace_s: float) -> int:
         """Start no more batches; give the running ones ``grace_s`` to finish, then cancel them.
@@ -130,9 +116,9 @@ class KeyedScheduler(Generic[T]):
         Jobs not finished stay unacknowledged, so Kafka redelivers them to the next owner.
         Returns how many batches had to be cancelled."""
         self._stopping = True
-        for full in self._full.values():
-            full.set()  # end the coalescing waits: they would only start batches
-        tasks = list(self._tasks.values())
+        for state in self._keys.values():
+            state.full.set()  # end the coalescing waits: they would only start batches
+        tasks = [state.task for state in self._keys.values()]
         if not tasks:
             return 0
         _, late = await asyncio.wait(tasks, timeout=grace_s)
@@ -146,34 +132,34 @@ class KeyedScheduler(Generic[T]):
         """Jobs submitted and not yet acknowledged."""
         return self._held
 
-    async def _hold(self, job: Job[T]) -> None:
+    async def _hold(self, job: Job) -> None:
         await self._room.acquire()
         self._held += 1
-        self._idle.clear()
         self._order[job.tp].append(job)
         if self._held >= self.limits.max_pending:
             for key in self._in_window:
-                self._full[key].set()  # the next submit waits for room: run what is held now
+                self._keys[key].full.set()  # the next submit waits for room: run what is held
             self._in_window.clear()
 
     async def _serve(self, key: bytes) -> None:
-        queue = self._waiting[key]
+        state = self._keys[key]
+        queue = state.waiting
         while queue and not self._stopping:
-            await self._coalesce_window(key, queue[0])
+            await self._coalesce_window(key, state, queue[0])
             await self._slots.acquire()  # before taking the batch: waiting lets it grow
             if self._stopping:
                 self._slots.release()
                 break
             batch = self._take(queue)
-            self._full[key].clear()
+            state.full.clear()
             if queue and (len(queue) >= self.limits.max_batch or not queue[0].coalesce):
-                self._full[key].set()
+                state.full.set()
             await self._run_counted(key, batch)
             for job in batch:
                 self._finish(job)
-        del self._tasks[key], self._waiting[key], self._full[key]
+        del self._keys[key]
 
-    async def _coalesce_window(self, key: bytes, first: Job[T]) -> None:
+    async def _coalesce_window(self, key: bytes, state: _KeyState, first: Job) -> None:
         if not first.coalesce:
             return
         loop = asyncio.get_running_loop()
@@ -189,14 +175,14 @@ class KeyedScheduler(Generic[T]):
                 if delay <= 0:
                     return
                 try:
-                    await asyncio.wait_for(self._full[key].wait(), delay)
+                    await asyncio.wait_for(state.full.wait(), delay)
                     return
                 except TimeoutError:
                     pass
         finally:
             self._in_window.discard(key)
 
-    def _take(self, queue: deque[Job[T]]) -> list[Job[T]]:
+    def _take(self, queue: deque[Job]) -> list[Job]:
         first = queue.popleft()
         batch = [first]
         if not first.coalesce:
@@ -209,11 +195,10 @@ class KeyedScheduler(Generic[T]):
             batch.append(queue.popleft())
         return batch
 
-    async def _run_counted(self, key: bytes, batch: list[Job[T]]) -> None:
+    async def _run_counted(self, key: bytes, batch: list[Job]) -> None:
         """Run holding a slot until ``release`` (called by ``run``, or at the end at the latest)."""
         c = self.counters
         c.in_flight += 1
-        c.peak_in_flight = max(c.peak_in_flight, c.in_flight)
         held = True
 
         def release() -> None:
@@ -228,18 +213,16 @@ class KeyedScheduler(Generic[T]):
         finally:
             release()
 
-    def _finish(self, job: Job[T]) -> None:
+    def _finish(self, job: Job) -> None:
         job.done = True
         order = self._order[job.tp]
         while order and order[0].done:
             head = order.popleft()
-            self._ack(head)
+            head.ack()
             self._held -= 1
             self._room.release()
         if not order:
             del self._order[job.tp]
-        if self._held == 0:
-            self._idle.set()
 
     def _check_task(self, task: asyncio.Task[None]) -> None:
         if task.cancelled():

@@ -8,7 +8,7 @@ import pytest
 
 from schemas import DeadLetter, Provenance
 from streams.core.codecs import (
-    dead_letter,
+    dead_letter_record,
     decode_command,
     decode_message,
     decode_record,
@@ -116,7 +116,7 @@ def test_a_bad_command_is_an_invalid_event() -> None:
 
 def test_a_dead_letter_keeps_raw_bytes_and_fields_for_replay() -> None:
     raw = b"\xff\x00 not even utf8 \x80"
-    out = dead_letter(
+    out = dead_letter_record(
         code="not_utf8",
         reason="chat message is not UTF-8",
         topic="chat-messages",
@@ -154,7 +154,7 @@ def test_a_dead_letter_keeps_raw_bytes_and_fields_for_replay() -> None:
     ],
 )
 def test_a_dead_letter_keeps_the_records_headers(headers: Any) -> None:
-    out = dead_letter(
+    out = dead_letter_record(
         code="invalid_command",
         reason="r",
         topic="t",
@@ -176,7 +176,7 @@ def test_a_dead_letter_keeps_the_records_headers(headers: Any) -> None:
 
 def test_a_dead_letter_for_a_tombstone_without_key() -> None:
     out = orjson.loads(
-        dead_letter(
+        dead_letter_record(
             code="invalid_message",
             reason="r",
             topic="t",

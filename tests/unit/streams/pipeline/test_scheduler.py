@@ -7,7 +7,30 @@ from typing import Any
 
 import pytest
 
-from streams.pipeline.scheduler import Job, KeyedScheduler, SchedulerLimits
+from streams.pipeline.job import Job
+from streams.pipeline.scheduler import KeyedScheduler, SchedulerLimits
+
+Acked = list[tuple[tuple[str, int], int]]
+
+
+class FakeEvent:
+    """A consumed event whose acknowledgement is recorded in ``acked`` as (tp, offset)."""
+
+    def __init__(self, acked: Acked, tp: tuple[str, int], offset: int) -> None:
+        self.acked, self.tp, self.offset = acked, tp, offset
+
+    @property
+    def message(self) -> Any:
+        raise AssertionError("the scheduler never reads the record")
+
+    def ack(self) -> None:
+        self.acked.append((self.tp, self.offset))
+
+
+async def drained(sched: KeyedScheduler) -> None:
+    """Wait until every submitted job is finished and acknowledged."""
+    while sched.pending:  # noqa: ASYNC110 - the scheduler keeps no idle event; polling is enough here
+        await asyncio.sleep(0.001)
 
 
 class Recorder:
@@ -19,36 +42,45 @@ class Recorder:
         self.running: set[bytes] = set()
         self.overlaps = 0
         self.peak = 0
-        self.acked: list[tuple[tuple[str, int], int]] = []
+        self.peak_counted = 0  # the scheduler's own in-flight gauge, sampled in each batch
+        self.acked: Acked = []
         self.fatal: list[BaseException] = []
 
-    async def run(self, key: bytes, jobs: list[Job[str]], release: object = None) -> None:
+    async def run(self, key: bytes, jobs: list[Job], release: object = None) -> None:
         if key in self.running:
             self.overlaps += 1
         self.running.add(key)
         self.peak = max(self.peak, len(self.running))
+        self.peak_counted = max(self.peak_counted, self.sched.counters.in_flight)
         await asyncio.sleep(self.delay * random.random())
         self.running.discard(key)
         if key == self.fail_on:
             raise RuntimeError("boom")
         self.batches.append((key, [j.offset for j in jobs]))
 
-    def ack(self, job: Job[str]) -> None:
-        self.acked.append((job.tp, job.offset))
-
-    def scheduler(self, **limits: float) -> KeyedScheduler[str]:
+    def scheduler(self, **limits: float) -> KeyedScheduler:
         settings = SchedulerLimits(**limits)  # type: ignore[arg-type]
-        return KeyedScheduler(self.run, self.ack, self.fatal.append, settings)
+        self.sched = KeyedScheduler(self.run, self.fatal.append, settings)
+        return self.sched
+
+    def job(self, key: str, offset: int, partition: int = 0, **kw: Any) -> Job:
+        return job(key, offset, partition, acked=self.acked, **kw)
 
 
 def job(
-    key: str, offset: int, partition: int = 0, coalesce: bool = True, waited_s: float = 0.0
-) -> Job[str]:
+    key: str,
+    offset: int,
+    partition: int = 0,
+    coalesce: bool = True,
+    waited_s: float = 0.0,
+    acked: Acked | None = None,
+) -> Job:
+    tp = ("t", partition)
     return Job(
         key=key.encode(),
-        tp=("t", partition),
+        tp=tp,
         offset=offset,
-        payload="x",
+        event=FakeEvent(acked if acked is not None else [], tp, offset),
         size=10,
         coalesce=coalesce,
         waited_s=waited_s,
@@ -61,7 +93,7 @@ async def test_each_user_runs_in_order_without_overlap_while_users_run_together(
     for offset in range(200):
         key = f"u{offset % 20}"
         await sched.submit(job(key, offset, partition=offset % 20 % 4))
-    await sched.drain()
+    await drained(sched)
     assert rec.overlaps == 0
     assert rec.peak > 1
     for key in {k for k, _ in rec.batches}:
@@ -73,8 +105,8 @@ async def test_acknowledgements_follow_offset_order_per_partition() -> None:
     rec = Recorder(delay=0.02)
     sched = rec.scheduler(window_s=0, max_batch=1)
     for offset in range(100):
-        await sched.submit(job(f"u{offset}", offset, partition=offset % 3))
-    await sched.drain()
+        await sched.submit(rec.job(f"u{offset}", offset, partition=offset % 3))
+    await drained(sched)
     for partition in range(3):
         acked = [o for tp, o in rec.acked if tp == ("t", partition)]
         assert acked == sorted(acked) and len(acked) == len(range(partition, 100, 3))
@@ -82,24 +114,22 @@ async def test_acknowledgements_follow_offset_order_per_partition() -> None:
 
 async def test_a_slow_head_holds_back_acks_of_later_offsets() -> None:
     gate = asyncio.Event()
-    acked: list[int] = []
+    acked: Acked = []
 
-    async def run(key: bytes, jobs: list[Job[str]], release: object = None) -> None:
+    async def run(key: bytes, jobs: list[Job], release: object = None) -> None:
         if key == b"slow":
             await gate.wait()
 
-    sched: KeyedScheduler[str] = KeyedScheduler(
-        run, lambda j: acked.append(j.offset), print, SchedulerLimits(window_s=0)
-    )
-    await sched.submit(job("slow", 0))
+    sched = KeyedScheduler(run, print, SchedulerLimits(window_s=0))
+    await sched.submit(job("slow", 0, acked=acked))
     for offset in range(1, 5):
-        await sched.submit(job(f"fast{offset}", offset))
+        await sched.submit(job(f"fast{offset}", offset, acked=acked))
     for _ in range(20):
         await asyncio.sleep(0)
     assert acked == []
     gate.set()
-    await sched.drain()
-    assert acked == [0, 1, 2, 3, 4]
+    await drained(sched)
+    assert [o for _, o in acked] == [0, 1, 2, 3, 4]
 
 
 async def test_messages_arriving_while_a_user_is_busy_join_its_next_batch() -> None:
@@ -107,7 +137,7 @@ async def test_messages_arriving_while_a_user_is_busy_join_its_next_batch() -> N
     sched = rec.scheduler(window_s=0.0, max_batch=5)
     for offset in range(12):
         await sched.submit(job("u", offset))
-    await sched.drain()
+    await drained(sched)
     sizes = [len(batch) for _, batch in rec.batches]
     assert sizes[0] >= 1 and max(sizes) <= 5
     assert len(rec.batches) < 12
@@ -121,7 +151,7 @@ async def test_a_window_merges_close_messages_and_commands_run_alone() -> None:
     await sched.submit(job("u", 1))
     await sched.submit(job("u", 2, coalesce=False))
     await sched.submit(job("u", 3))
-    await sched.drain()
+    await drained(sched)
     assert [b for _, b in rec.batches] == [[0, 1], [2], [3]]
 
 
@@ -133,7 +163,7 @@ async def test_a_backlogged_users_messages_share_a_call_while_fresh_ones_keep_th
     await asyncio.sleep(0.1)  # the next messages come later than the short window
     await sched.submit(job("behind", 2, waited_s=60))
     await sched.submit(job("fresh", 3))
-    await sched.drain()
+    await drained(sched)
     batches = {key: [b for k, b in rec.batches if k == key] for key in (b"behind", b"fresh")}
     assert batches == {b"behind": [[0, 2]], b"fresh": [[1], [3]]}
 
@@ -143,7 +173,7 @@ async def test_a_backlog_read_to_its_end_runs_without_waiting_out_the_catch_up_w
     sched = rec.scheduler(window_s=0.01, catch_up_window_s=4)  # idle after a quarter: 1 s
     await sched.submit(job("behind", 0, waited_s=60))
     await sched.submit(job("behind", 1, waited_s=60))
-    await asyncio.wait_for(sched.drain(), 2.5)  # well before the 4 s window
+    await asyncio.wait_for(drained(sched), 2.5)  # well before the 4 s window
     assert [b for _, b in rec.batches] == [[0, 1]]
 
 
@@ -154,7 +184,7 @@ async def test_a_full_scheduler_runs_what_it_holds_instead_of_waiting_to_catch_u
         await sched.submit(job(f"u{offset}", offset, waited_s=120))
     fourth = asyncio.create_task(sched.submit(job("u3", 3)))
     await asyncio.wait_for(fourth, 5)  # not a minute: held jobs ran once nothing more fit
-    await sched.drain()
+    await drained(sched)
     assert sorted(o for _, b in rec.batches for o in b) == [0, 1, 2, 3]
 
 
@@ -163,19 +193,17 @@ async def test_in_flight_batches_never_exceed_the_limit() -> None:
     sched = rec.scheduler(window_s=0, max_in_flight=4)
     for offset in range(40):
         await sched.submit(job(f"u{offset}", offset))
-    await sched.drain()
-    assert rec.peak <= 4 and sched.counters.peak_in_flight <= 4
+    await drained(sched)
+    assert rec.peak <= 4 and rec.peak_counted <= 4
 
 
 async def test_submit_waits_when_too_many_jobs_are_held() -> None:
     gate = asyncio.Event()
 
-    async def run(key: bytes, jobs: list[Job[str]], release: object = None) -> None:
+    async def run(key: bytes, jobs: list[Job], release: object = None) -> None:
         await gate.wait()
 
-    sched: KeyedScheduler[str] = KeyedScheduler(
-        run, lambda j: None, print, SchedulerLimits(window_s=0, max_pending=3)
-    )
+    sched = KeyedScheduler(run, print, SchedulerLimits(window_s=0, max_pending=3))
     for offset in range(3):
         await sched.submit(job(f"u{offset}", offset))
     blocked = asyncio.create_task(sched.submit(job("u9", 9)))
@@ -183,7 +211,7 @@ async def test_submit_waits_when_too_many_jobs_are_held() -> None:
     assert not blocked.done()
     gate.set()
     await asyncio.wait_for(blocked, 1)
-    await sched.drain()
+    await drained(sched)
     assert sched.pending == 0
 
 
@@ -202,10 +230,10 @@ async def test_a_crashing_batch_is_reported_not_swallowed() -> None:
 async def test_skipped_jobs_keep_their_place_in_the_ack_order(partition: int) -> None:
     rec = Recorder(delay=0.02)
     sched = rec.scheduler(window_s=0)
-    await sched.submit(job("u", 0, partition))
-    await sched.skip(job("bad", 1, partition))
-    await sched.submit(job("u", 2, partition))
-    await sched.drain()
+    await sched.submit(rec.job("u", 0, partition))
+    await sched.skip(rec.job("bad", 1, partition))
+    await sched.submit(rec.job("u", 2, partition))
+    await drained(sched)
     assert [o for _, o in rec.acked] == [0, 1, 2]
 
 
@@ -213,26 +241,24 @@ async def test_a_released_slot_lets_the_next_batch_start_while_results_are_writt
     writing = asyncio.Event()
     started: list[bytes] = []
 
-    async def run(key: bytes, jobs: list[Job[str]], release: Callable[[], None]) -> None:
+    async def run(key: bytes, jobs: list[Job], release: Callable[[], None]) -> None:
         started.append(key)
         if key == b"first":
             release()  # the model call is over
             await writing.wait()  # still writing its results
 
-    sched: KeyedScheduler[str] = KeyedScheduler(
-        run, lambda j: None, print, SchedulerLimits(window_s=0, max_in_flight=1)
-    )
+    sched = KeyedScheduler(run, print, SchedulerLimits(window_s=0, max_in_flight=1))
     await sched.submit(job("first", 0))
     await sched.submit(job("second", 1))
     for _ in range(20):
         await asyncio.sleep(0)
     assert started == [b"first", b"second"]
     writing.set()
-    await sched.drain()
+    await drained(sched)
 
 
 def _gated(gate: asyncio.Event, ran: list[bytes]) -> Callable[..., Any]:
-    async def run(key: bytes, jobs: list[Job[str]], release: object = None) -> None:
+    async def run(key: bytes, jobs: list[Job], release: object = None) -> None:
         ran.append(key)
         await gate.wait()
 
@@ -241,14 +267,13 @@ def _gated(gate: asyncio.Event, ran: list[bytes]) -> Callable[..., Any]:
 
 async def test_stop_lets_running_batches_finish_and_starts_no_more() -> None:
     gate, ran, acked = asyncio.Event(), [], []
-    sched: KeyedScheduler[str] = KeyedScheduler(
+    sched = KeyedScheduler(
         _gated(gate, ran),
-        lambda j: acked.append(j.offset),
         print,
         SchedulerLimits(window_s=0, catch_up_window_s=0, max_in_flight=1),
     )
-    await sched.submit(job("a", 0))
-    await sched.submit(job("b", 1))
+    await sched.submit(job("a", 0, acked=acked))
+    await sched.submit(job("b", 1, acked=acked))
     for _ in range(10):
         await asyncio.sleep(0)  # "a" holds the one slot, "b" waits for it
     stopping = asyncio.create_task(sched.stop(grace_s=5))
@@ -256,16 +281,16 @@ async def test_stop_lets_running_batches_finish_and_starts_no_more() -> None:
         await asyncio.sleep(0)
     gate.set()
     assert await stopping == 0
-    assert ran == [b"a"] and acked == [0]  # "b" stays unacknowledged: Kafka redelivers it
+    assert ran == [b"a"] and [o for _, o in acked] == [
+        0
+    ]  # "b" stays unacknowledged: Kafka redelivers it
 
 
 async def test_stop_cancels_batches_that_outlast_the_grace() -> None:
     ran: list[bytes] = []
-    acked: list[int] = []
-    sched: KeyedScheduler[str] = KeyedScheduler(
-        _gated(asyncio.Event(), ran), lambda j: acked.append(j.offset), print, SchedulerLimits()
-    )
-    await sched.submit(job("a", 0, coalesce=False))
+    acked: Acked = []
+    sched = KeyedScheduler(_gated(asyncio.Event(), ran), print, SchedulerLimits())
+    await sched.submit(job("a", 0, coalesce=False, acked=acked))
     for _ in range(10):
         await asyncio.sleep(0)
     assert await sched.stop(grace_s=0.05) == 1

@@ -1,0 +1,178 @@
+"""Admission: decode an input event, check it, route it, and hand it on as :class:`Admitted`.
+
+For the user kind (the input topic): decode (a chat message, or an operator command marked by
+a header), refuse a ``sent_at`` far in the future, re-route a message that sits on another
+user's partition, and forward a chat message to every other kind whose subject it names. For
+another kind (its own topic, keyed by subject): decode and check the key.
+
+What cannot be admitted is handled here, as :mod:`streams.pipeline.policy` decides: it is
+dead-lettered, or the worker exits for redelivery. Nothing raised by an input escapes.
+"""
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from schemas import ChatMessage, ProfileCommand
+from streams.core.codecs import decode_command, decode_message, is_command
+from streams.core.kinds import Kind
+from streams.core.partitioning import partition_for
+from streams.errors import InvalidEvent
+from streams.metrics import EVENTS_IN
+from streams.pipeline.dead_letters import DeadLetters
+from streams.pipeline.policy import DeadLetter, Decision, Exit, Stage, decide, exit_for_redelivery
+from streams.pipeline.ports import Sender, SourceMessage
+from streams.settings import Settings
+
+__all__ = ["Admission", "Admitted"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Admitted:
+    """An input event admitted for its subject: its record, the subject's key, the body."""
+
+    msg: SourceMessage
+    key: bytes
+    body: ChatMessage | ProfileCommand
+
+
+@dataclass
+class Admission:
+    """Admits one kind's input events; see the module docstring."""
+
+    settings: Settings
+    kind: Kind
+    dead_letters: DeadLetters
+    #: The input topic, where a misplaced chat message is re-published under its user's key.
+    reroute: Sender
+    #: Other kinds a chat message may update, with the topic keyed by their subject.
+    forwards: list[tuple[Kind, Sender]] = field(default_factory=list)
+    #: What the policy's :class:`Exit` does (the process exits; tests record it instead).
+    on_exit: Callable[[Exit], None] = exit_for_redelivery
+
+    async def admit(self, msg: SourceMessage) -> Admitted | None:
+        """The event as work for its subject, or None when it was handled here (dead-lettered,
+        re-routed)."""
+        try:
+            return await self._admit_or_refuse(msg)
+        except Exception as exc:  # noqa: BLE001 - the policy decides; one event never stops a partition
+            decision = decide(exc, Stage.ADMISSION)
+            _log_internal_error(msg, decision, exc)
+        await self._act(msg, decision)
+        return None
+
+    async def _admit_or_refuse(self, msg: SourceMessage) -> Admitted | None:
+        """Admit, or dead-letter an invalid event (sending it may fail like anything else)."""
+        try:
+            if self.kind.is_user:
+                return await self._admit_user_event(msg)
+            return await self._admit_subject_event(msg)
+        except InvalidEvent as exc:
+            await self._act(msg, decide(exc, Stage.ADMISSION))
+            return None
+
+    async def _admit_user_event(self, msg: SourceMessage) -> Admitted | None:
+        body = self._decode(msg)
+        if isinstance(body, ChatMessage):
+            self._check_time(msg, body)
+        key = _user_key(msg, body.user_id)
+        if msg.key is None or msg.partition != partition_for(key, self.settings.partitions):
+            await self._reroute(msg, key, body)
+            return None
+        EVENTS_IN.labels("command" if isinstance(body, ProfileCommand) else "chat").inc()
+        if isinstance(body, ChatMessage):
+            await self._forward(msg, body)
+        return Admitted(msg, key, body)
+
+    async def _admit_subject_event(self, msg: SourceMessage) -> Admitted:
+        """A message forwarded to this kind's topic, keyed by its subject (or a command)."""
+        body = self._decode(msg)
+        subject = body.user_id if isinstance(body, ProfileCommand) else self.kind.subject_of(body)
+        if subject is None or msg.key != subject.encode():
+            raise InvalidEvent(
+                "key_mismatch", f"not keyed by its {self.kind.name} subject", user_id=body.user_id
+            )
+        EVENTS_IN.labels(f"kind:{self.kind.name}").inc()
+        return Admitted(msg, msg.key, body)
+
+    def _decode(self, msg: SourceMessage) -> ChatMessage | ProfileCommand:
+        if is_command(msg.headers):
+            return decode_command(msg.value)
+        return decode_message(msg.value, max_content_chars=self.settings.max_content_chars)
+
+    def _check_time(self, msg: SourceMessage, message: ChatMessage) -> None:
+        """Refuse a ``sent_at`` far ahead of the broker's timestamp: it would win every field.
+
+        Compared with the record's timestamp, not the clock, so a replay decides the same.
+        """
+        ahead = message.sent_at.timestamp() - msg.timestamp
+        if ahead > self.settings.max_future_skew_s:
+            raise InvalidEvent(
+                "invalid_message",
+                f"sent_at is {ahead:.0f}s ahead of the record's timestamp (limit "
+                f"{self.settings.max_future_skew_s:.0f}s, PROFILE_STREAM_MAX_FUTURE_SKEW_S); "
+                "fix the producer's clock",
+                user_id=message.user_id,
+            )
+
+    async def _reroute(
+        self, msg: SourceMessage, key: bytes, body: ChatMessage | ProfileCommand
+    ) -> None:
+        if isinstance(body, ProfileCommand):
+            raise InvalidEvent(
+                "invalid_command", "command is not on its user's partition", user_id=body.user_id
+            )
+        assert msg.value is not None  # noqa: S101 - decoded above
+        await self.reroute.send(key=key, value=msg.value)
+        EVENTS_IN.labels("rerouted").inc()
+        logger.info(
+            "re-routed by user id topic=%s partition=%d offset=%d user_id=%s message_id=%s",
+            msg.topic,
+            msg.partition,
+            msg.offset,
+            body.user_id,
+            body.message_id,
+        )
+
+    async def _forward(self, msg: SourceMessage, body: ChatMessage) -> None:
+        """Hand the message to each other kind it names, keyed by that kind's subject."""
+        for kind, topic in self.forwards:
+            subject = kind.subject_of(body)
+            if subject is not None and body.role in kind.schema.source_roles:
+                assert msg.value is not None  # noqa: S101 - decoded above
+                await topic.send(key=subject.encode(), value=msg.value)
+
+    async def _act(self, msg: SourceMessage, decision: Decision) -> None:
+        if isinstance(decision, DeadLetter):
+            await self.dead_letters.send(msg, decision)
+        elif isinstance(decision, Exit):
+            self.on_exit(
+                Exit(
+                    f"{decision.reason} (while admitting topic={msg.topic} "
+                    f"partition={msg.partition} offset={msg.offset})"
+                )
+            )
+
+
+def _user_key(msg: SourceMessage, user_id: str) -> bytes:
+    key = user_id.encode()
+    if msg.key is not None and msg.key != key:
+        raise InvalidEvent(
+            "key_mismatch",
+            "the record key names another user than the body's user_id; publish with key = user_id",
+            user_id=user_id,
+        )
+    return key
+
+
+def _log_internal_error(msg: SourceMessage, decision: Decision, exc: Exception) -> None:
+    if isinstance(decision, DeadLetter) and decision.code == "internal_error":
+        logger.error(
+            "internal error topic=%s partition=%d offset=%d",
+            msg.topic,
+            msg.partition,
+            msg.offset,
+            exc_info=exc,
+        )

@@ -1,0 +1,198 @@
+"""Applying one user's batch: load the record, ask the model, merge, version, publish.
+
+A batch is consecutive chat messages of one subject, or one operator command. The record is
+loaded (a version a killed worker left pending is finished first) and migrated to the current
+schema; messages already applied (a redelivery) are left out; the rest go to the extractor in
+one call, its operations are merged, and the next version is published.
+
+An extraction that gives up, or a command the schema refuses, is dead-lettered as
+:mod:`streams.pipeline.policy` decides; anything else raised leaves the batch unacknowledged
+and reaches the scheduler's ``on_fatal``.
+"""
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from schemas import ChatMessage, FieldChange, ProfileCommand, ProfileRecord
+from streams.core.codecs import decode_record
+from streams.core.commands import apply_command
+from streams.core.kinds import Kind
+from streams.core.merge import MergeResult, merge
+from streams.core.migration import migrate
+from streams.core.profile_schema import ProfileSchema
+from streams.core.records import applied_before, new_record, next_version, source_key
+from streams.extract.base import Extractor
+from streams.metrics import EXTRACTIONS, MESSAGES_EXTRACTED
+from streams.pipeline.dead_letters import DeadLetters
+from streams.pipeline.job import Job
+from streams.pipeline.policy import DeadLetter, Stage, decide
+from streams.pipeline.publish import Publisher
+from streams.pipeline.scheduler import Release
+
+__all__ = ["ProfileUpdater"]
+
+logger = logging.getLogger(__name__)
+
+
+def _no_slot() -> None:
+    return None
+
+
+@dataclass
+class ProfileUpdater:
+    """Applies one kind's batches to its table (the scheduler's ``run``)."""
+
+    kind: Kind
+    extractor: Extractor
+    #: The profile table, read here; every write goes through ``publisher``.
+    table: Mapping[bytes, bytes]
+    publisher: Publisher
+    dead_letters: DeadLetters
+
+    @property
+    def schema(self) -> ProfileSchema:
+        """The schema of this kind."""
+        return self.kind.schema
+
+    async def apply(self, key: bytes, jobs: list[Job], release: Release = _no_slot) -> None:
+        """Apply one subject's batch: consecutive chat messages, or a single command.
+
+        ``release`` is called once no model call is left, freeing the in-flight slot.
+        """
+        first = jobs[0]
+        record = self._load(key)
+        if record.pending_event is not None:
+            record = await self.publisher.resume(key, first.event, record)
+        record, migration = migrate(record, self.schema)
+        command = first.work.body
+        if isinstance(command, ProfileCommand):
+            release()
+            await self._command(first, command, record, migration)
+        else:
+            await self._apply_messages(key, jobs, record, migration, release)
+
+    def _load(self, key: bytes) -> ProfileRecord:
+        raw = self.table.get(key)
+        if raw is not None:
+            return decode_record(raw)
+        return new_record(key.decode(), self.schema.schema_id, self.kind.name)
+
+    async def _apply_messages(
+        self,
+        key: bytes,
+        jobs: list[Job],
+        record: ProfileRecord,
+        migration: list[FieldChange],
+        release: Release,
+    ) -> None:
+        fresh = _not_applied(record, jobs)
+        if not fresh:
+            return
+        messages = [message for _, message in fresh]
+        try:
+            result = await self._extract(record, messages)
+        except Exception as exc:
+            decision = decide(exc, Stage.BATCH)
+            if not isinstance(decision, DeadLetter):
+                raise
+            release()
+            EXTRACTIONS.labels("failed").inc()
+            for job, message in fresh:
+                await self.dead_letters.send(
+                    job.work.msg, decision, user_id=message.user_id, message_id=message.message_id
+                )
+            return
+        release()  # the model is done with this batch; writing results needs no slot
+        offsets = {source_key(*job.tp): job.offset for job, _ in fresh}
+        updated, event = next_version(
+            record,
+            result,
+            offsets=offsets,
+            message_ids=[m.message_id for m in messages],
+            at=max(m.sent_at for m in messages),
+            migration=migration,
+        )
+        await self.publisher.publish(key, fresh[-1][0].event, updated, event)
+        if event is not None:
+            logger.info(
+                "profile updated user_id=%s version=%d changes=%d messages=%d",
+                record.user_id,
+                event.version,
+                len(event.changes),
+                len(messages),
+            )
+
+    async def _extract(
+        self, record: ProfileRecord, messages: list[ChatMessage]
+    ) -> MergeResult | None:
+        """The merged result, or None when no message is the user's own (nothing to learn)."""
+        own = [m for m in messages if m.role in self.schema.source_roles]
+        if not own:
+            return None
+        MESSAGES_EXTRACTED.inc(len(messages))
+        extraction = await self.extractor.extract(
+            record.profile or self.schema.empty(), messages, self.schema
+        )
+        result = merge(
+            record.profile,
+            record.provenance,
+            record.locked,
+            extraction.operations,
+            self.schema,
+            evidence={m.message_id: m.sent_at for m in own},
+        )
+        EXTRACTIONS.labels("ok").inc()
+        dropped = len(extraction.malformed) + len(result.dropped)
+        if dropped:
+            logger.warning(
+                "dropped invalid operations user_id=%s count=%d reasons=%s",
+                record.user_id,
+                dropped,
+                sorted({d.reason.split(":")[0] for d in result.dropped}),
+            )
+        return result
+
+    async def _command(
+        self,
+        job: Job,
+        command: ProfileCommand,
+        record: ProfileRecord,
+        migration: list[FieldChange],
+    ) -> None:
+        try:
+            outcome = apply_command(
+                command,
+                record,
+                self.schema,
+                source=source_key(*job.tp),
+                offset=job.offset,
+                exists=job.key in self.table,
+                migration=migration,
+            )
+        except Exception as exc:
+            decision = decide(exc, Stage.BATCH)
+            if not isinstance(decision, DeadLetter):
+                raise
+            await self.dead_letters.send(job.work.msg, decision, user_id=command.user_id)
+            return
+        if outcome is None:
+            return
+        if outcome.delete:
+            cached = await self.extractor.forget(command.user_id)
+            logger.info("forgetting user_id=%s cache_entries=%d", command.user_id, cached)
+        await self.publisher.publish(
+            job.key, job.event, outcome.record, outcome.event, delete=outcome.delete
+        )
+
+
+def _not_applied(record: ProfileRecord, jobs: list[Job]) -> list[tuple[Job, ChatMessage]]:
+    """The batch's chat messages not applied before (a redelivery is left out)."""
+    fresh = []
+    for job in jobs:
+        message = job.work.body
+        if isinstance(message, ChatMessage) and not applied_before(
+            record, source_key(*job.tp), job.offset, message.message_id
+        ):
+            fresh.append((job, message))
+    return fresh

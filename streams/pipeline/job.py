@@ -1,0 +1,59 @@
+"""A job: one consumed event on its way through the scheduler, with what admission made of it."""
+
+from dataclasses import dataclass
+
+from schemas import ChatMessage
+from streams.pipeline.admission import Admitted
+from streams.pipeline.ports import EventHandle
+
+__all__ = ["Job", "TopicPartition"]
+
+TopicPartition = tuple[str, int]
+
+
+@dataclass(eq=False)
+class Job:
+    """One input event: the consumed event, its admitted work, and how the scheduler batches it.
+
+    A job without work (``admitted`` is None) was handled at admission (dead-lettered,
+    re-routed); it only keeps its place in its partition's acknowledgement order.
+    """
+
+    key: bytes
+    tp: TopicPartition
+    offset: int
+    event: EventHandle
+    admitted: Admitted | None = None
+    size: int = 0
+    #: Chat messages may share a batch; an operator command runs alone.
+    coalesce: bool = True
+    #: Seconds the event waited in Kafka before it was submitted (0 when unknown).
+    waited_s: float = 0.0
+    arrived: float = 0.0
+    done: bool = False
+
+    @classmethod
+    def of(cls, event: EventHandle, admitted: Admitted | None, *, now: float) -> "Job":
+        """The job for ``event``; ``now`` is the wall clock (seconds) at submission."""
+        msg = event.message
+        return cls(
+            key=admitted.key if admitted is not None else b"",
+            tp=(msg.topic, msg.partition),
+            offset=msg.offset,
+            event=event,
+            admitted=admitted,
+            size=len(msg.value or b""),
+            coalesce=admitted is not None and isinstance(admitted.body, ChatMessage),
+            waited_s=now - msg.timestamp if msg.timestamp else 0.0,
+        )
+
+    @property
+    def work(self) -> Admitted:
+        """The admitted work of a submitted job (a skipped job is never run)."""
+        if self.admitted is None:
+            raise ValueError(f"job at {self.tp} offset {self.offset} was not admitted")
+        return self.admitted
+
+    def ack(self) -> None:
+        """Acknowledge the event: its offset may be committed once every earlier one is."""
+        self.event.ack()

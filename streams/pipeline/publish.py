@@ -1,0 +1,151 @@
+"""Publishing a new version: the table and the ``profile-updated`` topic never disagree for long.
+
+Every version goes through the same steps, each finished before the next starts::
+
+    PENDING_STORED   the record is stored with the event it owes (its pending event)
+    CHANGELOG_ACKED  Kafka acknowledged that changelog write: the version survives a crash
+    EMITTED          the event is delivered on the output topic
+    FINAL            the record is stored without its pending event (or the key is deleted)
+
+So wherever the worker is killed, no event is announced before its version is durable, and a
+record that still owes its event is found by the next batch of that key, which resumes from
+PENDING_STORED (:meth:`Publisher.resume`): the event is emitted again, with the same id and
+bytes, and the record finished. Subscribers may see an event twice, never a version missing.
+"""
+
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from schemas import ProfileEvent, ProfileRecord
+from streams.core.codecs import encode
+from streams.core.kinds import Kind
+from streams.core.records import new_record
+from streams.metrics import VERSIONS
+from streams.pipeline.ports import EventHandle, Sender
+
+__all__ = ["Publisher", "PublishState", "Publication"]
+
+logger = logging.getLogger(__name__)
+
+
+class PublishState(Enum):
+    """How far a version got on its way out (see the module docstring)."""
+
+    PENDING_STORED = 1
+    CHANGELOG_ACKED = 2
+    EMITTED = 3
+    FINAL = 4
+
+
+@dataclass
+class Publication:
+    """One version on its way out: its key, its event, and the last step it finished."""
+
+    key: bytes
+    event: ProfileEvent
+    state: PublishState = PublishState.PENDING_STORED
+
+    def reached(self, state: PublishState) -> None:
+        """Record that ``state`` is reached; steps are never skipped nor repeated."""
+        if state.value != self.state.value + 1:
+            raise RuntimeError(f"publish step {state.name} after {self.state.name}")
+        self.state = state
+
+
+def _no_event_to_make_current(event: EventHandle | None) -> None:
+    return None
+
+
+async def _acked_now(key: bytes) -> None:
+    return None
+
+
+@dataclass
+class Publisher:
+    """Stores one kind's records and emits their events, in the steps of the module docstring.
+
+    Responsibilities:
+    - write a record with the consumed event current (Faust routes the write by it);
+    - wait for the changelog write of one key, then emit and await the delivery;
+    - resume a version a killed worker left pending.
+    """
+
+    kind: Kind
+    table: MutableMapping[bytes, bytes]
+    output: Sender
+    #: Drops what the extractor keeps about a subject (its cached answers).
+    purge: Callable[[str], Awaitable[Any]]
+    #: Makes a consumed event current in this task before a table write.
+    make_event_current: Callable[[EventHandle | None], None] = _no_event_to_make_current
+    #: Returns once the table's last changelog write of a key is acknowledged by Kafka.
+    changelog_acked: Callable[[bytes], Awaitable[None]] = _acked_now
+
+    async def publish(
+        self,
+        key: bytes,
+        handle: EventHandle | None,
+        record: ProfileRecord,
+        event: ProfileEvent | None,
+        *,
+        delete: bool = False,
+    ) -> None:
+        """Store ``record`` and emit ``event``; with ``delete``, the key goes once it is emitted.
+
+        Without an event (nothing changed) the record is stored as it is: it remembers the
+        applied offsets, so a replay is skipped.
+        """
+        if event is None:
+            self._store(key, handle, record)
+            return
+        self._store(key, handle, record.model_copy(update={"pending_event": event}))
+        version = Publication(key, event)
+        await self._announce(version)
+        self._finish(version, handle, None if delete else record)
+
+    async def resume(
+        self, key: bytes, handle: EventHandle | None, record: ProfileRecord
+    ) -> ProfileRecord:
+        """Finish the version ``record`` owes its event for, and return the record to go on
+        from (a fresh one when the pending event deleted the profile)."""
+        event = record.pending_event
+        assert event is not None  # noqa: S101 - only called for a pending record
+        version = Publication(key, event)
+        await self._announce(version)
+        logger.info("re-emitted pending event user_id=%s version=%d", record.user_id, event.version)
+        if event.type == "deleted":
+            await self.purge(record.user_id)
+            self._finish(version, handle, None)
+            return new_record(record.user_id, self.kind.schema.schema_id, self.kind.name)
+        settled = record.model_copy(update={"pending_event": None})
+        self._finish(version, handle, settled)
+        return settled
+
+    async def _announce(self, version: Publication) -> None:
+        await self.changelog_acked(version.key)  # durable before anyone hears of it
+        version.reached(PublishState.CHANGELOG_ACKED)
+        await self._emit(version.key, version.event)  # delivered before the key's next batch
+        version.reached(PublishState.EMITTED)
+
+    def _finish(
+        self, version: Publication, handle: EventHandle | None, record: ProfileRecord | None
+    ) -> None:
+        """Store the final ``record``, or delete the key when there is none."""
+        if record is None:
+            self.make_event_current(handle)
+            del self.table[version.key]  # a tombstone on the changelog, so compaction drops it
+        else:
+            self._store(version.key, handle, record)
+        version.reached(PublishState.FINAL)
+
+    def _store(self, key: bytes, handle: EventHandle | None, record: ProfileRecord) -> None:
+        self.make_event_current(handle)
+        self.table[key] = encode(record)
+
+    async def _emit(self, key: bytes, event: ProfileEvent) -> None:
+        """Produce ``event`` (keyed by user id, or ``kind/subject``) and await its delivery."""
+        out_key = key if self.kind.is_user else self.kind.event_key(key.decode())
+        await (await self.output.send(key=out_key, value=encode(event)))
+        VERSIONS.labels(event.type).inc()

@@ -1,0 +1,201 @@
+"""In-memory stand-ins for what the pipeline talks to, and a pipeline built on them.
+
+The table is a dict, topics are lists, the model is scripted: the real admission, apply and
+publish code runs as in a worker, one event after another, with no Kafka and no Faust.
+"""
+
+import asyncio
+import base64
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from schemas import ChatMessage, PatchOperation, ProfileCommand, ProfileRecord
+from streams.core.codecs import COMMAND_HEADER, decode_record, encode
+from streams.core.kinds import Kind, load_kinds
+from streams.core.partitioning import partition_for
+from streams.core.profile_schema import ProfileSchema
+from streams.extract.base import Extraction
+from streams.pipeline.admission import Admission, Admitted
+from streams.pipeline.apply import ProfileUpdater
+from streams.pipeline.dead_letters import DeadLetters
+from streams.pipeline.job import Job
+from streams.pipeline.policy import Exit
+from streams.pipeline.publish import Publisher
+from streams.settings import Settings
+from tests.unit.helpers import T0
+
+__all__ = ["Event", "Pipeline", "Record", "ScriptedModel", "Topic", "chat", "command", "raw_bytes"]
+
+INPUT = "chat-messages"
+
+
+class Topic:
+    """A topic that keeps what was sent; ``fail`` makes the next sends raise it."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[bytes | None, bytes]] = []
+        self.fail: BaseException | None = None
+
+    async def send(self, *, key: bytes | None, value: bytes) -> Any:
+        if self.fail is not None:
+            raise self.fail
+        self.sent.append((key, value))
+        delivered = asyncio.get_running_loop().create_future()
+        delivered.set_result(None)
+        return delivered
+
+    @property
+    def values(self) -> list[dict[str, Any]]:
+        """What was sent, decoded from JSON."""
+        return [orjson.loads(value) for _, value in self.sent]
+
+
+@dataclass
+class Record:
+    """A consumed Kafka record (``SourceMessage``)."""
+
+    key: bytes | None
+    value: bytes | None
+    offset: int = 0
+    partition: int = 0
+    topic: str = INPUT
+    timestamp: float = T0.timestamp()
+    headers: Any = ()
+
+
+@dataclass
+class Event:
+    """A consumed event (``EventHandle``) that counts its acknowledgements."""
+
+    message: Record
+    acks: int = 0
+
+    def ack(self) -> None:
+        self.acks += 1
+
+
+@dataclass
+class ScriptedModel:
+    """An extractor: ``name=<x>`` in a user message sets the name; anything else changes nothing.
+
+    ``fail`` makes every call raise it; ``calls`` lists the message ids of each call.
+    """
+
+    name: str = "scripted"
+    fail: BaseException | None = None
+    calls: list[list[str]] = field(default_factory=list)
+    forgotten: list[str] = field(default_factory=list)
+
+    async def extract(
+        self, profile: dict[str, Any], messages: Sequence[ChatMessage], schema: ProfileSchema
+    ) -> Extraction:
+        self.calls.append([m.message_id for m in messages])
+        if self.fail is not None:
+            raise self.fail
+        return Extraction(
+            [
+                PatchOperation(field="name", op="set", value=m.content[5:], message_id=m.message_id)
+                for m in messages
+                if m.role == "user" and m.content.startswith("name=")
+            ]
+        )
+
+    async def forget(self, user_id: str) -> int:
+        self.forgotten.append(user_id)
+        return 0
+
+    async def close(self) -> None:
+        return None
+
+
+def chat(
+    message_id: str,
+    content: str,
+    *,
+    offset: int = 0,
+    user: str = "alice",
+    key: bytes | None = None,
+    partition: int | None = None,
+    partitions: int = 1,
+    sent_at: datetime = T0,
+    **fields: Any,
+) -> Record:
+    """The record of a chat message on the partition its user's key goes to (unless told)."""
+    body = ChatMessage.model_validate(
+        {
+            "message_id": message_id,
+            "user_id": user,
+            "conversation_id": "c1",
+            "role": "user",
+            "content": content,
+            "sent_at": sent_at,
+        }
+        | fields
+    )
+    key = key if key is not None else user.encode()
+    if partition is None:
+        partition = partition_for(user.encode(), partitions)
+    return Record(key, encode(body), offset=offset, partition=partition)
+
+
+def command(
+    command_id: str, type_: str, *, offset: int = 0, user: str = "alice", **fields: Any
+) -> Record:
+    """The record of an operator command (marked by the header) for ``user``."""
+    body = ProfileCommand.model_validate(
+        {"command_id": command_id, "type": type_, "user_id": user, "requested_at": T0} | fields
+    )
+    return Record(user.encode(), encode(body), offset=offset, headers=[COMMAND_HEADER])
+
+
+def raw_bytes(dead_letter: dict[str, Any]) -> bytes:
+    """The input bytes a dead letter carries."""
+    return base64.b64decode(dead_letter["value_b64"])
+
+
+class Pipeline:
+    """One kind's admission, apply and publish over a dict table and list topics.
+
+    ``feed`` runs each record as the worker would: admitted, then applied in a batch of its own
+    (``batch`` applies several admitted records together), then acknowledged.
+    """
+
+    def __init__(self, *, partitions: int = 1, kind: Kind | None = None) -> None:
+        self.settings = Settings(partitions=partitions, extractor="rules")
+        self.kind = kind or load_kinds(None, self.settings.profile_model)[0]
+        self.table: dict[bytes, bytes] = {}
+        self.output, self.dlq, self.reroute = Topic(), Topic(), Topic()
+        self.model = ScriptedModel()
+        self.exits: list[Exit] = []
+        dead_letters = DeadLetters(self.dlq)
+        self.admission = Admission(
+            self.settings, self.kind, dead_letters, self.reroute, on_exit=self.exits.append
+        )
+        self.publisher = Publisher(self.kind, self.table, self.output, purge=self.model.forget)
+        self.updater = ProfileUpdater(
+            self.kind, self.model, self.table, self.publisher, dead_letters
+        )
+
+    async def admit(self, record: Record) -> Admitted | None:
+        return await self.admission.admit(record)
+
+    async def feed(self, *records: Record) -> None:
+        for record in records:
+            await self.batch(record)
+
+    async def batch(self, *records: Record) -> None:
+        """Admit ``records``, apply the admitted ones as one batch, acknowledge them all."""
+        jobs = [Job.of(Event(r), await self.admit(r), now=r.timestamp) for r in records]
+        admitted = [job for job in jobs if job.admitted is not None]
+        if admitted:
+            await self.updater.apply(admitted[0].key, admitted)
+        for job in jobs:
+            job.ack()
+
+    def stored(self, user: str = "alice") -> ProfileRecord:
+        """The record the table holds for ``user``."""
+        return decode_record(self.table[user.encode()])

@@ -1,0 +1,150 @@
+"""Admission: what becomes work, what is dead-lettered (and why), re-routed or forwarded."""
+
+from datetime import timedelta
+
+import pytest
+
+from schemas import ChatMessage, ProfileCommand, UserProfile
+from streams.core.kinds import Kind
+from streams.core.partitioning import partition_for
+from streams.core.profile_schema import ProfileSchema
+from streams.errors import BrokerUnavailable
+from tests.unit.helpers import T0
+
+from .fakes import Pipeline, Record, Topic, chat, command, raw_bytes
+
+
+async def test_a_valid_message_is_admitted_for_its_user() -> None:
+    pipeline = Pipeline()
+    admitted = await pipeline.admit(chat("m1", "hello", offset=7))
+    assert admitted is not None
+    assert admitted.key == b"alice" and admitted.msg.offset == 7
+    assert isinstance(admitted.body, ChatMessage) and admitted.body.message_id == "m1"
+    assert pipeline.dlq.sent == [] and pipeline.reroute.sent == []
+
+
+@pytest.mark.parametrize(
+    ("value", "code"),
+    [
+        (b"{not json", "not_json"),
+        (b"\xff\xfe", "not_utf8"),
+        (b'{"message_id": "m1", "user_id": "alice"}', "invalid_message"),
+        (None, "invalid_message"),
+    ],
+)
+async def test_an_undecodable_event_is_dead_lettered_as_it_came(
+    value: bytes | None, code: str
+) -> None:
+    pipeline = Pipeline()
+    bad = Record(b"alice", value, offset=3)
+    assert await pipeline.admit(bad) is None
+    (dead,) = pipeline.dlq.values
+    assert dead["reason_code"] == code and dead["reason"]
+    assert (dead["source_topic"], dead["source_partition"], dead["source_offset"]) == (
+        "chat-messages",
+        0,
+        3,
+    )
+    assert raw_bytes(dead) == (value or b"")
+
+
+async def test_a_message_from_the_future_is_dead_lettered_with_the_setting_to_change() -> None:
+    pipeline = Pipeline()
+    early = chat("m1", "hi", sent_at=T0 + timedelta(hours=1))  # the record is stamped T0
+    assert await pipeline.admit(early) is None
+    (dead,) = pipeline.dlq.values
+    assert dead["reason_code"] == "invalid_message" and dead["user_id"] == "alice"
+    assert "PROFILE_STREAM_MAX_FUTURE_SKEW_S" in dead["reason"]
+
+
+async def test_a_key_naming_another_user_is_dead_lettered() -> None:
+    pipeline = Pipeline()
+    assert await pipeline.admit(chat("m1", "hi", key=b"mallory")) is None
+    (dead,) = pipeline.dlq.values
+    assert dead["reason_code"] == "key_mismatch" and dead["user_id"] == "alice"
+
+
+@pytest.mark.parametrize("key", [b"alice", None])
+async def test_a_message_on_another_users_partition_is_re_routed_by_its_user_id(
+    key: bytes | None,
+) -> None:
+    pipeline = Pipeline(partitions=8)
+    home = partition_for(b"alice", 8)
+    misplaced = chat("m1", "hi", key=key, partition=(home + 1) % 8, partitions=8)
+    if key is None:
+        misplaced.key, misplaced.partition = None, home  # unkeyed: re-keyed even if in place
+    assert await pipeline.admit(misplaced) is None
+    assert pipeline.reroute.sent == [(b"alice", misplaced.value)]
+    assert pipeline.dlq.sent == []
+
+
+async def test_a_command_is_admitted_but_never_re_routed() -> None:
+    pipeline = Pipeline(partitions=8)
+    forget = command("c1", "forget")
+    forget.partition = partition_for(b"alice", 8)
+    admitted = await pipeline.admit(forget)
+    assert admitted is not None and isinstance(admitted.body, ProfileCommand)
+
+    forget.partition = (forget.partition + 1) % 8
+    assert await pipeline.admit(forget) is None
+    assert pipeline.reroute.sent == []
+    assert [d["reason_code"] for d in pipeline.dlq.values] == ["invalid_command"]
+    assert pipeline.dlq.values[0]["command"] is True
+
+
+def _team() -> Kind:
+    return Kind("team", ProfileSchema(UserProfile), subject="metadata.team_id")
+
+
+async def test_a_message_naming_another_kinds_subject_is_forwarded_keyed_by_it() -> None:
+    pipeline = Pipeline()
+    teams = Topic()
+    pipeline.admission.forwards = [(_team(), teams)]
+    with_team = chat("m1", "we ship on friday", metadata={"team_id": "t7"})
+    await pipeline.admit(with_team)
+    await pipeline.admit(chat("m2", "no team here", offset=1))
+    await pipeline.admit(
+        chat("m3", "an answer", offset=2, role="assistant", metadata={"team_id": "t7"})
+    )
+    assert teams.sent == [(b"t7", with_team.value)]  # assistant turns are no team's facts
+
+
+async def test_another_kinds_topic_admits_only_records_keyed_by_their_subject() -> None:
+    pipeline = Pipeline(kind=_team())
+    message = chat("m1", "we ship", metadata={"team_id": "t7"}, key=b"t7")
+    admitted = await pipeline.admit(message)
+    assert admitted is not None and admitted.key == b"t7"
+
+    assert await pipeline.admit(chat("m2", "we ship", metadata={"team_id": "t7"})) is None
+    assert [d["reason_code"] for d in pipeline.dlq.values] == ["key_mismatch"]
+
+
+async def test_kafka_failing_during_admission_exits_for_redelivery_instead_of_dead_lettering() -> (
+    None
+):
+    pipeline = Pipeline(partitions=8)
+    pipeline.reroute.fail = BrokerUnavailable("broker down")
+    home = partition_for(b"alice", 8)
+    assert await pipeline.admit(chat("m1", "hi", partition=(home + 1) % 8, offset=5)) is None
+    (exit_,) = pipeline.exits
+    assert "broker down" in exit_.reason and "offset=5" in exit_.reason
+    assert pipeline.dlq.sent == []
+
+
+async def test_a_bug_met_by_one_event_dead_letters_it_and_admission_goes_on() -> None:
+    pipeline = Pipeline()
+    teams = Topic()
+    teams.fail = RuntimeError("bug")
+    pipeline.admission.forwards = [(_team(), teams)]
+    assert await pipeline.admit(chat("m1", "hi", metadata={"team_id": "t7"})) is None
+    (dead,) = pipeline.dlq.values
+    assert dead["reason_code"] == "internal_error" and "bug" in dead["reason"]
+    assert pipeline.exits == []
+    assert await pipeline.admit(chat("m2", "hi", offset=1)) is not None
+
+
+async def test_when_the_dead_letter_topic_is_down_too_the_worker_exits() -> None:
+    pipeline = Pipeline()
+    pipeline.dlq.fail = BrokerUnavailable("broker down")
+    assert await pipeline.admit(Record(b"alice", b"{not json")) is None
+    assert len(pipeline.exits) == 1

@@ -1,0 +1,128 @@
+"""The error policy: each error, where it is met, gets today's decision."""
+
+import asyncio
+import logging
+
+import pytest
+
+from streams import errors
+from streams.errors import (
+    BrokerUnavailable,
+    ConfigError,
+    ExtractionFailed,
+    InvalidEvent,
+    InvalidModelOutput,
+    ModelUnavailable,
+    ProfileNotFound,
+    ProfileStreamError,
+    Refused,
+    ServiceError,
+    TopicMissing,
+)
+from streams.pipeline import policy
+from streams.pipeline.policy import (
+    CRASH_EXIT_CODE,
+    DeadLetter,
+    Exit,
+    Skip,
+    Stage,
+    decide,
+    exit_for_redelivery,
+    exit_on_batch_crash,
+)
+
+BOTH = (Stage.ADMISSION, Stage.BATCH)
+
+
+@pytest.mark.parametrize("stage", BOTH)
+def test_an_invalid_event_is_dead_lettered_with_its_code_and_user(stage: Stage) -> None:
+    decision = decide(InvalidEvent("not_json", "not valid JSON", user_id="u1"), stage)
+    assert decision == DeadLetter("not_json", "not valid JSON", user_id="u1")
+
+
+@pytest.mark.parametrize("stage", BOTH)
+def test_a_given_up_extraction_is_dead_lettered_with_its_attempts(stage: Stage) -> None:
+    decision = decide(ExtractionFailed("model said 400", attempts=3), stage)
+    assert decision == DeadLetter("extraction_failed", "model said 400", attempts=3)
+
+
+@pytest.mark.parametrize("stage", BOTH)
+@pytest.mark.parametrize(
+    "exc",
+    [
+        BrokerUnavailable("down"),
+        ModelUnavailable("429"),
+        InvalidModelOutput("not json"),
+        ServiceError("503"),
+        ConnectionResetError("reset"),
+        OSError("no route"),
+        TimeoutError(),
+    ],
+    ids=repr,
+)
+def test_an_error_that_may_pass_exits_so_the_input_is_read_again(
+    exc: BaseException, stage: Stage
+) -> None:
+    decision = decide(exc, stage)
+    assert isinstance(decision, Exit) and repr(exc) in decision.reason
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        Refused("403", status=403),
+        ConfigError("bad"),
+        ProfileNotFound("u1"),
+        TopicMissing("t"),
+        RuntimeError("bug"),
+        KeyError("k"),
+    ],
+    ids=repr,
+)
+def test_a_bug_dead_letters_the_event_at_admission_but_stops_a_batch(exc: Exception) -> None:
+    assert decide(exc, Stage.ADMISSION) == DeadLetter("internal_error", repr(exc))
+    batch = decide(exc, Stage.BATCH)
+    assert isinstance(batch, Exit) and "outside the dead-letter policy" in batch.reason
+
+
+@pytest.mark.parametrize("stage", BOTH)
+def test_a_cancelled_batch_is_skipped_and_left_for_redelivery(stage: Stage) -> None:
+    assert isinstance(decide(asyncio.CancelledError(), stage), Skip)
+
+
+@pytest.mark.parametrize("name", errors.__all__)
+def test_every_error_class_follows_its_retriable_flag_at_admission(name: str) -> None:
+    cls = getattr(errors, name)
+    if cls in (InvalidEvent, ExtractionFailed):
+        return  # input errors: dead-lettered whatever the flag says (both are not retriable)
+    exc = cls.__new__(cls)
+    Exception.__init__(exc, "x")
+    decision = decide(exc, Stage.ADMISSION)
+    assert isinstance(decision, Exit) == cls.retriable, name
+    assert issubclass(cls, ProfileStreamError)
+
+
+def test_exiting_stops_the_process_with_the_crash_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    codes: list[int] = []
+
+    def fake_exit(code: int) -> None:
+        codes.append(code)
+        raise SystemExit(code)
+
+    monkeypatch.setattr("os._exit", fake_exit)
+    monkeypatch.setattr("logging.shutdown", lambda: None)
+    with pytest.raises(SystemExit):
+        exit_for_redelivery(Exit("broker down"))
+    with pytest.raises(SystemExit):
+        exit_on_batch_crash(RuntimeError("boom"))
+    assert codes == [CRASH_EXIT_CODE, CRASH_EXIT_CODE] == [70, 70]
+
+
+def test_exiting_says_why_and_that_nothing_is_lost(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr("os._exit", lambda code: None)
+    monkeypatch.setattr("logging.shutdown", lambda: None)
+    with caplog.at_level(logging.CRITICAL, logger=policy.__name__):
+        exit_on_batch_crash(RuntimeError("boom"))
+    assert "boom" in caplog.text and "redelivered after restart" in caplog.text

@@ -1,0 +1,103 @@
+"""Each hook into Faust internals, checked against the installed Faust: an upgrade that moves
+one of them fails here, not in production."""
+
+import asyncio
+import inspect
+from collections.abc import Iterator
+from typing import Any
+
+import faust
+import faust.streams
+import faust.tables.base
+import pytest
+from faust.types import TP
+
+from streams.faust_glue import ProfileTable, consumer_lag, make_event_current, tables_recovered
+
+
+@pytest.fixture
+def app() -> Iterator[faust.App]:
+    yield faust.App(
+        "glue-test", broker="kafka://127.0.0.1:1", store="memory://", autodiscover=False
+    )
+
+
+class _Event:
+    """Stands for a consumed Faust event: a table write goes to its partition."""
+
+    class message:  # noqa: N801 - Faust's attribute name
+        topic = "chat-messages"
+        partition = 3
+
+
+def test_make_event_current_sets_the_event_faust_tables_route_writes_by() -> None:
+    event = _Event()
+    make_event_current(event)
+    # The table and the RocksDB store read the current event through this function.
+    assert faust.tables.base.current_event is faust.streams.current_event
+    assert faust.streams.current_event() is event
+    make_event_current(None)
+    assert faust.streams.current_event() is None
+
+
+def test_send_changelog_still_takes_partition_key_value_positionally() -> None:
+    params = list(inspect.signature(faust.Table.send_changelog).parameters)
+    assert params[:4] == ["self", "partition", "key", "value"]
+    # on_key_set / on_key_del call it positionally with the key second: our override reads it.
+    assert "self.send_changelog(self.partition_for_key(key), key, value)" in inspect.getsource(
+        faust.Table.on_key_set
+    )
+
+
+class _Sent(asyncio.Future[Any]):
+    """A changelog send's future, with the message Faust's ``on_key_set`` reads."""
+
+    class message:  # noqa: N801 - Faust's attribute name
+        partition = 3
+
+
+async def test_a_table_write_is_acked_once_its_changelog_send_is(
+    app: faust.App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sends: list[tuple[Any, ...]] = []
+    sent = _Sent()
+
+    def faust_send(self: Any, *args: Any, **kwargs: Any) -> _Sent:
+        sends.append(args)
+        return sent
+
+    monkeypatch.setattr(faust.Table, "send_changelog", faust_send)
+    table = ProfileTable(app, name="glue-profiles", key_type=bytes, value_type=bytes)
+    event = _Event()
+    make_event_current(event)  # as a batch does before it writes, in a task of its own
+    table.on_key_set(b"alice", b"v1")  # what ``table[key] = value`` calls after the store
+    assert sends == [(3, b"alice", b"v1")]  # the consumed event's partition
+
+    waiting = asyncio.create_task(table.changelog_acked(b"alice"))
+    await asyncio.sleep(0.01)
+    assert not waiting.done()  # Kafka has not acknowledged the write yet
+    sent.set_result(None)
+    await asyncio.wait_for(waiting, 1)
+    await table.changelog_acked(b"alice")  # nothing pending any more: returns at once
+    await table.changelog_acked(b"bob")  # never written: returns at once
+
+
+async def test_consumer_lag_reads_the_committed_offsets_faust_keeps(
+    app: faust.App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    consumer: Any = app.consumer
+    tp, other = TP("chat-messages", 0), TP("profile-updated", 0)
+    monkeypatch.setattr(consumer, "assignment", lambda: {tp, other})
+    monkeypatch.setattr(consumer, "highwater", lambda t: 12)
+    assert consumer_lag(app, "chat-messages") == 12.0  # nothing committed yet
+    consumer._committed_offset[tp] = 5
+    assert consumer_lag(app, "chat-messages") == 7.0
+
+
+async def test_tables_recovered_reads_the_recovery_event(app: faust.App) -> None:
+    completed = app.tables.recovery.completed  # type: ignore[attr-defined]
+    assert isinstance(completed, asyncio.Event)
+    completed.clear()
+    assert tables_recovered(app) is False
+    completed.set()
+    assert tables_recovered(app) is True
