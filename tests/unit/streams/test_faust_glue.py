@@ -12,7 +12,13 @@ import faust.tables.base
 import pytest
 from faust.types import TP
 
-from streams.faust_glue import ProfileTable, consumer_lag, make_event_current, tables_recovered
+from streams.faust_glue import (
+    ProfileTable,
+    add_web_middleware,
+    consumer_lag,
+    make_event_current,
+    tables_recovered,
+)
 
 
 @pytest.fixture
@@ -101,3 +107,16 @@ async def test_tables_recovered_reads_the_recovery_event(app: faust.App) -> None
     assert tables_recovered(app) is False
     completed.set()
     assert tables_recovered(app) is True
+
+
+async def test_add_web_middleware_reaches_the_aiohttp_application(app: faust.App) -> None:
+    from aiohttp import web
+
+    @web.middleware
+    async def tag(request: web.Request, handler: Any) -> web.StreamResponse:
+        return await handler(request)
+
+    add_web_middleware(app, tag)
+    web_app = app.web.web_app  # type: ignore[attr-defined]
+    assert isinstance(web_app, web.Application)
+    assert tag in web_app.middlewares
