@@ -4,6 +4,7 @@ from typing import ClassVar
 
 __all__ = [
     "BrokerUnavailable",
+    "CachePurgeFailed",
     "Refused",
     "TopicMissing",
     "ConfigError",
@@ -92,6 +93,16 @@ class BrokerUnavailable(ProfileStreamError):
     """Kafka did not answer, or failed a send; the message names the bootstrap servers.
 
     Operator action: start the broker (`make up` locally) or fix PROFILE_STREAM_KAFKA_BOOTSTRAP.
+    """
+
+    retriable: ClassVar[bool] = True
+
+
+class CachePurgeFailed(ProfileStreamError):
+    """A forget could not delete the subject's cached extractions from Redis, even after retries.
+
+    The forget is not acknowledged: the worker stops and the command is redelivered.
+    Operator action: bring Redis back (PROFILE_STREAM_REDIS_URL); the forget then completes.
     """
 
     retriable: ClassVar[bool] = True
