@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     )
     llm_requests_per_min: float = Field(0, ge=0)
     llm_tokens_per_min: float = Field(0, ge=0)
+    # The burst, in seconds of the per-minute budgets: spent at once after an idle spell.
+    llm_burst_s: float = Field(10.0, gt=0, le=60)
     llm_timeout_s: float = Field(30.0, gt=0)
     llm_max_attempts: int = Field(4, ge=1, le=20)
     llm_backoff_s: float = Field(0.5, ge=0)
