@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     read_tokens: Tokens = ()
     admin_tokens: Tokens = ()
     max_request_bytes: int = Field(65_536, ge=1_024)
+    # A view request forwarded to the partition's owner: below the client's 10 s, so the client
+    # hears 504 from the worker rather than timing out itself.
+    proxy_timeout_s: float = Field(5.0, gt=0, le=60)
     extractor: Literal["openai", "rules"] | None = None
     model: str = "gpt-4o-mini"
     openai_api_key: SecretStr | None = Field(

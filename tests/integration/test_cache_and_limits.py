@@ -85,7 +85,7 @@ async def test_a_forget_removes_exactly_its_own_subject_whatever_the_id_holds(
     await cached.extract({}, [chat("zed", "I speak Thai")], SCHEMA, subject="alice", kind="team")
 
     async def entries() -> dict[str, int]:
-        return {user: int(await redis.hlen(subject_key(prefix, user))) for user in users}  # type: ignore[misc]
+        return {user: int(await redis.hlen(subject_key(prefix, user))) for user in users}
 
     assert await entries() == dict.fromkeys(users, 2)
     assert await cached.forget("a*") == 2
