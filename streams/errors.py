@@ -15,6 +15,7 @@ __all__ = [
     "ProfileNotFound",
     "ProfileStreamError",
     "ServiceError",
+    "ServiceTimeout",
 ]
 
 
@@ -77,6 +78,10 @@ class ServiceError(ProfileStreamError):
     """A worker's HTTP view refused or failed; the message carries its status and answer."""
 
     retriable: ClassVar[bool] = True
+
+
+class ServiceTimeout(ServiceError):
+    """A worker accepted the connection but did not answer in time; the message names it."""
 
 
 class Refused(ServiceError):
