@@ -190,3 +190,18 @@ async def test_user_ids_with_slash_and_question_mark_are_read_and_forgotten_as_n
     with pytest.raises(ProfileNotFound):
         await get_profile(worker.url, "who?x", token=READ_TOKEN)
     assert (await get_profile(worker.url, "who", token=READ_TOKEN))["profile"]["name"] == "Bob"
+
+
+async def test_either_of_two_workers_answers_every_user_forwarding_at_most_once(
+    start_worker: StartWorker, kafka: Kafka, names: Names, fake_llm: FakeLLM
+) -> None:
+    fake_llm.on("I'm", {"field": "name", "op": "set", "value": "Someone"})
+    workers = [await start_worker(0), await start_worker(1)]
+    users = [f"u{i}/{i}?" for i in range(8)]  # spread over the partitions, so both own some
+    for user in users:
+        await kafka.send(names.input, message(user, "I'm here"))
+    await kafka.read(names.output, lambda r: len(r) >= len(users))
+    for worker in workers:
+        for user in users:
+            body = await get_profile(worker.url, user, token=READ_TOKEN)
+            assert (body["user_id"], body["profile"]["name"]) == (user, "Someone")
