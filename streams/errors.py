@@ -4,6 +4,7 @@ from typing import ClassVar
 
 __all__ = [
     "BrokerUnavailable",
+    "CachePurgeFailed",
     "Refused",
     "TopicMissing",
     "ConfigError",
@@ -14,6 +15,7 @@ __all__ = [
     "ProfileNotFound",
     "ProfileStreamError",
     "ServiceError",
+    "ServiceTimeout",
 ]
 
 
@@ -78,6 +80,10 @@ class ServiceError(ProfileStreamError):
     retriable: ClassVar[bool] = True
 
 
+class ServiceTimeout(ServiceError):
+    """A worker accepted the connection but did not answer in time; the message names it."""
+
+
 class Refused(ServiceError):
     """A worker answered with an error status; ``status`` is the HTTP status."""
 
@@ -92,6 +98,16 @@ class BrokerUnavailable(ProfileStreamError):
     """Kafka did not answer, or failed a send; the message names the bootstrap servers.
 
     Operator action: start the broker (`make up` locally) or fix PROFILE_STREAM_KAFKA_BOOTSTRAP.
+    """
+
+    retriable: ClassVar[bool] = True
+
+
+class CachePurgeFailed(ProfileStreamError):
+    """A forget could not delete the subject's cached extractions from Redis, even after retries.
+
+    The forget is not acknowledged: the worker stops and the command is redelivered.
+    Operator action: bring Redis back (PROFILE_STREAM_REDIS_URL); the forget then completes.
     """
 
     retriable: ClassVar[bool] = True

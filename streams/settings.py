@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     read_tokens: Tokens = ()
     admin_tokens: Tokens = ()
     max_request_bytes: int = Field(65_536, ge=1_024)
+    # A view request forwarded to the partition's owner: below the client's 10 s, so the client
+    # hears 504 from the worker rather than timing out itself.
+    proxy_timeout_s: float = Field(5.0, gt=0, le=60)
     extractor: Literal["openai", "rules"] | None = None
     model: str = "gpt-4o-mini"
     openai_api_key: SecretStr | None = Field(
@@ -62,6 +65,8 @@ class Settings(BaseSettings):
     )
     llm_requests_per_min: float = Field(0, ge=0)
     llm_tokens_per_min: float = Field(0, ge=0)
+    # The burst, in seconds of the per-minute budgets: spent at once after an idle spell.
+    llm_burst_s: float = Field(10.0, gt=0, le=60)
     llm_timeout_s: float = Field(30.0, gt=0)
     llm_max_attempts: int = Field(4, ge=1, le=20)
     llm_backoff_s: float = Field(0.5, ge=0)

@@ -12,14 +12,28 @@ from streams.errors import ProfileNotFound, ServiceError
 __all__ = ["forget", "get"]
 
 
-async def _get(base: str, user_id: str, token: str, kind: str) -> dict[str, Any]:
-    from streams.client import get_profile
+async def _get(base: str, user_id: str, token: str, kind: str, where: str) -> dict[str, Any]:
+    from streams.client import Refused, ServiceTimeout, get_profile
 
     try:
         return await get_profile(base, user_id, token=token, kind=kind)
     except ProfileNotFound:
         what = "" if kind == "user" else f"{kind} "
         raise ProfileNotFound(f"no {what}profile for {user_id!r}") from None
+    except (Refused, ServiceTimeout):
+        raise
+    except ServiceError as exc:
+        raise ServiceError(f"{exc} ({where})") from None
+
+
+def _where(url: str | None) -> str:
+    """What to check when no worker answers at the URL ``get`` used."""
+    if url:
+        return "check --url"
+    return (
+        "start one with `profile-stream worker`, set PROFILE_STREAM_WEB_HOST and "
+        "PROFILE_STREAM_WEB_PORT to a worker's, or pass its URL with --url"
+    )
 
 
 @click.command()
@@ -36,7 +50,8 @@ async def _get(base: str, user_id: str, token: str, kind: str) -> dict[str, Any]
 def get(user_id: str, kind: str, as_json: bool, url: str | None, token: str | None) -> None:
     """Print a profile (a user's, or with --kind a team's...), read over HTTP from a worker."""
     settings = load()
-    body = run(_get(worker_url(settings, url), user_id, read_token(settings, token), kind))
+    base, where = worker_url(settings, url), _where(url)
+    body = run(_get(base, user_id, read_token(settings, token), kind, where))
     if as_json:
         click.echo(orjson.dumps(body).decode())
         return

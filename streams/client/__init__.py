@@ -6,12 +6,24 @@ depends on ``schemas``, ``streams.core`` codecs, ``streams.errors``, aiokafka an
 from streams.client.events import ProfileEvents
 from streams.client.http import forget_profile, get_profile
 from streams.client.messages import publish
-from streams.errors import BrokerUnavailable, Refused, TopicMissing
+from streams.errors import (
+    BrokerUnavailable,
+    ProfileNotFound,
+    ProfileStreamError,
+    Refused,
+    ServiceError,
+    ServiceTimeout,
+    TopicMissing,
+)
 
 __all__ = [
     "BrokerUnavailable",
     "ProfileEvents",
+    "ProfileNotFound",
+    "ProfileStreamError",
     "Refused",
+    "ServiceError",
+    "ServiceTimeout",
     "TopicMissing",
     "forget_profile",
     "get_profile",

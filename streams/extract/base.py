@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from schemas import ChatMessage, PatchOperation
+from streams.core.kinds import USER
 from streams.core.profile_schema import ProfileSchema
 
 __all__ = ["Extraction", "Extractor"]
@@ -27,13 +28,28 @@ class Extractor(Protocol):
     name: str
 
     async def extract(
-        self, profile: dict[str, Any], messages: Sequence[ChatMessage], schema: ProfileSchema
+        self,
+        profile: dict[str, Any],
+        messages: Sequence[ChatMessage],
+        schema: ProfileSchema,
+        *,
+        subject: str | None = None,
+        kind: str = USER,
     ) -> Extraction:
-        """The operations the messages justify; raises ExtractionFailed when it gives up."""
+        """The operations the messages justify; raises ExtractionFailed when it gives up.
+
+        ``subject`` and ``kind`` name the profile the messages update (default: the first
+        message's user, of the user kind), so what is kept about the answer can be forgotten
+        with that profile.
+        """
         ...
 
-    async def forget(self, user_id: str) -> int:
-        """Drop anything kept about ``user_id`` (cached answers); returns how many entries."""
+    async def forget(self, subject: str, *, kind: str = USER) -> int:
+        """Drop anything kept about ``subject`` of ``kind`` (cached answers); returns how many.
+
+        Raises:
+            CachePurgeFailed: what is kept could not be dropped; do not acknowledge the forget.
+        """
         ...
 
     async def close(self) -> None:

@@ -12,6 +12,7 @@ import orjson
 from openai import AsyncOpenAI, DefaultAioHttpClient
 
 from schemas import ChatMessage
+from streams.core.kinds import USER
 from streams.core.profile_schema import ProfileSchema
 from streams.errors import ExtractionFailed, InvalidModelOutput, ModelUnavailable
 from streams.extract.base import Extraction
@@ -58,7 +59,13 @@ class LLMExtractor:
         self.name = f"openai:{settings.model}"
 
     async def extract(
-        self, profile: dict[str, Any], messages: Sequence[ChatMessage], schema: ProfileSchema
+        self,
+        profile: dict[str, Any],
+        messages: Sequence[ChatMessage],
+        schema: ProfileSchema,
+        *,
+        subject: str | None = None,
+        kind: str = USER,
     ) -> Extraction:
         """Ask the model, retrying what may pass; every call made is counted in the metrics."""
         request = build_messages(profile, messages, schema)
@@ -132,7 +139,7 @@ class LLMExtractor:
         TOKENS.labels("completion").inc(completion_tokens)
         return Extraction(operations, malformed)
 
-    async def forget(self, user_id: str) -> int:
+    async def forget(self, subject: str, *, kind: str = USER) -> int:
         """Nothing is kept here (the cache wrapping it keeps answers)."""
         return 0
 

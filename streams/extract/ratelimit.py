@@ -3,6 +3,15 @@
 GCRA (generic cell rate algorithm) in one Lua script: each caller reserves its cost and learns
 how long to wait, atomically, on Redis's clock. When Redis cannot be reached the worker keeps
 going with the same algorithm in memory (its own share only) and logs that once a minute.
+
+The burst is ``PROFILE_STREAM_LLM_BURST_S`` seconds of each budget (10 s by default): after an
+idle spell, that much is spent at once, and a call costing more waits only for the rest. Why
+10 s: providers state limits per minute but may enforce them over shorter windows (Azure
+OpenAI evaluates its per-minute request limit over 1 s or 10 s windows; OpenAI says limits may
+be "quantized" over shorter periods), and in any sliding minute GCRA admits at most
+``(60 + burst_s) / 60`` of the budget, here 1/6 above it, once after idle. A larger burst makes
+429s likelier, and a 429 that outlasts ``PROFILE_STREAM_LLM_MAX_ATTEMPTS`` dead-letters the batch;
+a provider that refills a token bucket of a whole minute (Anthropic's does) can take up to 60.
 """
 
 import asyncio
@@ -15,8 +24,9 @@ from redis.exceptions import RedisError
 
 from streams.extract.outage import OutageWarning
 from streams.metrics import RATE_LIMIT_WAIT
+from streams.settings import Settings
 
-__all__ = ["Limit", "LocalGCRA", "RateLimiter"]
+__all__ = ["Limit", "LocalGCRA", "RateLimiter", "limits_from_settings"]
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +62,21 @@ class Limit:
     def tolerance(self) -> float:
         """How many seconds ahead of now reservations may run before callers wait."""
         return self.burst * self.interval
+
+
+def limits_from_settings(settings: Settings) -> list[Limit]:
+    """The request and token limits the settings ask for (none set: an empty list).
+
+    Each bursts ``llm_burst_s`` seconds of its per-minute budget, and at least one unit.
+    """
+    return [
+        Limit(name, per_minute, burst=max(1.0, per_minute * settings.llm_burst_s / 60))
+        for name, per_minute in (
+            ("requests", settings.llm_requests_per_min),
+            ("tokens", settings.llm_tokens_per_min),
+        )
+        if per_minute > 0
+    ]
 
 
 @dataclass

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from schemas import ChatMessage, PatchOperation
+from streams.core.kinds import USER
 from streams.core.profile_schema import ProfileSchema
 from streams.extract.base import Extraction
 
@@ -94,13 +95,19 @@ class RuleExtractor:
     name = "rules"
 
     async def extract(
-        self, profile: dict[str, Any], messages: Sequence[ChatMessage], schema: ProfileSchema
+        self,
+        profile: dict[str, Any],
+        messages: Sequence[ChatMessage],
+        schema: ProfileSchema,
+        *,
+        subject: str | None = None,
+        kind: str = USER,
     ) -> Extraction:
         """The operations the known sentence shapes give, limited to fields the schema has."""
         ops = [op for m in messages if m.role == "user" for op in _ops_for(m)]
         return Extraction([op for op in ops if op.field in schema.fields])
 
-    async def forget(self, user_id: str) -> int:
+    async def forget(self, subject: str, *, kind: str = USER) -> int:
         """Nothing is kept."""
         return 0
 

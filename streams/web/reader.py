@@ -1,8 +1,9 @@
 """Reading one kind's profiles where they live: here, or at the worker that owns the partition.
 
 A profile is served only by the worker whose active table partition holds it; any other worker
-forwards the request there (``streams.web.routing``). While the group rebalances or tables
-recover, nobody knows reliably, so the answer is 503 with ``Retry-After``.
+forwards the request there (``streams.web.routing``), once: a forwarded request that is not
+served here either (the owner changed while it travelled) is answered 503. While the group
+rebalances or tables recover, nobody knows reliably, so the answer is 503 with ``Retry-After``.
 """
 
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from streams.core.kinds import Kind
 from streams.core.migration import migrate
 from streams.faust_glue import tables_recovered
 from streams.web.responses import RETRY_AFTER, error
-from streams.web.routing import owner_of, proxy
+from streams.web.routing import FORWARDED_HEADER, PROXY_TIMEOUT_S, owner_of, proxy
 
 __all__ = ["Here", "Placement", "ProfileReader", "Remote", "Unavailable", "place"]
 
@@ -69,12 +70,19 @@ class ProfileReader:
     """
 
     def __init__(
-        self, app: faust.App, kind: Kind, table: TableT[bytes, bytes], partitions: int
+        self,
+        app: faust.App,
+        kind: Kind,
+        table: TableT[bytes, bytes],
+        partitions: int,
+        *,
+        proxy_timeout_s: float = PROXY_TIMEOUT_S,
     ) -> None:
         self.app = app
         self.kind = kind
         self.table = table
         self.partitions = partitions
+        self.proxy_timeout_s = proxy_timeout_s
 
     def locate(self, subject: str) -> Placement:
         """Where ``subject``'s profile is served right now."""
@@ -102,11 +110,16 @@ class ProfileReader:
         subject: str,
         render: Callable[[ProfileRecord | None], Response],
     ) -> Response:
-        """``render`` of the stored record if it lives here, else the owner's answer or a 503."""
+        """``render`` of the stored record if it lives here, else the owner's answer or a 503.
+
+        A request already forwarded once is not forwarded again: 503, and the client retries.
+        """
         match self.locate(subject):
             case Unavailable(reason):
                 return error(view, 503, reason, RETRY_AFTER)
+            case Remote(_) if FORWARDED_HEADER in request.headers:
+                return error(view, 503, "owner changed during forwarding, retry", RETRY_AFTER)
             case Remote(url):
-                return await proxy(self.app, view, request, url)
+                return await proxy(self.app, view, request, url, timeout_s=self.proxy_timeout_s)
             case _:
                 return render(self.stored(subject))

@@ -73,10 +73,13 @@ def register_views(
         app: the worker's Faust app, before it starts.
         kinds: by kind name, the kind and its profile table; must include ``user``.
         commands: the topic DELETE and PATCH send their commands to.
-        settings: the tokens, the partition count and the PATCH body limit.
+        settings: the tokens, the partition count, the PATCH body limit and the forward's
+            timeout.
     """
     readers = {
-        name: ProfileReader(app, kind, table, settings.partitions)
+        name: ProfileReader(
+            app, kind, table, settings.partitions, proxy_timeout_s=settings.proxy_timeout_s
+        )
         for name, (kind, table) in kinds.items()
     }
     table = routes(readers, commands, settings)

@@ -8,9 +8,10 @@ import redis.asyncio as aioredis
 
 from schemas import ChatMessage
 from streams.core.profile_schema import load_profile_schema
-from streams.extract.cache import CachedExtractor
+from streams.extract.cache import CachedExtractor, subject_key
 from streams.extract.llm import LLMExtractor
 from streams.extract.ratelimit import Limit, RateLimiter
+from streams.extract.rules import RuleExtractor
 from streams.metrics import REGISTRY
 from streams.settings import load_settings
 from tests.fakes.llm_server import FakeLLM
@@ -68,6 +69,37 @@ async def test_the_same_question_is_paid_for_once_and_forgotten_with_its_user(
     assert await cached.forget("zoe") == 1
     await cached.extract({}, messages, SCHEMA)
     assert len(fake_llm.requests) == 2
+    await cached.close()
+
+
+async def test_a_forget_removes_exactly_its_own_subject_whatever_the_id_holds(
+    services: None,
+) -> None:
+    prefix = f"it-{uuid.uuid4().hex[:8]}"
+    redis = aioredis.from_url(REDIS_URL)
+    cached = CachedExtractor(RuleExtractor(), aioredis.from_url(REDIS_URL), prefix)
+    users = ["x[1]", "a*", "alice", "alice:bob", "ab"]
+    for user in users:
+        for text in ("I speak French", "I speak German"):
+            await cached.extract({}, [chat(user, text)], SCHEMA)
+    await cached.extract({}, [chat("zed", "I speak Thai")], SCHEMA, subject="alice", kind="team")
+
+    async def entries() -> dict[str, int]:
+        return {user: int(await redis.hlen(subject_key(prefix, user))) for user in users}
+
+    assert await entries() == dict.fromkeys(users, 2)
+    assert await cached.forget("a*") == 2
+    assert await entries() == {"x[1]": 2, "a*": 0, "alice": 2, "alice:bob": 2, "ab": 2}
+    assert await cached.forget("x[1]") == 2
+    assert await cached.forget("alice") == 2
+    assert await entries() == {"x[1]": 0, "a*": 0, "alice": 0, "alice:bob": 2, "ab": 2}
+    assert await redis.exists(subject_key(prefix, "alice", "team")) == 1  # another kind's
+    assert await cached.forget("alice", kind="team") == 1
+    assert await cached.forget("nobody") == 0
+    ttl = await redis.ttl(subject_key(prefix, "alice:bob"))
+    assert 7 * 24 * 3600 - 60 < ttl <= 7 * 24 * 3600
+    await redis.delete(subject_key(prefix, "alice:bob"), subject_key(prefix, "ab"))
+    await redis.aclose()
     await cached.close()
 
 

@@ -8,11 +8,20 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from schemas import ChatMessage, ProfileEvent
-from streams.client import BrokerUnavailable, ProfileEvents, publish
+from streams.client import (
+    BrokerUnavailable,
+    ProfileEvents,
+    ProfileNotFound,
+    forget_profile,
+    get_profile,
+    publish,
+)
 from streams.core.codecs import encode
 from streams.core.partitioning import partition_for
+from tests.fakes.llm_server import FakeLLM
 
-from .harness import BOOTSTRAP, PARTITIONS, Kafka, Names
+from .conftest import StartWorker
+from .harness import ADMIN_TOKEN, BOOTSTRAP, PARTITIONS, READ_TOKEN, Kafka, Names, decode, message
 
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 USERS = [f"user-{i}" for i in range(5)]
@@ -158,3 +167,41 @@ async def test_an_unreachable_broker_is_one_clear_error() -> None:
         await publish([], bootstrap="127.0.0.1:1", topic="nowhere")
     with pytest.raises(BrokerUnavailable, match=r"127\.0\.0\.1:1"):
         await ProfileEvents(bootstrap="127.0.0.1:1", topic="nowhere").start()
+
+
+async def test_user_ids_with_slash_and_question_mark_are_read_and_forgotten_as_named(
+    start_worker: StartWorker, kafka: Kafka, names: Names, fake_llm: FakeLLM
+) -> None:
+    # Unquoted, "who?x" would read "who" and "acme/alice" the kind route of a kind "acme".
+    said = {"who": "I'm Bob", "who?x": "I'm Alice", "acme/alice": "I'm Carol"}
+    for name in ("Bob", "Alice", "Carol"):
+        fake_llm.on(f"I'm {name}", {"field": "name", "op": "set", "value": name})
+    worker = await start_worker()
+    for user, text in said.items():
+        await kafka.send(names.input, message(user, text))
+    await kafka.read(names.output, lambda r: len(r) >= len(said))
+    for user, text in said.items():
+        body = await get_profile(worker.url, user, token=READ_TOKEN)
+        assert (body["user_id"], body["profile"]["name"]) == (user, text.removeprefix("I'm "))
+
+    await forget_profile(worker.url, "who?x", token=ADMIN_TOKEN)
+    events = decode(await kafka.read(names.output, lambda r: len(r) >= len(said) + 1))
+    assert [(e["user_id"], e["type"]) for e in events[len(said) :]] == [("who?x", "deleted")]
+    with pytest.raises(ProfileNotFound):
+        await get_profile(worker.url, "who?x", token=READ_TOKEN)
+    assert (await get_profile(worker.url, "who", token=READ_TOKEN))["profile"]["name"] == "Bob"
+
+
+async def test_either_of_two_workers_answers_every_user_forwarding_at_most_once(
+    start_worker: StartWorker, kafka: Kafka, names: Names, fake_llm: FakeLLM
+) -> None:
+    fake_llm.on("I'm", {"field": "name", "op": "set", "value": "Someone"})
+    workers = [await start_worker(0), await start_worker(1)]
+    users = [f"u{i}/{i}?" for i in range(8)]  # spread over the partitions, so both own some
+    for user in users:
+        await kafka.send(names.input, message(user, "I'm here"))
+    await kafka.read(names.output, lambda r: len(r) >= len(users))
+    for worker in workers:
+        for user in users:
+            body = await get_profile(worker.url, user, token=READ_TOKEN)
+            assert (body["user_id"], body["profile"]["name"]) == (user, "Someone")

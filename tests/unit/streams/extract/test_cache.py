@@ -11,7 +11,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from streams.core.profile_schema import ProfileSchema
-from streams.extract.cache import CachedExtractor, cache_key
+from streams.errors import CachePurgeFailed
+from streams.extract.cache import CachedExtractor, answer_digest, subject_key
 from streams.extract.prompt import PROMPT_VERSION
 from streams.extract.rules import RuleExtractor
 from streams.metrics import REGISTRY
@@ -20,13 +21,12 @@ from tests.unit.helpers import MakeMessage
 
 def _key(make_message: MakeMessage, **overrides: Any) -> str:
     parts: dict[str, Any] = {
-        "prefix": "ps",
         "extractor": "openai:m",
         "schema_id": "UserProfile/v1",
         "profile": {"name": "Ana", "languages": ["Spanish"]},
         "messages": [make_message("m1", "I'm Ana"), make_message("m2", "I live in Paris")],
     }
-    return cache_key(**(parts | overrides))
+    return answer_digest(**(parts | overrides))
 
 
 def test_the_same_question_gets_the_same_key(make_message: MakeMessage) -> None:
@@ -56,11 +56,29 @@ def test_message_ids_and_texts_are_part_of_the_key(make_message: MakeMessage) ->
     assert len(keys) == 3
 
 
-def test_the_key_names_its_user_so_a_forget_can_find_it(make_message: MakeMessage) -> None:
-    key = _key(make_message, messages=[make_message("m1", "hi", user_id="zoe")])
-    prefix, kind, user, digest = key.split(":")
-    assert (prefix, kind, user, len(digest)) == ("ps", "extraction", "zoe", 64)
-    assert PROMPT_VERSION not in key  # in the digest, not spelled out
+def test_the_digest_is_a_sha256_that_does_not_spell_out_the_prompt(
+    make_message: MakeMessage,
+) -> None:
+    digest = _key(make_message)
+    assert len(digest) == 64 and int(digest, 16) >= 0
+    assert PROMPT_VERSION not in digest
+
+
+SUBJECTS = ["alice", "alice:bob", "a*", "a", "x[1]", "x?", "back\\slash", "", "é/ü #", "user"]
+
+
+def test_each_subject_has_a_key_of_its_own_with_no_glob_or_separator_in_it() -> None:
+    keys = [subject_key("ps", subject) for subject in SUBJECTS]
+    assert len(set(keys)) == len(SUBJECTS)
+    for key in keys:
+        prefix, cache, kind, encoded = key.split(":")
+        assert (prefix, cache, kind) == ("ps", "extraction", "user")
+        assert not set(encoded) & set("*?[]\\:{}/+= ")
+
+
+def test_a_kind_subject_and_a_user_of_the_same_name_do_not_share_a_key() -> None:
+    assert subject_key("ps", "acme", "team") != subject_key("ps", "acme")
+    assert subject_key("ps", "acme") == subject_key("ps", "acme", "user")
 
 
 def _lookups(result: str) -> float:
@@ -85,5 +103,20 @@ async def test_without_redis_every_lookup_is_a_miss_and_extraction_goes_on(
     assert (_lookups("hit"), _lookups("miss")) == (hits, misses + 2)
     warnings = [r for r in caplog.records if r.name == "streams.extract.cache"]
     assert len(warnings) == 1  # the outage is reported once, not per request
-    assert await cached.forget("u1") == 0
+    await cached.close()
+
+
+async def test_a_forget_that_cannot_reach_redis_retries_then_raises(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    nowhere = aioredis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
+    cached = CachedExtractor(RuleExtractor(), nowhere, "ps", purge_attempts=3, purge_backoff_s=0.01)
+    with (
+        caplog.at_level(logging.WARNING, logger="streams.extract.cache"),
+        pytest.raises(CachePurgeFailed, match=r"user 'x\[1\]'.*after 3 attempts") as raised,
+    ):
+        await cached.forget("x[1]")
+    assert raised.value.retriable
+    retries = [r for r in caplog.records if "retrying" in r.getMessage()]
+    assert len(retries) == 2
     await cached.close()

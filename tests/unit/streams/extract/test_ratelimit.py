@@ -8,8 +8,10 @@ import time
 
 import pytest
 
-from streams.extract.ratelimit import Limit, LocalGCRA, RateLimiter
+from streams.errors import ConfigError
+from streams.extract.ratelimit import Limit, LocalGCRA, RateLimiter, limits_from_settings
 from streams.metrics import REGISTRY
+from streams.settings import load_settings
 
 
 def test_a_burst_passes_then_requests_are_spaced_at_the_rate() -> None:
@@ -33,6 +35,38 @@ def test_token_costs_weigh_in_proportion() -> None:
     gcra = LocalGCRA()
     assert gcra.reserve(limit, 1_000, now=0.0) == 0.0
     assert gcra.reserve(limit, 2_000, now=0.0) == pytest.approx(2.0)
+
+
+def test_the_settings_give_a_burst_of_burst_s_seconds_of_each_budget() -> None:
+    settings = load_settings(llm_requests_per_min=30, llm_tokens_per_min=12_000, llm_burst_s=15)
+    requests, tokens = limits_from_settings(settings)
+    assert (requests.name, tokens.name) == ("requests", "tokens")
+    assert requests.burst == pytest.approx(7.5) and tokens.burst == pytest.approx(3_000)
+    assert load_settings().llm_burst_s == 10.0
+    assert limits_from_settings(load_settings()) == []  # no limit set, none enforced
+    tiny = limits_from_settings(load_settings(llm_requests_per_min=1, llm_burst_s=1))
+    assert tiny[0].burst == 1.0  # at least one request passes at once
+
+
+@pytest.mark.parametrize("burst_s", [0, 61])
+def test_a_burst_outside_a_minute_is_refused_naming_the_variable(burst_s: float) -> None:
+    with pytest.raises(ConfigError, match="PROFILE_STREAM_LLM_BURST_S"):
+        load_settings(llm_burst_s=burst_s)
+
+
+def test_when_idle_a_call_up_to_the_burst_does_not_wait_and_a_larger_one_waits_the_rest() -> None:
+    # 10k tokens a minute with the default 10 s burst: 1,666.7 tokens at once, 6 ms per token.
+    (tokens,) = limits_from_settings(load_settings(llm_tokens_per_min=10_000))
+    assert tokens.burst == pytest.approx(10_000 / 6)
+    assert LocalGCRA().reserve(tokens, 1_666, now=0.0) == 0.0
+    # Before: a one-second burst (166.7 tokens) made a 3,000-token call wait 17 s.
+    assert LocalGCRA().reserve(tokens, 3_000, now=0.0) == pytest.approx(
+        (3_000 - 10_000 / 6) * 0.006
+    )
+    assert LocalGCRA().reserve(tokens, 3_000, now=0.0) == pytest.approx(8.0)
+    spent = LocalGCRA()
+    assert spent.reserve(tokens, 1_666, now=0.0) == 0.0
+    assert spent.reserve(tokens, 1_000, now=0.0) == pytest.approx(1_000 * 0.006, abs=0.01)
 
 
 def _waited_total() -> float:

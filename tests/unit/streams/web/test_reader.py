@@ -1,13 +1,20 @@
 """Where a profile read is answered (here, at the owner, or 503) and what is read here."""
 
+import asyncio
+import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
+import aiohttp
 import faust
 import orjson
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 from faust.web import Response, View
+from multidict import CIMultiDict
 from yarl import URL
 
 from schemas import ProfileRecord
@@ -18,6 +25,7 @@ from streams.core.profile_schema import load_profile_schema
 from streams.core.records import deleted_event
 from streams.web import reader as reader_module
 from streams.web.reader import Here, ProfileReader, Remote, Unavailable, place
+from streams.web.routing import FORWARDED_HEADER, proxy
 
 SCHEMA = load_profile_schema("schemas.profile:UserProfile")
 HERE = "http://w1:6066"
@@ -120,7 +128,9 @@ async def test_answer_renders_here_proxies_there_and_503s_otherwise(
     table = FakeTable({b"zed": encode(record())})
     proxied: list[str] = []
 
-    async def fake_proxy(app: Any, v: View, request: Any, owner: str) -> Response:
+    async def fake_proxy(
+        app: Any, v: View, request: Any, owner: str, *, timeout_s: float
+    ) -> Response:
         proxied.append(owner)
         return v.text("from the owner")
 
@@ -132,10 +142,105 @@ async def test_answer_renders_here_proxies_there_and_503s_otherwise(
     here = await reader_for(fake_app({HERE: [mine]}), table).answer(view, None, "zed", render)  # type: ignore[arg-type]
     assert here.status == 200 and here.text == "zed" and proxied == []
 
-    there = await reader_for(fake_app({THERE: [mine]}), table).answer(view, None, "zed", render)  # type: ignore[arg-type]
+    request = SimpleNamespace(headers={})
+    there = await reader_for(fake_app({THERE: [mine]}), table).answer(view, request, "zed", render)  # type: ignore[arg-type]
     assert there.text == "from the owner" and proxied == [THERE]
 
     recovered[0] = False
     busy = await reader_for(fake_app({HERE: [mine]}), table).answer(view, None, "zed", render)  # type: ignore[arg-type]
     assert busy.status == 503 and busy.headers["Retry-After"] == "1"
     assert orjson.loads(busy.body) == {"error": "rebalancing; try again"}
+
+
+async def test_a_forwarded_request_is_served_here_but_never_forwarded_again(
+    view: View, recovered: list[bool], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mine = partition_for(b"zed", PARTITIONS)
+    table = FakeTable({b"zed": encode(record())})
+    proxied: list[str] = []
+
+    async def fake_proxy(app: Any, v: View, request: Any, owner: str, **_: Any) -> Response:
+        proxied.append(owner)
+        return v.text("from the owner")
+
+    monkeypatch.setattr(reader_module, "proxy", fake_proxy)
+    forwarded = SimpleNamespace(headers=CIMultiDict({"x-profile-stream-forwarded": "1"}))
+
+    def render(found: ProfileRecord | None) -> Response:
+        return view.text(found.user_id if found else "none")
+
+    here = await reader_for(fake_app({HERE: [mine]}), table).answer(
+        view,
+        forwarded,  # type: ignore[arg-type]
+        "zed",
+        render,
+    )
+    assert here.status == 200 and here.text == "zed"
+    moved = await reader_for(fake_app({THERE: [mine]}), table).answer(
+        view,
+        forwarded,  # type: ignore[arg-type]
+        "zed",
+        render,
+    )
+    assert moved.status == 503 and moved.headers["Retry-After"] == "1" and proxied == []
+    assert orjson.loads(moved.body) == {"error": "owner changed during forwarding, retry"}
+
+
+# The proxy itself, against an aiohttp server playing the owner.
+
+
+@pytest.fixture
+async def owner() -> AsyncIterator[tuple[str, list[dict[str, str]]]]:
+    """An owner that answers ``/profiles/{id}`` (slowly for ``slow``); its requests' headers."""
+    seen: list[dict[str, str]] = []
+
+    async def profile(request: web.Request) -> web.Response:
+        seen.append(dict(request.headers))
+        if request.match_info["user_id"] == "slow":
+            await asyncio.sleep(5)
+        return web.json_response({"user_id": request.match_info["user_id"]}, status=200)
+
+    server_app = web.Application()
+    server_app.router.add_get("/profiles/{user_id}", profile)
+    async with TestServer(server_app) as server:
+        yield str(server.make_url("")), seen
+
+
+def request_for(path: str, headers: dict[str, str]) -> Any:
+    return SimpleNamespace(rel_url=URL(path), headers=CIMultiDict(headers))
+
+
+async def test_proxy_forwards_the_tokens_and_marks_the_hop(
+    view: View, owner: tuple[str, list[dict[str, str]]]
+) -> None:
+    url, seen = owner
+    async with aiohttp.ClientSession() as session:
+        app = SimpleNamespace(http_client=session)
+        request = request_for("/profiles/zed", {"Authorization": "Bearer r", "Cookie": "c"})
+        answer = await proxy(app, view, request, url)  # type: ignore[arg-type]
+    assert answer.status == 200 and orjson.loads(answer.body) == {"user_id": "zed"}
+    assert seen[0]["Authorization"] == "Bearer r" and "Cookie" not in seen[0]
+    assert seen[0][FORWARDED_HEADER] == "1"
+
+
+async def test_a_proxy_that_times_out_answers_504_naming_the_owner(
+    view: View, owner: tuple[str, list[dict[str, str]]]
+) -> None:
+    url, _ = owner
+    async with aiohttp.ClientSession() as session:
+        app = SimpleNamespace(http_client=session)
+        started = time.monotonic()
+        answer = await proxy(app, view, request_for("/profiles/slow", {}), url, timeout_s=0.2)  # type: ignore[arg-type]
+    assert time.monotonic() - started < 2
+    assert answer.status == 504
+    assert orjson.loads(answer.body) == {
+        "error": f"the profile's owner {url} did not answer within 0.2s"
+    }
+
+
+async def test_an_owner_that_cannot_be_reached_answers_503_to_retry(view: View) -> None:
+    async with aiohttp.ClientSession() as session:
+        app = SimpleNamespace(http_client=session)
+        answer = await proxy(app, view, request_for("/profiles/zed", {}), "http://127.0.0.1:1")  # type: ignore[arg-type]
+    assert answer.status == 503 and answer.headers["Retry-After"] == "1"
+    assert "http://127.0.0.1:1 cannot be reached" in orjson.loads(answer.body)["error"]
