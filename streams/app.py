@@ -6,6 +6,7 @@ in :mod:`streams.topology`; every touch of Faust internals is in :mod:`streams.f
 """
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -20,7 +21,7 @@ from streams.core.kinds import Kind, load_kinds
 from streams.extract.base import Extractor
 from streams.extract.cache import CachedExtractor
 from streams.extract.llm import LLMExtractor
-from streams.extract.ratelimit import Limit, RateLimiter
+from streams.extract.ratelimit import RateLimiter, limits_from_settings
 from streams.extract.rules import RuleExtractor
 from streams.faust_glue import ProfileTable, consumer_lag, make_event_current
 from streams.pipeline.admission import Admission
@@ -86,7 +87,7 @@ def _lane(
         kind,
         table,
         TopicSender(topics.output),
-        purge=extractor.forget,
+        purge=functools.partial(extractor.forget, kind=kind.name),
         make_event_current=make_event_current,
         changelog_acked=table.changelog_acked,
     )
@@ -128,14 +129,7 @@ def _extractor(settings: Settings) -> Extractor:
     if settings.extractor_kind != "openai":
         return RuleExtractor()
     redis = aioredis.from_url(settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
-    limits = [
-        Limit(name, per_minute, burst=max(1.0, per_minute / 60))
-        for name, per_minute in (
-            ("requests", settings.llm_requests_per_min),
-            ("tokens", settings.llm_tokens_per_min),
-        )
-        if per_minute > 0
-    ]
+    limits = limits_from_settings(settings)
     limiter = RateLimiter(redis, limits, settings.app_id) if limits else None
     return CachedExtractor(LLMExtractor(settings, limiter), redis, settings.app_id)
 

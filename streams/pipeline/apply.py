@@ -132,7 +132,11 @@ class ProfileUpdater:
             return None
         MESSAGES_EXTRACTED.inc(len(messages))
         extraction = await self.extractor.extract(
-            record.profile or self.schema.empty(), messages, self.schema
+            record.profile or self.schema.empty(),
+            messages,
+            self.schema,
+            subject=record.user_id,
+            kind=self.kind.name,
         )
         result = merge(
             record.profile,
@@ -179,7 +183,7 @@ class ProfileUpdater:
         if outcome is None:
             return
         if outcome.delete:
-            cached = await self.extractor.forget(command.user_id)
+            cached = await self.extractor.forget(command.user_id, kind=self.kind.name)
             logger.info("forgetting user_id=%s cache_entries=%d", command.user_id, cached)
         await self.publisher.publish(
             job.key, job.event, outcome.record, outcome.event, delete=outcome.delete

@@ -15,7 +15,7 @@ import orjson
 
 from schemas import ChatMessage, PatchOperation, ProfileCommand, ProfileRecord
 from streams.core.codecs import COMMAND_HEADER, decode_record, encode
-from streams.core.kinds import Kind, load_kinds
+from streams.core.kinds import USER, Kind, load_kinds
 from streams.core.partitioning import partition_for
 from streams.core.profile_schema import ProfileSchema
 from streams.extract.base import Extraction
@@ -91,7 +91,13 @@ class ScriptedModel:
     forgotten: list[str] = field(default_factory=list)
 
     async def extract(
-        self, profile: dict[str, Any], messages: Sequence[ChatMessage], schema: ProfileSchema
+        self,
+        profile: dict[str, Any],
+        messages: Sequence[ChatMessage],
+        schema: ProfileSchema,
+        *,
+        subject: str | None = None,
+        kind: str = USER,
     ) -> Extraction:
         self.calls.append([m.message_id for m in messages])
         if self.fail is not None:
@@ -104,8 +110,8 @@ class ScriptedModel:
             ]
         )
 
-    async def forget(self, user_id: str) -> int:
-        self.forgotten.append(user_id)
+    async def forget(self, subject: str, *, kind: str = USER) -> int:
+        self.forgotten.append(subject)
         return 0
 
     async def close(self) -> None:
