@@ -21,7 +21,12 @@ from streams.settings import Settings
 
 OLD, NEW = SecretStr("o" * 32), SecretStr("n" * 32)
 FORGET = orjson.dumps(
-    {"command_id": "c1", "type": "forget", "user_id": "alice", "requested_at": "2026-01-01Z"}
+    {
+        "command_id": "c1",
+        "type": "forget",
+        "user_id": "alice",
+        "requested_at": "2026-01-01T00:00:00Z",
+    }
 )
 
 
