@@ -33,6 +33,7 @@ def start_worker(port: int) -> WorkerProcess:
     env = {
         "PROFILE_STREAM_READ_TOKENS": TOKEN,
         "PROFILE_STREAM_ADMIN_TOKENS": "demo-admin",
+        "PROFILE_STREAM_COMMAND_KEYS": "demo-command-key-not-for-production",
         "PROFILE_STREAM_DATA_DIR": str(ROOT / ".stack" / "demo-worker"),
         "PROFILE_STREAM_WEB_PORT": str(port),
         **os.environ,

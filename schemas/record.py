@@ -8,10 +8,14 @@ from pydantic import AwareDatetime, Field
 from ._base import Produced
 from .events import ProfileEvent
 
-__all__ = ["Provenance", "ProfileRecord", "RECENT_IDS_KEPT", "SetAside"]
+__all__ = ["Provenance", "ProfileRecord", "RECENT_IDS_KEPT", "RECORD_FORMAT", "SetAside"]
 
 #: How many applied message ids a record remembers, to drop producer-side duplicates.
 RECENT_IDS_KEPT = 256
+
+#: The stored-record format this release writes. A release that adds a field to the record (or
+#: to what it embeds) raises it; readers ignore fields they do not know (``streams.core.stored``).
+RECORD_FORMAT = 1
 
 
 class Provenance(Produced):
@@ -37,8 +41,13 @@ class ProfileRecord(Produced):
     event is recognised and skipped; ``recent_message_ids`` catches a message published twice.
     ``pending_event`` is an event written with the version it announces and cleared once it is
     delivered: a worker killed in between emits it when the user's next input arrives.
+
+    Internal: the table's format, not a public contract. ``format`` says which release's fields
+    the record holds; format 1 is left out of the bytes, so records of this release are the
+    bytes the release before it wrote and reads (DESIGN.md invariant 7).
     """
 
+    format: int = Field(RECORD_FORMAT, ge=1, exclude_if=lambda v: v == 1)
     user_id: str
     kind: str = "user"
     version: int = 0

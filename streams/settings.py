@@ -15,9 +15,12 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from streams.errors import ConfigError
 
-__all__ = ["Settings", "load_settings"]
+__all__ = ["MIN_COMMAND_KEY_BYTES", "Settings", "load_settings"]
 
 _PREFIX = "PROFILE_STREAM_"
+
+#: The shortest command key accepted: an HMAC-SHA256 key should hold 256 bits.
+MIN_COMMAND_KEY_BYTES = 32
 
 
 def _split(value: object) -> object:
@@ -51,6 +54,9 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     read_tokens: Tokens = ()
     admin_tokens: Tokens = ()
+    # Operator commands on the input topic are signed with the first and verified with any
+    # (streams.core.signing). None set: workers refuse every command, admin tools cannot send.
+    command_keys: Tokens = ()
     max_request_bytes: int = Field(65_536, ge=1_024)
     # A view request forwarded to the partition's owner: below the client's 10 s, so the client
     # hears 504 from the worker rather than timing out itself.
@@ -92,7 +98,7 @@ class Settings(BaseSettings):
             return {**data, "data_dir": f".profile-stream/worker-{data.get('web_port', 6066)}"}
         return data
 
-    @field_validator("read_tokens", "admin_tokens", mode="before")
+    @field_validator("read_tokens", "admin_tokens", "command_keys", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         return _split(value)
@@ -114,6 +120,18 @@ class Settings(BaseSettings):
                 f"PROFILE_STREAM_COALESCE_WINDOW_S ({self.coalesce_window_s:g}); set it above, "
                 "or to 0 to wait only the coalescing window while catching up"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _check_command_keys(self) -> "Settings":
+        for number, key in enumerate(self.command_keys, 1):
+            size = len(key.get_secret_value().encode())
+            if size < MIN_COMMAND_KEY_BYTES:
+                raise ValueError(
+                    f"{_PREFIX}COMMAND_KEYS: key {number} of {len(self.command_keys)} has {size} "
+                    f"bytes; each key needs at least {MIN_COMMAND_KEY_BYTES} "
+                    "(make one with `openssl rand -hex 32`)"
+                )
         return self
 
     @property

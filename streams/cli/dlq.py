@@ -8,12 +8,13 @@ from contextlib import aclosing
 from dataclasses import dataclass
 
 import click
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from schemas import DeadLetter, DeadLetterReason
 from streams.cli.support import load, run
 from streams.client.kafka_io import OutRecord, produce, read_to_end
 from streams.core.codecs import COMMAND_HEADER
+from streams.core.signing import KEYS_SETTING, resign, verify
 
 __all__ = ["Letter", "dlq", "render"]
 
@@ -130,14 +131,59 @@ def show(letter_id: str) -> None:
         click.echo(f"{name + ':':<13}{value}")
 
 
-def _record(body: DeadLetter) -> OutRecord:
+def _record(
+    body: DeadLetter, keys: Sequence[SecretStr] = (), *, sign_unverified: bool = False
+) -> OutRecord | None:
     """The original record with its headers; a command dead-lettered before letters kept
-    headers gets back the one that marks it."""
-    value = base64.b64decode(body.value_b64)
+    headers gets back the one that marks it.
+
+    A command is signed again with the first of ``keys`` when its signature verifies under
+    ``keys`` (or ``sign_unverified``: the operator read it and vouches for it); one that does not
+    verify is held back (None): re-signing it would turn a forged command into a real one.
+    Without ``keys`` a command goes with the signature it had.
+    """
+    key, value = _raw_key(body), base64.b64decode(body.value_b64)
     headers = [(h.name, base64.b64decode(h.value_b64)) for h in body.headers]
-    if body.command and COMMAND_HEADER not in headers:
+    if not body.command:
+        return OutRecord(key, value, headers)
+    if COMMAND_HEADER not in headers:
         headers.append(COMMAND_HEADER)
-    return OutRecord(_raw_key(body), value, headers)
+    if not keys:
+        return OutRecord(key, value, headers)
+    if sign_unverified or verify(key, value, headers, keys):
+        return OutRecord(key, value, resign(key, value, headers, keys))
+    return None
+
+
+def _prepare(
+    chosen: list[Letter], keys: Sequence[SecretStr], sign_unverified: bool
+) -> tuple[list[tuple[Letter, OutRecord]], list[Letter]]:
+    """The records to re-publish, and the command letters held back (signature unverified)."""
+    ready, held = [], []
+    for letter in chosen:
+        record = _record(letter.body, keys, sign_unverified=sign_unverified)
+        if record is None:
+            held.append(letter)
+        else:
+            ready.append((letter, record))
+    return ready, held
+
+
+def _warn_commands(chosen: list[Letter], held: list[Letter], keys: Sequence[SecretStr]) -> None:
+    if not keys and any(x.body.command for x in chosen):
+        click.echo(
+            f"{KEYS_SETTING} is not set here: commands go with the signature they had, and "
+            "workers refuse them unless it still verifies",
+            err=True,
+        )
+    for letter in held:
+        click.echo(
+            f"held back {letter.id}: a command whose signature does not verify under "
+            f"{KEYS_SETTING} (unsigned, forged, or signed with a retired key); read it with "
+            f"`profile-stream dlq show {letter.id}`, and if it is yours, replay it with "
+            "--sign-unverified",
+            err=True,
+        )
 
 
 def _select(letters: list[Letter], reason: str | None, ids: Sequence[str]) -> list[Letter]:
@@ -152,26 +198,41 @@ def _select(letters: list[Letter], reason: str | None, ids: Sequence[str]) -> li
 )
 @click.option("--all", "everything", is_flag=True, help="Replay every dead letter.")
 @click.option("--dry-run", is_flag=True, help="Print what would be re-published, send nothing.")
-def replay(reason: str | None, ids: tuple[str, ...], everything: bool, dry_run: bool) -> None:
+@click.option(
+    "--sign-unverified",
+    is_flag=True,
+    help="Sign commands whose signature does not verify (after reading them with `dlq show`).",
+)
+def replay(
+    reason: str | None,
+    ids: tuple[str, ...],
+    everything: bool,
+    dry_run: bool,
+    sign_unverified: bool,
+) -> None:
     """Re-publish dead letters' original key and value to the input topic.
 
     Choose them with --reason, --offset (both: those of the reason among the offsets) or
     --all. The worker decodes them again; one already applied is skipped (its message id is
-    remembered), one without a key is re-routed by its user id.
+    remembered), one without a key is re-routed by its user id. Commands are signed again
+    with PROFILE_STREAM_COMMAND_KEYS when their signature verifies; others are held back
+    unless --sign-unverified.
     """
     if not (reason or ids or everything):
         raise click.UsageError("choose what to replay: --reason CODE, --offset OFFSET or --all")
     settings = load()
     chosen = _select(_read_all(), reason, ids)
+    ready, held = _prepare(chosen, settings.command_keys, sign_unverified)
+    _warn_commands(chosen, held, settings.command_keys)
     verb = "would re-publish" if dry_run else "re-published"
-    if not dry_run and chosen:
+    if not dry_run and ready:
         run(
             produce(
-                [_record(x.body) for x in chosen],
+                [record for _, record in ready],
                 bootstrap=settings.kafka_bootstrap,
                 topic=settings.input_topic,
             )
         )
-    for letter in chosen:
+    for letter, _ in ready:
         click.echo(f"{verb} {letter.line()}")
-    click.echo(f"{verb} {len(chosen)} dead letters to {settings.input_topic}", err=True)
+    click.echo(f"{verb} {len(ready)} dead letters to {settings.input_topic}", err=True)

@@ -10,8 +10,9 @@ import orjson
 from schemas import ProfileCommand
 from streams.cli.support import load, run
 from streams.client.kafka_io import OutRecord, produce, read_to_end
-from streams.core.codecs import COMMAND_HEADER, encode
+from streams.core.codecs import encode
 from streams.core.kinds import Kind, load_kinds
+from streams.core.signing import KEYS_SETTING, command_headers
 from streams.errors import ConfigError, ProfileStreamError, TopicMissing
 from streams.settings import Settings
 
@@ -48,26 +49,22 @@ async def _stored_schemas(settings: Settings, kind: Kind) -> dict[bytes, str]:
     return found
 
 
+def _command(settings: Settings, key: bytes, now: datetime) -> OutRecord:
+    """A signed ``migrate`` command for the subject ``key``."""
+    value = encode(
+        ProfileCommand(
+            command_id=str(uuid.uuid4()), type="migrate", user_id=key.decode(), requested_at=now
+        )
+    )
+    return OutRecord(key, value, command_headers(key, value, settings.command_keys))
+
+
 async def _migrate(settings: Settings, kind: Kind, dry_run: bool) -> tuple[int, int]:
     stored = await _stored_schemas(settings, kind)
     stale = sorted(k for k, schema_id in stored.items() if schema_id != kind.schema.schema_id)
     if not dry_run and stale:
         now = datetime.now(UTC)
-        commands = [
-            OutRecord(
-                key,
-                encode(
-                    ProfileCommand(
-                        command_id=str(uuid.uuid4()),
-                        type="migrate",
-                        user_id=key.decode(),
-                        requested_at=now,
-                    )
-                ),
-                [COMMAND_HEADER],
-            )
-            for key in stale
-        ]
+        commands = [_command(settings, key, now) for key in stale]
         topic = settings.input_topic if kind.is_user else f"{settings.app_id}-kind-{kind.name}"
         await produce(commands, bootstrap=settings.kafka_bootstrap, topic=topic)
     return len(stored), len(stale)
@@ -91,6 +88,11 @@ def migrate(kind_name: str, dry_run: bool) -> None:
     """
     settings = load()
     kind = _kind(settings, kind_name)
+    if not dry_run and not settings.command_keys:
+        raise click.ClickException(
+            f"{KEYS_SETTING} is not set: migrate commands must be signed with the workers' "
+            "command keys (or use --dry-run to count)"
+        )
     try:
         total, stale = run(_migrate(settings, kind, dry_run))
     except ProfileStreamError as exc:

@@ -20,6 +20,7 @@ from schemas import (
     ProfileRecord,
     RecordHeader,
 )
+from streams.core import stored
 from streams.errors import InvalidEvent
 
 __all__ = [
@@ -98,8 +99,9 @@ def decode_command(value: bytes | None) -> ProfileCommand:
 
 
 def decode_record(value: bytes) -> ProfileRecord:
-    """A stored profile record (written by us, so trusted to be valid)."""
-    return ProfileRecord.model_validate_json(value)
+    """A stored profile record, read tolerantly: fields written by a newer release are ignored
+    (and logged once by name), see :mod:`streams.core.stored`."""
+    return stored.decode_record(value)
 
 
 def dead_letter_record(

@@ -17,6 +17,7 @@ from schemas import ChatMessage, ProfileCommand
 from streams.core.codecs import decode_command, decode_message, is_command
 from streams.core.kinds import Kind
 from streams.core.partitioning import partition_for
+from streams.core.signing import require_authentic_command
 from streams.errors import InvalidEvent
 from streams.metrics import EVENTS_IN
 from streams.pipeline.dead_letters import DeadLetters
@@ -99,6 +100,9 @@ class Admission:
 
     def _decode(self, msg: SourceMessage) -> ChatMessage | ProfileCommand:
         if is_command(msg.headers):
+            # Produce rights on the input topic are not admin rights: only a signed command
+            # changes a profile (DESIGN invariant 6).
+            require_authentic_command(msg.key, msg.value, msg.headers, self.settings.command_keys)
             return decode_command(msg.value)
         return decode_message(msg.value, max_content_chars=self.settings.max_content_chars)
 

@@ -2,7 +2,9 @@
 correct a user's.
 
 Reads go through a ``ProfileReader`` (here or at the owner). DELETE and PATCH become commands
-on the input topic, keyed by the user, so they are ordered with the user's messages.
+on the input topic, keyed by the user, so they are ordered with the user's messages, and signed
+with the first of ``PROFILE_STREAM_COMMAND_KEYS`` (``streams.core.signing``); without a key
+they answer 503 rather than send a command every worker would refuse.
 Tokens are checked before any of these runs (``streams.web.auth.bearer_auth``).
 
 Faust builds a view as ``cls(app, web)``, so a view cannot take its dependencies in
@@ -16,11 +18,13 @@ from typing import Any, ClassVar
 
 import faust
 from faust.web import Request, Response, View
+from pydantic import SecretStr
 
 from schemas import ProfileCommand, ProfileRecord
-from streams.core.codecs import COMMAND_HEADER, encode
+from streams.core.codecs import encode
 from streams.core.corrections import parse_correction
 from streams.core.kinds import USER
+from streams.core.signing import KEYS_SETTING, command_headers
 from streams.extract.prompt import render_profile
 from streams.web.reader import ProfileReader
 from streams.web.responses import error, json
@@ -39,6 +43,7 @@ class ProfileView(View):
     reader: ClassVar[ProfileReader]  # the user kind's
     commands: ClassVar[faust.TopicT]  # the input topic, where commands go with the messages
     max_body: ClassVar[int]  # bytes of a PATCH body
+    command_keys: ClassVar[tuple[SecretStr, ...]]  # the first signs each command
 
     async def get(self, request: Request, user_id: str) -> Response:
         """The user's profile as JSON (404 if there is none)."""
@@ -72,8 +77,11 @@ class ProfileView(View):
         return await self._submit(command)
 
     async def _submit(self, command: ProfileCommand) -> Response:
+        if not self.command_keys:
+            return error(self, 503, f"commands are off on this worker: {KEYS_SETTING} is not set")
+        key, value = command.user_id.encode(), encode(command)
         sent = await self.commands.send(
-            key=command.user_id.encode(), value=encode(command), headers=[COMMAND_HEADER]
+            key=key, value=value, headers=command_headers(key, value, self.command_keys)
         )
         await sent  # accepted means on the topic: the broker has acknowledged it
         logger.info("command accepted type=%s user_id=%s", command.type, command.user_id)

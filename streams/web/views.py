@@ -48,7 +48,11 @@ def routes(
         Route(
             "/profiles/{user_id}",
             _bound(
-                ProfileView, reader=user, commands=commands, max_body=settings.max_request_bytes
+                ProfileView,
+                reader=user,
+                commands=commands,
+                max_body=settings.max_request_bytes,
+                command_keys=settings.command_keys,
             ),
             READ_OR_ADMIN,
         ),
@@ -73,8 +77,8 @@ def register_views(
         app: the worker's Faust app, before it starts.
         kinds: by kind name, the kind and its profile table; must include ``user``.
         commands: the topic DELETE and PATCH send their commands to.
-        settings: the tokens, the partition count, the PATCH body limit and the forward's
-            timeout.
+        settings: the tokens, the command keys, the partition count, the PATCH body limit and
+            the forward's timeout.
     """
     readers = {
         name: ProfileReader(

@@ -51,9 +51,16 @@ class Names:
     def changelog(self) -> str:
         return f"{self.prefix}-profiles-changelog"
 
+    @property
+    def command_key(self) -> str:
+        """This run's key for signing operator commands (``PROFILE_STREAM_COMMAND_KEYS``): the
+        workers and the CLI of a run share it, and no other run's command verifies."""
+        return f"test-command-key-{self.prefix}".ljust(32, "0")
+
     def env(self) -> dict[str, str]:
-        """The worker settings that put it on these names."""
+        """The settings that put a worker (or the CLI) on these names, with the run's key."""
         return {
+            "PROFILE_STREAM_COMMAND_KEYS": self.command_key,
             "PROFILE_STREAM_APP_ID": self.prefix,
             "PROFILE_STREAM_INPUT_TOPIC": self.input,
             "PROFILE_STREAM_OUTPUT_TOPIC": self.output,

@@ -94,7 +94,12 @@ def test_config_map_values_are_strings() -> None:
 
 
 def test_secrets_are_in_the_secret_and_placeholders_say_so() -> None:
-    secret_keys = {"OPENAI_API_KEY", PREFIX + "READ_TOKENS", PREFIX + "ADMIN_TOKENS"}
+    secret_keys = {
+        "OPENAI_API_KEY",
+        PREFIX + "READ_TOKENS",
+        PREFIX + "ADMIN_TOKENS",
+        PREFIX + "COMMAND_KEYS",
+    }
     assert secret_keys <= set(SECRET["stringData"])
     assert not secret_keys & set(CONFIG["data"]), "keys and tokens belong in the Secret"
     assert not secret_keys & {e["name"] for e in WORKER["env"]}

@@ -21,6 +21,7 @@ def test_defaults_work_offline() -> None:
     assert settings.extractor_kind == "rules"
     assert settings.web_port == 6066 and settings.input_topic == "chat-messages"
     assert settings.read_tokens == () and settings.admin_tokens == ()
+    assert settings.command_keys == ()  # commands refused until keys are set
 
 
 def test_variables_use_the_prefix(clean_env: pytest.MonkeyPatch) -> None:
@@ -108,13 +109,33 @@ def test_secrets_are_not_shown(clean_env: pytest.MonkeyPatch) -> None:
     clean_env.setenv("OPENAI_API_KEY", "sk-live-supersecret")
     clean_env.setenv("PROFILE_STREAM_READ_TOKENS", "read-secret-1")
     clean_env.setenv("PROFILE_STREAM_ADMIN_TOKENS", "admin-secret-1")
+    clean_env.setenv("PROFILE_STREAM_COMMAND_KEYS", "command-secret-" + "k" * 32)
     settings = load_settings()
     for shown in (repr(settings), str(settings), str(settings.model_dump())):
         assert (
             "supersecret" not in shown
             and "read-secret" not in shown
             and "admin-secret" not in shown
+            and "command-secret" not in shown
         )
+
+
+def test_command_keys_are_comma_separated_first_one_signs(clean_env: pytest.MonkeyPatch) -> None:
+    new, old = "n" * 32, "o" * 40
+    clean_env.setenv("PROFILE_STREAM_COMMAND_KEYS", f" {new}, {old} ,")
+    settings = load_settings()
+    assert [k.get_secret_value() for k in settings.command_keys] == [new, old]
+
+
+def test_a_short_command_key_fails_naming_the_variable_not_the_key(
+    clean_env: pytest.MonkeyPatch,
+) -> None:
+    clean_env.setenv("PROFILE_STREAM_COMMAND_KEYS", "a" * 32 + ",short-secret")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    message = str(info.value)
+    assert "PROFILE_STREAM_COMMAND_KEYS" in message and "key 2 of 2 has 12 bytes" in message
+    assert "at least 32" in message and "short-secret" not in message
 
 
 def test_an_error_does_not_echo_a_secret(clean_env: pytest.MonkeyPatch) -> None:

@@ -12,12 +12,14 @@ from datetime import datetime
 from typing import Any
 
 import orjson
+from pydantic import SecretStr
 
 from schemas import ChatMessage, PatchOperation, ProfileCommand, ProfileRecord
 from streams.core.codecs import COMMAND_HEADER, decode_record, encode
 from streams.core.kinds import USER, Kind, load_kinds
 from streams.core.partitioning import partition_for
 from streams.core.profile_schema import ProfileSchema
+from streams.core.signing import command_headers
 from streams.extract.base import Extraction
 from streams.pipeline.admission import Admission, Admitted
 from streams.pipeline.apply import ProfileUpdater
@@ -27,6 +29,9 @@ from streams.pipeline.policy import Exit
 from streams.pipeline.publish import Publisher
 from streams.settings import Settings
 from tests.unit.helpers import T0
+
+#: The key the admin tools of these tests sign commands with, and the workers verify.
+COMMAND_KEY = SecretStr("unit-test-command-key-of-32-bytes-or-more")
 
 __all__ = ["Event", "Pipeline", "Record", "ScriptedModel", "Topic", "chat", "command", "raw_bytes"]
 
@@ -149,13 +154,23 @@ def chat(
 
 
 def command(
-    command_id: str, type_: str, *, offset: int = 0, user: str = "alice", **fields: Any
+    command_id: str,
+    type_: str,
+    *,
+    offset: int = 0,
+    user: str = "alice",
+    signed: bool = True,
+    **fields: Any,
 ) -> Record:
-    """The record of an operator command (marked by the header) for ``user``."""
+    """The record of an operator command for ``user``, signed with :data:`COMMAND_KEY` unless
+    ``signed`` is false (then only marked by the header, as a forged one would be)."""
     body = ProfileCommand.model_validate(
         {"command_id": command_id, "type": type_, "user_id": user, "requested_at": T0} | fields
     )
-    return Record(user.encode(), encode(body), offset=offset, headers=[COMMAND_HEADER])
+    key, value = user.encode(), encode(body)
+    if not signed:
+        return Record(key, value, offset=offset, headers=[COMMAND_HEADER])
+    return Record(key, value, offset=offset, headers=command_headers(key, value, [COMMAND_KEY]))
 
 
 def raw_bytes(dead_letter: dict[str, Any]) -> bytes:
@@ -171,7 +186,9 @@ class Pipeline:
     """
 
     def __init__(self, *, partitions: int = 1, kind: Kind | None = None) -> None:
-        self.settings = Settings(partitions=partitions, extractor="rules")
+        self.settings = Settings(
+            partitions=partitions, extractor="rules", command_keys=(COMMAND_KEY,)
+        )
         self.kind = kind or load_kinds(None, self.settings.profile_model)[0]
         self.table: dict[bytes, bytes] = {}
         self.output, self.dlq, self.reroute = Topic(), Topic(), Topic()

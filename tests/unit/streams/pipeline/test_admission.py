@@ -148,3 +148,17 @@ async def test_when_the_dead_letter_topic_is_down_too_the_worker_exits() -> None
     pipeline.dlq.fail = BrokerUnavailable("broker down")
     assert await pipeline.admit(Record(b"alice", b"{not json")) is None
     assert len(pipeline.exits) == 1
+
+
+async def test_a_command_without_a_valid_signature_is_dead_lettered_and_changes_nothing() -> None:
+    pipeline = Pipeline()
+    forged = command("c1", "forget", signed=False)
+    assert await pipeline.admit(forged) is None
+    tampered = command("c2", "forget", offset=1)
+    tampered.value = tampered.value.replace(b'"alice"', b'"bob"')
+    tampered.key = b"bob"
+    assert await pipeline.admit(tampered) is None
+    letters = pipeline.dlq.values
+    assert [d["reason_code"] for d in letters] == ["invalid_command", "invalid_command"]
+    assert all("signature" in d["reason"] for d in letters)
+    assert pipeline.table == {} and pipeline.output.sent == []

@@ -12,11 +12,13 @@ import orjson
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from faust.web import View
+from pydantic import SecretStr
 
 from schemas import ProfileRecord
 from streams.core.codecs import COMMAND_HEADER, decode_command, encode
 from streams.core.kinds import USER, Kind
 from streams.core.profile_schema import load_profile_schema
+from streams.core.signing import SIGNATURE_HEADER, verify
 from streams.settings import Settings
 from streams.web import reader as reader_module
 from streams.web.probes import Health
@@ -26,6 +28,7 @@ from streams.web.views import OPEN, READ, READ_OR_ADMIN, _bound, register_views,
 SCHEMA = load_profile_schema("schemas.profile:UserProfile")
 READ_TOKEN, ADMIN_TOKEN = "read-secret", "admin-secret"
 MAX_BODY = 1024
+COMMAND_KEY = "views-test-command-key-0123456789abcdef"
 
 
 class FakeTable(dict[bytes, bytes]):
@@ -74,13 +77,23 @@ def stored(user_id: str, kind: str = USER) -> bytes:
 
 
 @pytest.fixture
-async def served(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Served]:
+def command_keys() -> tuple[str, ...]:
+    return (COMMAND_KEY,)
+
+
+@pytest.fixture
+async def served(
+    monkeypatch: pytest.MonkeyPatch, command_keys: tuple[str, ...]
+) -> AsyncIterator[Served]:
     app = faust.App(f"views-{uuid.uuid4().hex}", broker="kafka://127.0.0.1:1", autodiscover=False)
     users = FakeTable("profiles", {b"zed": stored("zed")})
     teams = FakeTable("teams", {b"t1": stored("t1", "team")})
     kinds: Any = {USER: (Kind(USER, SCHEMA), users), "team": (Kind("team", SCHEMA), teams)}
     settings = Settings(
-        read_tokens=(READ_TOKEN,), admin_tokens=(ADMIN_TOKEN,), max_request_bytes=MAX_BODY
+        read_tokens=(READ_TOKEN,),
+        admin_tokens=(ADMIN_TOKEN,),
+        max_request_bytes=MAX_BODY,
+        command_keys=command_keys,
     )
     commands = FakeTopic()
     register_views(app, kinds, commands, settings)  # type: ignore[arg-type]
@@ -206,12 +219,9 @@ async def test_delete_sends_a_forget_command_keyed_by_the_user(served: Served) -
     assert status == 202 and body["status"] == "accepted"
     [(key, value, headers)] = served.commands.sent
     command = decode_command(value)
-    assert (key, headers, command.type, command.user_id) == (
-        b"zed",
-        [COMMAND_HEADER],
-        "forget",
-        "zed",
-    )
+    assert (key, command.type, command.user_id) == (b"zed", "forget", "zed")
+    assert [name for name, _ in headers] == [COMMAND_HEADER[0], SIGNATURE_HEADER]
+    assert COMMAND_HEADER in headers and verify(key, value, headers, [SecretStr(COMMAND_KEY)])
     assert body["command_id"] == command.command_id
 
 
@@ -219,9 +229,10 @@ async def test_patch_sends_the_parsed_correction(served: Served) -> None:
     patch = {"operations": [{"field": "name", "op": "set", "value": "Zee"}], "lock": ["name"]}
     status, body, _ = await served.call("PATCH", "/profiles/zed", ADMIN_TOKEN, orjson.dumps(patch))
     assert status == 202
-    [(key, value, _)] = served.commands.sent
+    [(key, value, headers)] = served.commands.sent
     command = decode_command(value)
     assert (key, command.type, command.lock) == (b"zed", "correct", ("name",))
+    assert verify(key, value, headers, [SecretStr(COMMAND_KEY)])
     assert command.operations[0].value == "Zee" and body["command_id"] == command.command_id
 
 
@@ -238,6 +249,16 @@ async def test_a_bad_patch_is_refused_and_sends_nothing(
 ) -> None:
     got, body, _ = await served.call("PATCH", "/profiles/zed", ADMIN_TOKEN, data)
     assert got == status and body["error"].startswith(message)
+    assert served.commands.sent == []
+
+
+@pytest.mark.parametrize("command_keys", [()])
+@pytest.mark.parametrize(("method", "data"), [("DELETE", None), ("PATCH", b"{}")])
+async def test_without_command_keys_commands_are_503_and_nothing_is_sent(
+    served: Served, method: str, data: bytes | None
+) -> None:
+    status, body, _ = await served.call(method, "/profiles/zed", ADMIN_TOKEN, data)
+    assert status == 503 and "PROFILE_STREAM_COMMAND_KEYS is not set" in body["error"]
     assert served.commands.sent == []
 
 

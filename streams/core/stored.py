@@ -1,0 +1,89 @@
+"""Reading the table's stored records tolerantly, so releases next to each other share a table.
+
+During a rolling upgrade (or a rollback) a worker meets records written by the release after
+its own: they may hold fields it does not know, at the top or in what a record embeds (the
+pending event, provenance, set-aside values). Such a record is read for what this release knows;
+each unknown field is logged once per process, by name, never with its value; the record comes
+back at this release's ``RECORD_FORMAT``, so what this worker writes back claims no field it
+dropped. Writing stays strict: ``ProfileRecord`` refuses unknown fields when we build one.
+
+How: the strict decode first (every record of this release takes that path, at no extra cost);
+only when pydantic's sole objections are ``extra_forbidden`` is the record decoded again with
+``extra="ignore"``, which pydantic applies to nested models too. Any other problem (a missing
+or mistyped field) is a broken record and raises as before.
+
+The one side effect here is that warning, through the standard ``logging`` module.
+"""
+
+import logging
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+
+from schemas import RECORD_FORMAT, ProfileRecord
+
+__all__ = ["decode_record", "unknown_fields"]
+
+logger = logging.getLogger(__name__)
+
+#: Names already warned about, so a rollout logs each new field once, not once per record.
+_warned: set[str] = set()
+_WARN_AT_MOST = 64  # distinct names; beyond that the log would only repeat the story
+
+
+def decode_record(value: bytes) -> ProfileRecord:
+    """A stored record, with fields of a newer release ignored.
+
+    Raises:
+        ValidationError: the bytes are not a record this release can read (not JSON, a required
+            field missing, a known field with a wrong type).
+    """
+    try:
+        record = ProfileRecord.model_validate_json(value)
+    except ValidationError as exc:
+        names = unknown_fields(exc)
+        if names is None:
+            raise
+        record = ProfileRecord.model_validate_json(value, extra="ignore")
+        _warn(names)
+    if record.format > RECORD_FORMAT:
+        _warn([f"format {record.format}"])
+        record = record.model_copy(update={"format": RECORD_FORMAT})
+    return record
+
+
+def unknown_fields(exc: ValidationError) -> list[str] | None:
+    """The unknown fields a strict decode refused, as ``where.name``; None when anything else
+    is wrong too. ``where`` is the top-level field they sit in (``pending_event``, ...)."""
+    names = []
+    for error in exc.errors(include_input=False):
+        if error["type"] != "extra_forbidden":
+            return None
+        names.append(_name(error["loc"]))
+    return names
+
+
+def _name(loc: Sequence[int | str]) -> str:
+    # Inner parts (list indices, profile field names as dict keys) would split one unknown field
+    # into many names; the outer field and the unknown name say what happened.
+    return str(loc[-1]) if len(loc) == 1 else f"{loc[0]}.{loc[-1]}"
+
+
+def _warn(names: Sequence[str]) -> None:
+    for name in names:
+        if name in _warned or len(_warned) >= _WARN_AT_MOST:
+            continue
+        _warned.add(name)
+        if name.startswith("format "):
+            logger.warning(
+                "stored record of %s read by a release that writes format %d (a newer "
+                "release wrote it): its fields this release knows are kept, the rest ignored",
+                name,
+                RECORD_FORMAT,
+            )
+        else:
+            logger.warning(
+                "stored record field %r is unknown to this release (a newer release wrote it): "
+                "ignored; logged once per field name",
+                name,
+            )
