@@ -9,11 +9,13 @@ __all__ = [
     "DEAD_LETTERS",
     "EVENTS_IN",
     "EXTRACTIONS",
+    "FENCED_BATCHES",
     "MESSAGES_EXTRACTED",
     "MODEL_CALLS",
     "MODEL_LATENCY",
     "RATE_LIMIT_WAIT",
     "REGISTRY",
+    "REVOKED_EVENTS",
     "TOKENS",
     "VERSIONS",
     "gauge",
@@ -53,6 +55,17 @@ VERSIONS = Counter(
     _P + "profile_versions_written",
     "Profile versions written (events)",
     ["type"],
+    registry=REGISTRY,
+)
+FENCED_BATCHES = Counter(
+    _P + "fenced_batches",
+    "Batches stopped unacknowledged because their partition was revoked (cancelled after the "
+    "revoke grace, or refused at a write)",
+    registry=REGISTRY,
+)
+REVOKED_EVENTS = Counter(
+    _P + "revoked_events",
+    "Held input events dropped unacknowledged on revoke (redelivered to the next owner)",
     registry=REGISTRY,
 )
 

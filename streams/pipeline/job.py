@@ -4,11 +4,10 @@ from dataclasses import dataclass
 
 from schemas import ChatMessage
 from streams.pipeline.admission import Admitted
+from streams.pipeline.ownership import Token, TopicPartition
 from streams.pipeline.ports import EventHandle
 
 __all__ = ["Job", "TopicPartition"]
-
-TopicPartition = tuple[str, int]
 
 
 @dataclass(eq=False)
@@ -24,7 +23,12 @@ class Job:
     offset: int
     event: EventHandle
     admitted: Admitted | None = None
+    #: Bytes of the record (key and value): what holding the job costs, for the read-ahead bound.
     size: int = 0
+    #: Characters of the chat message's content: what it adds to a model call, for batching.
+    chars: int = 0
+    #: The ownership of ``tp`` the job was read under (None: never fenced; tests).
+    token: Token | None = None
     #: Chat messages may share a batch; an operator command runs alone.
     coalesce: bool = True
     #: Seconds the event waited in Kafka before it was submitted (0 when unknown).
@@ -33,17 +37,28 @@ class Job:
     done: bool = False
 
     @classmethod
-    def of(cls, event: EventHandle, admitted: Admitted | None, *, now: float) -> "Job":
-        """The job for ``event``; ``now`` is the wall clock (seconds) at submission."""
+    def of(
+        cls,
+        event: EventHandle,
+        admitted: Admitted | None,
+        *,
+        now: float,
+        token: Token | None = None,
+    ) -> "Job":
+        """The job for ``event``; ``now`` is the wall clock (seconds) at submission, ``token``
+        the ownership taken when the event came out of the stream."""
         msg = event.message
+        body = admitted.body if admitted is not None else None
         return cls(
             key=admitted.key if admitted is not None else b"",
             tp=(msg.topic, msg.partition),
             offset=msg.offset,
             event=event,
             admitted=admitted,
-            size=len(msg.value or b""),
-            coalesce=admitted is not None and isinstance(admitted.body, ChatMessage),
+            size=len(msg.value or b"") + len(msg.key or b""),
+            chars=len(body.content) if isinstance(body, ChatMessage) else 0,
+            token=token,
+            coalesce=isinstance(body, ChatMessage),
             waited_s=now - msg.timestamp if msg.timestamp else 0.0,
         )
 

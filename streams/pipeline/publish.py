@@ -11,6 +11,11 @@ So wherever the worker is killed, no event is announced before its version is du
 record that still owes its event is found by the next batch of that key, which resumes from
 PENDING_STORED (:meth:`Publisher.resume`): the event is emitted again, with the same id and
 bytes, and the record finished. Subscribers may see an event twice, never a version missing.
+
+Right before each table write, the changelog wait and the emit, the batch's ownership of its
+partition is checked (:func:`streams.pipeline.ownership.check_owned`): once the partition is
+revoked, the batch stops there (``Fenced``), so an old owner never publishes a version that the
+new owner publishes too.
 """
 
 import logging
@@ -24,6 +29,7 @@ from streams.core.codecs import encode
 from streams.core.kinds import Kind
 from streams.core.records import new_record
 from streams.metrics import VERSIONS
+from streams.pipeline.ownership import check_owned
 from streams.pipeline.ports import EventHandle, Sender
 
 __all__ = ["Publisher", "PublishState", "Publication"]
@@ -124,6 +130,7 @@ class Publisher:
         return settled
 
     async def _announce(self, version: Publication) -> None:
+        check_owned("the changelog wait")
         await self.changelog_acked(version.key)  # durable before anyone hears of it
         version.reached(PublishState.CHANGELOG_ACKED)
         await self._emit(version.key, version.event)  # delivered before the key's next batch
@@ -134,6 +141,7 @@ class Publisher:
     ) -> None:
         """Store the final ``record``, or delete the key when there is none."""
         if record is None:
+            check_owned("a delete")
             self.make_event_current(handle)
             del self.table[version.key]  # a tombstone on the changelog, so compaction drops it
         else:
@@ -141,11 +149,13 @@ class Publisher:
         version.reached(PublishState.FINAL)
 
     def _store(self, key: bytes, handle: EventHandle | None, record: ProfileRecord) -> None:
+        check_owned("a store")
         self.make_event_current(handle)
         self.table[key] = encode(record)
 
     async def _emit(self, key: bytes, event: ProfileEvent) -> None:
         """Produce ``event`` (keyed by user id, or ``kind/subject``) and await its delivery."""
         out_key = key if self.kind.is_user else self.kind.event_key(key.decode())
+        check_owned("an emit")
         await (await self.output.send(key=out_key, value=encode(event)))
         VERSIONS.labels(event.type).inc()
