@@ -9,7 +9,7 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Set
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -30,7 +30,7 @@ from streams.pipeline.dead_letters import DeadLetters
 from streams.pipeline.job import Job
 from streams.pipeline.policy import exit_on_batch_crash
 from streams.pipeline.publish import Publisher
-from streams.pipeline.scheduler import KeyedScheduler, SchedulerLimits
+from streams.pipeline.scheduler import KeyedScheduler, RevokeReport, SchedulerLimits
 from streams.settings import Settings
 from streams.topology import Topics, TopicSender, declare_topics, profile_table
 from streams.web.views import register_views
@@ -51,7 +51,7 @@ def create_worker(settings: Settings) -> faust.App:
     app = _faust_app(settings)
     topics = declare_topics(app, settings)
     extractor = _extractor(settings)
-    lanes = [_lane(app, settings, topics, kind, extractor) for kind in kinds]
+    lanes = [_lane(app, settings, topics, kind, extractor, len(kinds)) for kind in kinds]
     # The user lane hands a chat message on to every other kind it names.
     lanes[0].admission.forwards = [(lane.kind, TopicSender(lane.source)) for lane in lanes[1:]]
     for lane in lanes:
@@ -59,6 +59,8 @@ def create_worker(settings: Settings) -> faust.App:
     _gauges(app, settings, lanes)
     app.task(_declare_outputs(topics))
     app.on_before_shutdown.connect(_shut_down(lanes, extractor))
+    app.on_partitions_revoked.connect(_on_revoked(app, lanes, settings.revoke_grace_s))
+    app.on_partitions_assigned.connect(_on_assigned(lanes))
     register_views(
         app, {lane.kind.name: (lane.kind, lane.table) for lane in lanes}, topics.chat, settings
     )
@@ -78,7 +80,12 @@ class _Lane:
 
 
 def _lane(
-    app: faust.App, settings: Settings, topics: Topics, kind: Kind, extractor: Extractor
+    app: faust.App,
+    settings: Settings,
+    topics: Topics,
+    kind: Kind,
+    extractor: Extractor,
+    lanes: int,
 ) -> _Lane:
     source = topics.source_of(kind)
     table = profile_table(app, kind, settings)
@@ -92,19 +99,20 @@ def _lane(
         changelog_acked=table.changelog_acked,
     )
     updater = ProfileUpdater(kind, extractor, table, publisher, dead_letters)
-    scheduler = KeyedScheduler(updater.apply, exit_on_batch_crash, _limits(settings))
+    scheduler = KeyedScheduler(updater.apply, exit_on_batch_crash, _limits(settings, lanes))
     admission = Admission(settings, kind, dead_letters, reroute=TopicSender(topics.chat))
     return _Lane(kind, source, table, admission, scheduler)
 
 
-def _limits(settings: Settings) -> SchedulerLimits:
+def _limits(settings: Settings, lanes: int) -> SchedulerLimits:
     return SchedulerLimits(
         max_in_flight=settings.max_in_flight,
         max_pending=settings.max_pending,
+        max_pending_bytes=max(1, settings.max_pending_bytes // lanes),  # a worker's budget
         window_s=settings.coalesce_window_s,
         catch_up_window_s=settings.catch_up_window_s,
         max_batch=settings.max_batch_messages,
-        max_batch_size=settings.max_batch_chars,
+        max_batch_chars=settings.max_batch_chars,
     )
 
 
@@ -114,8 +122,11 @@ def _agent(app: faust.App, lane: _Lane) -> None:
     async def consume(stream: faust.StreamT[bytes]) -> None:
         # Acks are the scheduler's: in offset order, once an event is fully applied.
         async for event in cast(Any, stream).noack().events():
+            # The ownership it is read under, before any await: a revoke during admission
+            # makes the job stale, so it is dropped, not run for a partition gone elsewhere.
+            token = lane.scheduler.ownership.token((event.message.topic, event.message.partition))
             admitted = await lane.admission.admit(event.message)
-            job = Job.of(event, admitted, now=time.time())
+            job = Job.of(event, admitted, now=time.time(), token=token)
             if admitted is None:
                 await lane.scheduler.skip(job)
             else:
@@ -178,6 +189,11 @@ def _gauges(app: faust.App, settings: Settings, lanes: list[_Lane]) -> None:
         lambda: sum(lane.scheduler.pending for lane in lanes),
     )
     metrics.gauge(
+        "pending_bytes",
+        "Bytes of the input records held, not yet acknowledged",
+        lambda: sum(lane.scheduler.pending_bytes for lane in lanes),
+    )
+    metrics.gauge(
         "consumer_lag",
         "Input events not yet committed, over assigned partitions",
         lambda: consumer_lag(app, settings.input_topic),
@@ -208,3 +224,45 @@ def _shut_down(lanes: list[_Lane], extractor: Extractor) -> Callable[..., Awaita
         await extractor.close()
 
     return shut_down
+
+
+def _tps(partitions: Set[Any]) -> set[tuple[str, int]]:
+    return {(tp.topic, tp.partition) for tp in partitions}
+
+
+def _on_revoked(
+    app: faust.App, lanes: list[_Lane], grace_s: float
+) -> Callable[..., Awaitable[None]]:
+    async def on_revoked(sender: Any, revoked: Set[Any], /, *_: Any, **__: Any) -> None:
+        # Faust awaits this before the partitions go: fence them (DESIGN.md, invariant 1).
+        tps = _tps(revoked)
+        reports = await asyncio.gather(*(lane.scheduler.revoke(tps, grace_s) for lane in lanes))
+        total = RevokeReport()
+        for report in reports:
+            total.dropped += report.dropped
+            total.finished += report.finished
+            total.cancelled += report.cancelled
+            total.fenced += report.fenced
+        # What the grace's batches produced is in Kafka before the next owner starts.
+        await app.producer.flush()
+        logger.info(
+            "revoked partitions=%d: held events dropped=%d, batches finished in the %.0fs "
+            "grace=%d cancelled=%d fenced=%d",
+            len(tps),
+            total.dropped,
+            grace_s,
+            total.finished,
+            total.cancelled,
+            total.fenced,
+        )
+
+    return on_revoked
+
+
+def _on_assigned(lanes: list[_Lane]) -> Callable[..., Awaitable[None]]:
+    async def on_assigned(sender: Any, assigned: Set[Any], /, *_: Any, **__: Any) -> None:
+        tps = _tps(assigned)
+        leftovers = sum(lane.scheduler.assign(tps) for lane in lanes)
+        logger.info("assigned partitions=%d (left over from before: %d)", len(tps), leftovers)
+
+    return on_assigned

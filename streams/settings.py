@@ -82,6 +82,13 @@ class Settings(BaseSettings):
     # The read-ahead: a backlog's messages of one user share calls only if they are held at once
     # (the figures behind the default: bench/README.md, "Why these defaults").
     max_pending: int = Field(16384, ge=1)
+    # The read-ahead in bytes of the held records, for the whole worker (shared by its kinds):
+    # a held record costs about 3-4 times its size once decoded, so 64 MiB stays far below a
+    # 1 GiB pod with the worker's own ~300 MB (README, "Memory").
+    max_pending_bytes: int = Field(64 * 1024 * 1024, ge=64 * 1024)
+    # On revoke, how long running batches of the revoked partitions may finish (and publish)
+    # before they are cancelled; the whole group waits this long at most per rebalance.
+    revoke_grace_s: float = Field(5.0, ge=0, le=60)
     coalesce_window_s: float = Field(0.5, ge=0)
     catch_up_window_s: float = Field(2.0, ge=0)
     max_batch_messages: int = Field(20, ge=1, le=500)
