@@ -120,3 +120,14 @@ async def test_add_web_middleware_reaches_the_aiohttp_application(app: faust.App
     web_app = app.web.web_app  # type: ignore[attr-defined]
     assert isinstance(web_app, web.Application)
     assert tag in web_app.middlewares
+
+
+def test_faust_awaits_the_revoke_signal_before_the_partitions_go() -> None:
+    # Fencing (streams/app.py, _on_revoked) relies on this: the signal's receivers are awaited
+    # inside the rebalance callback, after the streams stopped and before the group moves on,
+    # and with the eager protocol the revoked set is the whole assignment.
+    source = inspect.getsource(faust.App._on_partitions_revoked)
+    assert "await T(self.on_partitions_revoked.send)(revoked)" in source
+    assert source.index("flow_control.clear") < source.index("on_partitions_revoked.send")
+    assigned = inspect.getsource(faust.App._on_partitions_assigned)
+    assert "await T(self.on_partitions_assigned.send)(assigned)" in assigned
