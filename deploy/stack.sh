@@ -115,7 +115,7 @@ java_cmd() { # java_cmd DIR: the JVM for a broker (or a tool) whose files are in
 dir_pid() { # dir_pid DIR: pid of the broker started with DIR/server.properties
   local p dir=$1
   if [[ -s $dir/pid ]] && p=$(<"$dir/pid") &&
-    tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -qF "kafka.Kafka $dir/server.properties"; then
+    tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline" | grep -qF "kafka.Kafka $dir/server.properties"; then
     echo "$p"
   else
     pgrep -f "kafka\.Kafka $dir/server\.properties\$" | head -n1 || true
@@ -189,6 +189,9 @@ transaction.state.log.min.isr=$isr
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=true
 EOF
+  # The log cleaner allocates its dedupe buffer (128 MB by default) at start: too much
+  # for a 256 MB heap (an OutOfMemoryError, seen), and plenty at 32 MB for a local stack.
+  if ((BROKERS > 1)); then echo "log.cleaner.dedupe.buffer.size=33554432"; fi
   ((SECURE)) || return 0
   # The brokers talk to each other over PLAINTEXT; the secure listeners are for clients.
   # PEM stores (Kafka 2.7+): the key is unencrypted PKCS#8, so no key password.

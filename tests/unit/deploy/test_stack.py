@@ -117,6 +117,8 @@ def test_three_brokers_have_their_own_ports_dirs_and_a_three_voter_quorum(repo: 
         assert cfg["transaction.state.log.replication.factor"] == "3"
         assert cfg["min.insync.replicas"] == "2"
         assert cfg["transaction.state.log.min.isr"] == "2"
+        # 256 MB heaps: the cleaner's default 128 MB buffer made a broker die at start.
+        assert int(cfg["log.cleaner.dedupe.buffer.size"]) <= 32 * 1024 * 1024
     env = props(out[f"{kdir}/stack.env"])
     assert env["PROFILE_STREAM_KAFKA_BOOTSTRAP"] == "127.0.0.1:9092,127.0.0.1:9102,127.0.0.1:9112"
     assert env["STACK_KAFKA_NODE3_DIR"] == f"{kdir}/cluster/node3"
