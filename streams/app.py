@@ -82,7 +82,9 @@ def _lane(
 ) -> _Lane:
     source = topics.source_of(kind)
     table = profile_table(app, kind, settings)
-    dead_letters = DeadLetters(TopicSender(topics.dead_letters))
+    dead_letters = DeadLetters(
+        TopicSender(topics.dead_letters), max_request_bytes=app.conf.producer_max_request_size
+    )
     publisher = Publisher(
         kind,
         table,
