@@ -5,6 +5,7 @@ Tables have the input's partition count, so a user's table partition is its inpu
 """
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +18,14 @@ from streams.errors import BrokerUnavailable, ProfileStreamError, SendRejected
 from streams.faust_glue import ProfileTable
 from streams.settings import Settings
 
-__all__ = ["ROCKSDB_OPTIONS", "TopicSender", "Topics", "declare_topics", "profile_table"]
+__all__ = [
+    "ROCKSDB_OPTIONS",
+    "TopicSender",
+    "Topics",
+    "changelog_acked",
+    "declare_topics",
+    "profile_table",
+]
 
 # Faust's defaults (2 GiB block cache per partition database) do not fit many partitions.
 ROCKSDB_OPTIONS = {
@@ -124,11 +132,27 @@ class TopicSender:
             translated.set_exception(exc)
 
     def _error(self, exc: BaseException) -> ProfileStreamError:
-        cause = exc.__cause__ if isinstance(exc, ProducerSendError) else exc
-        what = f"{self.topic.get_topic_name()}: {cause or exc!r}"
-        if isinstance(cause, BrokerResponseError) and not cause.retriable:
-            error: ProfileStreamError = SendRejected(f"Kafka refused a record for {what}")
-        else:
-            error = BrokerUnavailable(f"cannot produce to {what}")
-        error.__cause__ = exc
-        return error
+        return _our_error(exc, self.topic.get_topic_name())
+
+
+def changelog_acked(table: ProfileTable) -> Callable[[bytes], Awaitable[None]]:
+    """``table.changelog_acked``, raising the pipeline's errors as :class:`TopicSender` does."""
+
+    async def acked(key: bytes) -> None:
+        try:
+            await table.changelog_acked(key)
+        except (KafkaError, ProducerSendError) as exc:
+            raise _our_error(exc, f"the changelog of table {table.name}") from exc
+
+    return acked
+
+
+def _our_error(exc: BaseException, topic: str) -> ProfileStreamError:
+    cause = exc.__cause__ if isinstance(exc, ProducerSendError) else exc
+    what = f"{topic}: {cause or exc!r}"
+    if isinstance(cause, BrokerResponseError) and not cause.retriable:
+        error: ProfileStreamError = SendRejected(f"Kafka refused a record for {what}")
+    else:
+        error = BrokerUnavailable(f"cannot produce to {what}")
+    error.__cause__ = exc
+    return error

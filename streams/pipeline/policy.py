@@ -123,7 +123,22 @@ def undeliverable(exc: BaseException, where: str = "") -> Exit:
 def _may_pass(exc: BaseException) -> bool:
     if isinstance(exc, ProfileStreamError):
         return exc.retriable
-    return isinstance(exc, OSError | TimeoutError)
+    return isinstance(exc, OSError | TimeoutError) or _from_kafka_client(exc)
+
+
+#: Packages whose errors are the broker's or the stream runtime's, never an input's. The
+#: wiring turns them into ours (``streams.topology``); one that slips through still exits, so
+#: a batch whose write may not have reached Kafka is never acknowledged.
+_INFRASTRUCTURE_PACKAGES = frozenset({"aiokafka", "faust", "mode"})
+
+
+def _from_kafka_client(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if type(seen).__module__.partition(".")[0] in _INFRASTRUCTURE_PACKAGES:
+            return True
+        seen = seen.__cause__
+    return False
 
 
 def exit_for_redelivery(decision: Exit) -> NoReturn:

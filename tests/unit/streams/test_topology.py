@@ -1,4 +1,5 @@
-"""TopicSender: Faust's and aiokafka's producer errors, at send and at delivery, become ours."""
+"""TopicSender and changelog_acked: Faust's and aiokafka's producer errors (at send, at delivery,
+at a changelog write) become ours."""
 
 import asyncio
 from typing import Any, cast
@@ -15,8 +16,9 @@ from aiokafka.errors import (
 from faust.exceptions import ProducerSendError
 
 from streams.errors import BrokerUnavailable, SendRejected
+from streams.faust_glue import ProfileTable
 from streams.pipeline.policy import Exit, Stage, decide
-from streams.topology import TopicSender
+from streams.topology import TopicSender, changelog_acked
 
 
 def _wrapped(exc: Exception) -> ProducerSendError:
@@ -93,3 +95,23 @@ def test_faust_does_not_make_its_send_error_a_kafka_error() -> None:
     from aiokafka.errors import KafkaError
 
     assert not issubclass(ProducerSendError, KafkaError)
+
+
+class FakeTable:
+    """A profile table whose changelog write failed with ``fail``."""
+
+    name = "profiles"
+
+    def __init__(self, fail: Exception) -> None:
+        self.fail = fail
+
+    async def changelog_acked(self, key: bytes) -> None:
+        raise self.fail
+
+
+@pytest.mark.parametrize("cause", REFUSED + PASSING, ids=repr)
+async def test_a_failed_changelog_write_raises_our_error(cause: Exception) -> None:
+    acked = changelog_acked(cast(ProfileTable, FakeTable(cause)))
+    expected = SendRejected if cause in REFUSED else BrokerUnavailable
+    with pytest.raises(expected, match="changelog of table profiles"):
+        await acked(b"alice")

@@ -169,3 +169,19 @@ def test_a_batch_that_cannot_be_dead_lettered_exits_in_one_line_naming_its_input
     assert "\n" not in line
     assert "topic=chat-messages partition=3 offsets=7..9" in line
     assert "MessageSizeTooLargeError" in line and "fix the limit" in line
+
+
+class _ClientError(RuntimeError):
+    """Stands for an error of the Kafka client or Faust that the wiring did not translate."""
+
+
+@pytest.mark.parametrize("stage", BOTH)
+@pytest.mark.parametrize("package", ["aiokafka.errors", "faust.exceptions", "mode.services"])
+def test_an_untranslated_kafka_client_error_still_exits(
+    stage: Stage, package: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_ClientError, "__module__", package)
+    assert isinstance(decide(_ClientError("timed out"), stage), Exit)
+    wrapped = RuntimeError("while writing")
+    wrapped.__cause__ = _ClientError("timed out")
+    assert isinstance(decide(wrapped, stage), Exit)
