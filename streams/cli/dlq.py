@@ -38,6 +38,18 @@ class Letter:
         return (
             f"{self.id}  {b.reason_code}  user={b.user_id or '-'}  "
             f"from {b.source_topic}/{b.source_partition}@{b.source_offset}  {b.reason}"
+            + ("  [truncated]" if b.truncated else "")
+        )
+
+    def truncation(self) -> str:
+        """What a truncated letter kept of the value, and how to find the whole record."""
+        b = self.body
+        kept = len(base64.b64decode(b.value_b64))
+        return (
+            f"the value was {b.original_size} bytes (sha256 {b.original_sha256}), too big for "
+            f"a dead letter: only its first {kept} bytes are kept, so it cannot be replayed; "
+            f"the whole record is at {b.source_topic} partition {b.source_partition} offset "
+            f"{b.source_offset} while the topic's retention keeps it"
         )
 
 
@@ -126,6 +138,7 @@ def show(letter_id: str) -> None:
         ("failed at", b.failed_at.isoformat()),
         ("attempts", str(b.attempts)),
         ("key", "(none)" if key is None else render(key)),
+        ("truncated", letter.truncation() if b.truncated else "no"),
         ("value", render(base64.b64decode(b.value_b64))),
     ):
         click.echo(f"{name + ':':<13}{value}")
@@ -191,6 +204,14 @@ def _select(letters: list[Letter], reason: str | None, ids: Sequence[str]) -> li
     return [x for x in chosen if reason is None or x.body.reason_code == reason]
 
 
+def _whole(chosen: list[Letter]) -> list[Letter]:
+    """The letters that hold their whole record; a truncated one is refused, saying why."""
+    for letter in chosen:
+        if letter.body.truncated:
+            click.echo(f"refused {letter.id}: {letter.truncation()}", err=True)
+    return [letter for letter in chosen if not letter.body.truncated]
+
+
 @dlq.command()
 @click.option("--reason", type=_REASONS, help="Replay the dead letters with this reason code.")
 @click.option(
@@ -216,12 +237,13 @@ def replay(
     --all. The worker decodes them again; one already applied is skipped (its message id is
     remembered), one without a key is re-routed by its user id. Commands are signed again
     with PROFILE_STREAM_COMMAND_KEYS when their signature verifies; others are held back
-    unless --sign-unverified.
+    unless --sign-unverified. A truncated letter (its record was too big to keep whole) is
+    refused: its bytes are not the original.
     """
     if not (reason or ids or everything):
         raise click.UsageError("choose what to replay: --reason CODE, --offset OFFSET or --all")
     settings = load()
-    chosen = _select(_read_all(), reason, ids)
+    chosen = _whole(_select(_read_all(), reason, ids))
     ready, held = _prepare(chosen, settings.command_keys, sign_unverified)
     _warn_commands(chosen, held, settings.command_keys)
     verb = "would re-publish" if dry_run else "re-published"

@@ -21,7 +21,15 @@ from streams.core.signing import require_authentic_command
 from streams.errors import InvalidEvent
 from streams.metrics import EVENTS_IN
 from streams.pipeline.dead_letters import DeadLetters
-from streams.pipeline.policy import DeadLetter, Decision, Exit, Stage, decide, exit_for_redelivery
+from streams.pipeline.policy import (
+    DeadLetter,
+    Decision,
+    Exit,
+    Stage,
+    decide,
+    exit_for_redelivery,
+    undeliverable,
+)
 from streams.pipeline.ports import Sender, SourceMessage
 from streams.settings import Settings
 
@@ -61,7 +69,10 @@ class Admission:
         except Exception as exc:  # noqa: BLE001 - the policy decides; one event never stops a partition
             decision = decide(exc, Stage.ADMISSION)
             _log_internal_error(msg, decision, exc)
-        await self._act(msg, decision)
+        try:
+            await self._act(msg, decision)
+        except Exception as exc:  # noqa: BLE001 - neither admitted nor dead-lettered: stop
+            await self._act(msg, undeliverable(exc))
         return None
 
     async def _admit_or_refuse(self, msg: SourceMessage) -> Admitted | None:

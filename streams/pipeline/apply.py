@@ -5,9 +5,12 @@ loaded (a version a killed worker left pending is finished first) and migrated t
 schema; messages already applied (a redelivery) are left out; the rest go to the extractor in
 one call, its operations are merged, and the next version is published.
 
-An extraction that gives up, or a command the schema refuses, is dead-lettered as
-:mod:`streams.pipeline.policy` decides; anything else raised leaves the batch unacknowledged
-and reaches the scheduler's ``on_fatal``.
+Errors go through :mod:`streams.pipeline.policy`. An extraction that gives up, or a command
+the schema refuses, is dead-lettered; any other error but an infrastructure failure is a bug
+met by this batch: every input of the batch is dead-lettered as ``internal_error`` and the
+batch is done (acknowledged), so the partition goes on. An infrastructure failure, or a
+failure to send the dead letters, leaves the batch unacknowledged and reaches the scheduler's
+``on_fatal``, with a note naming the batch's inputs.
 """
 
 import logging
@@ -60,6 +63,29 @@ class ProfileUpdater:
 
         ``release`` is called once no model call is left, freeing the in-flight slot.
         """
+        try:
+            await self._apply_or_dead_letter(key, jobs, release)
+        except Exception as exc:
+            exc.add_note(_where(jobs))
+            raise
+
+    async def _apply_or_dead_letter(self, key: bytes, jobs: list[Job], release: Release) -> None:
+        try:
+            await self._apply(key, jobs, release)
+        except Exception as exc:
+            decision = decide(exc, Stage.BATCH)
+            if not isinstance(decision, DeadLetter):
+                raise
+            release()
+            logger.error("internal error in a batch %s", _where(jobs), exc_info=exc)
+            for job in jobs:
+                body = job.work.body
+                message_id = body.message_id if isinstance(body, ChatMessage) else None
+                await self.dead_letters.send(
+                    job.work.msg, decision, user_id=body.user_id, message_id=message_id
+                )
+
+    async def _apply(self, key: bytes, jobs: list[Job], release: Release) -> None:
         first = jobs[0]
         record = self._load(key)
         if record.pending_event is not None:
@@ -200,3 +226,10 @@ def _not_applied(record: ProfileRecord, jobs: list[Job]) -> list[tuple[Job, Chat
         ):
             fresh.append((job, message))
     return fresh
+
+
+def _where(jobs: list[Job]) -> str:
+    """The inputs of a batch, for a log line: one partition, consecutive offsets."""
+    topic, partition = jobs[0].tp
+    offsets = f"{jobs[0].offset}" if len(jobs) == 1 else f"{jobs[0].offset}..{jobs[-1].offset}"
+    return f"topic={topic} partition={partition} offsets={offsets}"

@@ -2,6 +2,7 @@
 event lines, LoCoMo import of a real file, and the errors a user sees."""
 
 import base64
+import hashlib
 import io
 import os
 from collections import defaultdict
@@ -243,3 +244,49 @@ def test_usage_errors_say_what_to_do(runner: CliRunner, args: list[str], problem
     result = runner.invoke(main, args)
     assert result.exit_code == 2
     assert problem in result.output
+
+
+def _truncated_letter(offset: int) -> Letter:
+    whole = b"{" + b"x" * 999
+    return letter(
+        0,
+        offset,
+        value_b64=base64.b64encode(whole[:300]).decode(),
+        truncated=True,
+        original_size=len(whole),
+        original_sha256=hashlib.sha256(whole).hexdigest(),
+    )
+
+
+def test_dlq_show_says_a_letter_is_truncated_and_where_the_whole_record_is(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("streams.cli.dlq._read_all", lambda: [_truncated_letter(7)])
+    result = runner.invoke(main, ["dlq", "show", "0:7"])
+    assert result.exit_code == 0, result.output
+    assert "truncated:   the value was 1000 bytes (sha256 " in result.output
+    assert "only its first 300 bytes are kept, so it cannot be replayed" in result.output
+    assert "chat-messages partition 3 offset 42" in result.output
+
+
+def test_dlq_list_marks_a_truncated_letter(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("streams.cli.dlq._read_all", lambda: [_truncated_letter(7), letter(0, 8)])
+    lines = runner.invoke(main, ["dlq", "list"]).output.splitlines()
+    assert lines[0].endswith("[truncated]") and not lines[1].endswith("[truncated]")
+
+
+def test_dlq_replay_refuses_a_truncated_letter_and_replays_the_others(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent: list[Any] = []
+    monkeypatch.setattr("streams.cli.dlq._read_all", lambda: [_truncated_letter(7), letter(0, 8)])
+    monkeypatch.setattr("streams.cli.dlq.produce", lambda records, **kw: records)
+    monkeypatch.setattr("streams.cli.dlq.run", sent.extend)
+    result = runner.invoke(main, ["dlq", "replay", "--all"])
+    assert result.exit_code == 0, result.output
+    assert "refused 0:7: the value was 1000 bytes" in result.output
+    assert "cannot be replayed" in result.output
+    assert [record.value for record in sent] == [b"{oops"]
+    assert "re-published 1 dead letters" in result.output

@@ -11,8 +11,9 @@ from streams.pipeline.publish import Publication, PublishState
 from .fakes import Pipeline, chat, command
 
 
-class Killed(Exception):
-    """The worker dies here (the process exits: nothing after this step runs)."""
+class Killed(BaseException):
+    """The worker dies here (the process exits: nothing after this step runs, no handler
+    catches it)."""
 
 
 class Journal(dict[bytes, bytes]):
