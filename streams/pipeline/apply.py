@@ -182,12 +182,10 @@ class ProfileUpdater:
             return
         if outcome is None:
             return
-        if outcome.delete:
+        if outcome.forgets:
             cached = await self.extractor.forget(command.user_id, kind=self.kind.name)
             logger.info("forgetting user_id=%s cache_entries=%d", command.user_id, cached)
-        await self.publisher.publish(
-            job.key, job.event, outcome.record, outcome.event, delete=outcome.delete
-        )
+        await self.publisher.publish(job.key, job.event, outcome.record, outcome.event)
 
 
 def _not_applied(record: ProfileRecord, jobs: list[Job]) -> list[tuple[Job, ChatMessage]]:
@@ -196,7 +194,10 @@ def _not_applied(record: ProfileRecord, jobs: list[Job]) -> list[tuple[Job, Chat
     for job in jobs:
         message = job.work.body
         if isinstance(message, ChatMessage) and not applied_before(
-            record, source_key(*job.tp), job.offset, message.message_id
+            record,
+            source_key(*job.tp),
+            job.offset,
+            message.message_id,
         ):
             fresh.append((job, message))
     return fresh
