@@ -93,10 +93,18 @@ class TopicSender:
 
     topic: faust.TopicT
 
-    async def send(self, *, key: bytes | None, value: bytes) -> Any:
-        """Produce one record; returns the future of its delivery."""
+    async def send(
+        self,
+        *,
+        key: bytes | None,
+        value: bytes,
+        partition: int | None = None,
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> Any:
+        """Produce one record (to ``partition`` when given); returns the future of its
+        delivery."""
         try:
-            return await self.topic.send(key=key, value=value)
+            return await self.topic.send(key=key, value=value, partition=partition, headers=headers)
         except KafkaError as exc:
             raise BrokerUnavailable(
                 f"cannot produce to {self.topic.get_topic_name()}: {exc!r}"
