@@ -109,10 +109,19 @@ class TopicSender:
 
     topic: faust.TopicT
 
-    async def send(self, *, key: bytes | None, value: bytes) -> "asyncio.Future[Any]":
-        """Produce one record; returns the future of its delivery."""
+    async def send(
+        self,
+        *,
+        key: bytes | None,
+        value: bytes,
+        partition: int | None = None,
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> "asyncio.Future[Any]":
+        """Produce one record (to ``partition`` when given); returns the future of its
+        delivery."""
         try:
-            delivery = asyncio.ensure_future(await self.topic.send(key=key, value=value))
+            sent = await self.topic.send(key=key, value=value, partition=partition, headers=headers)
+            delivery = asyncio.ensure_future(sent)
         except (KafkaError, ProducerSendError) as exc:
             raise self._error(exc) from exc
         translated: asyncio.Future[Any] = asyncio.get_running_loop().create_future()

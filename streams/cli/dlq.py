@@ -14,6 +14,7 @@ from schemas import DeadLetter, DeadLetterReason
 from streams.cli.support import load, run
 from streams.client.kafka_io import OutRecord, produce, read_to_end
 from streams.core.codecs import COMMAND_HEADER
+from streams.core.origin import without_origin
 from streams.core.signing import KEYS_SETTING, resign, verify
 
 __all__ = ["Letter", "dlq", "render"]
@@ -147,8 +148,8 @@ def show(letter_id: str) -> None:
 def _record(
     body: DeadLetter, keys: Sequence[SecretStr] = (), *, sign_unverified: bool = False
 ) -> OutRecord | None:
-    """The original record with its headers; a command dead-lettered before letters kept
-    headers gets back the one that marks it.
+    """The original record with its headers (less a re-route's origin header); a command
+    dead-lettered before letters kept headers gets back the one that marks it.
 
     A command is signed again with the first of ``keys`` when its signature verifies under
     ``keys`` (or ``sign_unverified``: the operator read it and vouches for it); one that does not
@@ -156,7 +157,9 @@ def _record(
     Without ``keys`` a command goes with the signature it had.
     """
     key, value = _raw_key(body), base64.b64decode(body.value_b64)
-    headers = [(h.name, base64.b64decode(h.value_b64)) for h in body.headers]
+    # A replayed letter is a new input: as a re-route's copy it would be skipped once a later
+    # copy from the same partition was applied.
+    headers = without_origin([(h.name, base64.b64decode(h.value_b64)) for h in body.headers])
     if not body.command:
         return OutRecord(key, value, headers)
     if COMMAND_HEADER not in headers:

@@ -14,7 +14,7 @@ failure to send the dead letters, leaves the batch unacknowledged and reaches th
 """
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from schemas import ChatMessage, FieldChange, ProfileCommand, ProfileRecord
@@ -23,6 +23,7 @@ from streams.core.commands import apply_command
 from streams.core.kinds import Kind
 from streams.core.merge import MergeResult, merge
 from streams.core.migration import migrate
+from streams.core.origin import origin_of
 from streams.core.profile_schema import ProfileSchema
 from streams.core.records import applied_before, new_record, next_version, source_key
 from streams.extract.base import Extractor
@@ -134,7 +135,7 @@ class ProfileUpdater:
         updated, event = next_version(
             record,
             result,
-            offsets=offsets,
+            offsets=offsets | _origins(job for job, _ in fresh),
             message_ids=[m.message_id for m in messages],
             at=max(m.sent_at for m in messages),
             migration=migration,
@@ -208,12 +209,20 @@ class ProfileUpdater:
             return
         if outcome is None:
             return
-        if outcome.delete:
+        if outcome.forgets:
             cached = await self.extractor.forget(command.user_id, kind=self.kind.name)
             logger.info("forgetting user_id=%s cache_entries=%d", command.user_id, cached)
-        await self.publisher.publish(
-            job.key, job.event, outcome.record, outcome.event, delete=outcome.delete
-        )
+        await self.publisher.publish(job.key, job.event, outcome.record, outcome.event)
+
+
+def _origins(jobs: Iterable[Job]) -> dict[str, int]:
+    """The original offsets of the re-routed or forwarded copies among ``jobs``."""
+    origins: dict[str, int] = {}
+    for job in jobs:
+        origin = origin_of(job.work.msg.headers)
+        if origin is not None:
+            origins[origin[0]] = max(origin[1], origins.get(origin[0], -1))
+    return origins
 
 
 def _not_applied(record: ProfileRecord, jobs: list[Job]) -> list[tuple[Job, ChatMessage]]:
@@ -222,7 +231,11 @@ def _not_applied(record: ProfileRecord, jobs: list[Job]) -> list[tuple[Job, Chat
     for job in jobs:
         message = job.work.body
         if isinstance(message, ChatMessage) and not applied_before(
-            record, source_key(*job.tp), job.offset, message.message_id
+            record,
+            source_key(*job.tp),
+            job.offset,
+            message.message_id,
+            origin_of(job.work.msg.headers),
         ):
             fresh.append((job, message))
     return fresh

@@ -41,7 +41,9 @@ class FakeTopic:
     def get_topic_name(self) -> str:
         return "chat-messages-dlq"
 
-    async def send(self, *, key: bytes | None, value: bytes) -> "asyncio.Future[Any]":
+    async def send(
+        self, *, key: bytes | None, value: bytes, partition: int | None, headers: Any
+    ) -> "asyncio.Future[Any]":
         if self.fail is not None:
             raise self.fail
         delivery: asyncio.Future[Any] = asyncio.get_running_loop().create_future()

@@ -89,13 +89,55 @@ async def test_a_forget_announces_the_deletion_and_purges_the_cache() -> None:
         ("alice:1", "updated"),
         ("alice:2", "deleted"),
     ]
-    assert pipeline.table == {} and pipeline.model.forgotten == ["alice"]
+    assert pipeline.model.forgotten == ["alice"]
+    tombstone = pipeline.stored()  # no profile data, but the version and what was applied
+    assert tombstone.forgotten_at is not None and tombstone.profile == {}
+    assert (tombstone.version, tombstone.applied) == (2, {"chat-messages:0": 1})
+
+
+async def test_a_message_redelivered_after_a_forget_is_skipped_without_a_model_call() -> None:
+    pipeline = Pipeline()
+    m1, m2 = chat("m1", "name=Alice", offset=0), chat("m2", "name=Al", offset=1)
+    await pipeline.feed(m1, m2, command("c1", "forget", offset=2))
+    await pipeline.feed(m1, m2)  # a crash or rebalance before the forget's offset was committed
+    await pipeline.feed(chat("m1", "name=Alice", offset=7))  # re-published by a producer
+    assert [(e["event_id"], e["type"]) for e in pipeline.output.values] == [
+        ("alice:1", "updated"),
+        ("alice:2", "updated"),
+        ("alice:3", "deleted"),
+    ]
+    assert pipeline.model.calls == [["m1"], ["m2"]]
+    assert pipeline.stored().forgotten_at is not None and pipeline.stored().profile == {}
+
+
+async def test_a_message_after_a_forget_starts_an_empty_profile_at_the_next_version() -> None:
+    pipeline = Pipeline()
+    await pipeline.feed(
+        chat("m1", "name=Alice", offset=0),
+        chat("m2", "name=Al", offset=1),
+        command("c1", "forget", offset=2),
+    )
+    await pipeline.feed(chat("m3", "hello", offset=3))  # nothing to learn: still forgotten
+    assert pipeline.stored().forgotten_at is not None
+    await pipeline.feed(chat("m4", "name=Bea", offset=4))
+    last = pipeline.output.values[-1]
+    assert (last["event_id"], last["type"], last["version"]) == ("alice:4", "updated", 4)
+    assert last["profile"]["name"] == "Bea"
+    assert [c["field"] for c in last["changes"]] == ["name"]
+    assert last["changes"][0]["old"] is None  # from empty, not from the forgotten profile
+    record = pipeline.stored()
+    assert record.forgotten_at is None and record.format == 1 and record.version == 4
+    assert b'"format"' not in pipeline.table[b"alice"]  # a profile again, in format 1 bytes
+    assert pipeline.model.calls[-1] == ["m4"]
 
 
 async def test_forgetting_an_unknown_user_does_nothing() -> None:
     pipeline = Pipeline()
     await pipeline.feed(command("c1", "forget"))
     assert pipeline.output.sent == [] and pipeline.table == {}
+    await pipeline.feed(chat("m1", "name=Al", offset=1), command("c2", "forget", offset=2))
+    await pipeline.feed(command("c3", "forget", offset=3))  # a tombstone is not forgotten again
+    assert [e["event_id"] for e in pipeline.output.values] == ["alice:1", "alice:2"]
 
 
 async def test_a_correction_is_applied_and_a_refused_one_is_dead_lettered() -> None:
