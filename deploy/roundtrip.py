@@ -4,7 +4,13 @@ An open port is not enough: a KRaft broker accepts connections before it has a
 controller quorum and before it can create topics. Exit 0 only when a unique
 value written to the health-check topic is read back.
 
-Usage: roundtrip.py [--bootstrap HOST:PORT] [--topic NAME] [--timeout S] [--kafka-version V]
+With --secure-env (the env file `deploy/stack.sh up` writes with STACK_SECURE=1) it
+also makes the same round trip over SASL_SSL with SCRAM-SHA-256, and logs in over
+every other listener and mechanism the file names.
+
+Usage: roundtrip.py [--bootstrap HOST:PORT[,...]] [--topic NAME] [--timeout S]
+                    [--kafka-version V] [--replication-factor N] [--expect-brokers N]
+                    [--secure-env FILE]
 """
 
 from __future__ import annotations
@@ -14,20 +20,56 @@ import asyncio
 import logging
 import sys
 import uuid
+from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.helpers import create_ssl_context
+
+Security = dict[str, Any]
 
 
-async def ensure_topic(bootstrap: str, topic: str, timeout_ms: int) -> dict[str, Any]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=timeout_ms)
+def read_env(path: Path) -> dict[str, str]:
+    """KEY=value lines; blank lines and # comments skipped, no quoting."""
+    out = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            key, _, value = line.partition("=")
+            out[key.strip()] = value.strip()
+    return out
+
+
+def security(env: dict[str, str], protocol: str, mechanism: str = "") -> Security:
+    """aiokafka keyword arguments for one protocol (and SASL mechanism) of the env file."""
+    kw: Security = {"security_protocol": protocol}
+    if protocol in ("SSL", "SASL_SSL"):
+        client_cert = protocol == "SSL"  # the SSL listener requires a client certificate
+        kw["ssl_context"] = create_ssl_context(
+            cafile=env["PROFILE_STREAM_KAFKA_SSL_CAFILE"],
+            certfile=env["STACK_KAFKA_SSL_CERTFILE"] if client_cert else None,
+            keyfile=env["STACK_KAFKA_SSL_KEYFILE"] if client_cert else None,
+        )
+    if protocol.startswith("SASL_"):
+        kw["sasl_mechanism"] = mechanism
+        kw["sasl_plain_username"] = env["PROFILE_STREAM_KAFKA_SASL_USERNAME"]
+        kw["sasl_plain_password"] = env["PROFILE_STREAM_KAFKA_SASL_PASSWORD"]
+    return kw
+
+
+async def ensure_topic(
+    bootstrap: str, topic: str, timeout_ms: int, replication: int, sec: Security
+) -> dict[str, Any]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=timeout_ms, **sec)
     await admin.start()
     try:
         if topic not in await admin.list_topics():
             try:
-                await admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
+                await admin.create_topics(
+                    [NewTopic(topic, num_partitions=1, replication_factor=replication)]
+                )
             except TopicAlreadyExistsError:
                 pass  # another checker won the race
         cluster: dict[str, Any] = await admin.describe_cluster()
@@ -36,13 +78,34 @@ async def ensure_topic(bootstrap: str, topic: str, timeout_ms: int) -> dict[str,
         await admin.close()
 
 
-async def roundtrip(bootstrap: str, topic: str, timeout_s: float) -> str:
+async def login(bootstrap: str, timeout_ms: int, sec: Security) -> None:
+    """Connect and authenticate; metadata is the cheapest call that needs both."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=timeout_ms, **sec)
+    await admin.start()
+    try:
+        await admin.describe_cluster()
+    finally:
+        await admin.close()
+
+
+async def roundtrip(
+    bootstrap: str,
+    topic: str,
+    timeout_s: float,
+    replication: int = 1,
+    expect_brokers: int = 0,
+    sec: Security | None = None,
+) -> str:
+    sec = sec or {}
     timeout_ms = int(timeout_s * 1000)
-    cluster = await ensure_topic(bootstrap, topic, timeout_ms)
+    cluster = await ensure_topic(bootstrap, topic, timeout_ms, replication, sec)
+    brokers = sorted(b["node_id"] for b in cluster.get("brokers", []))
+    if len(brokers) < expect_brokers:
+        raise RuntimeError(f"{len(brokers)} of {expect_brokers} brokers registered: {brokers}")
     value = uuid.uuid4().hex.encode()
 
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", request_timeout_ms=timeout_ms
+        bootstrap_servers=bootstrap, acks="all", request_timeout_ms=timeout_ms, **sec
     )
     await producer.start()
     try:
@@ -59,6 +122,7 @@ async def roundtrip(bootstrap: str, topic: str, timeout_s: float) -> str:
         group_id="_stack_healthcheck",
         enable_auto_commit=False,
         request_timeout_ms=timeout_ms,
+        **sec,
     )
     await consumer.start()
     try:
@@ -71,7 +135,41 @@ async def roundtrip(bootstrap: str, topic: str, timeout_s: float) -> str:
     finally:
         await consumer.stop()
     where = f"{topic}@{meta.partition}:{meta.offset}"
-    return f"cluster {cluster.get('cluster_id')} round trip ok ({where})"
+    seen = f", brokers {','.join(map(str, brokers))}" if expect_brokers > 1 else ""
+    return f"cluster {cluster.get('cluster_id')} round trip ok ({where}{seen})"
+
+
+async def secure_checks(
+    env: dict[str, str], topic: str, timeout_s: float, replication: int, expect_brokers: int
+) -> str:
+    """SASL_SSL + SCRAM-SHA-256 round trip, then a login on every other combination."""
+    sasl_ssl = env["STACK_KAFKA_SASL_SSL_BOOTSTRAP"]
+    sec = security(env, "SASL_SSL", "SCRAM-SHA-256")
+    await roundtrip(sasl_ssl, topic, timeout_s, replication, expect_brokers, sec)
+    timeout_ms = int(timeout_s * 1000)
+    logins = [
+        (sasl_ssl, "SASL_SSL", mech)
+        for mech in env["STACK_KAFKA_SASL_MECHANISMS"].split(",")
+        if mech != "SCRAM-SHA-256"
+    ]
+    logins.append((env["STACK_KAFKA_SSL_BOOTSTRAP"], "SSL", ""))
+    logins.append((env["STACK_KAFKA_SASL_PLAINTEXT_BOOTSTRAP"], "SASL_PLAINTEXT", "SCRAM-SHA-256"))
+    for bootstrap, protocol, mech in logins:
+        await login(bootstrap, timeout_ms, security(env, protocol, mech))
+    done = ", ".join(f"{p}{'/' + m if m else ''}" for _, p, m in logins)
+    return f"SASL_SSL/SCRAM-SHA-256 round trip ok; logins ok: {done}"
+
+
+async def check(args: argparse.Namespace) -> str:
+    msg = await roundtrip(
+        args.bootstrap, args.topic, args.timeout, args.replication_factor, args.expect_brokers
+    )
+    if args.secure_env:
+        env = read_env(Path(args.secure_env))
+        msg += "; " + await secure_checks(
+            env, args.topic, args.timeout, args.replication_factor, args.expect_brokers
+        )
+    return msg
 
 
 def main() -> int:
@@ -82,14 +180,15 @@ def main() -> int:
     ap.add_argument(
         "--kafka-version", default="", help="version the stack started, for the message"
     )
+    ap.add_argument("--replication-factor", type=int, default=1, help="of the check's topic")
+    ap.add_argument("--expect-brokers", type=int, default=0, help="fail with fewer registered")
+    ap.add_argument("--secure-env", default="", help="also check the listeners this file names")
     args = ap.parse_args()
     # aiokafka logs every transient retry (e.g. coordinator not yet elected) as an
     # error; the single outcome printed below is what the caller needs.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     try:
-        msg = asyncio.run(
-            asyncio.wait_for(roundtrip(args.bootstrap, args.topic, args.timeout), args.timeout)
-        )
+        msg = asyncio.run(asyncio.wait_for(check(args), args.timeout))
     except Exception as exc:  # noqa: BLE001 - any failure means "not ready yet"; the caller retries
         print(f"kafka {args.bootstrap} not ready: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

@@ -1,30 +1,43 @@
 #!/usr/bin/env bash
-# Local service stack without Docker: a single-node KRaft Kafka run straight from
-# Maven jars, and Redis. State lives in $REPO/.stack (git-ignored).
+# Local service stack without Docker: KRaft Kafka run straight from Maven jars (one
+# broker, or three), and Redis. State lives in $REPO/.stack (git-ignored).
 #
-#   deploy/stack.sh up            start what is not running, wait until both really answer
+#   deploy/stack.sh up            start what is not running, wait until it all really answers
 #   deploy/stack.sh down [--wipe] stop what we started (--wipe: also delete Kafka/Redis data)
-#   deploy/stack.sh status        one line per service; exit 0 only if both answer
+#   deploy/stack.sh status        one line per service and broker; exit 0 only if all answer
+#   deploy/stack.sh kill-broker N   SIGKILL broker N (1..3) of the running stack
+#   deploy/stack.sh start-broker N  start broker N again, wait until the cluster has it back
+#   deploy/stack.sh leader TOPIC [PARTITION]  node id(s) leading the topic's partitions
+#   deploy/stack.sh config        print the broker configs 'up' would write; starts nothing
 #
 # Env: PROFILE_STREAM_KAFKA_PORT (9092), PROFILE_STREAM_KAFKA_CONTROLLER_PORT (port+1),
-#      PROFILE_STREAM_REDIS_PORT (6379), STACK_WAIT_S (90).
+#      PROFILE_STREAM_KAFKA_SASL_SSL_PORT (port+2; SSL with client certificate on +1 from
+#      it, SASL_PLAINTEXT on +2), PROFILE_STREAM_REDIS_PORT (6379), STACK_WAIT_S (90; 180 for 3),
+#      STACK_BROKERS (1 or 3), STACK_SECURE (1: add the TLS/SASL listeners),
+#      STACK_KAFKA_VERSION (the pom's <kafka.version>, 3.9.1).
+# Broker N of three listens on broker 1's ports + 10*(N-1). A knob left unset accepts
+# the stack already running; one that is set and differs from it is refused.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STACK="$REPO/.stack"
 KDIR="$STACK/kafka"
 RDIR="$STACK/redis"
+TLS="$KDIR/tls"
 POM="$REPO/deploy/kafka/pom.xml"
 PY="$REPO/.venv/bin/python"
 KAFKA_PORT="${PROFILE_STREAM_KAFKA_PORT:-9092}"
 CONTROLLER_PORT="${PROFILE_STREAM_KAFKA_CONTROLLER_PORT:-$((KAFKA_PORT + 1))}"
+SASL_SSL_PORT="${PROFILE_STREAM_KAFKA_SASL_SSL_PORT:-$((KAFKA_PORT + 2))}"
 REDIS_PORT="${PROFILE_STREAM_REDIS_PORT:-6379}"
-WAIT_S="${STACK_WAIT_S:-90}"
-# Small heap: the machine has 2 cores and the broker shares it with tests.
-KAFKA_JAVA=(java -Xmx512m -Xms256m -Djava.awt.headless=true
-  "-Dlog4j.configuration=file:$KDIR/log4j.properties" "-Dkafka.logs.dir=$KDIR" -cp "$KDIR/lib/*")
-# The pom is the single place the version is pinned.
-KAFKA_VERSION="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$POM")"
+NODE_STEP=10                   # broker N's ports: broker 1's + NODE_STEP*(N-1)
+SASL_USER=profile_stream       # one user for SCRAM-SHA-256, SCRAM-SHA-512 and PLAIN
+# The pom is the single place the default version is pinned.
+POM_VERSION="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$POM")"
+# What this call asks for; empty means "whatever runs, else the default".
+REQ_VERSION="${STACK_KAFKA_VERSION:-}"
+REQ_BROKERS="${STACK_BROKERS:-}"
+REQ_SECURE="${STACK_SECURE:-}"
 
 say() { echo "[stack] $*"; }
 fail() { # fail SERVICE LOGFILE MESSAGE...
@@ -36,6 +49,24 @@ fail() { # fail SERVICE LOGFILE MESSAGE...
   fi
   exit 1
 }
+usage_error() { echo "[stack] $*" >&2; exit 2; }
+
+[[ -z $REQ_BROKERS || $REQ_BROKERS == 1 || $REQ_BROKERS == 3 ]] ||
+  usage_error "STACK_BROKERS (make BROKERS=) must be 1 or 3, not '$REQ_BROKERS'"
+[[ -z $REQ_SECURE || $REQ_SECURE == 0 || $REQ_SECURE == 1 ]] ||
+  usage_error "STACK_SECURE (make SECURE=) must be 0 or 1, not '$REQ_SECURE'"
+[[ -z $REQ_VERSION || $REQ_VERSION =~ ^[0-9]+\.[0-9]+\.[0-9]+[A-Za-z0-9.-]*$ ]] ||
+  usage_error "STACK_KAFKA_VERSION (make KAFKA_VERSION=) must look like 4.1.1, not '$REQ_VERSION'"
+
+# set_mode VERSION BROKERS SECURE: the stack this call works on.
+set_mode() {
+  KAFKA_VERSION=$1 BROKERS=$2 SECURE=$3
+  LIB="$KDIR/lib-$KAFKA_VERSION"
+  NODES=(1); ((BROKERS == 1)) || NODES=(1 2 3)
+  # Three JVMs starting on 2 shared cores: 77-87 s measured under a load of 15-19.
+  WAIT_S="${STACK_WAIT_S:-$((BROKERS == 1 ? 90 : 180))}"
+}
+set_mode "${REQ_VERSION:-$POM_VERSION}" "${REQ_BROKERS:-1}" "${REQ_SECURE:-0}"
 
 apt_install() {
   say "installing $* with apt-get"
@@ -52,72 +83,144 @@ wait_reaped() { for _ in $(seq 50); do [[ -e /proc/$1 ]] || return 0; sleep 0.2;
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# ---------------------------------------------------------------- kafka
+# ---------------------------------------------------------------- kafka: layout
+
+# One broker keeps the layout of old (.stack/kafka/{server.properties,data,pid,kafka.log});
+# broker N of three lives in .stack/kafka/cluster/nodeN.
+node_dir() { if ((BROKERS == 1)); then echo "$KDIR"; else echo "$KDIR/cluster/node$1"; fi; }
+ALL_NODE_DIRS=("$KDIR" "$KDIR/cluster/node1" "$KDIR/cluster/node2" "$KDIR/cluster/node3")
+plain_port() { echo $((KAFKA_PORT + NODE_STEP * ($1 - 1))); }
+controller_port() { echo $((CONTROLLER_PORT + NODE_STEP * ($1 - 1))); }
+sasl_ssl_port() { echo $((SASL_SSL_PORT + NODE_STEP * ($1 - 1))); }
+ssl_port() { echo $((SASL_SSL_PORT + 1 + NODE_STEP * ($1 - 1))); }
+sasl_plaintext_port() { echo $((SASL_SSL_PORT + 2 + NODE_STEP * ($1 - 1))); }
+bootstrap() { # bootstrap PORT_FUNCTION: host:port of every broker, comma-separated
+  local n out=()
+  for n in "${NODES[@]}"; do out+=("127.0.0.1:$("$1" "$n")"); done
+  (IFS=,; echo "${out[*]}")
+}
+
+java_cmd() { # java_cmd DIR: the JVM for a broker (or a tool) whose files are in DIR
+  # Small heaps: the machine has 2 cores and the brokers share it with tests.
+  local heap=(-Xmx512m -Xms256m)
+  ((BROKERS == 1)) || heap=(-Xmx256m -Xms128m)
+  JAVA=(java "${heap[@]}" -Djava.awt.headless=true
+    "-Dlog4j.configuration=file:$1/log4j.properties" "-Dkafka.logs.dir=$1" -cp "$LIB/*")
+  # Kafka 4 also loads log4j 2, which finds no config of its own and says so at ERROR;
+  # the broker's logging goes through slf4j to reload4j and log4j.properties either way.
+  if [[ ${KAFKA_VERSION%%.*} -ge 4 ]]; then JAVA+=(-Dlog4j2.statusLoggerLevel=OFF); fi
+}
 
 # The pid file alone can go stale or be lost; the exact config path on the command
 # line identifies our broker and nobody else's.
-kafka_pid() {
-  local p
-  if [[ -s $KDIR/pid ]] && p=$(<"$KDIR/pid") && grep -qa kafka.Kafka "/proc/$p/cmdline" 2>/dev/null; then
+dir_pid() { # dir_pid DIR: pid of the broker started with DIR/server.properties
+  local p dir=$1
+  if [[ -s $dir/pid ]] && p=$(<"$dir/pid") &&
+    tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline" | grep -qF "kafka.Kafka $dir/server.properties"; then
     echo "$p"
   else
-    pgrep -f "kafka.Kafka $KDIR/server.properties" | head -n1 || true
+    pgrep -f "kafka\.Kafka $dir/server\.properties\$" | head -n1 || true
   fi
 }
+node_pid() { dir_pid "$(node_dir "$1")"; }
+kafka_pid() { node_pid 1; } # the single broker, or broker 1
 
-kafka_check() { # kafka_check TIMEOUT_S: one produce/consume round trip
-  port_open "$KAFKA_PORT" || { echo "port $KAFKA_PORT closed"; return 1; }
-  "$PY" "$REPO/deploy/roundtrip.py" --bootstrap "127.0.0.1:$KAFKA_PORT" \
-    --timeout "$1" --kafka-version "$KAFKA_VERSION" 2>&1
-}
+# ---------------------------------------------------------------- kafka: files
 
 kafka_jars() {
   local stamp
   stamp="kafka $KAFKA_VERSION pom $(sha256sum "$POM" | cut -c1-16)"
-  if [[ -f $KDIR/lib/.stamp && "$(<"$KDIR/lib/.stamp")" == "$stamp" ]]; then
-    say "kafka jars: reusing $KDIR/lib ($stamp)"
+  if [[ -f $LIB/.stamp && "$(<"$LIB/.stamp")" == "$stamp" ]]; then
+    say "kafka jars: reusing $LIB ($stamp)"
     return
   fi
   command -v mvn >/dev/null || apt_install maven
-  say "kafka jars: resolving kafka $KAFKA_VERSION with Maven into $KDIR/lib (cached in ~/.m2)"
-  rm -rf "$KDIR/lib.tmp"
+  say "kafka jars: resolving kafka $KAFKA_VERSION with Maven into $LIB (cached in ~/.m2)"
+  rm -rf "$LIB.tmp"
   local out
-  # No ANSI colour codes in the output we may have to show.
-  if ! out=$(mvn -B -q -Dstyle.color=never -f "$POM" dependency:copy-dependencies -DoutputDirectory="$KDIR/lib.tmp" 2>&1); then
+  # No ANSI colour codes in the output we may have to show. -D overrides the pom's pin.
+  if ! out=$(mvn -B -q -Dstyle.color=never -f "$POM" -Dkafka.version="$KAFKA_VERSION" \
+    dependency:copy-dependencies -DoutputDirectory="$LIB.tmp" 2>&1); then
     echo "$out" >&2
-    fail kafka /dev/null "Maven could not fetch the Kafka jars (Maven's error above)"
+    fail kafka /dev/null "Maven could not fetch the Kafka $KAFKA_VERSION jars (Maven's error above)"
   fi
-  rm -rf "$KDIR/lib"
-  mv "$KDIR/lib.tmp" "$KDIR/lib"
-  echo "$stamp" >"$KDIR/lib/.stamp"
+  rm -rf "$LIB"
+  mv "$LIB.tmp" "$LIB"
+  echo "$stamp" >"$LIB/.stamp"
 }
 
+# The SASL password: made once, kept beside the certificates.
+sasl_password() {
+  if [[ -s $TLS/password ]]; then cat "$TLS/password"; else echo "<made by up>"; fi
+}
+
+# kafka_config N: broker N's server.properties on stdout
 kafka_config() {
-  cat >"$KDIR/server.properties" <<EOF
+  local n=$1 dir voters="" v
+  dir=$(node_dir "$n")
+  for v in "${NODES[@]}"; do voters+="${voters:+,}$v@127.0.0.1:$(controller_port "$v")"; done
+  local listeners advertised protocols more
+  listeners="PLAINTEXT://127.0.0.1:$(plain_port "$n"),CONTROLLER://127.0.0.1:$(controller_port "$n")"
+  advertised="PLAINTEXT://127.0.0.1:$(plain_port "$n")"
+  protocols="CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"
+  if ((SECURE)); then
+    more="SASL_SSL://127.0.0.1:$(sasl_ssl_port "$n"),SSL://127.0.0.1:$(ssl_port "$n"),SASL_PLAINTEXT://127.0.0.1:$(sasl_plaintext_port "$n")"
+    listeners+=",$more" advertised+=",$more"
+    protocols+=",SASL_SSL:SASL_SSL,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT"
+  fi
+  local rf=1 isr=1
+  ((BROKERS == 1)) || rf=3 isr=2
+  cat <<EOF
 # Written by deploy/stack.sh on every 'up'; edit the script, not this file.
 process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@127.0.0.1:$CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+node.id=$n
+controller.quorum.voters=$voters
+listeners=$listeners
+advertised.listeners=$advertised
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
-log.dirs=$KDIR/data
+listener.security.protocol.map=$protocols
+log.dirs=$dir/data
 num.partitions=8
-default.replication.factor=1
-min.insync.replicas=1
-offsets.topic.replication.factor=1
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
+default.replication.factor=$rf
+min.insync.replicas=$isr
+offsets.topic.replication.factor=$rf
+transaction.state.log.replication.factor=$rf
+transaction.state.log.min.isr=$isr
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=true
 EOF
+  # The log cleaner allocates its dedupe buffer (128 MB by default) at start: too much
+  # for a 256 MB heap (an OutOfMemoryError, seen), and plenty at 32 MB for a local stack.
+  if ((BROKERS > 1)); then echo "log.cleaner.dedupe.buffer.size=33554432"; fi
+  ((SECURE)) || return 0
+  # The brokers talk to each other over PLAINTEXT; the secure listeners are for clients.
+  # PEM stores (Kafka 2.7+): the key is unencrypted PKCS#8, so no key password.
+  local scram="org.apache.kafka.common.security.scram.ScramLoginModule required;"
+  cat <<EOF
+# STACK_SECURE=1: SASL_SSL (SCRAM-SHA-256/512, PLAIN), SSL with a client certificate
+# required (mTLS), SASL_PLAINTEXT; certificates and password in $TLS.
+sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512,PLAIN
+ssl.keystore.type=PEM
+ssl.keystore.location=$TLS/broker.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$TLS/ca.crt
+listener.name.ssl.ssl.client.auth=required
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=$scram
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=$scram
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$SASL_USER="$(sasl_password)";
+listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=$scram
+listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=$scram
+listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$SASL_USER="$(sasl_password)";
+EOF
+}
+
+log4j_config() { # log4j_config DIR
   # Only a file appender: stdout/stderr of the JVM also go to kafka.log (crashes, bad classpath).
-  cat >"$KDIR/log4j.properties" <<EOF
+  cat >"$1/log4j.properties" <<EOF
 log4j.rootLogger=INFO, file
 log4j.appender.file=org.apache.log4j.RollingFileAppender
-log4j.appender.file.File=$KDIR/kafka.log
+log4j.appender.file.File=$1/kafka.log
 log4j.appender.file.MaxFileSize=100MB
 log4j.appender.file.MaxBackupIndex=1
 log4j.appender.file.layout=org.apache.log4j.PatternLayout
@@ -128,77 +231,332 @@ log4j.logger.kafka.request.logger=WARN
 EOF
 }
 
-kafka_wait() {
-  local deadline=$((SECONDS + WAIT_S)) out
-  until out=$(kafka_check 10); do
-    [[ -n $(kafka_pid) ]] || fail kafka "$KDIR/kafka.log" "broker process exited during start"
-    ((SECONDS < deadline)) || fail kafka "$KDIR/kafka.log" \
+# A CA, a broker certificate for 127.0.0.1/localhost signed by it, a client certificate
+# for the mTLS listener, a second CA that signed nothing (for "unknown CA" tests) and the
+# SASL password. Made once; `down --wipe` keeps them, deleting .stack/kafka/tls remakes them.
+tls_make() {
+  [[ -s $TLS/ca.crt && -s $TLS/broker.pem && -s $TLS/client.key && -s $TLS/other-ca.crt && -s $TLS/password ]] && return
+  command -v openssl >/dev/null || apt_install openssl
+  say "kafka: making a CA, broker and client certificates and a SASL password in $TLS"
+  local t="$TLS.tmp" out
+  rm -rf "$t"; mkdir -p "$t"
+  # shellcheck disable=SC2054 # the commas are openssl's
+  local ca_ext=(-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign)
+  # One && chain: `set -e` does not act inside a command whose status `||` tests.
+  out=$(cd "$t" &&
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=profile-stream local stack CA" \
+      "${ca_ext[@]}" -keyout ca.key -out ca.crt 2>&1 &&
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=profile-stream other CA" \
+      "${ca_ext[@]}" -keyout other-ca.key -out other-ca.crt 2>&1 &&
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout broker.key -out broker.csr 2>&1 &&
+    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n' >broker.ext &&
+    openssl x509 -req -in broker.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
+      -extfile broker.ext -out broker.crt 2>&1 &&
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=$SASL_USER" -keyout client.key -out client.csr 2>&1 &&
+    printf 'extendedKeyUsage=clientAuth\n' >client.ext &&
+    openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
+      -extfile client.ext -out client.crt 2>&1 &&
+    cat broker.key broker.crt >broker.pem &&
+    rm -f ./*.csr ./*.ext ./*.srl other-ca.key &&
+    head -c 18 /dev/urandom | base64 | tr '+/' 'xy' >password &&
+    chmod 600 ./*.key broker.pem password) ||
+    { echo "$out" >&2; fail kafka /dev/null "could not make the certificates with openssl"; }
+  rm -rf "$TLS"; mv "$t" "$TLS"
+}
+
+# The env file tests read: suggested PROFILE_STREAM_KAFKA_* settings, then the facts
+# for tests that try other listeners. Plain KEY=value lines (no quotes).
+secure_env() {
+  cat <<EOF
+# Written by deploy/stack.sh up with STACK_SECURE=1 (make up SECURE=1): the local
+# stack's secure listeners. Plain KEY=value lines; in a shell: set -a; . FILE; set +a
+# Settings for a client over SASL_SSL with SCRAM-SHA-256:
+PROFILE_STREAM_KAFKA_BOOTSTRAP=$(bootstrap sasl_ssl_port)
+PROFILE_STREAM_KAFKA_SECURITY_PROTOCOL=SASL_SSL
+PROFILE_STREAM_KAFKA_SASL_MECHANISM=SCRAM-SHA-256
+PROFILE_STREAM_KAFKA_SASL_USERNAME=$SASL_USER
+PROFILE_STREAM_KAFKA_SASL_PASSWORD=$(sasl_password)
+PROFILE_STREAM_KAFKA_SSL_CAFILE=$TLS/ca.crt
+# Every mechanism takes the same user and password, on both SASL listeners.
+STACK_KAFKA_SASL_MECHANISMS=SCRAM-SHA-256,SCRAM-SHA-512,PLAIN
+STACK_KAFKA_PLAINTEXT_BOOTSTRAP=$(bootstrap plain_port)
+STACK_KAFKA_SASL_SSL_BOOTSTRAP=$(bootstrap sasl_ssl_port)
+STACK_KAFKA_SASL_PLAINTEXT_BOOTSTRAP=$(bootstrap sasl_plaintext_port)
+# The SSL listener requires a client certificate signed by the CA (mTLS):
+STACK_KAFKA_SSL_BOOTSTRAP=$(bootstrap ssl_port)
+STACK_KAFKA_SSL_CERTFILE=$TLS/client.crt
+STACK_KAFKA_SSL_KEYFILE=$TLS/client.key
+# A CA that signed nothing here: a client trusting only it must fail.
+STACK_KAFKA_SSL_OTHER_CAFILE=$TLS/other-ca.crt
+EOF
+}
+
+# The state file: what runs, for `down`, `status`, the broker subcommands and tests.
+stack_env() {
+  cat <<EOF
+# Written by deploy/stack.sh up: the running Kafka. Plain KEY=value lines.
+STACK_KAFKA_VERSION=$KAFKA_VERSION
+STACK_BROKERS=$BROKERS
+STACK_SECURE=$SECURE
+PROFILE_STREAM_KAFKA_BOOTSTRAP=$(bootstrap plain_port)
+EOF
+  local n
+  for n in "${NODES[@]}"; do
+    echo "STACK_KAFKA_NODE${n}_DIR=$(node_dir "$n")"
+    echo "STACK_KAFKA_NODE${n}_PORT=$(plain_port "$n")"
+  done
+  if ((SECURE)); then echo "STACK_KAFKA_SECURE_ENV=$KDIR/secure.env"; fi
+}
+
+env_get() { sed -n "s/^$2=//p" "$1" 2>/dev/null | tail -n1; } # env_get FILE KEY
+
+# ---------------------------------------------------------------- kafka: checks
+
+kafka_check() { # kafka_check TIMEOUT_S [plain]: produce/consume round trip(s)
+  port_open "$(plain_port 1)" || { echo "port $(plain_port 1) closed"; return 1; }
+  local args=(--bootstrap "$(bootstrap plain_port)" --timeout "$1" --kafka-version "$KAFKA_VERSION")
+  ((BROKERS == 1)) || args+=(--replication-factor 3 --expect-brokers "$BROKERS")
+  if ((SECURE)) && [[ ${2:-} != plain ]]; then args+=(--secure-env "$KDIR/secure.env"); fi
+  "$PY" "$REPO/deploy/roundtrip.py" "${args[@]}" 2>&1
+}
+
+kafka_wait() { # kafka_wait [plain]
+  local deadline=$((SECONDS + WAIT_S)) out n
+  until out=$(kafka_check 10 "${1:-}"); do
+    for n in "${NODES[@]}"; do
+      [[ -n $(node_pid "$n") ]] || fail kafka "$(node_dir "$n")/kafka.log" "broker $n exited during start"
+    done
+    ((SECONDS < deadline)) || fail kafka "$(node_dir 1)/kafka.log" \
       "no produce/consume round trip within ${WAIT_S}s (last: $out); still running, 'deploy/stack.sh down' stops it"
     sleep 1
   done
-  say "kafka: $out"
+  [[ ${1:-} == plain ]] || say "kafka: $out"
+}
+
+# ---------------------------------------------------------------- kafka: start/stop
+
+# The SCRAM users live in the cluster metadata: written at format time, or (data made
+# without STACK_SECURE, or a new password) with kafka-configs once the broker runs.
+scram_stamp() { echo "user $SASL_USER password $(sha256sum "$TLS/password" | cut -c1-16)"; }
+
+scram_ensure() {
+  local stampf out
+  stampf="$(node_dir 1)/data/.stack-scram"
+  [[ -f $stampf && "$(<"$stampf")" == "$(scram_stamp)" ]] && return
+  kafka_wait plain
+  say "kafka: adding SCRAM user $SASL_USER with kafka-configs"
+  java_cmd "$(node_dir 1)"
+  local mech
+  # One mechanism per call: the broker refuses two credentials of a user in one request.
+  for mech in SCRAM-SHA-256 SCRAM-SHA-512; do
+    out=$("${JAVA[@]}" kafka.admin.ConfigCommand --bootstrap-server "127.0.0.1:$(plain_port 1)" \
+      --alter --entity-type users --entity-name "$SASL_USER" \
+      --add-config "$mech=[iterations=4096,password=$(sasl_password)]" 2>&1) ||
+      { echo "$out" >&2; fail kafka /dev/null "kafka-configs could not add the $mech user"; }
+  done
+  scram_stamp >"$stampf"
+}
+
+# A data dir belongs to the version that formatted it (data made before this stamp
+# existed: the pom's version, the only one the script could start then).
+data_version() { # data_version DIR
+  [[ -f $1/data/meta.properties ]] || return 0
+  if [[ -f $1/data/.stack-format ]]; then cat "$1/data/.stack-format"; else echo "$POM_VERSION"; fi
+}
+
+kafka_format() { # format every node: one fresh cluster id; data of another version is wiped
+  local n dir ok=1 cid out pids=() scram=()
+  for n in "${NODES[@]}"; do
+    [[ "$(data_version "$(node_dir "$n")")" == "$KAFKA_VERSION" ]] || ok=0
+  done
+  if ((ok)); then return; fi
+  for n in "${NODES[@]}"; do
+    dir=$(node_dir "$n")
+    local was
+    was=$(data_version "$dir")
+    if [[ -n $was && $was != "$KAFKA_VERSION" ]]; then
+      say "kafka: $dir/data was made by Kafka $was, not $KAFKA_VERSION: wiping it"
+    elif [[ -n $was ]]; then
+      say "kafka: $dir/data: another broker's data is missing or of another version: wiping it"
+    fi
+    rm -rf "$dir/data"; mkdir -p "$dir/data"
+  done
+  # A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (as random-uuid).
+  cid=-
+  while [[ $cid == -* ]]; do cid=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n'); done
+  if ((SECURE)); then
+    local p; p=$(sasl_password)
+    scram=(--add-scram "SCRAM-SHA-256=[name=$SASL_USER,iterations=4096,password=$p]"
+      --add-scram "SCRAM-SHA-512=[name=$SASL_USER,iterations=4096,password=$p]")
+  fi
+  say "kafka: formatting KRaft storage for ${#NODES[@]} node(s) (cluster id $cid)"
+  for n in "${NODES[@]}"; do
+    dir=$(node_dir "$n")
+    java_cmd "$dir"
+    "${JAVA[@]}" kafka.tools.StorageTool format -t "$cid" -c "$dir/server.properties" \
+      "${scram[@]}" >"$dir/format.log" 2>&1 &
+    pids+=($!)
+  done
+  for n in "${!pids[@]}"; do
+    dir=$(node_dir "${NODES[$n]}")
+    wait "${pids[$n]}" || { cat "$dir/format.log" >&2; fail kafka /dev/null "storage format failed for $dir"; }
+    echo "$KAFKA_VERSION" >"$dir/data/.stack-format"
+    if ((SECURE)); then scram_stamp >"$dir/data/.stack-scram"; fi
+  done
+}
+
+node_start() { # node_start N: start broker N (config and data already there)
+  local n=$1 dir
+  dir=$(node_dir "$n")
+  java_cmd "$dir"
+  mv -f "$dir/kafka.log" "$dir/kafka.log.prev" 2>/dev/null || true
+  rm -f "$dir/pid"
+  local ports
+  ports="127.0.0.1:$(plain_port "$n"), controller :$(controller_port "$n")"
+  if ((SECURE)); then ports+=", SASL_SSL :$(sasl_ssl_port "$n"), SSL :$(ssl_port "$n"), SASL_PLAINTEXT :$(sasl_plaintext_port "$n")"; fi
+  if ((BROKERS == 1)); then
+    say "kafka: starting $KAFKA_VERSION (KRaft broker+controller) on $ports, log $dir/kafka.log"
+  else
+    say "kafka: starting broker $n of $BROKERS, $KAFKA_VERSION (KRaft broker+controller) on $ports, log $dir/kafka.log"
+  fi
+  # setsid: own session, so Ctrl-C in a terminal or a job runner killing our process
+  # group does not take the broker down with the script.
+  # nohup and setsid exec in place (no fork: a background job of a script is not a
+  # process-group leader), so $! is the JVM itself.
+  nohup setsid "${JAVA[@]}" kafka.Kafka "$dir/server.properties" \
+    >>"$dir/kafka.log" 2>&1 </dev/null 9>&- &
+  echo $! >"$dir/pid"
+}
+
+write_files() { # configs, certificates, env files for the current mode
+  local n dir
+  mkdir -p "$KDIR"
+  if ((SECURE)); then tls_make; secure_env >"$KDIR/secure.env"; fi
+  for n in "${NODES[@]}"; do
+    dir=$(node_dir "$n")
+    mkdir -p "$dir/data"
+    kafka_config "$n" >"$dir/server.properties"
+    log4j_config "$dir"
+  done
+  stack_env >"$KDIR/stack.env"
+}
+
+# The mode of the Kafka we run now, as "VERSION BROKERS SECURE", or nothing.
+running_mode() {
+  local b v s n
+  if [[ -f $KDIR/stack.env ]]; then
+    v=$(env_get "$KDIR/stack.env" STACK_KAFKA_VERSION)
+    b=$(env_get "$KDIR/stack.env" STACK_BROKERS)
+    s=$(env_get "$KDIR/stack.env" STACK_SECURE)
+    if [[ $b == 1 || $b == 3 ]]; then
+      for n in 1 2 3; do
+        ((n <= b)) || break
+        if [[ -n $( (set_mode "$v" "$b" "$s"; node_pid "$n") ) ]]; then echo "$v $b $s"; return; fi
+      done
+    fi
+  fi
+  # A broker started before stack.env existed: single, plain, the version of its jars.
+  if [[ -n $(dir_pid "$KDIR") ]]; then
+    v=$(cut -d' ' -f2 "$KDIR/lib/.stamp" 2>/dev/null || true)
+    echo "${v:-$POM_VERSION} 1 0"
+  fi
+}
+
+describe_mode() { # describe_mode VERSION BROKERS SECURE
+  echo "Kafka $1, $2 broker$( (($2 == 1)) || echo s)$( (($3)) && echo ", secure listeners")"
+}
+
+adopt_running() { # adopt_running "VERSION BROKERS SECURE": refuse if the call asks otherwise
+  local v b s
+  read -r v b s <<<"$1"
+  if [[ (-n $REQ_VERSION && $REQ_VERSION != "$v") || (-n $REQ_BROKERS && $REQ_BROKERS != "$b") ||
+    (-n $REQ_SECURE && $REQ_SECURE != "$s") ]]; then
+    fail kafka /dev/null "the running stack is $(describe_mode "$v" "$b" "$s"); asked for" \
+      "$(describe_mode "${REQ_VERSION:-$v}" "${REQ_BROKERS:-$b}" "${REQ_SECURE:-$s}")." \
+      "Stop it first ('make down'), or leave out the knobs to use it as it is"
+  fi
+  set_mode "$v" "$b" "$s"
 }
 
 kafka_up() {
-  local pid out version
-  pid=$(kafka_pid)
-  if [[ -n $pid ]]; then
-    if out=$(kafka_check 10); then
-      say "kafka already running (pid $pid) and healthy on 127.0.0.1:$KAFKA_PORT; nothing to do"
+  local running out n missing=()
+  running=$(running_mode)
+  if [[ -n $running ]]; then
+    adopt_running "$running"
+    for n in "${NODES[@]}"; do [[ -n $(node_pid "$n") ]] || missing+=("$n"); done
+    if ((${#missing[@]} == 0)) && out=$(kafka_check 10); then
+      say "kafka already running ($(describe_mode "$KAFKA_VERSION" "$BROKERS" "$SECURE"), pid$( ((BROKERS == 1)) || echo s) $(for n in "${NODES[@]}"; do node_pid "$n"; done | xargs)) and healthy on 127.0.0.1:$KAFKA_PORT; nothing to do"
       return
     fi
-    say "kafka running (pid $pid) but not answering yet; waiting up to ${WAIT_S}s"
+    ((${#missing[@]} == 0)) || say "kafka: broker(s) ${missing[*]} not running; starting them"
+    ((${#missing[@]} > 0)) || say "kafka running (pid $(kafka_pid)) but not answering yet; waiting up to ${WAIT_S}s"
   elif port_open "$KAFKA_PORT"; then
+    [[ -z $REQ_BROKERS$REQ_SECURE$REQ_VERSION ]] ||
+      fail kafka /dev/null "127.0.0.1:$KAFKA_PORT is taken by a Kafka we did not start; cannot make it $(describe_mode "$KAFKA_VERSION" "$BROKERS" "$SECURE")"
     out=$(kafka_check 10) || fail kafka /dev/null "127.0.0.1:$KAFKA_PORT is taken by a process we did not start and it is not a working Kafka: $out"
     say "kafka: something we did not start already works on 127.0.0.1:$KAFKA_PORT; using it ($out)"
     return
   else
-    command -v java >/dev/null || apt_install openjdk-17-jre-headless
-    mkdir -p "$KDIR/data"
-    kafka_jars
-    kafka_config
-    if [[ ! -f $KDIR/data/meta.properties ]]; then
-      local cid
-      cid=$("${KAFKA_JAVA[@]}" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n1)
-      say "kafka: formatting KRaft storage in $KDIR/data (cluster id $cid)"
-      out=$("${KAFKA_JAVA[@]}" kafka.tools.StorageTool format -t "$cid" -c "$KDIR/server.properties" 2>&1) ||
-        { echo "$out" >&2; fail kafka /dev/null "storage format failed"; }
-    fi
-    mv -f "$KDIR/kafka.log" "$KDIR/kafka.log.prev" 2>/dev/null || true
-    rm -f "$KDIR/pid"
-    say "kafka: starting $KAFKA_VERSION (KRaft broker+controller) on 127.0.0.1:$KAFKA_PORT, controller :$CONTROLLER_PORT, log $KDIR/kafka.log"
-    # setsid: own session, so Ctrl-C in a terminal or a job runner killing our process
-    # group does not take the broker down with the script.
-    # nohup and setsid exec in place (no fork: a background job of a script is not a
-    # process-group leader), so $! is the JVM itself.
-    nohup setsid "${KAFKA_JAVA[@]}" kafka.Kafka "$KDIR/server.properties" \
-      >>"$KDIR/kafka.log" 2>&1 </dev/null 9>&- &
-    echo $! >"$KDIR/pid"
+    missing=("${NODES[@]}")
   fi
+  if ((${#missing[@]} > 0)); then
+    command -v java >/dev/null || apt_install openjdk-17-jre-headless
+    kafka_jars
+    write_files
+    # Format only with every broker stopped; a restarted one keeps its data.
+    if ((${#missing[@]} == ${#NODES[@]})); then kafka_format; fi
+    for n in "${missing[@]}"; do node_start "$n"; done
+  fi
+  if ((SECURE)); then scram_ensure; fi
   kafka_wait
   # The broker logs its own version at start; prefer it over the pin.
-  version=$(grep -ho 'Kafka version: [^ ]*' "$KDIR/kafka.log" 2>/dev/null | tail -n1 | cut -d' ' -f3)
-  say "kafka ${version:-$KAFKA_VERSION} up on 127.0.0.1:$KAFKA_PORT (KRaft), pid $(kafka_pid)"
+  local version
+  version=$(grep -ho 'Kafka version: [^ ]*' "$(node_dir 1)/kafka.log" 2>/dev/null | tail -n1 | cut -d' ' -f3)
+  if ((BROKERS == 1)); then
+    say "kafka ${version:-$KAFKA_VERSION} up on 127.0.0.1:$KAFKA_PORT (KRaft), pid $(kafka_pid)"
+  else
+    say "kafka ${version:-$KAFKA_VERSION} up: $BROKERS brokers on $(bootstrap plain_port) (KRaft), pids $(for n in "${NODES[@]}"; do node_pid "$n"; done | xargs)"
+  fi
+  if ((SECURE)); then
+    say "kafka: secure listeners on $(bootstrap sasl_ssl_port) (SASL_SSL); settings for tests in $KDIR/secure.env"
+  fi
+}
+
+stop_pids() { # stop_pids LABEL PID...: SIGTERM all, SIGKILL what is left after 30s
+  local label=$1 p left; shift
+  say "kafka: stopping $label pid$( (($# == 1)) || echo s) $* (SIGTERM, up to 30s)"
+  kill -TERM "$@" 2>/dev/null || true
+  for _ in $(seq 60); do
+    left=0; for p in "$@"; do alive "$p" && left=1; done
+    ((left)) || break; sleep 0.5
+  done
+  for p in "$@"; do
+    if alive "$p"; then
+      say "kafka: pid $p still alive after 30s, SIGKILL"
+      kill -KILL "$p" 2>/dev/null || true
+      while alive "$p"; do sleep 0.2; done
+    fi
+  done
+  for p in "$@"; do wait_reaped "$p"; done
 }
 
 kafka_down() {
-  local pid
-  pid=$(kafka_pid)
-  if [[ -z $pid ]]; then
+  local dir pid pids=() dirs=()
+  # Every layout, whatever stack.env says: only brokers started with our config paths.
+  for dir in "${ALL_NODE_DIRS[@]}"; do
+    pid=$(dir_pid "$dir")
+    if [[ -n $pid ]]; then pids+=("$pid"); dirs+=("$dir"); fi
+  done
+  if ((${#pids[@]} == 0)); then
     say "kafka: not running"
   else
-    say "kafka: stopping pid $pid (SIGTERM, up to 30s)"
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 60); do alive "$pid" || break; sleep 0.5; done
-    if alive "$pid"; then
-      say "kafka: still alive after 30s, SIGKILL"
-      kill -KILL "$pid" 2>/dev/null || true
-      while alive "$pid"; do sleep 0.2; done
-    fi
-    wait_reaped "$pid"
+    # All at once: stopped one by one, the last brokers of three lose their quorum and
+    # hang in controlled shutdown.
+    stop_pids "$( ((${#pids[@]} == 1)) && echo broker || echo "${#pids[@]} brokers")" "${pids[@]}"
     say "kafka: stopped"
   fi
-  rm -f "$KDIR/pid"
+  for dir in "${ALL_NODE_DIRS[@]}"; do rm -f "$dir/pid"; done
+  rm -f "$KDIR/stack.env"
 }
 
 # ---------------------------------------------------------------- redis
@@ -265,7 +623,7 @@ redis_down() {
 # ---------------------------------------------------------------- commands
 
 cmd_up() {
-  [[ -n $KAFKA_VERSION ]] || fail stack /dev/null "no <kafka.version> in $POM"
+  [[ -n $POM_VERSION ]] || fail stack /dev/null "no <kafka.version> in $POM"
   "$PY" -c 'import aiokafka' 2>/dev/null ||
     fail stack /dev/null "$PY cannot import aiokafka (needed for the Kafka health check); run 'make install' first"
   redis_up
@@ -276,18 +634,32 @@ cmd_down() {
   kafka_down
   redis_down
   if [[ ${1:-} == --wipe ]]; then
-    say "wiping $KDIR/data and $RDIR/data (jars kept)"
-    rm -rf "$KDIR/data" "$RDIR/data"
+    say "wiping $KDIR/data, $KDIR/cluster and $RDIR/data (jars and certificates kept)"
+    rm -rf "$KDIR/data" "$KDIR/cluster" "$RDIR/data"
   fi
 }
 
 cmd_status() {
-  local pid state rc=0
+  local pid state rc=0 running n out
+  running=$(running_mode)
+  [[ -z $running ]] || { read -r KAFKA_VERSION BROKERS SECURE <<<"$running"; set_mode "$KAFKA_VERSION" "$BROKERS" "$SECURE"; }
+  if ((BROKERS > 1)); then
+    for n in "${NODES[@]}"; do
+      pid=$(node_pid "$n")
+      if [[ -n $pid ]]; then
+        say "kafka broker $n: running, pid $pid, 127.0.0.1:$(plain_port "$n") (controller :$(controller_port "$n"))"
+      else
+        say "kafka broker $n: stopped, 127.0.0.1:$(plain_port "$n")"; rc=3
+      fi
+    done
+  fi
   pid=$(kafka_pid); state=${pid:+running, pid $pid}
-  if kafka_check 5 >/dev/null; then
-    say "kafka: ${state:-running (not ours)}, 127.0.0.1:$KAFKA_PORT, answers (round trip ok)"
+  ((BROKERS == 1)) || state="$BROKERS brokers"
+  if out=$(kafka_check 5); then
+    say "kafka: ${state:-running (not ours)}, $(bootstrap plain_port), answers (round trip ok)"
+    say "kafka: ${out#kafka }"
   else
-    say "kafka: ${state:-stopped}, 127.0.0.1:$KAFKA_PORT, does not answer"; rc=3
+    say "kafka: ${state:-stopped}, $(bootstrap plain_port), does not answer${running:+ ($out)}"; rc=3
   fi
   pid=$(redis_pid); state=${pid:+running, pid $pid}
   if redis_ping; then
@@ -298,17 +670,80 @@ cmd_status() {
   return $rc
 }
 
-mkdir -p "$KDIR" "$RDIR"
-# Two 'up'/'down' at once (e.g. parallel make targets) must not race. Every service
-# is started with fd 9 closed (`9>&-`): a daemon inheriting it would hold the lock forever.
-if [[ ${1:-} == up || ${1:-} == down ]]; then
-  exec 9>"$STACK/lock"
-  flock -w 180 9 || fail stack /dev/null "another deploy/stack.sh up/down holds $STACK/lock"
-fi
+broker_arg() { # broker_arg N: check N against the running stack and take its mode
+  local running
+  running=$(running_mode)
+  [[ -n $running ]] || fail kafka /dev/null "no stack of ours is running ('deploy/stack.sh up' first)"
+  read -r KAFKA_VERSION BROKERS SECURE <<<"$running"
+  set_mode "$KAFKA_VERSION" "$BROKERS" "$SECURE"
+  if [[ ! ${1:-} =~ ^[0-9]+$ ]] || (($1 < 1 || $1 > BROKERS)); then
+    usage_error "broker number must be 1..$BROKERS, not '${1:-}'"
+  fi
+}
+
+cmd_kill_broker() {
+  broker_arg "${1:-}"
+  local pid
+  pid=$(node_pid "$1")
+  [[ -n $pid ]] || { say "kafka broker $1: not running"; return 0; }
+  kill -KILL "$pid"
+  while alive "$pid"; do sleep 0.1; done
+  rm -f "$(node_dir "$1")/pid"
+  say "kafka broker $1: killed (SIGKILL, pid $pid); 'deploy/stack.sh start-broker $1' brings it back"
+}
+
+cmd_start_broker() {
+  broker_arg "${1:-}"
+  local pid
+  pid=$(node_pid "$1")
+  if [[ -n $pid ]]; then
+    say "kafka broker $1: already running (pid $pid)"
+  else
+    node_start "$1"
+  fi
+  kafka_wait
+  say "kafka broker $1: back, pid $(node_pid "$1")"
+}
+
+cmd_leader() {
+  [[ -n ${1:-} ]] || usage_error "usage: $0 leader TOPIC [PARTITION]"
+  local running
+  running=$(running_mode)
+  [[ -z $running ]] || { read -r KAFKA_VERSION BROKERS SECURE <<<"$running"; set_mode "$KAFKA_VERSION" "$BROKERS" "$SECURE"; }
+  "$PY" "$REPO/deploy/kafka/leader.py" --bootstrap "$(bootstrap plain_port)" "$@"
+}
+
+cmd_config() { # what 'up' would write for the asked mode; writes nothing
+  local n
+  for n in "${NODES[@]}"; do
+    echo "# ---- $(node_dir "$n")/server.properties"
+    kafka_config "$n"
+  done
+  echo "# ---- $KDIR/stack.env"
+  stack_env
+  if ((SECURE)); then
+    echo "# ---- $KDIR/secure.env"
+    secure_env
+  fi
+}
+
+case "${1:-}" in
+  up | down | kill-broker | start-broker)
+    mkdir -p "$KDIR" "$RDIR"
+    # Two 'up'/'down' at once (e.g. parallel make targets) must not race. Every service
+    # is started with fd 9 closed (`9>&-`): a daemon inheriting it would hold the lock forever.
+    exec 9>"$STACK/lock"
+    flock -w 180 9 || fail stack /dev/null "another deploy/stack.sh up/down holds $STACK/lock"
+    ;;
+esac
 
 case "${1:-}" in
   up) cmd_up ;;
   down) cmd_down "${2:-}" ;;
   status) cmd_status ;;
-  *) echo "usage: $0 up | down [--wipe] | status" >&2; exit 2 ;;
+  kill-broker) cmd_kill_broker "${2:-}" ;;
+  start-broker) cmd_start_broker "${2:-}" ;;
+  leader) shift; cmd_leader "$@" ;;
+  config) cmd_config ;;
+  *) echo "usage: $0 up | down [--wipe] | status | kill-broker N | start-broker N | leader TOPIC [PARTITION] | config" >&2; exit 2 ;;
 esac

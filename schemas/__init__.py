@@ -11,11 +11,19 @@ from .events import (
 from .messages import ChatMessage, ProfileCommand, Role
 from .patch import Op, PatchOperation, PatchValue, ProfilePatch
 from .profile import ProfileModel, UserProfile
-from .record import RECENT_IDS_KEPT, RECORD_FORMAT, ProfileRecord, Provenance, SetAside
+from .record import (
+    RECENT_IDS_KEPT,
+    RECORD_FORMAT,
+    TOMBSTONE_FORMAT,
+    ProfileRecord,
+    Provenance,
+    SetAside,
+)
 
 __all__ = [
     "RECENT_IDS_KEPT",
     "RECORD_FORMAT",
+    "TOMBSTONE_FORMAT",
     "ChatMessage",
     "DeadLetter",
     "DeadLetterReason",

@@ -80,6 +80,10 @@ class DeadLetter(Produced):
     ``headers`` are the original record's headers, re-published with it. ``command`` is true
     for an operator command (letters written before ``headers`` existed get back the marking
     header from it).
+
+    A letter that would be over the producer's request size is ``truncated``: ``value_b64``
+    holds the first bytes of the value only (and ``headers`` may be left out), with the whole
+    value's ``original_size`` and ``original_sha256``; such a letter cannot be replayed.
     """
 
     reason_code: DeadLetterReason
@@ -95,3 +99,7 @@ class DeadLetter(Produced):
     attempts: int = 0
     command: bool = False
     headers: list[RecordHeader] = Field(default_factory=list)
+    truncated: bool = False
+    #: Size in bytes and sha256 (hex) of the whole original value; set on a truncated letter.
+    original_size: int | None = Field(None, ge=0)
+    original_sha256: str | None = Field(None, pattern="^[0-9a-f]{64}$")

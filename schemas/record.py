@@ -8,14 +8,27 @@ from pydantic import AwareDatetime, Field
 from ._base import Produced
 from .events import ProfileEvent
 
-__all__ = ["Provenance", "ProfileRecord", "RECENT_IDS_KEPT", "RECORD_FORMAT", "SetAside"]
+__all__ = [
+    "Provenance",
+    "ProfileRecord",
+    "RECENT_IDS_KEPT",
+    "RECORD_FORMAT",
+    "SetAside",
+    "TOMBSTONE_FORMAT",
+]
 
 #: How many applied message ids a record remembers, to drop producer-side duplicates.
 RECENT_IDS_KEPT = 256
 
-#: The stored-record format this release writes. A release that adds a field to the record (or
-#: to what it embeds) raises it; readers ignore fields they do not know (``streams.core.stored``).
-RECORD_FORMAT = 1
+#: The newest stored-record format this release writes. A release that adds a field to the record
+#: (or to what it embeds) raises it; readers ignore fields they do not know
+#: (``streams.core.stored``). Format 2 adds ``forgotten_at`` (a forgotten user's tombstone). A
+#: record says the lowest format that holds its fields: a record that is not a tombstone is
+#: format 1, byte for byte what the release before this one writes and reads.
+RECORD_FORMAT = 2
+
+#: The format of a tombstone (a record with ``forgotten_at``).
+TOMBSTONE_FORMAT = 2
 
 
 class Provenance(Produced):
@@ -42,12 +55,17 @@ class ProfileRecord(Produced):
     ``pending_event`` is an event written with the version it announces and cleared once it is
     delivered: a worker killed in between emits it when the user's next input arrives.
 
+    A forgotten user keeps a tombstone: ``forgotten_at`` set, no profile data (profile,
+    provenance, locks and set-aside values empty), but the version and what was applied, so a
+    message from before the forget that is redelivered is skipped and versions keep counting.
+
     Internal: the table's format, not a public contract. ``format`` says which release's fields
-    the record holds; format 1 is left out of the bytes, so records of this release are the
-    bytes the release before it wrote and reads (DESIGN.md invariant 7).
+    the record holds; format 1 is left out of the bytes, and so is an unset ``forgotten_at``, so
+    records of this release other than tombstones are the bytes the release before it wrote and
+    reads (DESIGN.md invariant 7).
     """
 
-    format: int = Field(RECORD_FORMAT, ge=1, exclude_if=lambda v: v == 1)
+    format: int = Field(1, ge=1, exclude_if=lambda v: v == 1)
     user_id: str
     kind: str = "user"
     version: int = 0
@@ -60,3 +78,6 @@ class ProfileRecord(Produced):
     updated_at: datetime | None = None
     pending_event: ProfileEvent | None = None
     set_aside: dict[str, SetAside] = Field(default_factory=dict)
+    #: When the user was forgotten (the forget command's ``requested_at``); None unless the
+    #: record is a tombstone.
+    forgotten_at: AwareDatetime | None = Field(None, exclude_if=lambda v: v is None)

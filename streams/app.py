@@ -32,7 +32,13 @@ from streams.pipeline.policy import exit_on_batch_crash
 from streams.pipeline.publish import Publisher
 from streams.pipeline.scheduler import KeyedScheduler, RevokeReport, SchedulerLimits
 from streams.settings import Settings
-from streams.topology import Topics, TopicSender, declare_topics, profile_table
+from streams.topology import (
+    Topics,
+    TopicSender,
+    changelog_acked,
+    declare_topics,
+    profile_table,
+)
 from streams.web.views import register_views
 
 __all__ = ["create_worker"]
@@ -89,14 +95,16 @@ def _lane(
 ) -> _Lane:
     source = topics.source_of(kind)
     table = profile_table(app, kind, settings)
-    dead_letters = DeadLetters(TopicSender(topics.dead_letters))
+    dead_letters = DeadLetters(
+        TopicSender(topics.dead_letters), max_request_bytes=app.conf.producer_max_request_size
+    )
     publisher = Publisher(
         kind,
         table,
         TopicSender(topics.output),
         purge=functools.partial(extractor.forget, kind=kind.name),
         make_event_current=make_event_current,
-        changelog_acked=table.changelog_acked,
+        changelog_acked=changelog_acked(table),
     )
     updater = ProfileUpdater(kind, extractor, table, publisher, dead_letters)
     scheduler = KeyedScheduler(updater.apply, exit_on_batch_crash, _limits(settings, lanes))

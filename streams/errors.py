@@ -14,6 +14,7 @@ __all__ = [
     "ModelUnavailable",
     "ProfileNotFound",
     "ProfileStreamError",
+    "SendRejected",
     "ServiceError",
     "ServiceTimeout",
 ]
@@ -101,6 +102,17 @@ class BrokerUnavailable(ProfileStreamError):
     """
 
     retriable: ClassVar[bool] = True
+
+
+class SendRejected(ProfileStreamError):
+    """Kafka refused a record for good (over the size limit, not authorized, invalid): sending
+    it again cannot help, so the input it was for can be neither applied nor dead-lettered.
+
+    The worker stops without committing past that input, and the message names it.
+    Operator action: read the reason; for a size limit, align the producer's
+    PRODUCER_MAX_REQUEST_SIZE (Faust's, 1,000,000 bytes by default) with the topic's
+    ``max.message.bytes``; then start the worker again.
+    """
 
 
 class CachePurgeFailed(ProfileStreamError):

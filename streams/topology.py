@@ -4,18 +4,28 @@ Every topic carries raw bytes: decoding to ``schemas`` happens in ``streams.core
 Tables have the input's partition count, so a user's table partition is its input partition.
 """
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import faust
-from aiokafka.errors import KafkaError
+from aiokafka.errors import BrokerResponseError, KafkaError
+from faust.exceptions import ProducerSendError
 
 from streams.core.kinds import Kind
-from streams.errors import BrokerUnavailable
+from streams.errors import BrokerUnavailable, ProfileStreamError, SendRejected
 from streams.faust_glue import ProfileTable
 from streams.settings import Settings
 
-__all__ = ["ROCKSDB_OPTIONS", "TopicSender", "Topics", "declare_topics", "profile_table"]
+__all__ = [
+    "ROCKSDB_OPTIONS",
+    "TopicSender",
+    "Topics",
+    "changelog_acked",
+    "declare_topics",
+    "profile_table",
+]
 
 # Faust's defaults (2 GiB block cache per partition database) do not fit many partitions.
 ROCKSDB_OPTIONS = {
@@ -88,16 +98,70 @@ def _raw_topic(app: faust.App, name: str, settings: Settings) -> faust.TopicT:
 
 @dataclass(frozen=True)
 class TopicSender:
-    """A topic as the pipeline sends to it: a Kafka error becomes :class:`BrokerUnavailable`,
-    which the error policy knows may pass (the worker exits and reads the input again)."""
+    """A topic as the pipeline sends to it, speaking the pipeline's errors.
+
+    A failed send, or a failed delivery, raises :class:`SendRejected` when Kafka refused the
+    record for good (too large, not authorized) and :class:`BrokerUnavailable` otherwise; both
+    stop the worker without committing past the input (:mod:`streams.pipeline.policy`). Faust
+    wraps producer errors in ``ProducerSendError``, which is not a ``KafkaError``: both are
+    caught here.
+    """
 
     topic: faust.TopicT
 
-    async def send(self, *, key: bytes | None, value: bytes) -> Any:
-        """Produce one record; returns the future of its delivery."""
+    async def send(
+        self,
+        *,
+        key: bytes | None,
+        value: bytes,
+        partition: int | None = None,
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> "asyncio.Future[Any]":
+        """Produce one record (to ``partition`` when given); returns the future of its
+        delivery."""
         try:
-            return await self.topic.send(key=key, value=value)
-        except KafkaError as exc:
-            raise BrokerUnavailable(
-                f"cannot produce to {self.topic.get_topic_name()}: {exc!r}"
-            ) from exc
+            sent = await self.topic.send(key=key, value=value, partition=partition, headers=headers)
+            delivery = asyncio.ensure_future(sent)
+        except (KafkaError, ProducerSendError) as exc:
+            raise self._error(exc) from exc
+        translated: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        delivery.add_done_callback(lambda done: self._settle(done, translated))
+        return translated
+
+    def _settle(self, done: "asyncio.Future[Any]", translated: "asyncio.Future[Any]") -> None:
+        if translated.done():
+            return
+        if done.cancelled():
+            translated.cancel()
+        elif (exc := done.exception()) is None:
+            translated.set_result(done.result())
+        elif isinstance(exc, KafkaError | ProducerSendError):
+            translated.set_exception(self._error(exc))
+        else:
+            translated.set_exception(exc)
+
+    def _error(self, exc: BaseException) -> ProfileStreamError:
+        return _our_error(exc, self.topic.get_topic_name())
+
+
+def changelog_acked(table: ProfileTable) -> Callable[[bytes], Awaitable[None]]:
+    """``table.changelog_acked``, raising the pipeline's errors as :class:`TopicSender` does."""
+
+    async def acked(key: bytes) -> None:
+        try:
+            await table.changelog_acked(key)
+        except (KafkaError, ProducerSendError) as exc:
+            raise _our_error(exc, f"the changelog of table {table.name}") from exc
+
+    return acked
+
+
+def _our_error(exc: BaseException, topic: str) -> ProfileStreamError:
+    cause = exc.__cause__ if isinstance(exc, ProducerSendError) else exc
+    what = f"{topic}: {cause or exc!r}"
+    if isinstance(cause, BrokerResponseError) and not cause.retriable:
+        error: ProfileStreamError = SendRejected(f"Kafka refused a record for {what}")
+    else:
+        error = BrokerUnavailable(f"cannot produce to {what}")
+    error.__cause__ = exc
+    return error

@@ -14,6 +14,7 @@ from schemas import DeadLetter, DeadLetterReason
 from streams.cli.support import load, run
 from streams.client.kafka_io import OutRecord, produce, read_to_end
 from streams.core.codecs import COMMAND_HEADER
+from streams.core.origin import without_origin
 from streams.core.signing import KEYS_SETTING, resign, verify
 
 __all__ = ["Letter", "dlq", "render"]
@@ -38,6 +39,18 @@ class Letter:
         return (
             f"{self.id}  {b.reason_code}  user={b.user_id or '-'}  "
             f"from {b.source_topic}/{b.source_partition}@{b.source_offset}  {b.reason}"
+            + ("  [truncated]" if b.truncated else "")
+        )
+
+    def truncation(self) -> str:
+        """What a truncated letter kept of the value, and how to find the whole record."""
+        b = self.body
+        kept = len(base64.b64decode(b.value_b64))
+        return (
+            f"the value was {b.original_size} bytes (sha256 {b.original_sha256}), too big for "
+            f"a dead letter: only its first {kept} bytes are kept, so it cannot be replayed; "
+            f"the whole record is at {b.source_topic} partition {b.source_partition} offset "
+            f"{b.source_offset} while the topic's retention keeps it"
         )
 
 
@@ -126,6 +139,7 @@ def show(letter_id: str) -> None:
         ("failed at", b.failed_at.isoformat()),
         ("attempts", str(b.attempts)),
         ("key", "(none)" if key is None else render(key)),
+        ("truncated", letter.truncation() if b.truncated else "no"),
         ("value", render(base64.b64decode(b.value_b64))),
     ):
         click.echo(f"{name + ':':<13}{value}")
@@ -134,8 +148,8 @@ def show(letter_id: str) -> None:
 def _record(
     body: DeadLetter, keys: Sequence[SecretStr] = (), *, sign_unverified: bool = False
 ) -> OutRecord | None:
-    """The original record with its headers; a command dead-lettered before letters kept
-    headers gets back the one that marks it.
+    """The original record with its headers (less a re-route's origin header); a command
+    dead-lettered before letters kept headers gets back the one that marks it.
 
     A command is signed again with the first of ``keys`` when its signature verifies under
     ``keys`` (or ``sign_unverified``: the operator read it and vouches for it); one that does not
@@ -143,7 +157,9 @@ def _record(
     Without ``keys`` a command goes with the signature it had.
     """
     key, value = _raw_key(body), base64.b64decode(body.value_b64)
-    headers = [(h.name, base64.b64decode(h.value_b64)) for h in body.headers]
+    # A replayed letter is a new input: as a re-route's copy it would be skipped once a later
+    # copy from the same partition was applied.
+    headers = without_origin([(h.name, base64.b64decode(h.value_b64)) for h in body.headers])
     if not body.command:
         return OutRecord(key, value, headers)
     if COMMAND_HEADER not in headers:
@@ -191,6 +207,14 @@ def _select(letters: list[Letter], reason: str | None, ids: Sequence[str]) -> li
     return [x for x in chosen if reason is None or x.body.reason_code == reason]
 
 
+def _whole(chosen: list[Letter]) -> list[Letter]:
+    """The letters that hold their whole record; a truncated one is refused, saying why."""
+    for letter in chosen:
+        if letter.body.truncated:
+            click.echo(f"refused {letter.id}: {letter.truncation()}", err=True)
+    return [letter for letter in chosen if not letter.body.truncated]
+
+
 @dlq.command()
 @click.option("--reason", type=_REASONS, help="Replay the dead letters with this reason code.")
 @click.option(
@@ -216,12 +240,13 @@ def replay(
     --all. The worker decodes them again; one already applied is skipped (its message id is
     remembered), one without a key is re-routed by its user id. Commands are signed again
     with PROFILE_STREAM_COMMAND_KEYS when their signature verifies; others are held back
-    unless --sign-unverified.
+    unless --sign-unverified. A truncated letter (its record was too big to keep whole) is
+    refused: its bytes are not the original.
     """
     if not (reason or ids or everything):
         raise click.UsageError("choose what to replay: --reason CODE, --offset OFFSET or --all")
     settings = load()
-    chosen = _select(_read_all(), reason, ids)
+    chosen = _whole(_select(_read_all(), reason, ids))
     ready, held = _prepare(chosen, settings.command_keys, sign_unverified)
     _warn_commands(chosen, held, settings.command_keys)
     verb = "would re-publish" if dry_run else "re-published"

@@ -40,10 +40,11 @@ async def _stored_schemas(settings: Settings, kind: Kind) -> dict[bytes, str]:
             async for record in records:
                 if record.key is None:
                     continue
-                if record.value is None:
-                    found.pop(record.key, None)  # forgotten
+                stored = orjson.loads(record.value) if record.value is not None else None
+                if stored is None or stored.get("forgotten_at") is not None:
+                    found.pop(record.key, None)  # forgotten (a tombstone, or deleted before it)
                 else:
-                    found[record.key] = str(orjson.loads(record.value).get("schema_id", ""))
+                    found[record.key] = str(stored.get("schema_id", ""))
     except TopicMissing:
         return {}
     return found

@@ -31,7 +31,8 @@ logger = logging.getLogger(__name__)
 
 class _Seen:
     """The last ``size`` events seen, by id and bytes: a redelivered event has both the same
-    (after a ``deleted`` event a user's versions start again, with new bytes)."""
+    (the bytes too, because releases before the forget marker restarted a forgotten user's
+    versions at 1, reusing ids with new bytes)."""
 
     def __init__(self, size: int) -> None:
         self._size = size

@@ -5,6 +5,7 @@ dead-letter topic as they are.
 """
 
 import base64
+import hashlib
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, TypeVar
@@ -119,26 +120,55 @@ def dead_letter_record(
     attempts: int = 0,
     command: bool = False,
     headers: Any = None,
+    max_bytes: int | None = None,
 ) -> bytes:
     """The dead-letter record for an input, with its raw bytes and headers so it can be
-    re-published as it was."""
-    return encode(
-        DeadLetter(
-            reason_code=code,
-            reason=reason,
-            source_topic=topic,
-            source_partition=partition,
-            source_offset=offset,
-            key_b64=base64.b64encode(key).decode() if key is not None else None,
-            value_b64=base64.b64encode(value or b"").decode(),
-            user_id=user_id,
-            message_id=message_id,
-            failed_at=failed_at,
-            attempts=attempts,
-            command=command,
-            headers=[
-                RecordHeader(name=name, value_b64=base64.b64encode(value or b"").decode())
-                for name, value in _header_pairs(headers)
-            ],
-        )
+    re-published as it was.
+
+    A letter over ``max_bytes`` (base64 makes the value a third bigger) keeps the first bytes
+    of the value that fit, with the whole value's size and sha256, and is marked ``truncated``
+    (its headers are left out too when even the rest does not fit): it can no longer be
+    replayed, but it says what came, from where, and why it was refused.
+    """
+    letter = DeadLetter(
+        reason_code=code,
+        reason=reason,
+        source_topic=topic,
+        source_partition=partition,
+        source_offset=offset,
+        key_b64=_b64(key) if key is not None else None,
+        value_b64=_b64(value or b""),
+        user_id=user_id,
+        message_id=message_id,
+        failed_at=failed_at,
+        attempts=attempts,
+        command=command,
+        headers=[RecordHeader(name=name, value_b64=_b64(v)) for name, v in _header_pairs(headers)],
     )
+    whole = encode(letter)
+    if max_bytes is None or len(whole) <= max_bytes:
+        return whole
+    return _truncated(letter, value or b"", max_bytes)
+
+
+def _b64(raw: bytes | None) -> str:
+    return base64.b64encode(raw or b"").decode()
+
+
+def _truncated(letter: DeadLetter, value: bytes, max_bytes: int) -> bytes:
+    """``letter`` with as much of ``value`` as keeps it within ``max_bytes``."""
+    empty = letter.model_copy(
+        update={
+            "value_b64": "",
+            "truncated": True,
+            "original_size": len(value),
+            "original_sha256": hashlib.sha256(value).hexdigest(),
+        }
+    )
+    room = max_bytes - len(encode(empty))
+    if room < 0:
+        empty = empty.model_copy(update={"headers": []})
+        room = max_bytes - len(encode(empty))
+    # Base64 needs 4 characters for 3 bytes; JSON adds nothing to them.
+    kept = value[: max(room, 0) // 4 * 3]
+    return encode(empty.model_copy(update={"value_b64": _b64(kept)}))

@@ -1,7 +1,8 @@
 """What an operator command does to a stored profile: forget, correct, migrate. Pure.
 
 streams.pipeline.apply does the I/O (purging cached answers, storing, emitting); this module decides
-the record to store, the event to emit, and whether the key is then deleted.
+the record to store, the event to emit, and whether the subject's cached answers are purged.
+A forget leaves a tombstone (:func:`streams.core.records.forgotten`), never an absent key.
 """
 
 from collections.abc import Sequence
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 from schemas import FieldChange, ProfileCommand, ProfileEvent, ProfileRecord
 from streams.core.merge import MergeResult, merge
 from streams.core.profile_schema import ProfileSchema
-from streams.core.records import deleted_event, new_record, next_version
+from streams.core.records import applied_before, forgotten, next_version
 from streams.errors import InvalidEvent
 
 __all__ = ["Outcome", "apply_command"]
@@ -18,11 +19,12 @@ __all__ = ["Outcome", "apply_command"]
 
 @dataclass(frozen=True)
 class Outcome:
-    """The record to store, the event to announce it, and whether the key goes afterwards."""
+    """The record to store, the event to announce it, and whether the subject is forgotten
+    (its cached answers purged before the record is stored)."""
 
     record: ProfileRecord
     event: ProfileEvent | None
-    delete: bool = False
+    forgets: bool = False
 
 
 def apply_command(
@@ -37,19 +39,26 @@ def apply_command(
 ) -> Outcome | None:
     """The outcome of ``command`` on ``record`` (None: nothing to do, the profile is absent).
 
+    ``exists``: the table holds a record for the subject. A tombstone (a forgotten user) counts
+    as absent: forgetting it again or migrating it does nothing.
+
     Raises:
         InvalidEvent: a correction names unknown fields or values the schema refuses.
     """
-    if command.type != "correct" and not exists:
+    if applied_before(record, source, offset, command.command_id):
+        return None  # redelivered: a forget replayed after a new profile began must not end it
+    if command.type != "correct" and not (exists and record.forgotten_at is None):
         return None  # forgetting or migrating never creates a profile
     if command.type == "forget":
-        # Only the announcement survives until it is delivered: no profile data, no provenance.
-        stub = new_record(record.user_id, record.schema_id, record.kind).model_copy(
-            update={"version": record.version}
+        # No profile data, no provenance: only the version and what was applied are kept.
+        tombstone, deleted = forgotten(
+            record,
+            source=source,
+            offset=offset,
+            command_id=command.command_id,
+            at=command.requested_at,
         )
-        return Outcome(
-            stub, deleted_event(record, command.command_id, command.requested_at), delete=True
-        )
+        return Outcome(tombstone, deleted, forgets=True)
     result, locked = None, None
     if command.type == "correct":
         result = _correction(command, record, schema)

@@ -8,15 +8,32 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
-from schemas import RECENT_IDS_KEPT, FieldChange, ProfileEvent, ProfileRecord
+from schemas import RECENT_IDS_KEPT, TOMBSTONE_FORMAT, FieldChange, ProfileEvent, ProfileRecord
 from streams.core.merge import MergeResult
 
-__all__ = ["applied_before", "deleted_event", "new_record", "next_version", "source_key"]
+__all__ = [
+    "applied_before",
+    "deleted_event",
+    "forgotten",
+    "new_record",
+    "next_version",
+    "rerouted_key",
+    "settled",
+    "source_key",
+]
 
 
 def source_key(topic: str, partition: int) -> str:
     """How a record names the input partition an offset belongs to."""
     return f"{topic}:{partition}"
+
+
+def rerouted_key(topic: str, partition: int) -> str:
+    """How a record names the partition a re-routed or forwarded message first came from.
+
+    Apart from :func:`source_key`, so offsets of the original partition never mix with offsets
+    of the partition the copy was read from (they are applied in different orders)."""
+    return f"origin:{topic}:{partition}"
 
 
 def new_record(user_id: str, schema_id: str, kind: str = "user") -> ProfileRecord:
@@ -50,11 +67,20 @@ def _event(
     )
 
 
-def applied_before(record: ProfileRecord, source: str, offset: int, message_id: str) -> bool:
-    """Whether this input was already applied: a redelivered offset or a re-published message."""
-    last = record.applied.get(source)
-    if last is not None and offset <= last:
-        return True
+def applied_before(
+    record: ProfileRecord,
+    source: str,
+    offset: int,
+    message_id: str,
+    origin: tuple[str, int] | None = None,
+) -> bool:
+    """Whether this input was already applied: a redelivered offset, a re-published message,
+    or a second copy of a re-routed (or forwarded) one: ``origin`` is the key and offset of the
+    input the copy was made from (:func:`rerouted_key`)."""
+    for key, at in ((source, offset), origin) if origin is not None else ((source, offset),):
+        last = record.applied.get(key)
+        if last is not None and at <= last:
+            return True
     return message_id in record.recent_message_ids
 
 
@@ -98,6 +124,9 @@ def next_version(
         "profile": profile,
         "provenance": result.provenance if result is not None else record.provenance,
         "updated_at": at,
+        # A forgotten user's next version is a new profile: the tombstone is one no more.
+        "forgotten_at": None,
+        "format": 1,
     }
     event = _event(record, "updated", profile=profile, changes=changes, sources=message_ids, at=at)
     return record.model_copy(update=update), event
@@ -106,3 +135,47 @@ def next_version(
 def deleted_event(record: ProfileRecord, command_id: str, at: datetime) -> ProfileEvent:
     """The event that tells subscribers a profile was forgotten; it carries no profile data."""
     return _event(record, "deleted", profile=None, changes=[], sources=[command_id], at=at)
+
+
+def forgotten(
+    record: ProfileRecord, *, source: str, offset: int, command_id: str, at: datetime
+) -> tuple[ProfileRecord, ProfileEvent]:
+    """The tombstone a forget leaves, and its ``deleted`` event.
+
+    The tombstone holds no profile data (no profile, provenance, locks, set-aside values) but
+    keeps the version of the ``deleted`` event and what was applied (the forget included), so a
+    message from before the forget that comes again is skipped, and the user's next version is
+    the one after the ``deleted`` event: an event id is never reused.
+    """
+    event = deleted_event(record, command_id, at)
+    update = _remember(record, {source: offset}, [command_id])
+    update |= {
+        "format": TOMBSTONE_FORMAT,
+        "version": event.version,
+        "updated_at": at,
+        "forgotten_at": at,
+    }
+    empty = new_record(record.user_id, record.schema_id, record.kind)
+    return empty.model_copy(update=update), event
+
+
+def settled(record: ProfileRecord) -> ProfileRecord:
+    """``record`` once its pending event is delivered.
+
+    A pending ``deleted`` event always settles as a tombstone at the event's version: the
+    release before this one stored the version before it, without ``forgotten_at``, and deleted
+    the key afterwards.
+    """
+    event = record.pending_event
+    update: dict[str, object] = {"pending_event": None}
+    if event is not None and event.type == "deleted":
+        update |= {
+            "version": event.version,
+            "forgotten_at": record.forgotten_at or event.updated_at,
+            "format": TOMBSTONE_FORMAT,
+            "profile": {},
+            "provenance": {},
+            "locked": (),
+            "set_aside": {},
+        }
+    return record.model_copy(update=update)

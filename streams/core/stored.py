@@ -4,8 +4,9 @@ During a rolling upgrade (or a rollback) a worker meets records written by the r
 its own: they may hold fields it does not know, at the top or in what a record embeds (the
 pending event, provenance, set-aside values). Such a record is read for what this release knows;
 each unknown field is logged once per process, by name, never with its value; the record comes
-back at this release's ``RECORD_FORMAT``, so what this worker writes back claims no field it
-dropped. Writing stays strict: ``ProfileRecord`` refuses unknown fields when we build one.
+back at the format of the fields this release kept (:func:`format_of`), so what this worker
+writes back claims no field it dropped. Writing stays strict: ``ProfileRecord`` refuses unknown
+fields when we build one.
 
 How: the strict decode first (every record of this release takes that path, at no extra cost);
 only when pydantic's sole objections are ``extra_forbidden`` is the record decoded again with
@@ -20,9 +21,9 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from schemas import RECORD_FORMAT, ProfileRecord
+from schemas import RECORD_FORMAT, TOMBSTONE_FORMAT, ProfileRecord
 
-__all__ = ["decode_record", "unknown_fields"]
+__all__ = ["decode_record", "format_of", "unknown_fields"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,8 +49,14 @@ def decode_record(value: bytes) -> ProfileRecord:
         _warn(names)
     if record.format > RECORD_FORMAT:
         _warn([f"format {record.format}"])
-        record = record.model_copy(update={"format": RECORD_FORMAT})
+        record = record.model_copy(update={"format": format_of(record)})
     return record
+
+
+def format_of(record: ProfileRecord) -> int:
+    """The lowest format that holds ``record``'s fields: a tombstone needs format 2, any other
+    record is format 1 (left out of the bytes, so the release before this one reads it)."""
+    return TOMBSTONE_FORMAT if record.forgotten_at is not None else 1
 
 
 def unknown_fields(exc: ValidationError) -> list[str] | None:

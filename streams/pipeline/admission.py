@@ -16,13 +16,22 @@ from dataclasses import dataclass, field
 from schemas import ChatMessage, ProfileCommand
 from streams.core.codecs import decode_command, decode_message, is_command
 from streams.core.kinds import Kind
+from streams.core.origin import origin_headers
 from streams.core.partitioning import partition_for
 from streams.core.signing import require_authentic_command
 from streams.errors import InvalidEvent
 from streams.metrics import EVENTS_IN
 from streams.pipeline.dead_letters import DeadLetters
-from streams.pipeline.policy import DeadLetter, Decision, Exit, Stage, decide, exit_for_redelivery
-from streams.pipeline.ports import Sender, SourceMessage
+from streams.pipeline.policy import (
+    DeadLetter,
+    Decision,
+    Exit,
+    Stage,
+    decide,
+    exit_for_redelivery,
+    undeliverable,
+)
+from streams.pipeline.ports import CopySender, SourceMessage
 from streams.settings import Settings
 
 __all__ = ["Admission", "Admitted"]
@@ -47,9 +56,9 @@ class Admission:
     kind: Kind
     dead_letters: DeadLetters
     #: The input topic, where a misplaced chat message is re-published under its user's key.
-    reroute: Sender
+    reroute: CopySender
     #: Other kinds a chat message may update, with the topic keyed by their subject.
-    forwards: list[tuple[Kind, Sender]] = field(default_factory=list)
+    forwards: list[tuple[Kind, CopySender]] = field(default_factory=list)
     #: What the policy's :class:`Exit` does (the process exits; tests record it instead).
     on_exit: Callable[[Exit], None] = exit_for_redelivery
 
@@ -61,7 +70,10 @@ class Admission:
         except Exception as exc:  # noqa: BLE001 - the policy decides; one event never stops a partition
             decision = decide(exc, Stage.ADMISSION)
             _log_internal_error(msg, decision, exc)
-        await self._act(msg, decision)
+        try:
+            await self._act(msg, decision)
+        except Exception as exc:  # noqa: BLE001 - neither admitted nor dead-lettered: stop
+            await self._act(msg, undeliverable(exc))
         return None
 
     async def _admit_or_refuse(self, msg: SourceMessage) -> Admitted | None:
@@ -129,7 +141,15 @@ class Admission:
                 "invalid_command", "command is not on its user's partition", user_id=body.user_id
             )
         assert msg.value is not None  # noqa: S101 - decoded above
-        await self.reroute.send(key=key, value=msg.value)
+        # To the partition named here, not the producer's count: partitions added at run time
+        # would otherwise send the copy back to a partition this check calls wrong, for ever.
+        # The origin header lets the user's lane skip a second copy sent again after a crash.
+        await self.reroute.send(
+            key=key,
+            value=msg.value,
+            partition=partition_for(key, self.settings.partitions),
+            headers=origin_headers(msg.topic, msg.partition, msg.offset),
+        )
         EVENTS_IN.labels("rerouted").inc()
         logger.info(
             "re-routed by user id topic=%s partition=%d offset=%d user_id=%s message_id=%s",
@@ -146,7 +166,11 @@ class Admission:
             subject = kind.subject_of(body)
             if subject is not None and body.role in kind.schema.source_roles:
                 assert msg.value is not None  # noqa: S101 - decoded above
-                await topic.send(key=subject.encode(), value=msg.value)
+                await topic.send(
+                    key=subject.encode(),
+                    value=msg.value,
+                    headers=origin_headers(msg.topic, msg.partition, msg.offset),
+                )
 
     async def _act(self, msg: SourceMessage, decision: Decision) -> None:
         if isinstance(decision, DeadLetter):

@@ -5,13 +5,16 @@ loaded (a version a killed worker left pending is finished first) and migrated t
 schema; messages already applied (a redelivery) are left out; the rest go to the extractor in
 one call, its operations are merged, and the next version is published.
 
-An extraction that gives up, or a command the schema refuses, is dead-lettered as
-:mod:`streams.pipeline.policy` decides; anything else raised leaves the batch unacknowledged
-and reaches the scheduler's ``on_fatal``.
+Errors go through :mod:`streams.pipeline.policy`. An extraction that gives up, or a command
+the schema refuses, is dead-lettered; any other error but an infrastructure failure is a bug
+met by this batch: every input of the batch is dead-lettered as ``internal_error`` and the
+batch is done (acknowledged), so the partition goes on. An infrastructure failure, or a
+failure to send the dead letters, leaves the batch unacknowledged and reaches the scheduler's
+``on_fatal``, with a note naming the batch's inputs.
 """
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from schemas import ChatMessage, FieldChange, ProfileCommand, ProfileRecord
@@ -20,6 +23,7 @@ from streams.core.commands import apply_command
 from streams.core.kinds import Kind
 from streams.core.merge import MergeResult, merge
 from streams.core.migration import migrate
+from streams.core.origin import origin_of
 from streams.core.profile_schema import ProfileSchema
 from streams.core.records import applied_before, new_record, next_version, source_key
 from streams.extract.base import Extractor
@@ -60,6 +64,29 @@ class ProfileUpdater:
 
         ``release`` is called once no model call is left, freeing the in-flight slot.
         """
+        try:
+            await self._apply_or_dead_letter(key, jobs, release)
+        except Exception as exc:
+            exc.add_note(_where(jobs))
+            raise
+
+    async def _apply_or_dead_letter(self, key: bytes, jobs: list[Job], release: Release) -> None:
+        try:
+            await self._apply(key, jobs, release)
+        except Exception as exc:
+            decision = decide(exc, Stage.BATCH)
+            if not isinstance(decision, DeadLetter):
+                raise
+            release()
+            logger.error("internal error in a batch %s", _where(jobs), exc_info=exc)
+            for job in jobs:
+                body = job.work.body
+                message_id = body.message_id if isinstance(body, ChatMessage) else None
+                await self.dead_letters.send(
+                    job.work.msg, decision, user_id=body.user_id, message_id=message_id
+                )
+
+    async def _apply(self, key: bytes, jobs: list[Job], release: Release) -> None:
         first = jobs[0]
         record = self._load(key)
         if record.pending_event is not None:
@@ -108,7 +135,7 @@ class ProfileUpdater:
         updated, event = next_version(
             record,
             result,
-            offsets=offsets,
+            offsets=offsets | _origins(job for job, _ in fresh),
             message_ids=[m.message_id for m in messages],
             at=max(m.sent_at for m in messages),
             migration=migration,
@@ -182,12 +209,20 @@ class ProfileUpdater:
             return
         if outcome is None:
             return
-        if outcome.delete:
+        if outcome.forgets:
             cached = await self.extractor.forget(command.user_id, kind=self.kind.name)
             logger.info("forgetting user_id=%s cache_entries=%d", command.user_id, cached)
-        await self.publisher.publish(
-            job.key, job.event, outcome.record, outcome.event, delete=outcome.delete
-        )
+        await self.publisher.publish(job.key, job.event, outcome.record, outcome.event)
+
+
+def _origins(jobs: Iterable[Job]) -> dict[str, int]:
+    """The original offsets of the re-routed or forwarded copies among ``jobs``."""
+    origins: dict[str, int] = {}
+    for job in jobs:
+        origin = origin_of(job.work.msg.headers)
+        if origin is not None:
+            origins[origin[0]] = max(origin[1], origins.get(origin[0], -1))
+    return origins
 
 
 def _not_applied(record: ProfileRecord, jobs: list[Job]) -> list[tuple[Job, ChatMessage]]:
@@ -196,7 +231,18 @@ def _not_applied(record: ProfileRecord, jobs: list[Job]) -> list[tuple[Job, Chat
     for job in jobs:
         message = job.work.body
         if isinstance(message, ChatMessage) and not applied_before(
-            record, source_key(*job.tp), job.offset, message.message_id
+            record,
+            source_key(*job.tp),
+            job.offset,
+            message.message_id,
+            origin_of(job.work.msg.headers),
         ):
             fresh.append((job, message))
     return fresh
+
+
+def _where(jobs: list[Job]) -> str:
+    """The inputs of a batch, for a log line: one partition, consecutive offsets."""
+    topic, partition = jobs[0].tp
+    offsets = f"{jobs[0].offset}" if len(jobs) == 1 else f"{jobs[0].offset}..{jobs[-1].offset}"
+    return f"topic={topic} partition={partition} offsets={offsets}"

@@ -9,8 +9,13 @@ Admission and a user's batch ask :func:`decide`, and act on its answer:
 - :class:`Exit`: stop the process at once, committing nothing more, so every unacknowledged
   event is redelivered after the restart (invariant 2: nothing lost).
 
-An error that may pass (``ProfileStreamError.retriable``, or an OS-level network error) never
-dead-letters an input: the input is fine, so the worker exits and reads it again.
+Only infrastructure failures exit: an error that may pass (``ProfileStreamError.retriable``,
+an OS-level network error, a timeout) never dead-letters an input, since the input is fine and
+the worker reads it again after the restart; and a record Kafka refuses for good
+(:class:`SendRejected`) stops the worker rather than be committed past, since the input could
+then be neither applied nor dead-lettered. Any other error, at admission or in a batch, is a
+bug met by those inputs: they are dead-lettered as ``internal_error`` (the reason names the
+exception type, never its message, which may quote the input) and the partition goes on.
 """
 
 import asyncio
@@ -21,7 +26,7 @@ from enum import Enum
 from typing import NoReturn, cast
 
 from schemas import DeadLetterReason
-from streams.errors import ExtractionFailed, InvalidEvent, ProfileStreamError
+from streams.errors import ExtractionFailed, InvalidEvent, ProfileStreamError, SendRejected
 
 __all__ = [
     "CRASH_EXIT_CODE",
@@ -33,6 +38,7 @@ __all__ = [
     "decide",
     "exit_for_redelivery",
     "exit_on_batch_crash",
+    "undeliverable",
 ]
 
 logger = logging.getLogger(__name__)
@@ -79,32 +85,60 @@ Decision = Skip | DeadLetter | Exit
 
 
 def decide(exc: BaseException, stage: Stage) -> Decision:
-    """What to do about ``exc``, raised while handling an input at ``stage``."""
+    """What to do about ``exc``, raised while handling an input at ``stage``.
+
+    Both stages decide alike today; ``stage`` says where the error was met.
+    """
     if isinstance(exc, asyncio.CancelledError):
         return Skip("cancelled on stop; left unacknowledged for the next owner")
     if isinstance(exc, InvalidEvent):
         return DeadLetter(cast(DeadLetterReason, exc.code), exc.reason, user_id=exc.user_id)
     if isinstance(exc, ExtractionFailed):
         return DeadLetter("extraction_failed", str(exc), attempts=exc.attempts)
-    if stage is Stage.BATCH:
-        # A batch has already paid for its extraction; an unknown failure there is a bug or an
-        # outage, and dead-lettering would hide it: exit, and the batch is applied again.
-        return _batch_crash(exc)
+    if isinstance(exc, SendRejected):
+        return Exit(
+            f"{exc}; the input can be neither applied nor dead-lettered, so the partition is "
+            "not committed past it: fix the limit or the permission named, then restart"
+        )
     if _may_pass(exc):
-        return Exit(f"cannot reach Kafka: {exc!r}")
-    # A bug met by one event must not stop the rest of the partition.
-    return DeadLetter("internal_error", repr(exc))
+        return Exit(f"an infrastructure failure ({stage.value}): {exc!r}")
+    # A bug met by these inputs must not stop the rest of the partition.
+    return DeadLetter(
+        "internal_error", f"unexpected {type(exc).__name__} ({stage.value}); see the worker log"
+    )
 
 
-def _batch_crash(exc: BaseException) -> Exit:
-    """The exit for a batch that failed outside the dead-letter cases."""
-    return Exit(f"a user's batch failed outside the dead-letter policy: {exc!r}")
+def undeliverable(exc: BaseException, where: str = "") -> Exit:
+    """The exit for inputs that can be neither applied nor dead-lettered: ``exc`` was raised
+    while handling them or sending their dead letters, and ``where`` names them."""
+    decision = decide(exc, Stage.BATCH)
+    reason = (
+        decision.reason
+        if isinstance(decision, Exit)
+        else f"an input could be neither applied nor dead-lettered: {exc!r}"
+    )
+    return Exit(f"{reason} ({where})" if where else reason)
 
 
 def _may_pass(exc: BaseException) -> bool:
     if isinstance(exc, ProfileStreamError):
         return exc.retriable
-    return isinstance(exc, OSError | TimeoutError)
+    return isinstance(exc, OSError | TimeoutError) or _from_kafka_client(exc)
+
+
+#: Packages whose errors are the broker's or the stream runtime's, never an input's. The
+#: wiring turns them into ours (``streams.topology``); one that slips through still exits, so
+#: a batch whose write may not have reached Kafka is never acknowledged.
+_INFRASTRUCTURE_PACKAGES = frozenset({"aiokafka", "faust", "mode"})
+
+
+def _from_kafka_client(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if type(seen).__module__.partition(".")[0] in _INFRASTRUCTURE_PACKAGES:
+            return True
+        seen = seen.__cause__
+    return False
 
 
 def exit_for_redelivery(decision: Exit) -> NoReturn:
@@ -120,5 +154,6 @@ def exit_for_redelivery(decision: Exit) -> NoReturn:
 
 
 def exit_on_batch_crash(exc: BaseException) -> NoReturn:
-    """The scheduler's ``on_fatal``: a batch task died of what its batch did not dead-letter."""
-    exit_for_redelivery(_batch_crash(exc))
+    """The scheduler's ``on_fatal``: a batch raised what its batch could not dead-letter (an
+    infrastructure failure, or a failure while dead-lettering)."""
+    exit_for_redelivery(undeliverable(exc, "; ".join(getattr(exc, "__notes__", ()))))

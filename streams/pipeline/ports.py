@@ -6,7 +6,7 @@ Faust's ``Message``, ``Event`` and ``Topic`` have these shapes; the unit tests u
 
 from typing import Any, Protocol
 
-__all__ = ["EventHandle", "Sender", "SourceMessage"]
+__all__ = ["CopySender", "EventHandle", "Sender", "SourceMessage"]
 
 
 class SourceMessage(Protocol):
@@ -43,4 +43,20 @@ class Sender(Protocol):
 
     async def send(self, *, key: bytes | None, value: bytes) -> Any:
         """Produce one record."""
+        ...
+
+
+class CopySender(Protocol):
+    """A topic that admission re-publishes copies of input to: to a partition it names, with
+    headers that say where the copy came from."""
+
+    async def send(
+        self,
+        *,
+        key: bytes | None,
+        value: bytes,
+        partition: int | None = None,
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> Any:
+        """Produce one record, to ``partition`` when given."""
         ...

@@ -5,7 +5,8 @@ Every version goes through the same steps, each finished before the next starts:
     PENDING_STORED   the record is stored with the event it owes (its pending event)
     CHANGELOG_ACKED  Kafka acknowledged that changelog write: the version survives a crash
     EMITTED          the event is delivered on the output topic
-    FINAL            the record is stored without its pending event (or the key is deleted)
+    FINAL            the record is stored without its pending event (after a forget: the
+                     tombstone, which keeps the version and the applied offsets)
 
 So wherever the worker is killed, no event is announced before its version is durable, and a
 record that still owes its event is found by the next batch of that key, which resumes from
@@ -27,7 +28,7 @@ from typing import Any
 from schemas import ProfileEvent, ProfileRecord
 from streams.core.codecs import encode
 from streams.core.kinds import Kind
-from streams.core.records import new_record
+from streams.core.records import settled
 from streams.metrics import VERSIONS
 from streams.pipeline.ownership import check_owned
 from streams.pipeline.ports import EventHandle, Sender
@@ -95,10 +96,9 @@ class Publisher:
         handle: EventHandle | None,
         record: ProfileRecord,
         event: ProfileEvent | None,
-        *,
-        delete: bool = False,
     ) -> None:
-        """Store ``record`` and emit ``event``; with ``delete``, the key goes once it is emitted.
+        """Store ``record`` and emit ``event`` (a forget's record is its tombstone; the key is
+        never deleted, so what was applied before the forget is still known).
 
         Without an event (nothing changed) the record is stored as it is: it remembers the
         applied offsets, so a replay is skipped.
@@ -109,13 +109,13 @@ class Publisher:
         self._store(key, handle, record.model_copy(update={"pending_event": event}))
         version = Publication(key, event)
         await self._announce(version)
-        self._finish(version, handle, None if delete else record)
+        self._finish(version, handle, record)
 
     async def resume(
         self, key: bytes, handle: EventHandle | None, record: ProfileRecord
     ) -> ProfileRecord:
         """Finish the version ``record`` owes its event for, and return the record to go on
-        from (a fresh one when the pending event deleted the profile)."""
+        from (a tombstone when the pending event is a forget's ``deleted``)."""
         event = record.pending_event
         assert event is not None  # noqa: S101 - only called for a pending record
         version = Publication(key, event)
@@ -123,11 +123,9 @@ class Publisher:
         logger.info("re-emitted pending event user_id=%s version=%d", record.user_id, event.version)
         if event.type == "deleted":
             await self.purge(record.user_id)
-            self._finish(version, handle, None)
-            return new_record(record.user_id, self.kind.schema.schema_id, self.kind.name)
-        settled = record.model_copy(update={"pending_event": None})
-        self._finish(version, handle, settled)
-        return settled
+        final = settled(record)
+        self._finish(version, handle, final)
+        return final
 
     async def _announce(self, version: Publication) -> None:
         check_owned("the changelog wait")
@@ -137,15 +135,10 @@ class Publisher:
         version.reached(PublishState.EMITTED)
 
     def _finish(
-        self, version: Publication, handle: EventHandle | None, record: ProfileRecord | None
+        self, version: Publication, handle: EventHandle | None, record: ProfileRecord
     ) -> None:
-        """Store the final ``record``, or delete the key when there is none."""
-        if record is None:
-            check_owned("a delete")
-            self.make_event_current(handle)
-            del self.table[version.key]  # a tombstone on the changelog, so compaction drops it
-        else:
-            self._store(version.key, handle, record)
+        """Store the final ``record``."""
+        self._store(version.key, handle, record)
         version.reached(PublishState.FINAL)
 
     def _store(self, key: bytes, handle: EventHandle | None, record: ProfileRecord) -> None:

@@ -93,13 +93,14 @@ class ProfileReader:
         return place(owner, here=str(self.app.conf.canonical_url))
 
     def stored(self, subject: str) -> ProfileRecord | None:
-        """The record in this worker's table, migrated; None if absent or being forgotten."""
+        """The record in this worker's table, migrated; None if absent, being forgotten or
+        forgotten (a tombstone answers as an unknown user does)."""
         raw = self.table.get(subject.encode())
         if raw is None:
             return None
         record = decode_record(raw)
         pending = record.pending_event
-        if pending is not None and pending.type == "deleted":
+        if record.forgotten_at is not None or (pending is not None and pending.type == "deleted"):
             return None
         return migrate(record, self.kind.schema)[0]
 

@@ -1,5 +1,10 @@
-"""Issue 16's edges that need a real worker: a record written by a newer release, and a forged
-operator command."""
+"""Issue 16's edges that need a real worker: a record written by a newer release, a forged
+operator command, and a dead letter larger than the producer may send."""
+
+import asyncio
+import base64
+import hashlib
+import time
 
 import orjson
 from pydantic import SecretStr
@@ -80,3 +85,40 @@ async def test_a_forged_command_is_dead_lettered_and_changes_nothing(
     # only the authentic command applied: the forged ones changed nothing
     assert [e["type"] for e in events] == ["updated", "deleted"]
     assert events[-1]["source_message_ids"] == ["c2"]
+
+
+async def test_a_dead_letter_over_the_producers_limit_is_truncated_and_the_partition_goes_on(
+    start_worker: StartWorker, kafka: Kafka, names: Names, fake_llm: FakeLLM
+) -> None:
+    fake_llm.on("Spanish", {"field": "languages", "op": "add", "value": "Spanish"})
+    worker = await start_worker()
+    partition = partition_for(b"big", PARTITIONS)
+    big_offset = (await kafka.end_offsets(names.input))[partition]
+    # Under the broker's 1 MB, but its letter (base64, +33 %) would be over the producer's
+    # max request size (Faust's default: 1,000,000 bytes).
+    huge = b"{" + b"x" * 899_999
+    await kafka.send(names.input, huge, key=b"big")
+    await kafka.send(names.input, message("big", "I speak Spanish"))
+
+    # The partition is committed past the big record only once its letter is in Kafka.
+    deadline = time.monotonic() + 60
+    while (await kafka.committed(names.prefix, names.input)).get(partition, -1) <= big_offset:
+        assert time.monotonic() < deadline, "never committed past the big record"
+        assert worker.alive(), worker.tail()
+        await asyncio.sleep(0.2)
+    letters = sum((await kafka.end_offsets(names.dlq)).values())
+    assert letters == 1, "committed past the big record, but its dead letter is not in Kafka"
+
+    (record,) = await kafka.read(names.dlq, lambda r: len(r) >= 1)
+    assert record.value is not None and len(record.value) < 1_000_000
+    letter = orjson.loads(record.value)
+    assert (letter["reason_code"], letter["source_offset"]) == ("not_json", big_offset)
+    assert letter["truncated"] is True and letter["original_size"] == len(huge)
+    assert letter["original_sha256"] == hashlib.sha256(huge).hexdigest()
+    kept = base64.b64decode(letter["value_b64"])
+    assert len(kept) > 500_000 and huge.startswith(kept)
+
+    # The worker is alive and applies the next message of that partition.
+    events = decode(await kafka.read(names.output, lambda r: len(r) >= 1))
+    assert [(e["user_id"], e["profile"]["languages"]) for e in events] == [("big", ["Spanish"])]
+    assert worker.alive(), worker.tail()

@@ -2,6 +2,7 @@
 event lines, LoCoMo import of a real file, and the errors a user sees."""
 
 import base64
+import hashlib
 import io
 import os
 from collections import defaultdict
@@ -19,6 +20,7 @@ from streams.cli.dlq import Letter, _pick, _record, _select, render
 from streams.cli.messages import check_line, checked
 from streams.cli.support import event_line
 from streams.core.codecs import COMMAND_HEADER, decode_message
+from streams.core.origin import ORIGIN_HEADER
 from streams.settings import Settings
 
 LOCOMO = Path(__file__).resolve().parents[5] / "shared" / "data" / "locomo"
@@ -147,6 +149,9 @@ def test_replay_gives_back_the_original_headers_once() -> None:
     assert list(plain.headers) == [("traceparent", b"\x00t-1")]
     command = _record(letter(0, 2, headers=[trace, marked], command=True).body)
     assert list(command.headers) == [("traceparent", b"\x00t-1"), COMMAND_HEADER]
+    origin = {"name": ORIGIN_HEADER, "value_b64": base64.b64encode(b"chat-messages:3:9").decode()}
+    rerouted = _record(letter(0, 3, headers=[origin, trace]).body)
+    assert list(rerouted.headers) == [("traceparent", b"\x00t-1")]  # a new input, not a copy
 
 
 def test_values_show_as_text_when_utf8_else_as_hex() -> None:
@@ -243,3 +248,49 @@ def test_usage_errors_say_what_to_do(runner: CliRunner, args: list[str], problem
     result = runner.invoke(main, args)
     assert result.exit_code == 2
     assert problem in result.output
+
+
+def _truncated_letter(offset: int) -> Letter:
+    whole = b"{" + b"x" * 999
+    return letter(
+        0,
+        offset,
+        value_b64=base64.b64encode(whole[:300]).decode(),
+        truncated=True,
+        original_size=len(whole),
+        original_sha256=hashlib.sha256(whole).hexdigest(),
+    )
+
+
+def test_dlq_show_says_a_letter_is_truncated_and_where_the_whole_record_is(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("streams.cli.dlq._read_all", lambda: [_truncated_letter(7)])
+    result = runner.invoke(main, ["dlq", "show", "0:7"])
+    assert result.exit_code == 0, result.output
+    assert "truncated:   the value was 1000 bytes (sha256 " in result.output
+    assert "only its first 300 bytes are kept, so it cannot be replayed" in result.output
+    assert "chat-messages partition 3 offset 42" in result.output
+
+
+def test_dlq_list_marks_a_truncated_letter(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("streams.cli.dlq._read_all", lambda: [_truncated_letter(7), letter(0, 8)])
+    lines = runner.invoke(main, ["dlq", "list"]).output.splitlines()
+    assert lines[0].endswith("[truncated]") and not lines[1].endswith("[truncated]")
+
+
+def test_dlq_replay_refuses_a_truncated_letter_and_replays_the_others(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent: list[Any] = []
+    monkeypatch.setattr("streams.cli.dlq._read_all", lambda: [_truncated_letter(7), letter(0, 8)])
+    monkeypatch.setattr("streams.cli.dlq.produce", lambda records, **kw: records)
+    monkeypatch.setattr("streams.cli.dlq.run", sent.extend)
+    result = runner.invoke(main, ["dlq", "replay", "--all"])
+    assert result.exit_code == 0, result.output
+    assert "refused 0:7: the value was 1000 bytes" in result.output
+    assert "cannot be replayed" in result.output
+    assert [record.value for record in sent] == [b"{oops"]
+    assert "re-published 1 dead letters" in result.output

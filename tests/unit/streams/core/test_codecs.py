@@ -1,6 +1,7 @@
 """Bytes in, contracts out: every bad input becomes an InvalidEvent with a code and a reason."""
 
 import base64
+import hashlib
 from typing import Any
 
 import orjson
@@ -188,6 +189,57 @@ def test_a_dead_letter_for_a_tombstone_without_key() -> None:
         )
     )
     assert out["key_b64"] is None and out["value_b64"] == ""
+
+
+def _letter(value: bytes, max_bytes: int | None, headers: Any = ()) -> bytes:
+    return dead_letter_record(
+        code="not_json",
+        reason="chat message is not valid JSON",
+        topic="chat-messages",
+        partition=2,
+        offset=41,
+        key=b"u1",
+        value=value,
+        failed_at=T0,
+        headers=headers,
+        max_bytes=max_bytes,
+    )
+
+
+def test_a_dead_letter_within_the_bound_is_whole_and_not_marked() -> None:
+    raw = b"{" + b"x" * 10_000
+    out = _letter(raw, max_bytes=len(_letter(raw, None)))
+    letter = DeadLetter.model_validate_json(out)
+    assert base64.b64decode(letter.value_b64) == raw
+    assert (letter.truncated, letter.original_size, letter.original_sha256) == (False, None, None)
+
+
+@pytest.mark.parametrize("size", [800_000, 900_000, 1_000_000])
+def test_a_dead_letter_over_the_bound_keeps_the_first_bytes_a_hash_and_the_size(
+    size: int,
+) -> None:
+    raw = bytes(range(256)) * (size // 256) + b"!" * (size % 256)
+    bound = 1_000_000 - 8 * 1024
+    out = _letter(raw, bound, headers=[("traceparent", b"00-abc")])
+    assert bound - 4 <= len(out) <= bound  # the most of the value that fits, whole base64 groups
+    letter = DeadLetter.model_validate_json(out)
+    kept = base64.b64decode(letter.value_b64)
+    assert raw.startswith(kept) and len(kept) > 700_000
+    assert letter.truncated and letter.original_size == size
+    assert letter.original_sha256 == hashlib.sha256(raw).hexdigest()
+    assert [h.name for h in letter.headers] == ["traceparent"]
+    assert (letter.reason_code, letter.source_partition, letter.source_offset) == (
+        "not_json",
+        2,
+        41,
+    )
+
+
+def test_headers_too_big_for_the_bound_are_left_out_of_a_truncated_letter() -> None:
+    out = _letter(b"{" * 5_000, 2_000, headers=[("big", b"h" * 3_000)])
+    letter = DeadLetter.model_validate_json(out)
+    assert len(out) <= 2_000 and letter.truncated and letter.headers == []
+    assert b"{" * 100 in base64.b64decode(letter.value_b64)
 
 
 def test_records_round_trip_through_encode() -> None:

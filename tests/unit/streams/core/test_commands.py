@@ -1,4 +1,4 @@
-"""Operator commands decided purely: what is stored, what is announced, what is deleted."""
+"""Operator commands decided purely: what is stored, what is announced, what is forgotten."""
 
 from datetime import UTC, datetime
 
@@ -35,10 +35,41 @@ def apply(cmd: ProfileCommand, exists: bool = True):  # type: ignore[no-untyped-
 
 def test_forget_keeps_no_profile_data_and_announces_the_next_version() -> None:
     outcome = apply(command("forget"))
-    assert outcome is not None and outcome.delete
+    assert outcome is not None and outcome.forgets
     assert outcome.record.profile == {} and outcome.record.provenance == {}
     assert outcome.event is not None and outcome.event.type == "deleted"
     assert outcome.event.event_id == "ann:5" and outcome.event.profile is None
+
+
+def test_forget_leaves_a_tombstone_at_the_deleted_version_that_remembers_what_was_applied() -> None:
+    stored = STORED.model_copy(
+        update={"applied": {"chat:0": 7}, "recent_message_ids": ("m7",), "locked": ("name",)}
+    )
+    outcome = apply_command(
+        command("forget"), stored, SCHEMA, source="chat:0", offset=9, exists=True
+    )
+    assert outcome is not None
+    tombstone = outcome.record
+    assert tombstone.forgotten_at == AT and tombstone.version == 5 and tombstone.format == 2
+    assert tombstone.applied == {"chat:0": 9} and tombstone.recent_message_ids == ("m7", "c1")
+    assert (tombstone.profile, tombstone.locked, tombstone.set_aside) == ({}, (), {})
+
+
+@pytest.mark.parametrize("kind", ["forget", "migrate"])
+def test_a_tombstone_is_not_forgotten_nor_migrated_again(kind: str) -> None:
+    tombstone = apply(command("forget")).record  # type: ignore[union-attr]
+    again = command(kind).model_copy(update={"command_id": "c2"})
+    assert apply_command(again, tombstone, SCHEMA, source="chat:0", offset=10, exists=True) is None
+
+
+def test_a_redelivered_command_changes_nothing() -> None:
+    tombstone = apply(command("forget")).record  # type: ignore[union-attr]
+    renewed = tombstone.model_copy(update={"forgotten_at": None, "applied": {"chat:0": 11}})
+    # the forget at offset 9 comes again after a new profile began at offset 11: it is skipped
+    assert (
+        apply_command(command("forget"), renewed, SCHEMA, source="chat:0", offset=9, exists=True)
+        is None
+    )
 
 
 @pytest.mark.parametrize("kind", ["forget", "migrate"])
@@ -49,7 +80,7 @@ def test_forget_and_migrate_never_create_a_profile(kind: str) -> None:
 def test_a_correction_applies_and_locks() -> None:
     op = PatchOperation(field="name", op="set", value="Annie")
     outcome = apply(command("correct", operations=(op,), lock=("name",)))
-    assert outcome is not None and not outcome.delete and outcome.event is not None
+    assert outcome is not None and not outcome.forgets and outcome.event is not None
     assert outcome.record.profile["name"] == "Annie" and outcome.record.locked == ("name",)
     assert outcome.record.provenance["name"].by == "operator"
     assert outcome.event.changes[0].evidence.message_id == "c1"

@@ -8,7 +8,15 @@ import orjson
 import pytest
 from pydantic import ValidationError
 
-from schemas import RECORD_FORMAT, Evidence, FieldChange, ProfileRecord, Provenance, SetAside
+from schemas import (
+    RECORD_FORMAT,
+    TOMBSTONE_FORMAT,
+    Evidence,
+    FieldChange,
+    ProfileRecord,
+    Provenance,
+    SetAside,
+)
 from streams.core import stored
 from streams.core.codecs import decode_record, encode
 from streams.core.records import deleted_event
@@ -54,19 +62,19 @@ def test_fields_of_a_newer_release_are_ignored_and_the_known_data_is_intact(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     raw = newer(
-        top={"tier": "gold", "format": 2},
+        top={"tier": "gold", "format": RECORD_FORMAT + 1},
         pending_event={"trace_id": "t-1"},
         evidence={"confidence": 0.9},
         provenance={"model": "gpt-x"},
     )
     with caplog.at_level(logging.WARNING, logger=stored.__name__):
         record = decode_record(raw)
-    assert record == current()  # format comes back as this release's: it holds only our fields
-    assert record.format == RECORD_FORMAT
+    assert record == current()  # format comes back as the one of the fields it still holds
+    assert record.format == 1
     logged = caplog.text
     for name in ("'tier'", "'pending_event.trace_id'", "'pending_event.confidence'"):
         assert name in logged
-    assert "'provenance.model'" in logged and "format 2" in logged
+    assert "'provenance.model'" in logged and f"format {RECORD_FORMAT + 1}" in logged
     assert "gold" not in logged and "gpt-x" not in logged and "Alice" not in logged
 
 
@@ -109,3 +117,13 @@ def test_a_broken_record_still_raises() -> None:
 def test_writing_stays_strict() -> None:
     with pytest.raises(ValidationError):
         ProfileRecord(user_id="u", schema_id="s", tier="gold")  # type: ignore[call-arg]
+
+
+def test_a_tombstone_says_format_2_and_other_records_keep_the_previous_releases_bytes() -> None:
+    raw = encode(current())
+    assert b"forgotten_at" not in raw and b'"format"' not in raw
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    tombstone = current().model_copy(update={"forgotten_at": at, "format": TOMBSTONE_FORMAT})
+    raw = encode(tombstone)
+    assert raw.startswith(b'{"format":2,') and b'"forgotten_at":"2026-12-01T00:00:00Z"' in raw
+    assert decode_record(raw) == tombstone

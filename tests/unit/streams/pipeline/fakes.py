@@ -43,12 +43,22 @@ class Topic:
 
     def __init__(self) -> None:
         self.sent: list[tuple[bytes | None, bytes]] = []
+        #: The partition (None: the producer's choice) and headers of each record sent.
+        self.routing: list[tuple[int | None, list[tuple[str, bytes]]]] = []
         self.fail: BaseException | None = None
 
-    async def send(self, *, key: bytes | None, value: bytes) -> Any:
+    async def send(
+        self,
+        *,
+        key: bytes | None,
+        value: bytes,
+        partition: int | None = None,
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> Any:
         if self.fail is not None:
             raise self.fail
         self.sent.append((key, value))
+        self.routing.append((partition, list(headers or ())))
         delivered = asyncio.get_running_loop().create_future()
         delivered.set_result(None)
         return delivered
@@ -133,6 +143,7 @@ def chat(
     partition: int | None = None,
     partitions: int = 1,
     sent_at: datetime = T0,
+    headers: Any = (),
     **fields: Any,
 ) -> Record:
     """The record of a chat message on the partition its user's key goes to (unless told)."""
@@ -150,7 +161,7 @@ def chat(
     key = key if key is not None else user.encode()
     if partition is None:
         partition = partition_for(user.encode(), partitions)
-    return Record(key, encode(body), offset=offset, partition=partition)
+    return Record(key, encode(body), offset=offset, partition=partition, headers=headers)
 
 
 def command(

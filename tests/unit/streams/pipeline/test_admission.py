@@ -6,9 +6,11 @@ import pytest
 
 from schemas import ChatMessage, ProfileCommand, UserProfile
 from streams.core.kinds import Kind
+from streams.core.origin import ORIGIN_HEADER
 from streams.core.partitioning import partition_for
 from streams.core.profile_schema import ProfileSchema
-from streams.errors import BrokerUnavailable
+from streams.errors import BrokerUnavailable, SendRejected
+from streams.pipeline.dead_letters import DeadLetters
 from tests.unit.helpers import T0
 
 from .fakes import Pipeline, Record, Topic, chat, command, raw_bytes
@@ -75,7 +77,32 @@ async def test_a_message_on_another_users_partition_is_re_routed_by_its_user_id(
         misplaced.key, misplaced.partition = None, home  # unkeyed: re-keyed even if in place
     assert await pipeline.admit(misplaced) is None
     assert pipeline.reroute.sent == [(b"alice", misplaced.value)]
+    # to the partition named by the configured count, never the producer's: no loop when
+    # partitions are added at run time; with where it came from, to skip a second copy
+    origin = f"chat-messages:{misplaced.partition}:{misplaced.offset}".encode()
+    assert pipeline.reroute.routing == [(home, [(ORIGIN_HEADER, origin)])]
     assert pipeline.dlq.sent == []
+
+
+async def test_a_re_routed_copy_sent_again_after_a_crash_is_applied_once() -> None:
+    pipeline = Pipeline(partitions=8)
+    home = partition_for(b"alice", 8)
+    misplaced = chat("m1", "name=Alice", partition=(home + 1) % 8, partitions=8, offset=40)
+
+    async def reroute(offset: int) -> Record:
+        """The copy a re-route sends, read back at ``offset`` of the user's partition."""
+        await pipeline.admit(misplaced)  # admitted again after a crash: sent again
+        (key, value), (_, headers) = pipeline.reroute.sent[-1], pipeline.reroute.routing[-1]
+        return Record(key, value, offset=offset, partition=home, headers=headers)
+
+    await pipeline.feed(await reroute(0))
+    # more messages than the record's recent ids hold, so only the origin offset can tell
+    await pipeline.batch(*(chat(f"n{i}", "hi", offset=1 + i, partitions=8) for i in range(300)))
+    assert "m1" not in pipeline.stored().recent_message_ids
+    await pipeline.feed(await reroute(301))
+    assert pipeline.model.calls[0] == ["m1"] and len(pipeline.model.calls) == 2
+    assert [e["event_id"] for e in pipeline.output.values] == ["alice:1"]
+    assert pipeline.stored().applied[f"origin:chat-messages:{misplaced.partition}"] == 40
 
 
 async def test_a_command_is_admitted_but_never_re_routed() -> None:
@@ -107,6 +134,23 @@ async def test_a_message_naming_another_kinds_subject_is_forwarded_keyed_by_it()
         chat("m3", "an answer", offset=2, role="assistant", metadata={"team_id": "t7"})
     )
     assert teams.sent == [(b"t7", with_team.value)]  # assistant turns are no team's facts
+    assert teams.routing == [(None, [(ORIGIN_HEADER, b"chat-messages:0:0")])]
+
+
+async def test_a_forwarded_copy_sent_again_after_a_crash_is_applied_once_by_the_kind() -> None:
+    pipeline = Pipeline(kind=_team())
+    headers = [(ORIGIN_HEADER, b"chat-messages:2:17")]
+    copy = chat("m1", "name=Ship", metadata={"team_id": "t7"}, key=b"t7", headers=headers)
+    await pipeline.feed(copy)
+    others = (
+        chat(f"n{i}", "hi", offset=1 + i, metadata={"team_id": "t7"}, key=b"t7") for i in range(300)
+    )
+    await pipeline.batch(*others)
+    copy_again = chat(
+        "m1", "name=Ship", offset=301, metadata={"team_id": "t7"}, key=b"t7", headers=headers
+    )
+    await pipeline.feed(copy_again)
+    assert len(pipeline.model.calls) == 2 and [e["version"] for e in pipeline.output.values] == [1]
 
 
 async def test_another_kinds_topic_admits_only_records_keyed_by_their_subject() -> None:
@@ -138,7 +182,8 @@ async def test_a_bug_met_by_one_event_dead_letters_it_and_admission_goes_on() ->
     pipeline.admission.forwards = [(_team(), teams)]
     assert await pipeline.admit(chat("m1", "hi", metadata={"team_id": "t7"})) is None
     (dead,) = pipeline.dlq.values
-    assert dead["reason_code"] == "internal_error" and "bug" in dead["reason"]
+    assert dead["reason_code"] == "internal_error" and "RuntimeError" in dead["reason"]
+    assert "bug" not in dead["reason"]  # an exception's message may quote the input
     assert pipeline.exits == []
     assert await pipeline.admit(chat("m2", "hi", offset=1)) is not None
 
@@ -148,6 +193,41 @@ async def test_when_the_dead_letter_topic_is_down_too_the_worker_exits() -> None
     pipeline.dlq.fail = BrokerUnavailable("broker down")
     assert await pipeline.admit(Record(b"alice", b"{not json")) is None
     assert len(pipeline.exits) == 1
+
+
+async def test_a_dead_letter_is_kept_within_the_producers_request_size() -> None:
+    pipeline = Pipeline()
+    pipeline.admission.dead_letters = DeadLetters(pipeline.dlq, max_request_bytes=100_000)
+    huge = b"{" + b"x" * 120_000  # its letter would be 160 kB
+    assert await pipeline.admit(Record(b"alice", huge, offset=3)) is None
+    ((key, value),) = pipeline.dlq.sent
+    assert key == b"alice" and len(value) <= 100_000 - len(b"alice") - 8 * 1024
+    (letter,) = pipeline.dlq.values
+    assert (letter["reason_code"], letter["source_offset"]) == ("not_json", 3)
+    assert letter["truncated"] and letter["original_size"] == len(huge)
+    assert huge.startswith(raw_bytes(letter)) and pipeline.exits == []
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        Record(b"alice", b"{not json", offset=9),
+        chat("m1", "hi", offset=9, metadata={"team_id": "t"}),
+    ],
+    ids=["invalid", "bug"],
+)
+async def test_an_input_kafka_refuses_to_dead_letter_stops_the_worker_naming_it(
+    record: Record,
+) -> None:
+    pipeline = Pipeline()
+    teams = Topic()
+    teams.fail = RuntimeError("bug")
+    pipeline.admission.forwards = [(_team(), teams)]
+    pipeline.dlq.fail = SendRejected("Kafka refused a record for dlq: MessageSizeTooLargeError")
+    assert await pipeline.admit(record) is None
+    (exit_,) = pipeline.exits
+    assert "MessageSizeTooLargeError" in exit_.reason and "offset=9" in exit_.reason
+    assert "neither applied nor dead-lettered" in exit_.reason
 
 
 async def test_a_command_without_a_valid_signature_is_dead_lettered_and_changes_nothing() -> None:

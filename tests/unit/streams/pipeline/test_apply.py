@@ -1,11 +1,21 @@
 """Applying a batch: one extraction per batch, nothing applied twice, no event for nothing."""
 
+import asyncio
+from typing import Any
+
 import pytest
 
 from schemas import PatchOperation
-from streams.errors import ExtractionFailed
+from streams.errors import BrokerUnavailable, CachePurgeFailed, ExtractionFailed, SendRejected
+from streams.pipeline import apply as apply_module
+from streams.pipeline.job import Job
+from streams.pipeline.policy import undeliverable
+from streams.pipeline.scheduler import KeyedScheduler, SchedulerLimits
+from tests.unit.helpers import T0
 
-from .fakes import Pipeline, chat, command
+from .fakes import Event, Pipeline, Record, chat, command, raw_bytes
+
+T0_S = T0.timestamp()
 
 
 async def test_a_batch_is_extracted_once_and_published_as_one_version() -> None:
@@ -72,14 +82,6 @@ async def test_an_extraction_that_gives_up_dead_letters_each_new_message() -> No
     assert [e["version"] for e in pipeline.output.values] == [1]
 
 
-async def test_any_other_failure_leaves_the_batch_to_the_scheduler() -> None:
-    pipeline = Pipeline()
-    pipeline.model.fail = RuntimeError("bug")
-    with pytest.raises(RuntimeError):
-        await pipeline.feed(chat("m1", "name=Alice"))
-    assert pipeline.dlq.sent == [] and pipeline.output.sent == [] and pipeline.table == {}
-
-
 async def test_a_forget_announces_the_deletion_and_purges_the_cache() -> None:
     pipeline = Pipeline()
     await pipeline.feed(chat("m1", "name=Alice"), command("c1", "forget", offset=1))
@@ -87,13 +89,55 @@ async def test_a_forget_announces_the_deletion_and_purges_the_cache() -> None:
         ("alice:1", "updated"),
         ("alice:2", "deleted"),
     ]
-    assert pipeline.table == {} and pipeline.model.forgotten == ["alice"]
+    assert pipeline.model.forgotten == ["alice"]
+    tombstone = pipeline.stored()  # no profile data, but the version and what was applied
+    assert tombstone.forgotten_at is not None and tombstone.profile == {}
+    assert (tombstone.version, tombstone.applied) == (2, {"chat-messages:0": 1})
+
+
+async def test_a_message_redelivered_after_a_forget_is_skipped_without_a_model_call() -> None:
+    pipeline = Pipeline()
+    m1, m2 = chat("m1", "name=Alice", offset=0), chat("m2", "name=Al", offset=1)
+    await pipeline.feed(m1, m2, command("c1", "forget", offset=2))
+    await pipeline.feed(m1, m2)  # a crash or rebalance before the forget's offset was committed
+    await pipeline.feed(chat("m1", "name=Alice", offset=7))  # re-published by a producer
+    assert [(e["event_id"], e["type"]) for e in pipeline.output.values] == [
+        ("alice:1", "updated"),
+        ("alice:2", "updated"),
+        ("alice:3", "deleted"),
+    ]
+    assert pipeline.model.calls == [["m1"], ["m2"]]
+    assert pipeline.stored().forgotten_at is not None and pipeline.stored().profile == {}
+
+
+async def test_a_message_after_a_forget_starts_an_empty_profile_at_the_next_version() -> None:
+    pipeline = Pipeline()
+    await pipeline.feed(
+        chat("m1", "name=Alice", offset=0),
+        chat("m2", "name=Al", offset=1),
+        command("c1", "forget", offset=2),
+    )
+    await pipeline.feed(chat("m3", "hello", offset=3))  # nothing to learn: still forgotten
+    assert pipeline.stored().forgotten_at is not None
+    await pipeline.feed(chat("m4", "name=Bea", offset=4))
+    last = pipeline.output.values[-1]
+    assert (last["event_id"], last["type"], last["version"]) == ("alice:4", "updated", 4)
+    assert last["profile"]["name"] == "Bea"
+    assert [c["field"] for c in last["changes"]] == ["name"]
+    assert last["changes"][0]["old"] is None  # from empty, not from the forgotten profile
+    record = pipeline.stored()
+    assert record.forgotten_at is None and record.format == 1 and record.version == 4
+    assert b'"format"' not in pipeline.table[b"alice"]  # a profile again, in format 1 bytes
+    assert pipeline.model.calls[-1] == ["m4"]
 
 
 async def test_forgetting_an_unknown_user_does_nothing() -> None:
     pipeline = Pipeline()
     await pipeline.feed(command("c1", "forget"))
     assert pipeline.output.sent == [] and pipeline.table == {}
+    await pipeline.feed(chat("m1", "name=Al", offset=1), command("c2", "forget", offset=2))
+    await pipeline.feed(command("c3", "forget", offset=3))  # a tombstone is not forgotten again
+    assert [e["event_id"] for e in pipeline.output.values] == ["alice:1", "alice:2"]
 
 
 async def test_a_correction_is_applied_and_a_refused_one_is_dead_lettered() -> None:
@@ -111,3 +155,107 @@ async def test_a_correction_is_applied_and_a_refused_one_is_dead_lettered() -> N
         1,
         "alice",
     )
+
+
+async def test_a_bug_in_the_extractor_dead_letters_the_new_messages_as_internal_error() -> None:
+    pipeline = Pipeline()
+    pipeline.model.fail = RuntimeError("bug quoting alice's words")
+    await pipeline.feed(chat("m1", "name=Alice"))
+    (dead,) = pipeline.dlq.values
+    assert (dead["reason_code"], dead["message_id"]) == ("internal_error", "m1")
+    assert "RuntimeError" in dead["reason"] and "alice" not in dead["reason"]
+    assert pipeline.output.sent == [] and pipeline.table == {}
+
+
+def _scheduled(pipeline: Pipeline, fatal: list[BaseException]) -> KeyedScheduler:
+    """The real scheduler running ``pipeline``'s batches, with ``on_fatal`` recorded."""
+    return KeyedScheduler(
+        pipeline.updater.apply, fatal.append, SchedulerLimits(window_s=0.05, catch_up_window_s=0)
+    )
+
+
+async def _submit(pipeline: Pipeline, scheduler: KeyedScheduler, *records: Record) -> list[Event]:
+    events = [Event(r) for r in records]
+    for event in events:
+        await scheduler.submit(Job.of(event, await pipeline.admit(event.message), now=T0_S))
+    while scheduler.pending:  # noqa: ASYNC110 - polling is enough here
+        await asyncio.sleep(0.001)
+    return events
+
+
+async def test_a_batch_whose_merge_has_a_bug_is_dead_lettered_acked_and_the_user_goes_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pipeline, fatal = Pipeline(), []
+    scheduler = _scheduled(pipeline, fatal)
+
+    def buggy_merge(*args: Any, **kwargs: Any) -> Any:
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(apply_module, "merge", buggy_merge)
+    batch = [chat("m1", "name=Al", offset=0), chat("m2", "name=Alice", offset=1)]
+    events = await _submit(pipeline, scheduler, *batch)
+    assert [e.acks for e in events] == [1, 1] and fatal == []
+    dead = pipeline.dlq.values
+    assert [(d["reason_code"], d["message_id"], d["source_offset"]) for d in dead] == [
+        ("internal_error", "m1", 0),
+        ("internal_error", "m2", 1),
+    ]
+    assert [raw_bytes(d) for d in dead] == [r.value for r in batch]
+    assert all("KeyError" in d["reason"] and d["user_id"] == "alice" for d in dead)
+
+    monkeypatch.undo()  # the next batch of that user runs as usual
+    (event,) = await _submit(pipeline, scheduler, chat("m3", "name=Alicia", offset=2))
+    assert event.acks == 1 and fatal == []
+    assert [(e["version"], e["profile"]["name"]) for e in pipeline.output.values] == [(1, "Alicia")]
+
+
+async def test_a_bug_in_a_command_dead_letters_it_and_acks_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pipeline, fatal = Pipeline(), []
+    scheduler = _scheduled(pipeline, fatal)
+
+    def buggy(*args: Any, **kwargs: Any) -> Any:
+        raise AttributeError("a bug")
+
+    monkeypatch.setattr(apply_module, "apply_command", buggy)
+    (event,) = await _submit(pipeline, scheduler, command("c1", "forget"))
+    assert event.acks == 1 and fatal == []
+    (dead,) = pipeline.dlq.values
+    assert dead["reason_code"] == "internal_error" and dead["command"] is True
+
+
+@pytest.mark.parametrize(
+    "exc", [BrokerUnavailable("down"), CachePurgeFailed("redis"), OSError("net")], ids=repr
+)
+async def test_an_infrastructure_failure_leaves_the_batch_unacked_for_redelivery(
+    exc: Exception,
+) -> None:
+    pipeline, fatal = Pipeline(), []
+    scheduler = _scheduled(pipeline, fatal)
+    pipeline.output.fail = exc
+    events = [Event(chat("m1", "name=Alice", offset=4))]
+    await scheduler.submit(Job.of(events[0], await pipeline.admit(events[0].message), now=T0_S))
+    while not fatal:  # noqa: ASYNC110 - polling is enough here
+        await asyncio.sleep(0.001)
+    (failure,) = fatal
+    assert failure is exc and events[0].acks == 0 and pipeline.dlq.sent == []
+    assert "topic=chat-messages partition=0 offsets=4" in failure.__notes__
+
+
+async def test_a_batch_that_can_be_neither_applied_nor_dead_lettered_is_left_unacked() -> None:
+    pipeline, fatal = Pipeline(), []
+    scheduler = _scheduled(pipeline, fatal)
+    pipeline.model.fail = RuntimeError("bug")
+    pipeline.dlq.fail = SendRejected("Kafka refused a record for dlq: too large")
+    batch = [Event(chat("m1", "hi", offset=7)), Event(chat("m2", "hi", offset=8))]
+    for event in batch:
+        await scheduler.submit(Job.of(event, await pipeline.admit(event.message), now=T0_S))
+    while not fatal:  # noqa: ASYNC110 - polling is enough here
+        await asyncio.sleep(0.001)
+    (failure,) = fatal
+    assert isinstance(failure, SendRejected) and [e.acks for e in batch] == [0, 0]
+    assert "topic=chat-messages partition=0 offsets=7..8" in failure.__notes__
+    decision = undeliverable(failure, "; ".join(failure.__notes__))
+    assert "offsets=7..8" in decision.reason and "fix the limit" in decision.reason

@@ -4,15 +4,16 @@ from typing import Any, cast
 
 import pytest
 
-from schemas import ProfileEvent
-from streams.core.codecs import decode_record
+from schemas import ProfileEvent, ProfileRecord
+from streams.core.codecs import decode_record, encode
 from streams.pipeline.publish import Publication, PublishState
 
 from .fakes import Pipeline, chat, command
 
 
-class Killed(Exception):
-    """The worker dies here (the process exits: nothing after this step runs)."""
+class Killed(BaseException):
+    """The worker dies here (the process exits: nothing after this step runs, no handler
+    catches it)."""
 
 
 class Journal(dict[bytes, bytes]):
@@ -140,18 +141,41 @@ async def test_a_forget_killed_before_its_event_is_finished_by_the_next_batch() 
         ("deleted", 2),
     ]
     assert pipeline.model.forgotten == ["alice", "alice"]  # on the command, again on resume
-    after = pipeline.stored()  # a fresh record: the forgotten profile did not come back
-    assert after.pending_event is None and not (after.profile or {}).get("name")
+    after = pipeline.stored()  # the tombstone: the forgotten profile did not come back
+    assert after.pending_event is None and after.profile == {}
+    assert after.forgotten_at is not None and after.version == 2
+    assert after.applied == {"chat-messages:0": 2}  # the forget (1) and m2 (2) are remembered
+
+    await pipeline.feed(chat("m1", "name=Alice", offset=0))  # redelivered from before the forget
+    await pipeline.feed(chat("m3", "name=Bea", offset=3))
+    assert [e["event_id"] for e in pipeline.output.values] == ["alice:1", "alice:2", "alice:3"]
+    assert pipeline.model.calls == [["m1"], ["m2"], ["m3"]]
 
 
-async def test_a_forget_deletes_the_key_only_once_its_event_is_out() -> None:
+async def test_a_forget_left_pending_by_the_previous_release_settles_as_a_tombstone() -> None:
+    pipeline = Pipeline()
+    await pipeline.feed(chat("m1", "name=Alice"))
+    deleted = ProfileEvent.model_validate(
+        pipeline.output.values[0]
+        | {"event_id": "alice:2", "type": "deleted", "version": 2}
+        | {"profile": None, "changes": [], "source_message_ids": ["c1"]}
+    )
+    # the release before this one stored a bare record at the old version, then deleted the key
+    stub = ProfileRecord(user_id="alice", schema_id=pipeline.stored().schema_id, version=1)
+    pipeline.table[b"alice"] = encode(stub.model_copy(update={"pending_event": deleted}))
+    await pipeline.feed(chat("m2", "name=Bea", offset=2))
+    assert [e["event_id"] for e in pipeline.output.values] == ["alice:1", "alice:2", "alice:3"]
+    assert pipeline.stored().version == 3 and pipeline.stored().profile["name"] == "Bea"
+
+
+async def test_a_forget_stores_its_tombstone_only_once_its_event_is_out() -> None:
     pipeline = Pipeline()
     log = _journaled(pipeline)
     await pipeline.feed(chat("m1", "name=Alice"))
     log.clear()
     await pipeline.feed(command("c1", "forget", offset=1))
-    assert log == ["store v2 pending", "changelog acked", "emit v2", "delete"]
-    assert b"alice" not in pipeline.table
+    assert log == ["store v2 pending", "changelog acked", "emit v2", "store final"]
+    assert pipeline.stored().forgotten_at is not None  # never deleted: it remembers the offsets
     assert pipeline.output.values[-1]["profile"] is None
 
 

@@ -102,16 +102,22 @@ def test_while_rebalancing_or_recovering_nobody_answers(recovered: list[bool]) -
 def test_stored_reads_the_record_and_hides_absent_and_forgotten_ones() -> None:
     table = FakeTable()
     table[b"zed"] = encode(record())
-    forgotten = record("ann")
+    being_forgotten = record("ann")
     at = datetime(2026, 12, 1, tzinfo=UTC)
     table[b"ann"] = encode(
-        forgotten.model_copy(update={"pending_event": deleted_event(forgotten, "c1", at)})
+        being_forgotten.model_copy(
+            update={"pending_event": deleted_event(being_forgotten, "c1", at)}
+        )
+    )
+    table[b"bob"] = encode(
+        record("bob").model_copy(update={"forgotten_at": at, "profile": {}})  # a tombstone
     )
     reader = reader_for(fake_app({}), table)
     stored = reader.stored("zed")
     assert stored is not None and stored.profile["name"] == "Zed" and stored.version == 3
     assert reader.stored("nobody") is None
     assert reader.stored("ann") is None
+    assert reader.stored("bob") is None
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,198 @@
+"""deploy/stack.sh without starting anything: syntax, and the configs `config` prints.
+
+`stack.sh config` prints what `up` would write (broker configs, .stack/kafka/stack.env,
+secure.env) for the knobs in the environment. It runs here on a copy of the script in
+a temporary folder, so no .stack of the repository is touched.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+SCRIPT = ROOT / "deploy" / "stack.sh"
+KNOBS = ("STACK_BROKERS", "STACK_SECURE", "STACK_KAFKA_VERSION", "PROFILE_STREAM_KAFKA_PORT")
+KNOBS += ("PROFILE_STREAM_KAFKA_CONTROLLER_PORT", "PROFILE_STREAM_KAFKA_SASL_SSL_PORT")
+
+# What `up` wrote before three brokers, TLS and versions existed: the default must not move.
+DEFAULT_CONFIG = """\
+# Written by deploy/stack.sh on every 'up'; edit the script, not this file.
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:9093
+listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093
+advertised.listeners=PLAINTEXT://127.0.0.1:9092
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs={kdir}/data
+num.partitions=8
+default.replication.factor=1
+min.insync.replicas=1
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=true
+"""
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    (tmp_path / "deploy" / "kafka").mkdir(parents=True)
+    shutil.copy(SCRIPT, tmp_path / "deploy" / "stack.sh")
+    shutil.copy(ROOT / "deploy" / "kafka" / "pom.xml", tmp_path / "deploy" / "kafka" / "pom.xml")
+    return tmp_path
+
+
+def run(repo: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if k not in KNOBS}
+    return subprocess.run(
+        ["bash", str(repo / "deploy" / "stack.sh"), *args],
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+def files(repo: Path, **env: str) -> dict[str, str]:
+    """`config`'s output split into {path: content}."""
+    proc = run(repo, "config", **env)
+    assert proc.returncode == 0, proc.stderr
+    parts = re.split(r"^# ---- (\S+)\n", proc.stdout, flags=re.M)
+    assert parts[0] == ""
+    return dict(zip(parts[1::2], parts[2::2], strict=True))
+
+
+def props(text: str) -> dict[str, str]:
+    pairs = (line.split("=", 1) for line in text.splitlines() if line and line[0] != "#")
+    return {k: v for k, v in pairs}
+
+
+def test_the_script_parses() -> None:
+    subprocess.run(["bash", "-n", str(SCRIPT)], check=True)
+
+
+@pytest.mark.skipif(not shutil.which("shellcheck"), reason="shellcheck is not installed")
+def test_shellcheck_is_clean() -> None:
+    proc = subprocess.run(["shellcheck", str(SCRIPT)], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout
+
+
+def test_default_config_is_the_one_of_old(repo: Path) -> None:
+    kdir = repo / ".stack" / "kafka"
+    out = files(repo)
+    assert out[f"{kdir}/server.properties"] == DEFAULT_CONFIG.format(kdir=kdir)
+    env = props(out[f"{kdir}/stack.env"])
+    assert env["STACK_KAFKA_VERSION"] == "3.9.1"
+    assert (env["STACK_BROKERS"], env["STACK_SECURE"]) == ("1", "0")
+    assert env["PROFILE_STREAM_KAFKA_BOOTSTRAP"] == "127.0.0.1:9092"
+    assert f"{kdir}/secure.env" not in out
+    assert not (repo / ".stack").exists(), "`config` must write nothing"
+
+
+def test_three_brokers_have_their_own_ports_dirs_and_a_three_voter_quorum(repo: Path) -> None:
+    kdir = repo / ".stack" / "kafka"
+    out = files(repo, STACK_BROKERS="3")
+    nodes = [props(out[f"{kdir}/cluster/node{n}/server.properties"]) for n in (1, 2, 3)]
+    voters = "1@127.0.0.1:9093,2@127.0.0.1:9103,3@127.0.0.1:9113"
+    for n, cfg in enumerate(nodes, start=1):
+        port = 9092 + 10 * (n - 1)
+        assert cfg["node.id"] == str(n)
+        assert cfg["controller.quorum.voters"] == voters
+        assert cfg["listeners"] == f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{port + 1}"
+        assert cfg["log.dirs"] == f"{kdir}/cluster/node{n}/data"
+        assert cfg["default.replication.factor"] == "3"
+        assert cfg["offsets.topic.replication.factor"] == "3"
+        assert cfg["transaction.state.log.replication.factor"] == "3"
+        assert cfg["min.insync.replicas"] == "2"
+        assert cfg["transaction.state.log.min.isr"] == "2"
+        # 256 MB heaps: the cleaner's default 128 MB buffer made a broker die at start.
+        assert int(cfg["log.cleaner.dedupe.buffer.size"]) <= 32 * 1024 * 1024
+    env = props(out[f"{kdir}/stack.env"])
+    assert env["PROFILE_STREAM_KAFKA_BOOTSTRAP"] == "127.0.0.1:9092,127.0.0.1:9102,127.0.0.1:9112"
+    assert env["STACK_KAFKA_NODE3_DIR"] == f"{kdir}/cluster/node3"
+
+
+def test_secure_adds_three_listeners_and_an_env_file_with_every_setting(repo: Path) -> None:
+    kdir = repo / ".stack" / "kafka"
+    out = files(repo, STACK_SECURE="1", PROFILE_STREAM_KAFKA_PORT="19092")
+    cfg = props(out[f"{kdir}/server.properties"])
+    assert cfg["listeners"].split(",") == [
+        "PLAINTEXT://127.0.0.1:19092",
+        "CONTROLLER://127.0.0.1:19093",
+        "SASL_SSL://127.0.0.1:19094",
+        "SSL://127.0.0.1:19095",
+        "SASL_PLAINTEXT://127.0.0.1:19096",
+    ]
+    assert cfg["inter.broker.listener.name"] == "PLAINTEXT"
+    assert cfg["sasl.enabled.mechanisms"] == "SCRAM-SHA-256,SCRAM-SHA-512,PLAIN"
+    assert cfg["ssl.keystore.type"] == cfg["ssl.truststore.type"] == "PEM"
+    assert cfg["listener.name.ssl.ssl.client.auth"] == "required"
+    env = props(out[f"{kdir}/secure.env"])
+    assert env["PROFILE_STREAM_KAFKA_BOOTSTRAP"] == "127.0.0.1:19094"
+    assert env["PROFILE_STREAM_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+    assert env["PROFILE_STREAM_KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-256"
+    assert env["PROFILE_STREAM_KAFKA_SSL_CAFILE"] == f"{kdir}/tls/ca.crt"
+    assert env["STACK_KAFKA_SSL_BOOTSTRAP"] == "127.0.0.1:19095"
+    assert env["STACK_KAFKA_SASL_PLAINTEXT_BOOTSTRAP"] == "127.0.0.1:19096"
+    assert props(out[f"{kdir}/stack.env"])["STACK_KAFKA_SECURE_ENV"] == f"{kdir}/secure.env"
+    # The health check reads this very file.
+    assert roundtrip().read_env(_write(repo / "secure.env", out[f"{kdir}/secure.env"])) == env
+
+
+def test_three_secure_brokers_advertise_their_own_secure_ports(repo: Path) -> None:
+    kdir = repo / ".stack" / "kafka"
+    out = files(repo, STACK_SECURE="1", STACK_BROKERS="3", STACK_KAFKA_VERSION="4.1.1")
+    cfg = props(out[f"{kdir}/cluster/node2/server.properties"])
+    assert "SASL_SSL://127.0.0.1:9104" in cfg["advertised.listeners"].split(",")
+    env = props(out[f"{kdir}/secure.env"])
+    assert env["PROFILE_STREAM_KAFKA_BOOTSTRAP"] == "127.0.0.1:9094,127.0.0.1:9104,127.0.0.1:9114"
+    assert props(out[f"{kdir}/stack.env"])["STACK_KAFKA_VERSION"] == "4.1.1"
+
+
+@pytest.mark.parametrize(
+    "knob", ["STACK_BROKERS=2", "STACK_SECURE=yes", "STACK_KAFKA_VERSION=latest"]
+)
+def test_a_bad_knob_is_refused_before_anything_starts(repo: Path, knob: str) -> None:
+    name, value = knob.split("=")
+    proc = run(repo, "up", **{name: value})
+    assert proc.returncode == 2
+    assert name in proc.stderr
+    assert not (repo / ".stack").exists()
+
+
+def test_make_passes_the_knobs_on() -> None:
+    proc = subprocess.run(
+        ["make", "-n", "-C", str(ROOT), "up", "SECURE=1", "BROKERS=3", "KAFKA_VERSION=4.1.1"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert (
+        "STACK_SECURE=1 STACK_BROKERS=3 STACK_KAFKA_VERSION=4.1.1 bash deploy/stack.sh up"
+        in proc.stdout
+    )
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def roundtrip() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("roundtrip", ROOT / "deploy" / "roundtrip.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
