@@ -25,6 +25,7 @@ from streams.extract.cache import CachedExtractor
 from streams.extract.llm import LLMExtractor
 from streams.extract.ratelimit import Limit, RateLimiter
 from streams.extract.rules import RuleExtractor
+from streams.faust_glue import keep_fetched_events_on_resume
 from streams.pipeline.processor import Processor, Work
 from streams.pipeline.scheduler import Job, KeyedScheduler, SchedulerLimits
 from streams.settings import Settings
@@ -102,6 +103,7 @@ def create_worker(settings: Settings) -> faust.App:
     """Build the app for ``settings``; nothing connects until the worker starts."""
     kinds = load_kinds(settings.kinds_file, settings.profile_model)
     app = _faust_app(settings)
+    keep_fetched_events_on_resume(app)  # else recovery can drop fetched input events
     # Declared (created when missing) before the consumer subscribes, with our partition count.
     # Operator commands share it, so they are ordered with the user's messages.
     chat = _raw_topic(app, settings.input_topic, settings)
