@@ -23,7 +23,12 @@ from streams.extract.cache import CachedExtractor
 from streams.extract.llm import LLMExtractor
 from streams.extract.ratelimit import RateLimiter, limits_from_settings
 from streams.extract.rules import RuleExtractor
-from streams.faust_glue import ProfileTable, consumer_lag, make_event_current
+from streams.faust_glue import (
+    ProfileTable,
+    consumer_lag,
+    keep_fetched_events_on_resume,
+    make_event_current,
+)
 from streams.pipeline.admission import Admission
 from streams.pipeline.apply import ProfileUpdater
 from streams.pipeline.dead_letters import DeadLetters
@@ -55,6 +60,7 @@ def create_worker(settings: Settings) -> faust.App:
     """Build the app for ``settings``; nothing connects until the worker starts."""
     kinds = load_kinds(settings.kinds_file, settings.profile_model)
     app = _faust_app(settings)
+    keep_fetched_events_on_resume(app)  # else recovery can drop fetched input events
     topics = declare_topics(app, settings)
     extractor = _extractor(settings)
     lanes = [_lane(app, settings, topics, kind, extractor, len(kinds)) for kind in kinds]

@@ -17,14 +17,25 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import orjson
 import pytest
 import redis.asyncio as aioredis
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from redis.exceptions import RedisError
 
 from tests.fakes.llm_server import FakeLLM
 
 from .conftest import StartWorker
-from .harness import READ_TOKEN, Kafka, Names, decode, free_port, message
+from .harness import (
+    BOOTSTRAP,
+    READ_TOKEN,
+    Kafka,
+    Names,
+    _partitions,
+    decode,
+    free_port,
+    message,
+)
 
 pytestmark = pytest.mark.faults
 ROOT = Path(__file__).resolve().parents[2]
@@ -92,6 +103,113 @@ def all_applied(total: int):  # type: ignore[no-untyped-def]
     return done
 
 
+async def read_all(topic: str) -> list[Any]:
+    """Every record of ``topic`` up to its end offsets now (empty when the topic does not exist)."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=BOOTSTRAP, group_id=None, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        if topic not in await consumer.topics():
+            return []
+        tps = [TopicPartition(topic, p) for p in await _partitions(consumer, topic)]
+        consumer.assign(tps)
+        ends = await consumer.end_offsets(tps)
+        await consumer.seek_to_beginning(*tps)
+        records: list[Any] = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if all([await consumer.position(tp) >= end for tp, end in ends.items()]):
+                break
+            for part in (await consumer.getmany(timeout_ms=500)).values():
+                records.extend(part)
+        return records
+    finally:
+        await consumer.stop()
+
+
+async def explain_missing(
+    kafka: Kafka, names: Names, sent: list[dict[str, Any]], fake_llm: FakeLLM, log: Path
+) -> str:
+    """For each message id without an event, where it stopped: never consumed, dead-lettered,
+    committed past without effect, applied in the table without an event, or still pending."""
+    events = decode(await read_all(names.output))
+    emitted = {m for e in events for m in e["source_message_ids"]}
+    missing = [m for m in sent if m["message_id"] not in emitted]
+    where = {
+        orjson.loads(r.value)["message_id"]: (r.partition, r.offset)
+        for r in await read_all(names.input)
+    }
+    dead = {
+        (d["source_partition"], d["source_offset"]): d for d in decode(await read_all(names.dlq))
+    }
+    history: dict[str, list[dict[str, Any]]] = defaultdict(list)  # changelog, per user
+    for r in await read_all(names.changelog):
+        history[r.key.decode()].append(orjson.loads(r.value) if r.value else {"deleted": True})
+    committed = await kafka.committed(names.prefix, names.input)
+    ends = await kafka.end_offsets(names.input)
+    lines = [
+        f"{len(missing)} of {len(sent)} message ids have no event; {len(events)} events read",
+        f"input {names.input}: committed {committed} end {ends} (group {names.prefix})",
+        f"worker log: {log}",
+    ]
+    for m in missing:
+        user, mid = m["user_id"], m["message_id"]
+        partition, offset = where.get(mid, (-1, -1))
+        source = f"{names.input}:{partition}"
+        stored = history.get(user, [])
+        # ``applied`` keeps the highest offset per partition, so a later message's record
+        # covers this offset too: only the message id (or this very offset) proves it applied.
+        applied = [
+            r
+            for r in stored
+            if mid in r.get("recent_message_ids", ())
+            or r.get("applied", {}).get(source, -1) == offset
+        ]
+        past = [r for r in stored if r.get("applied", {}).get(source, -1) > offset]
+        calls = sum(
+            any(x["content"] == m["content"] for x in r["messages"]) for r in fake_llm.requests
+        )
+        last = stored[-1] if stored else {}
+        pending = last.get("pending_event") or {}
+        versions = sorted(e["version"] for e in events if e["user_id"] == user)
+        if partition < 0:
+            stage = "never reached the input topic"
+        elif (partition, offset) in dead:
+            stage = f"dead-lettered ({dead[partition, offset]['reason_code']})"
+        elif applied:
+            first = applied[0]
+            stage = (
+                f"applied in the table without an event (first record with it: version "
+                f"{first.get('version')}, pending event "
+                f"{(first.get('pending_event') or {}).get('version')})"
+            )
+        elif past:
+            stage = (
+                f"never applied: the user's batches went past it (record version "
+                f"{past[0].get('version')} applied offset {past[0]['applied'][source]}); "
+                + (
+                    f"committed past it ({committed.get(partition)}): the offset was acked "
+                    "or skipped without being applied"
+                    if committed.get(partition, -1) > offset
+                    else "not committed yet"
+                )
+            )
+        elif committed.get(partition, -1) > offset:
+            stage = "committed past, but neither applied, dead-lettered nor emitted"
+        elif calls:
+            stage = "consumed and extracted, not applied, not committed: still pending"
+        else:
+            stage = "not committed and never extracted: still pending (stalled?)"
+        lines.append(
+            f"  {mid} {user} partition {partition} offset {offset}: {stage}; model calls "
+            f"{calls}; user's events {len(versions)} (max version {max(versions, default=0)}); "
+            f"last stored record version {last.get('version')} applied "
+            f"{last.get('applied', {}).get(source)} pending {pending.get('version')}"
+        )
+    return "\n".join(lines)
+
+
 async def test_kill_nine_repeatedly_loses_nothing_and_applies_nothing_twice(
     start_worker: StartWorker,
     kafka: Kafka,
@@ -116,7 +234,12 @@ async def test_kill_nine_repeatedly_loses_nothing_and_applies_nothing_twice(
         worker.kill()
         worker = await start_worker(**env)
     assert mid_run >= kills // 2, f"only {mid_run} kills hit the run while it was working"
-    records = await kafka.read(names.output, all_applied(len(sent)), timeout=180)
+    try:
+        records = await kafka.read(names.output, all_applied(len(sent)), timeout=180)
+    except AssertionError as exc:
+        raise AssertionError(
+            f"{exc}\n{await explain_missing(kafka, names, sent, fake_llm, worker.log)}"
+        ) from None
     report = check_against_reference(records, sent, per_user)
     assert report["events"] == users * per_user
     print(

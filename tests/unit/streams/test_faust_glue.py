@@ -16,6 +16,7 @@ from streams.faust_glue import (
     ProfileTable,
     add_web_middleware,
     consumer_lag,
+    keep_fetched_events_on_resume,
     make_event_current,
     tables_recovered,
 )
@@ -131,3 +132,22 @@ def test_faust_awaits_the_revoke_signal_before_the_partitions_go() -> None:
     assert source.index("flow_control.clear") < source.index("on_partitions_revoked.send")
     assigned = inspect.getsource(faust.App._on_partitions_assigned)
     assert "await T(self.on_partitions_assigned.send)(assigned)" in assigned
+
+
+def test_resuming_a_running_flow_keeps_the_events_already_queued() -> None:
+    async def scenario() -> tuple[int, int, bool]:
+        app = faust.App("glue-test", autodiscover=False)
+        keep_fetched_events_on_resume(app)
+        queue = app.FlowControlQueue(maxsize=10, clear_on_resume=True)  # as a stream's buffer
+        app.flow_control.resume()  # start of recovery: the flow was suspended
+        queue.put_nowait("fetched")
+        app.flow_control.resume()  # end of recovery: the flow already runs
+        kept = queue.qsize()
+        app.flow_control.suspend()  # a rebalance
+        app.flow_control.resume()
+        return kept, queue.qsize(), app.flow_control.is_active()
+
+    kept, after_rebalance, active = asyncio.run(scenario())
+    assert kept == 1  # Faust's own flow control would have emptied it
+    assert after_rebalance == 0  # what a suspended flow held may be for revoked partitions
+    assert active
