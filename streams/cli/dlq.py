@@ -15,6 +15,7 @@ from streams.cli.support import load, run
 from streams.client.kafka_io import OutRecord, produce, read_to_end
 from streams.core.codecs import COMMAND_HEADER
 from streams.core.signing import KEYS_SETTING, resign, verify
+from streams.kafka_security import KafkaConnection
 
 __all__ = ["Letter", "dlq", "render"]
 
@@ -41,7 +42,7 @@ class Letter:
         )
 
 
-async def _letters(topic: str, bootstrap: str) -> list[Letter]:
+async def _letters(topic: str, bootstrap: KafkaConnection) -> list[Letter]:
     letters = []
     records = read_to_end(topic, bootstrap=bootstrap)
     async with aclosing(records):
@@ -59,7 +60,7 @@ async def _letters(topic: str, bootstrap: str) -> list[Letter]:
 
 def _read_all() -> list[Letter]:
     settings = load()
-    return run(_letters(settings.dlq_topic, settings.kafka_bootstrap))
+    return run(_letters(settings.dlq_topic, settings.kafka))
 
 
 def _pick(letters: list[Letter], wanted: str) -> Letter:
@@ -229,7 +230,7 @@ def replay(
         run(
             produce(
                 [record for _, record in ready],
-                bootstrap=settings.kafka_bootstrap,
+                bootstrap=settings.kafka,
                 topic=settings.input_topic,
             )
         )
