@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 
 help:
 	@echo "make demo    install, start Kafka+Redis, run a worker on a sample conversation"
-	@echo "make test    install, start Kafka+Redis, lint, type-check and run every test"
+	@echo "make test    install, start Kafka (with TLS/SASL listeners)+Redis, lint, type-check, run every test"
 	@echo "make up|down|status   the local Kafka (KRaft) and Redis"
 	@echo "make bench   the short benchmark run"
 
@@ -37,6 +37,10 @@ lint: install
 
 unit: install
 	@$(BIN)/pytest tests/unit -q
+
+# The suite includes the TLS/SASL tests (tests/integration/test_secure_kafka.py): the stack they
+# start has the secure listeners beside the plain one (`make up` alone stays plain).
+integration test: SECURE ?= 1
 
 integration: up
 	@$(BIN)/pytest tests/integration -q

@@ -14,7 +14,8 @@
 #      PROFILE_STREAM_KAFKA_SASL_SSL_PORT (port+2; SSL with client certificate on +1 from
 #      it, SASL_PLAINTEXT on +2), PROFILE_STREAM_REDIS_PORT (6379), STACK_WAIT_S (90; 180 for 3),
 #      STACK_BROKERS (1 or 3), STACK_SECURE (1: add the TLS/SASL listeners),
-#      STACK_KAFKA_VERSION (the pom's <kafka.version>, 3.9.1).
+#      STACK_KAFKA_VERSION (the pom's <kafka.version>, 3.9.1), STACK_PYTHON (the Python with
+#      aiokafka for the health check; $REPO/.venv/bin/python).
 # Broker N of three listens on broker 1's ports + 10*(N-1). A knob left unset accepts
 # the stack already running; one that is set and differs from it is refused.
 set -euo pipefail
@@ -25,7 +26,7 @@ KDIR="$STACK/kafka"
 RDIR="$STACK/redis"
 TLS="$KDIR/tls"
 POM="$REPO/deploy/kafka/pom.xml"
-PY="$REPO/.venv/bin/python"
+PY="${STACK_PYTHON:-$REPO/.venv/bin/python}"  # STACK_PYTHON: another venv's (a git worktree)
 KAFKA_PORT="${PROFILE_STREAM_KAFKA_PORT:-9092}"
 CONTROLLER_PORT="${PROFILE_STREAM_KAFKA_CONTROLLER_PORT:-$((KAFKA_PORT + 1))}"
 SASL_SSL_PORT="${PROFILE_STREAM_KAFKA_SASL_SSL_PORT:-$((KAFKA_PORT + 2))}"
@@ -288,6 +289,9 @@ STACK_KAFKA_SSL_CERTFILE=$TLS/client.crt
 STACK_KAFKA_SSL_KEYFILE=$TLS/client.key
 # A CA that signed nothing here: a client trusting only it must fail.
 STACK_KAFKA_SSL_OTHER_CAFILE=$TLS/other-ca.crt
+# The broker's certificate (127.0.0.1, localhost) and key, for a test's own TLS server (Redis).
+STACK_TLS_SERVER_CERTFILE=$TLS/broker.crt
+STACK_TLS_SERVER_KEYFILE=$TLS/broker.key
 EOF
 }
 

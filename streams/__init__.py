@@ -17,4 +17,7 @@ The packages say what each module may import (``tests/unit/test_architecture.py`
 - ``streams.app``: wiring only (topics, tables, agents, hooks); ``streams.faust_glue``: every
   touch of Faust internals, in one module.
 - ``streams.settings``, ``streams.errors``, ``streams.metrics``: shared by all of the above.
+- ``streams.kafka_security``: how every Kafka client connects (servers, TLS, SASL); shared by
+  the settings, the client and the CLI. Imports aiokafka and pydantic, never Faust;
+  ``streams.kafka_credentials`` turns it into the worker's Faust ``broker_credentials``.
 """

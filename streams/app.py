@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import faust
-import redis.asyncio as aioredis
 
 from streams import metrics
 from streams.core.kinds import Kind, load_kinds
@@ -22,6 +21,7 @@ from streams.extract.base import Extractor
 from streams.extract.cache import CachedExtractor
 from streams.extract.llm import LLMExtractor
 from streams.extract.ratelimit import RateLimiter, limits_from_settings
+from streams.extract.redis_client import redis_client
 from streams.extract.rules import RuleExtractor
 from streams.faust_glue import (
     ProfileTable,
@@ -29,6 +29,7 @@ from streams.faust_glue import (
     keep_fetched_events_on_resume,
     make_event_current,
 )
+from streams.kafka_credentials import broker_credentials
 from streams.pipeline.admission import Admission
 from streams.pipeline.apply import ProfileUpdater
 from streams.pipeline.dead_letters import DeadLetters
@@ -153,7 +154,7 @@ def _extractor(settings: Settings) -> Extractor:
     """The rule extractor, or the model behind the shared rate limit and result cache."""
     if settings.extractor_kind != "openai":
         return RuleExtractor()
-    redis = aioredis.from_url(settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
+    redis = redis_client(settings)
     limits = limits_from_settings(settings)
     limiter = RateLimiter(redis, limits, settings.app_id) if limits else None
     return CachedExtractor(LLMExtractor(settings, limiter), redis, settings.app_id)
@@ -163,6 +164,7 @@ def _faust_app(settings: Settings) -> faust.App:
     return faust.App(
         settings.app_id,
         broker=settings.broker_url,
+        broker_credentials=broker_credentials(settings.kafka),  # TLS, SASL: every connection
         store="rocksdb://",
         datadir=str(settings.data_dir),
         topic_partitions=settings.partitions,

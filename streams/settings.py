@@ -1,5 +1,6 @@
 """The one settings object: read from the environment once, frozen, checked at start."""
 
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -14,6 +15,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from streams.errors import ConfigError
+from streams.kafka_security import KafkaConnection
 
 __all__ = ["MIN_COMMAND_KEY_BYTES", "Settings", "load_settings"]
 
@@ -38,7 +40,22 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=_PREFIX, frozen=True, extra="ignore")
 
     kafka_bootstrap: str = "127.0.0.1:9092"
-    redis_url: str = "redis://127.0.0.1:6379/0"
+    # Kafka security, the same for the worker, the CLI and the client (streams.kafka_security);
+    # combinations are checked there, each error names the variable.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: (
+        Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] | None
+    ) = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None
+    kafka_ssl_certfile: Path | None = None
+    kafka_ssl_keyfile: Path | None = None
+    kafka_ssl_check_hostname: bool = True
+    kafka_oauth_token_provider: str | None = None
+    # A secret: a rediss://:password@host URL carries the password.
+    redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
+    redis_ssl_cafile: Path | None = None
     app_id: str = "profile-stream"
     input_topic: str = "chat-messages"
     output_topic: str = "profile-updated"
@@ -129,6 +146,23 @@ class Settings(BaseSettings):
             )
         return self
 
+    @field_validator("kafka_security_protocol", "kafka_sasl_mechanism", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        if isinstance(value, str):
+            return value.strip().upper() or None
+        return value
+
+    @model_validator(mode="after")
+    def _check_kafka(self) -> "Settings":
+        try:
+            self.kafka.ssl_context  # noqa: B018 - built (and checked) once, at load
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        if self.redis_ssl_cafile is not None and not self.redis_ssl_cafile.is_file():
+            raise ValueError(f"{_PREFIX}REDIS_SSL_CAFILE={self.redis_ssl_cafile} does not exist")
+        return self
+
     @model_validator(mode="after")
     def _check_command_keys(self) -> "Settings":
         for number, key in enumerate(self.command_keys, 1):
@@ -147,6 +181,22 @@ class Settings(BaseSettings):
         if self.extractor:
             return self.extractor
         return "openai" if (self.openai_api_key or self.openai_base_url) else "rules"
+
+    @cached_property
+    def kafka(self) -> KafkaConnection:
+        """The bootstrap servers and their security, as every Kafka client here takes them."""
+        return KafkaConnection(
+            bootstrap=self.kafka_bootstrap,
+            security_protocol=self.kafka_security_protocol,
+            sasl_mechanism=self.kafka_sasl_mechanism,
+            sasl_username=self.kafka_sasl_username,
+            sasl_password=self.kafka_sasl_password,
+            ssl_cafile=self.kafka_ssl_cafile,
+            ssl_certfile=self.kafka_ssl_certfile,
+            ssl_keyfile=self.kafka_ssl_keyfile,
+            ssl_check_hostname=self.kafka_ssl_check_hostname,
+            oauth_token_provider=self.kafka_oauth_token_provider,
+        )
 
     @property
     def broker_url(self) -> str:

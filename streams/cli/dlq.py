@@ -16,6 +16,7 @@ from streams.client.kafka_io import OutRecord, produce, read_to_end
 from streams.core.codecs import COMMAND_HEADER
 from streams.core.origin import without_origin
 from streams.core.signing import KEYS_SETTING, resign, verify
+from streams.kafka_security import KafkaConnection
 
 __all__ = ["Letter", "dlq", "render"]
 
@@ -54,7 +55,7 @@ class Letter:
         )
 
 
-async def _letters(topic: str, bootstrap: str) -> list[Letter]:
+async def _letters(topic: str, bootstrap: KafkaConnection) -> list[Letter]:
     letters = []
     records = read_to_end(topic, bootstrap=bootstrap)
     async with aclosing(records):
@@ -72,7 +73,7 @@ async def _letters(topic: str, bootstrap: str) -> list[Letter]:
 
 def _read_all() -> list[Letter]:
     settings = load()
-    return run(_letters(settings.dlq_topic, settings.kafka_bootstrap))
+    return run(_letters(settings.dlq_topic, settings.kafka))
 
 
 def _pick(letters: list[Letter], wanted: str) -> Letter:
@@ -254,7 +255,7 @@ def replay(
         run(
             produce(
                 [record for _, record in ready],
-                bootstrap=settings.kafka_bootstrap,
+                bootstrap=settings.kafka,
                 topic=settings.input_topic,
             )
         )

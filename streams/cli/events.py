@@ -9,11 +9,14 @@ from schemas import ProfileEvent
 from streams.cli.support import event_line, load, run
 from streams.client.kafka_io import read_to_end
 from streams.core.codecs import encode
+from streams.kafka_security import KafkaConnection
 
 __all__ = ["history", "tail"]
 
 
-async def _history(user_id: str, *, bootstrap: str, topic: str) -> list[tuple[ProfileEvent, bytes]]:
+async def _history(
+    user_id: str, *, bootstrap: KafkaConnection, topic: str
+) -> list[tuple[ProfileEvent, bytes]]:
     """The user's events in topic order; a redelivered copy (same id and bytes) once."""
     found: list[tuple[ProfileEvent, bytes]] = []
     seen: set[tuple[str, bytes]] = set()
@@ -41,7 +44,7 @@ def history(user_id: str, as_json: bool) -> None:
     forgotten user's versions are there too, up to the `deleted` event, then any new ones.
     """
     settings = load()
-    events = run(_history(user_id, bootstrap=settings.kafka_bootstrap, topic=settings.output_topic))
+    events = run(_history(user_id, bootstrap=settings.kafka, topic=settings.output_topic))
     if not events:
         raise click.ClickException(f"no events for {user_id!r} in {settings.output_topic}")
     for event, raw in events:
@@ -50,7 +53,7 @@ def history(user_id: str, as_json: bool) -> None:
 
 async def _tail(
     *,
-    bootstrap: str,
+    bootstrap: KafkaConnection,
     topic: str,
     user_id: str | None,
     group_id: str | None,
@@ -112,7 +115,7 @@ def tail(
     settings = load()
     shown = run(
         _tail(
-            bootstrap=settings.kafka_bootstrap,
+            bootstrap=settings.kafka,
             topic=settings.output_topic,
             user_id=user_id,
             group_id=group_id,

@@ -42,7 +42,7 @@ def send(user_id: str, conversation: str, role: str, text: str) -> None:
         content=text,
         sent_at=datetime.now(UTC),
     )
-    run(publish([message], bootstrap=settings.kafka_bootstrap, topic=settings.input_topic))
+    run(publish([message], bootstrap=settings.kafka, topic=settings.input_topic))
     click.echo(message.message_id)
 
 
@@ -124,7 +124,7 @@ def publish(source: BinaryIO) -> None:
         sent = run(
             publish_messages(
                 checked(source, settings, rejected),
-                bootstrap=settings.kafka_bootstrap,
+                bootstrap=settings.kafka,
                 topic=settings.input_topic,
                 on_sent=progress,
             )

@@ -35,7 +35,7 @@ async def _stored_schemas(settings: Settings, kind: Kind) -> dict[bytes, str]:
     topic = f"{settings.app_id}-{table}-changelog"
     found: dict[bytes, str] = {}
     try:
-        records = read_to_end(topic, bootstrap=settings.kafka_bootstrap)
+        records = read_to_end(topic, bootstrap=settings.kafka)
         async with aclosing(records):
             async for record in records:
                 if record.key is None:
@@ -67,7 +67,7 @@ async def _migrate(settings: Settings, kind: Kind, dry_run: bool) -> tuple[int, 
         now = datetime.now(UTC)
         commands = [_command(settings, key, now) for key in stale]
         topic = settings.input_topic if kind.is_user else f"{settings.app_id}-kind-{kind.name}"
-        await produce(commands, bootstrap=settings.kafka_bootstrap, topic=topic)
+        await produce(commands, bootstrap=settings.kafka, topic=topic)
     return len(stored), len(stale)
 
 

@@ -3,6 +3,7 @@ worker without its terminal spinner."""
 
 import asyncio
 import fcntl
+import logging
 from pathlib import Path
 from typing import IO, Any
 
@@ -40,17 +41,29 @@ def worker(web_port: int | None, data_dir: Path | None, log_level: str | None) -
     lock = _lock_data_dir(settings.data_dir)
     try:
         app = create_worker(settings)
-        asyncio.run(_prepare_topics(settings))
+        _quietly(_prepare_topics(settings))
     except ProfileStreamError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(
-        f"profile-stream worker: broker {settings.kafka_bootstrap}, extractor "
+        f"profile-stream worker: broker {settings.kafka.describe()}, extractor "
         f"{settings.extractor_kind}, web http://{settings.web_host}:{settings.web_port}, "
         f"data {settings.data_dir}",
         err=True,
     )
     _service_worker(app, settings.log_level).execute_from_commandline()
     lock.close()
+
+
+def _quietly(coro: Any) -> None:
+    """Run the start checks with aiokafka's own connection errors unlogged: a failure is said
+    once, by the error naming the setting to fix."""
+    kafka_logger = logging.getLogger("aiokafka")
+    level = kafka_logger.level
+    kafka_logger.setLevel(logging.CRITICAL)
+    try:
+        asyncio.run(coro)
+    finally:
+        kafka_logger.setLevel(level)
 
 
 def _service_worker(app: Any, log_level: str) -> Any:
@@ -71,13 +84,19 @@ def _service_worker(app: Any, log_level: str) -> Any:
 async def _prepare_topics(settings: Settings) -> None:
     """Refuse to start when existing topics disagree with PROFILE_STREAM_PARTITIONS (every
     message would look misplaced and be re-routed forever, and the table would not match);
-    create the topics the agents subscribe to, so they exist before the consumer group forms."""
+    create the topics the agents subscribe to, so they exist before the consumer group forms.
+    The same connection as the worker's: a wrong password or certificate fails here, in one line
+    naming the setting. With the model extractor, Redis must take the password and TLS given."""
     from streams.client.kafka_io import ensure_topics, partitions_of
     from streams.core.kinds import load_kinds
+    from streams.extract.redis_client import check_redis
+
+    if settings.extractor_kind == "openai":
+        await check_redis(settings)
 
     for topic in (settings.input_topic, f"{settings.app_id}-profiles-changelog"):
         try:
-            count = len(await partitions_of(topic, bootstrap=settings.kafka_bootstrap))
+            count = len(await partitions_of(topic, bootstrap=settings.kafka))
         except TopicMissing:
             continue  # the worker creates it with the configured count
         if count != settings.partitions:
@@ -91,5 +110,5 @@ async def _prepare_topics(settings: Settings) -> None:
         [kind.topic(settings.app_id, settings.input_topic) for kind in kinds],
         partitions=settings.partitions,
         replication=settings.replication_factor,
-        bootstrap=settings.kafka_bootstrap,
+        bootstrap=settings.kafka,
     )

@@ -1,7 +1,9 @@
 """What other apps import to talk to profile-stream: publish chat messages
 (:mod:`~streams.client.messages`), follow profile events (:mod:`~streams.client.events`), read
 and forget profiles (:mod:`~streams.client.http`). Nothing here prints. Imports no Faust;
-depends on ``schemas``, ``streams.core`` codecs, ``streams.errors``, aiokafka and aiohttp only."""
+depends on ``schemas``, ``streams.core`` codecs, ``streams.errors``, ``streams.kafka_security``
+(:class:`KafkaConnection`: servers, TLS and SASL, built from the same ``PROFILE_STREAM_KAFKA_*``
+variables as the worker's), aiokafka and aiohttp only."""
 
 from streams.client.events import ProfileEvents
 from streams.client.http import forget_profile, get_profile
@@ -15,9 +17,11 @@ from streams.errors import (
     ServiceTimeout,
     TopicMissing,
 )
+from streams.kafka_security import KafkaConnection
 
 __all__ = [
     "BrokerUnavailable",
+    "KafkaConnection",
     "ProfileEvents",
     "ProfileNotFound",
     "ProfileStreamError",

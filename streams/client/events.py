@@ -22,7 +22,7 @@ from aiokafka.structs import ConsumerRecord
 from pydantic import ValidationError
 
 from schemas import ProfileEvent
-from streams.client.kafka_io import partitions_of, unreachable
+from streams.client.kafka_io import Bootstrap, KafkaConnection, partitions_of, why_unreachable
 
 __all__ = ["ProfileEvents"]
 
@@ -85,7 +85,7 @@ class ProfileEvents:
     def __init__(
         self,
         *,
-        bootstrap: str,
+        bootstrap: Bootstrap,
         topic: str = "profile-updated",
         group_id: str | None = None,
         user_id: str | None = None,
@@ -94,7 +94,8 @@ class ProfileEvents:
         dedupe_window: int = 10_000,
         commit_interval_s: float = 1.0,
     ) -> None:
-        self.bootstrap, self.topic, self.group_id = bootstrap, topic, group_id
+        self.connection = KafkaConnection.of(bootstrap)
+        self.bootstrap, self.topic, self.group_id = self.connection.bootstrap, topic, group_id
         self._key = user_id.encode() if user_id is not None else None
         self._reset = "earliest" if from_beginning else "latest"
         self._idle_timeout_s = idle_timeout_s
@@ -117,9 +118,9 @@ class ProfileEvents:
         """
         if self._consumer is not None:
             return
-        await partitions_of(self.topic, bootstrap=self.bootstrap)  # subscribing would create it
+        await partitions_of(self.topic, bootstrap=self.connection)  # subscribing would create it
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap,
+            **self.connection.client_kwargs(),
             group_id=self.group_id,
             enable_auto_commit=False,
             auto_offset_reset=self._reset,
@@ -128,7 +129,7 @@ class ProfileEvents:
             await consumer.start()
         except KafkaError as exc:
             await consumer.stop()
-            raise unreachable(self.bootstrap, exc) from exc
+            raise await why_unreachable(self.connection, exc) from exc
         consumer.subscribe([self.topic], listener=_Listener(self._on_revoked, self._on_assigned))
         self._consumer = consumer
 

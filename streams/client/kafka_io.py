@@ -1,5 +1,10 @@
 """Kafka plumbing shared by the client and the CLI: produce raw records in order, read a topic
 to its current end, and turn a broker that does not answer into one clear error.
+
+Every function takes ``bootstrap``: the servers as a string (a plain connection), or a
+:class:`~streams.kafka_security.KafkaConnection` with TLS and SASL settings. A connection that
+fails on its security (wrong password, untrusted certificate, wrong protocol for the port) raises
+:class:`BrokerUnavailable` naming the setting to fix.
 """
 
 import asyncio
@@ -17,12 +22,15 @@ from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
 from aiokafka.structs import ConsumerRecord
 
 from streams.errors import BrokerUnavailable, TopicMissing
+from streams.kafka_security import KafkaConnection, diagnose
 
 __all__ = [
+    "Bootstrap",
+    "KafkaConnection",
     "OutRecord",
     "aiter_any",
     "ensure_topics",
@@ -30,7 +38,11 @@ __all__ = [
     "produce",
     "read_to_end",
     "unreachable",
+    "why_unreachable",
 ]
+
+#: Where Kafka is: the bootstrap servers (plain), or a connection with its security.
+Bootstrap = str | KafkaConnection
 
 _T = TypeVar("_T")
 
@@ -48,6 +60,19 @@ def unreachable(bootstrap: str, exc: BaseException, done: str = "") -> BrokerUna
     )
 
 
+async def why_unreachable(
+    bootstrap: Bootstrap, exc: BaseException, done: str = ""
+) -> BrokerUnavailable:
+    """The error for a client that could not connect: the security setting to fix when one
+    explains it (aiokafka says only "Unable to bootstrap"), else :func:`unreachable`'s."""
+    conn = KafkaConnection.of(bootstrap)
+    if isinstance(exc, KafkaConnectionError):
+        explained = await diagnose(conn)
+        if explained is not None:
+            return explained
+    return unreachable(conn.bootstrap, exc, done)
+
+
 @dataclass(frozen=True)
 class OutRecord:
     """One record to produce: raw key and value bytes, and optional headers."""
@@ -60,7 +85,7 @@ class OutRecord:
 async def produce(
     records: Iterable[OutRecord] | AsyncIterable[OutRecord],
     *,
-    bootstrap: str,
+    bootstrap: Bootstrap,
     topic: str,
     on_sent: Callable[[int], None] | None = None,
 ) -> int:
@@ -73,12 +98,13 @@ async def produce(
         BrokerUnavailable: Kafka cannot be reached or refused a send (the message says how many
             records were confirmed before).
     """
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    conn = KafkaConnection.of(bootstrap)
+    producer = AIOKafkaProducer(**conn.client_kwargs(), acks="all", enable_idempotence=True)
     try:
         await producer.start()
     except KafkaError as exc:
         await producer.stop()
-        raise unreachable(bootstrap, exc) from exc
+        raise await why_unreachable(conn, exc) from exc
     sent = 0
     try:
         pending: list[asyncio.Future[Any]] = []
@@ -95,7 +121,7 @@ async def produce(
         sent += len(await asyncio.gather(*pending))
         _tell(on_sent, sent)
     except KafkaError as exc:
-        raise unreachable(bootstrap, exc, f" after {sent} records were confirmed") from exc
+        raise unreachable(conn.bootstrap, exc, f" after {sent} records were confirmed") from exc
     finally:
         await producer.stop()
     return sent
@@ -117,7 +143,7 @@ def _tell(on_sent: Callable[[int], None] | None, count: int) -> None:
 
 
 async def read_to_end(
-    topic: str, *, bootstrap: str, key: bytes | None = None
+    topic: str, *, bootstrap: Bootstrap, key: bytes | None = None
 ) -> AsyncGenerator[ConsumerRecord[bytes, bytes], None]:
     """Every record of ``topic`` (only ``key``'s when given) from the beginning up to the end
     offsets taken when it starts, partition by partition in offset order; no consumer group.
@@ -127,9 +153,10 @@ async def read_to_end(
         BrokerUnavailable: Kafka cannot be reached.
         TopicMissing: the topic does not exist.
     """
-    partitions = await partitions_of(topic, bootstrap=bootstrap)
+    conn = KafkaConnection.of(bootstrap)
+    partitions = await partitions_of(topic, bootstrap=conn)
     consumer = AIOKafkaConsumer(  # "earliest": a reset racing the seek below agrees with it
-        bootstrap_servers=bootstrap,
+        **conn.client_kwargs(),
         group_id=None,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
@@ -145,41 +172,42 @@ async def read_to_end(
                 if key is None or record.key == key:
                     yield record
     except KafkaError as exc:
-        raise unreachable(bootstrap, exc) from exc
+        raise await why_unreachable(conn, exc) from exc
     finally:
         await consumer.stop()
 
 
 @asynccontextmanager
-async def _admin(bootstrap: str) -> AsyncIterator[AIOKafkaAdminClient]:
+async def _admin(conn: KafkaConnection) -> AsyncIterator[AIOKafkaAdminClient]:
     """A started admin client, closed after; Kafka errors become one BrokerUnavailable."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**conn.client_kwargs())
     try:
         await admin.start()
         yield admin
     except KafkaError as exc:
-        raise unreachable(bootstrap, exc) from exc
+        raise await why_unreachable(conn, exc) from exc
     finally:
         await admin.close()
 
 
-async def partitions_of(topic: str, *, bootstrap: str) -> list[int]:
+async def partitions_of(topic: str, *, bootstrap: Bootstrap) -> list[int]:
     """The topic's partition numbers, sorted; asking does not create the topic.
 
     Raises:
         BrokerUnavailable: Kafka cannot be reached.
         TopicMissing: the topic does not exist.
     """
-    async with _admin(bootstrap) as admin:
+    conn = KafkaConnection.of(bootstrap)
+    async with _admin(conn) as admin:
         exists = topic in await admin.list_topics()  # describing a missing topic creates it
         found = (await admin.describe_topics([topic]))[0] if exists else {}
     if not found.get("partitions"):
-        raise TopicMissing(f"topic {topic!r} does not exist on {bootstrap}; has a worker run?")
+        raise TopicMissing(f"topic {topic!r} does not exist on {conn.bootstrap}; has a worker run?")
     return sorted(int(p["partition"]) for p in found["partitions"])
 
 
 async def ensure_topics(
-    topics: Sequence[str], *, partitions: int, replication: int, bootstrap: str
+    topics: Sequence[str], *, partitions: int, replication: int, bootstrap: Bootstrap
 ) -> list[str]:
     """Create the missing ``topics`` and wait until the broker describes each with its
     partitions; returns the ones created.
@@ -190,7 +218,8 @@ async def ensure_topics(
     Raises:
         BrokerUnavailable: Kafka cannot be reached, or a topic did not appear in time.
     """
-    async with _admin(bootstrap) as admin:
+    conn = KafkaConnection.of(bootstrap)
+    async with _admin(conn) as admin:
         missing = [t for t in topics if t not in await admin.list_topics()]
         if not missing:
             return []
@@ -204,7 +233,7 @@ async def ensure_topics(
                 return missing
             await asyncio.sleep(0.2)
     raise BrokerUnavailable(
-        f"topics {missing} were created on {bootstrap} but do not show in its metadata; "
+        f"topics {missing} were created on {conn.bootstrap} but do not show in its metadata; "
         "check the broker's log"
     )
 

@@ -56,8 +56,10 @@ ALLOWED: dict[str, tuple[set[str], set[str]]] = {
     ),
     "streams.client": (
         {"pydantic", "orjson", "aiokafka", "aiohttp"},
-        {"streams.core.codecs", "streams.errors", "streams.client"},
+        # streams.kafka_security: the one place a Kafka connection's TLS and SASL are built.
+        {"streams.core.codecs", "streams.errors", "streams.client", "streams.kafka_security"},
     ),
+    "streams.kafka_security": ({"pydantic", "aiokafka"}, {"streams.errors"}),
 }
 INTERNALS = ("_current_event", "_committed_offset", "send_changelog", "recovery.completed")
 
