@@ -6,6 +6,7 @@ is exactly [n00, n01, ...] with summary s<last>.
 """
 
 import asyncio
+import os
 import random
 import shutil
 import socket
@@ -366,9 +367,10 @@ async def test_kafka_and_redis_restarted_mid_run_the_worker_reconnects_and_finis
     sent = await publish(kafka, names, users, per_user)
     await kafka.read(names.output, lambda r: len(r) >= 5)
     assert len(fake_llm.requests) < len(sent), "the run ended before the restart"
+    mode = _stack_mode()  # `up` must bring back the same stack (e.g. its TLS/SASL listeners)
     await stack("down")
     assert not _listening(9092), "Kafka still answers after `stack.sh down`: not ours to stop"
-    await stack("up")
+    await stack("up", mode)
 
     records = await kafka.read(names.output, all_applied(len(sent)), timeout=180)
     check_against_reference(records, sent, per_user)
@@ -380,13 +382,23 @@ def _listening(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-async def stack(command: str) -> None:
+def _stack_mode() -> dict[str, str]:
+    """The running stack's knobs, from the file ``stack.sh up`` writes."""
+    path = ROOT / ".stack" / "kafka" / "stack.env"
+    lines = path.read_text().splitlines() if path.exists() else []
+    pairs = dict(line.split("=", 1) for line in lines if "=" in line)
+    knobs = ("STACK_SECURE", "STACK_BROKERS", "STACK_KAFKA_VERSION")
+    return {k: v for k, v in pairs.items() if k in knobs}
+
+
+async def stack(command: str, mode: dict[str, str] | None = None) -> None:
     proc = await asyncio.create_subprocess_exec(
         "bash",
         str(ROOT / "deploy" / "stack.sh"),
         command,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
+        env=os.environ | (mode or {}),
     )
     out, _ = await proc.communicate()
     assert proc.returncode == 0, out.decode()
