@@ -21,10 +21,11 @@ import aiohttp
 import orjson
 import pytest
 import redis.asyncio as aioredis
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 from redis.exceptions import RedisError
 
 from tests.fakes.llm_server import FakeLLM
+from tests.support import partitions
 
 from .conftest import StartWorker
 from .harness import (
@@ -32,7 +33,6 @@ from .harness import (
     READ_TOKEN,
     Kafka,
     Names,
-    _partitions,
     decode,
     free_port,
     message,
@@ -113,7 +113,7 @@ async def read_all(topic: str) -> list[Any]:
     try:
         if topic not in await consumer.topics():
             return []
-        tps = [TopicPartition(topic, p) for p in await _partitions(consumer, topic)]
+        tps = await partitions(consumer, topic)
         consumer.assign(tps)
         ends = await consumer.end_offsets(tps)
         await consumer.seek_to_beginning(*tps)
