@@ -1,5 +1,7 @@
-"""Shared fixtures for the unit tests: the default profile schema and a chat-message factory."""
+"""Shared fixtures for the unit tests: a clean environment, the default profile schema and a
+chat-message factory."""
 
+import os
 from datetime import timedelta
 from typing import Any
 
@@ -9,6 +11,16 @@ from schemas import ChatMessage, UserProfile
 from streams.core.profile_schema import ProfileSchema
 
 from .helpers import T0, MakeMessage
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """No ``PROFILE_STREAM_*`` or ``OPENAI_*`` variable of the machine leaks into the test;
+    returns ``monkeypatch`` for the test to set its own."""
+    for name in list(os.environ):
+        if name.startswith(("PROFILE_STREAM_", "OPENAI_")):
+            monkeypatch.delenv(name)
+    return monkeypatch
 
 
 @pytest.fixture(scope="session")

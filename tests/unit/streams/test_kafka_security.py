@@ -2,7 +2,6 @@
 Faust, and never printing a secret. (Against a real secured broker:
 tests/integration/test_secure_kafka.py.)"""
 
-import os
 import subprocess
 from pathlib import Path
 
@@ -41,12 +40,7 @@ def token_string() -> str:
     return "static-token"
 
 
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    for name in list(os.environ):
-        if name.startswith(("PROFILE_STREAM_", "OPENAI_")):
-            monkeypatch.delenv(name)
-    return monkeypatch
+pytestmark = pytest.mark.usefixtures("clean_env")
 
 
 def test_the_default_is_plaintext_and_faust_gets_no_credentials() -> None:

@@ -1,19 +1,11 @@
 """Settings from the environment: prefixes, lists, and errors that name the variable."""
 
-import os
-
 import pytest
 
 from streams.errors import ConfigError
 from streams.settings import load_settings
 
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    for name in list(os.environ):
-        if name.startswith(("PROFILE_STREAM_", "OPENAI_")):
-            monkeypatch.delenv(name)
-    return monkeypatch
+pytestmark = pytest.mark.usefixtures("clean_env")
 
 
 def test_defaults_work_offline() -> None:

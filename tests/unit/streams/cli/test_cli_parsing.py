@@ -33,14 +33,6 @@ GOOD = {
 }
 
 
-@pytest.fixture
-def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    for name in list(os.environ):
-        if name.startswith("PROFILE_STREAM_"):
-            monkeypatch.delenv(name)
-    return CliRunner()
-
-
 def lines(*items: dict[str, Any] | bytes) -> io.BytesIO:
     raw = [i if isinstance(i, bytes) else orjson.dumps(i) for i in items]
     return io.BytesIO(b"\n".join(raw) + b"\n")

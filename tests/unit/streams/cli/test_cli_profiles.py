@@ -1,7 +1,6 @@
 """``profile-stream get`` when no worker answers: one clear line, quickly, never a traceback."""
 
 import functools
-import os
 import socket
 import time
 from collections.abc import Iterator
@@ -11,14 +10,6 @@ from click.testing import CliRunner
 
 import streams.client
 from streams.cli import main
-
-
-@pytest.fixture
-def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    for name in list(os.environ):
-        if name.startswith("PROFILE_STREAM_"):
-            monkeypatch.delenv(name)
-    return CliRunner()
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 (only when its signature verifies, so a replay never turns a forged command into a real one)."""
 
 import base64
-import os
 from datetime import UTC, datetime
 from typing import Any
 
@@ -86,10 +85,7 @@ def test_migrate_signs_each_command_for_its_subject() -> None:
     assert not verify(b"team-2", record.value, record.headers, [NEW])
 
 
-def test_migrate_without_keys_stops_before_touching_kafka(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("PROFILE_STREAM_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("PROFILE_STREAM_KAFKA_BOOTSTRAP", "127.0.0.1:1")  # nothing listens
+def test_migrate_without_keys_stops_before_touching_kafka(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("PROFILE_STREAM_KAFKA_BOOTSTRAP", "127.0.0.1:1")  # nothing listens
     result = CliRunner().invoke(main, ["migrate"])
     assert result.exit_code == 1 and "PROFILE_STREAM_COMMAND_KEYS is not set" in result.output

@@ -1,6 +1,5 @@
 """The pure parts of the model client: backoff with jitter, and reading Retry-After."""
 
-import os
 from types import SimpleNamespace
 
 import openai
@@ -11,12 +10,9 @@ from streams.settings import load_settings
 
 
 @pytest.fixture
-def extractor(monkeypatch: pytest.MonkeyPatch) -> LLMExtractor:
-    for name in list(os.environ):
-        if name.startswith(("PROFILE_STREAM_", "OPENAI_")):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("PROFILE_STREAM_LLM_BACKOFF_S", "0.5")
-    monkeypatch.setenv("PROFILE_STREAM_LLM_BACKOFF_MAX_S", "4")
+def extractor(clean_env: pytest.MonkeyPatch) -> LLMExtractor:
+    clean_env.setenv("PROFILE_STREAM_LLM_BACKOFF_S", "0.5")
+    clean_env.setenv("PROFILE_STREAM_LLM_BACKOFF_MAX_S", "4")
     return LLMExtractor(load_settings())
 
 
