@@ -8,6 +8,7 @@ from .events import (
     ProfileEvent,
     RecordHeader,
 )
+from .http import CommandAccepted, Correction, ErrorAnswer, Liveness, ProfileAnswer, Readiness
 from .messages import ChatMessage, ProfileCommand, Role
 from .patch import Op, PatchOperation, PatchValue, ProfilePatch
 from .profile import ProfileModel, UserProfile
@@ -25,19 +26,25 @@ __all__ = [
     "RECORD_FORMAT",
     "TOMBSTONE_FORMAT",
     "ChatMessage",
+    "CommandAccepted",
+    "Correction",
     "DeadLetter",
     "DeadLetterReason",
+    "ErrorAnswer",
     "Evidence",
     "FieldChange",
+    "Liveness",
     "Op",
     "PatchOperation",
     "PatchValue",
+    "ProfileAnswer",
     "ProfileCommand",
     "ProfileEvent",
     "ProfileModel",
     "ProfilePatch",
     "ProfileRecord",
     "Provenance",
+    "Readiness",
     "RecordHeader",
     "Role",
     "SetAside",

@@ -53,6 +53,7 @@ ALLOWED: dict[str, tuple[set[str], set[str]]] = {
             "streams.settings",
             "streams.faust_glue",
             "streams.extract.prompt",  # the profile as a prompt block, for GET .../prompt
+            "streams.version",  # the OpenAPI document's info.version
         },
     ),
     "streams.client": (
