@@ -31,9 +31,9 @@ from streams.errors import (
 
 __all__ = ["correct_profile", "forget_profile", "get_profile", "get_prompt"]
 
-#: Seconds to open a connection: a worker that listens accepts at once.
-_CONNECT_S = 2.0
-_CHECK = "is a worker listening there? (check the URL and the worker's PROFILE_STREAM_WEB_PORT)"
+#: Seconds to open a connection: a worker that listens accepts at once (and a lost SYN is sent
+#: again after 1 s), so a command that finds none says so within 2 s of starting.
+_CONNECT_S = 1.2
 
 
 def _timeout(timeout_s: float) -> aiohttp.ClientTimeout:
@@ -51,17 +51,28 @@ def _profile_url(base_url: str, user_id: str, kind: str = "user", suffix: str = 
     return f"{base_url.rstrip('/')}/profiles/{path}{suffix}"
 
 
+def _why_not_connected(exc: aiohttp.ClientConnectorError | aiohttp.ServerTimeoutError) -> str:
+    if isinstance(exc, aiohttp.ServerTimeoutError):
+        return f"no connection within {_CONNECT_S:g}s"
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return f"unknown host {exc.host}"
+    if isinstance(exc.os_error, ConnectionRefusedError):
+        return "connection refused"
+    return str(exc.os_error) or type(exc.os_error).__name__
+
+
 def _failure(url: str, exc: BaseException, timeout_s: float) -> ServiceError:
     """The client error for a request to ``url`` that failed with ``exc``."""
-    reason = str(exc) or type(exc).__name__
     if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ServerTimeoutError):
         # Refused, no such host, or no connection within _CONNECT_S (the only socket timeout).
-        return ServiceError(f"cannot connect to {url} ({reason}); {_CHECK}")
+        reason = _why_not_connected(exc)
+        return ServiceError(f"cannot connect to {url} ({reason}); is a worker listening there?")
     if isinstance(exc, TimeoutError):
         return ServiceTimeout(
             f"{url} accepted the connection but did not answer within {timeout_s:g}s; "
             "is the worker overloaded or stuck?"
         )
+    reason = str(exc) or type(exc).__name__
     return ServiceError(f"cannot reach {url} ({reason}); is a worker running?")
 
 
