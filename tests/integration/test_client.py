@@ -3,7 +3,10 @@ that resumes after a restart without gaps and delivers each event once."""
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import aiohttp
+import orjson
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
@@ -27,6 +30,7 @@ from .conftest import StartWorker
 from .harness import ADMIN_TOKEN, BOOTSTRAP, PARTITIONS, READ_TOKEN, Kafka, Names, decode, message
 
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+COMMITTED_OPENAPI = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
 USERS = [f"user-{i}" for i in range(5)]
 
 
@@ -253,3 +257,30 @@ async def test_a_correction_locks_a_field_against_extraction_and_the_prompt_show
     with pytest.raises(ProfileNotFound, match="no profile for 'nobody'"):
         await get_prompt(worker.url, "nobody", token=READ_TOKEN)
 
+
+async def test_a_worker_serves_its_openapi_document_and_answers_as_it_says(
+    start_worker: StartWorker, kafka: Kafka, names: Names, fake_llm: FakeLLM
+) -> None:
+    fake_llm.on("I'm Dee", {"field": "name", "op": "set", "value": "Dee"})
+    worker = await start_worker()
+    await kafka.send(names.input, message("dee", "I'm Dee"))
+    await kafka.read(names.output, lambda r: len(r) >= 1)
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{worker.url}/openapi.json") as answer:  # no token
+            assert answer.status == 200
+            document = await answer.json()
+        committed = orjson.loads(COMMITTED_OPENAPI.read_bytes())
+        assert document == committed | {"info": committed["info"] | document["info"]}
+
+        read = {"Authorization": f"Bearer {READ_TOKEN}"}
+        for path, subject in (
+            ("/profiles/dee", "/profiles/{user_id}"),
+            ("/profiles/dee/prompt", "/profiles/{user_id}/prompt"),
+            ("/healthz", "/healthz"),
+            ("/readyz", "/readyz"),
+        ):
+            async with session.get(f"{worker.url}{path}", headers=read) as answer:
+                documented = document["paths"][subject]["get"]["responses"]
+                assert answer.status == 200 and "200" in documented, path
+            async with session.post(f"{worker.url}{path}", headers=read) as answer:
+                assert answer.status == 405 and "post" not in document["paths"][subject], path
