@@ -91,6 +91,13 @@ class Settings(BaseSettings):
     # The burst, in seconds of the per-minute budgets: spent at once after an idle spell.
     llm_burst_s: float = Field(10.0, gt=0, le=60)
     llm_timeout_s: float = Field(30.0, gt=0)
+    # The longest answer we pay for: 25 operations with 200-character quotes (more than one per
+    # message of a full batch) serialize to 7.8 kB, about 1,950 tokens. A cut-off answer fails
+    # the batch at once (asking again at temperature 0 gives the same answer).
+    llm_max_output_tokens: int = Field(2048, ge=16, le=131_072)
+    # ``max_tokens`` is what llama.cpp, vLLM, Ollama and most gateways read; OpenAI's reasoning
+    # models accept only ``max_completion_tokens``.
+    llm_max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
     llm_max_attempts: int = Field(4, ge=1, le=20)
     llm_backoff_s: float = Field(0.5, ge=0)
     llm_backoff_max_s: float = Field(20.0, ge=0)

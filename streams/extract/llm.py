@@ -17,6 +17,7 @@ from streams.core.profile_schema import ProfileSchema
 from streams.errors import ExtractionFailed, InvalidModelOutput, ModelUnavailable
 from streams.extract.base import Extraction
 from streams.extract.completion import read_completion
+from streams.extract.failures import describe_transport_failure
 from streams.extract.prompt import build_messages, parse_patch, response_format
 from streams.extract.ratelimit import RateLimiter
 from streams.metrics import MODEL_CALLS, MODEL_LATENCY, TOKENS
@@ -55,6 +56,7 @@ class LLMExtractor:
             http_client=DefaultAioHttpClient(),
         )
         self._settings = settings
+        self._base_url = str(self._client.base_url)
         self._limiter = limiter
         self.name = f"openai:{settings.model}"
 
@@ -110,6 +112,9 @@ class LLMExtractor:
             "messages": request,
             "response_format": fmt,
             "temperature": 0,
+            # A bound on every answer: a model stuck repeating inside the JSON grammar stops
+            # here instead of filling its context until the call times out.
+            self._settings.llm_max_tokens_field: self._settings.llm_max_output_tokens,
         }
         try:
             # The SDK's low-level post (its auth, base URL, timeout, errors) with a body we
@@ -127,10 +132,10 @@ class LLMExtractor:
             raise ExtractionFailed(
                 f"model endpoint refused the request: HTTP {exc.status_code}"
             ) from exc
-        except openai.APITimeoutError as exc:
-            raise ModelUnavailable(f"no answer within {self._settings.llm_timeout_s}s") from exc
-        except openai.APIConnectionError as exc:
-            raise ModelUnavailable(f"cannot reach the model endpoint ({exc})") from exc
+        except openai.APIConnectionError as exc:  # timeouts included: the cause tells which
+            raise ModelUnavailable(
+                describe_transport_failure(exc, self._base_url, self._settings.llm_timeout_s)
+            ) from exc
         finally:
             MODEL_LATENCY.observe(time.monotonic() - started)
         content, prompt_tokens, completion_tokens = read_completion(answer)

@@ -31,6 +31,7 @@ class Fault:
     stall_s: float = 0.0
     content: str | None = None  # a 200 whose message content is this text (garbage, bad ops)
     refusal: str | None = None
+    finish_reason: str = "stop"  # "length": an answer cut off at the output-token limit
     times: int = 1
 
 
@@ -121,7 +122,9 @@ class FakeLLM:
         if fault.stall_s:
             await asyncio.sleep(fault.stall_s)
         if fault.content is not None or fault.refusal is not None:
-            return _completion(body, fault.content, refusal=fault.refusal)
+            return _completion(
+                body, fault.content, refusal=fault.refusal, finish_reason=fault.finish_reason
+            )
         return web.Response(
             status=fault.status,
             text=fault.body,
@@ -131,7 +134,10 @@ class FakeLLM:
 
 
 def _completion(
-    body: dict[str, Any], content: str | None, refusal: str | None = None
+    body: dict[str, Any],
+    content: str | None,
+    refusal: str | None = None,
+    finish_reason: str = "stop",
 ) -> web.Response:
     prompt_tokens = sum(len(m["content"]) for m in body["messages"]) // 4
     payload = {
@@ -147,7 +153,7 @@ def _completion(
                     "content": None if refusal else content,
                     "refusal": refusal,
                 },
-                "finish_reason": "stop",
+                "finish_reason": finish_reason,
             }
         ],
         "usage": {
