@@ -8,8 +8,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
-from schemas import RECENT_IDS_KEPT, TOMBSTONE_FORMAT, FieldChange, ProfileEvent, ProfileRecord
+from schemas import (
+    RECENT_IDS_KEPT,
+    TOMBSTONE_FORMAT,
+    FieldChange,
+    ModelUsage,
+    ProfileEvent,
+    ProfileRecord,
+)
 from streams.core.merge import MergeResult
+from streams.core.stored import format_of
+from streams.core.usage import charge
 
 __all__ = [
     "applied_before",
@@ -103,20 +112,24 @@ def next_version(
     at: datetime,
     locked: tuple[str, ...] | None = None,
     migration: Sequence[FieldChange] = (),
+    spent: ModelUsage | None = None,
 ) -> tuple[ProfileRecord, ProfileEvent | None]:
     """The record after a batch, and the event to emit (None when the profile did not change).
 
     Offsets and message ids are remembered even when nothing changed, so a replay of the batch
-    is skipped without asking the model again. ``migration`` lists the changes a schema
+    is skipped without asking the model again; so is what the batch cost (``spent``), charged
+    to the record's usage on the day of ``at``. ``migration`` lists the changes a schema
     migration made to ``record`` before the batch; they lead the event's changes.
     """
     update = _remember(record, offsets, message_ids)
+    if spent is not None:
+        update["usage"] = charge(record.usage, spent, at)
     lock_changed = locked is not None and locked != record.locked
     if locked is not None:
         update["locked"] = locked
     changes = [*migration, *(result.changes if result is not None else [])]
     if not (changes or lock_changed):
-        return record.model_copy(update=update), None
+        return _formatted(record.model_copy(update=update)), None
     version = record.version + 1
     profile = result.profile if result is not None else record.profile
     update |= {
@@ -126,10 +139,14 @@ def next_version(
         "updated_at": at,
         # A forgotten user's next version is a new profile: the tombstone is one no more.
         "forgotten_at": None,
-        "format": 1,
     }
     event = _event(record, "updated", profile=profile, changes=changes, sources=message_ids, at=at)
-    return record.model_copy(update=update), event
+    return _formatted(record.model_copy(update=update)), event
+
+
+def _formatted(record: ProfileRecord) -> ProfileRecord:
+    """``record`` claiming the lowest format that holds its fields."""
+    return record.model_copy(update={"format": format_of(record)})
 
 
 def deleted_event(record: ProfileRecord, command_id: str, at: datetime) -> ProfileEvent:
@@ -177,5 +194,6 @@ def settled(record: ProfileRecord) -> ProfileRecord:
             "provenance": {},
             "locked": (),
             "set_aside": {},
+            "usage": None,
         }
     return record.model_copy(update=update)

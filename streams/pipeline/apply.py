@@ -17,7 +17,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from schemas import ChatMessage, FieldChange, ProfileCommand, ProfileRecord
+from schemas import ChatMessage, FieldChange, ModelUsage, ProfileCommand, ProfileRecord
 from streams.core.codecs import decode_record
 from streams.core.commands import apply_command
 from streams.core.kinds import Kind
@@ -118,7 +118,7 @@ class ProfileUpdater:
             return
         messages = [message for _, message in fresh]
         try:
-            result = await self._extract(record, messages)
+            result, spent = await self._extract(record, messages)
         except Exception as exc:
             decision = decide(exc, Stage.BATCH)
             if not isinstance(decision, DeadLetter):
@@ -139,6 +139,7 @@ class ProfileUpdater:
             message_ids=[m.message_id for m in messages],
             at=max(m.sent_at for m in messages),
             migration=migration,
+            spent=spent,
         )
         await self.publisher.publish(key, fresh[-1][0].event, updated, event)
         if event is not None:
@@ -152,11 +153,12 @@ class ProfileUpdater:
 
     async def _extract(
         self, record: ProfileRecord, messages: list[ChatMessage]
-    ) -> MergeResult | None:
-        """The merged result, or None when no message is the user's own (nothing to learn)."""
+    ) -> tuple[MergeResult | None, ModelUsage]:
+        """The merged result (None when no message is the user's own: nothing to learn), and
+        what the model calls for it cost."""
         own = [m for m in messages if m.role in self.schema.source_roles]
         if not own:
-            return None
+            return None, ModelUsage()
         MESSAGES_EXTRACTED.inc(len(messages))
         extraction = await self.extractor.extract(
             record.profile or self.schema.empty(),
@@ -182,7 +184,7 @@ class ProfileUpdater:
                 dropped,
                 sorted({d.reason.split(":")[0] for d in result.dropped}),
             )
-        return result
+        return result, extraction.usage
 
     async def _command(
         self,

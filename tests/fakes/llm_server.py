@@ -2,7 +2,8 @@
 
 The worker reaches it through the real ``openai`` client. A test says which operations the
 "model" returns for which message (``on``), or how it fails (``Fault``): HTTP errors,
-Retry-After, stalls past the client's timeout, garbage, refusals. Every request is recorded.
+Retry-After, stalls past the client's timeout, garbage, refusals. Every request is recorded,
+with the usage the answer reported when it was a scripted (successful) one.
 """
 
 import asyncio
@@ -116,7 +117,9 @@ class FakeLLM:
                     }
                     for op in rule.operations
                 ]
-        return _completion(body, orjson.dumps({"operations": operations}).decode())
+        answer = _completion(body, orjson.dumps({"operations": operations}).decode())
+        self.requests[-1]["usage"] = orjson.loads(answer.body)["usage"]  # type: ignore[arg-type]
+        return answer
 
     async def _fail(self, fault: Fault, body: dict[str, Any]) -> web.StreamResponse:
         if fault.stall_s:

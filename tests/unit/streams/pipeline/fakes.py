@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from pydantic import SecretStr
 
-from schemas import ChatMessage, PatchOperation, ProfileCommand, ProfileRecord
+from schemas import ChatMessage, ModelUsage, PatchOperation, ProfileCommand, ProfileRecord
 from streams.core.codecs import COMMAND_HEADER, decode_record, encode
 from streams.core.kinds import USER, Kind, load_kinds
 from streams.core.partitioning import partition_for
@@ -97,7 +97,8 @@ class Event:
 class ScriptedModel:
     """An extractor: ``name=<x>`` in a user message sets the name; anything else changes nothing.
 
-    ``fail`` makes every call raise it; ``calls`` lists the message ids of each call.
+    ``fail`` makes every call raise it; ``calls`` lists the message ids of each call. Each
+    call reports one call, 10 prompt tokens per message and 5 completion tokens.
     """
 
     name: str = "scripted"
@@ -122,7 +123,8 @@ class ScriptedModel:
                 PatchOperation(field="name", op="set", value=m.content[5:], message_id=m.message_id)
                 for m in messages
                 if m.role == "user" and m.content.startswith("name=")
-            ]
+            ],
+            usage=ModelUsage(calls=1, prompt_tokens=10 * len(messages), completion_tokens=5),
         )
 
     async def forget(self, subject: str, *, kind: str = USER) -> int:

@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from schemas import PatchOperation
+from schemas import ModelUsage, PatchOperation
 from streams.errors import BrokerUnavailable, CachePurgeFailed, ExtractionFailed, SendRejected
 from streams.pipeline import apply as apply_module
 from streams.pipeline.job import Job
@@ -61,6 +61,17 @@ async def test_an_empty_patch_emits_nothing_but_a_replay_still_costs_nothing() -
     assert pipeline.stored().version == 0
     await pipeline.feed(small_talk)
     assert pipeline.model.calls == [["m1"]]
+
+
+async def test_each_batch_charges_what_the_model_reported_and_a_replay_charges_nothing() -> None:
+    pipeline = Pipeline()
+    await pipeline.batch(chat("m1", "name=Al", offset=0), chat("m2", "hi", offset=1))
+    await pipeline.feed(chat("m3", "nice weather", offset=2))  # no change, but a call
+    await pipeline.feed(chat("m3", "nice weather", offset=2))  # redelivered: no call
+    usage = pipeline.stored().usage
+    assert usage is not None
+    assert usage.total == ModelUsage(calls=2, prompt_tokens=30, completion_tokens=10)
+    assert usage.today == usage.total and usage.day == T0.date()
 
 
 async def test_assistant_turns_alone_are_never_sent_to_the_model() -> None:
@@ -126,8 +137,10 @@ async def test_a_message_after_a_forget_starts_an_empty_profile_at_the_next_vers
     assert [c["field"] for c in last["changes"]] == ["name"]
     assert last["changes"][0]["old"] is None  # from empty, not from the forgotten profile
     record = pipeline.stored()
-    assert record.forgotten_at is None and record.format == 1 and record.version == 4
-    assert b'"format"' not in pipeline.table[b"alice"]  # a profile again, in format 1 bytes
+    assert record.forgotten_at is None and record.version == 4
+    # The usage counts the calls since the forget (m3, m4), so the record is format 3.
+    assert record.usage is not None and record.usage.total.calls == 2 and record.format == 3
+    assert b"forgotten_at" not in pipeline.table[b"alice"]  # a profile again, no tombstone
     assert pipeline.model.calls[-1] == ["m4"]
 
 
