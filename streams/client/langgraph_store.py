@@ -105,6 +105,21 @@ class ProfileItem(SearchItem):
         item.provenance = dict(body.get("provenance", {}))
         return item
 
+    def dict(self) -> dict[str, Any]:
+        """The item as JSON, its bookkeeping included."""
+        return {
+            **super().dict(),
+            "kind": self.kind,
+            "version": self.version,
+            "schema": self.schema,
+            "locked": list(self.locked),
+            "provenance": self.provenance,
+        }
+
+    def __repr__(self) -> str:
+        shown = {k: v for k, v in self.dict().items() if k != "provenance"}
+        return f"ProfileItem({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
+
 
 class ProfileStreamStore(BaseStore):
     """A LangGraph ``BaseStore`` whose items are the profiles a profile-stream worker serves.

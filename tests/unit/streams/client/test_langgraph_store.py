@@ -145,6 +145,7 @@ async def test_the_seeds_search_returns_the_profile_with_its_bookkeeping(
         T0,
     )
     assert item.provenance["timezone"]["message_id"] == "m1"
+    assert item.dict()["version"] == 2 and "version=2" in repr(item)
     assert worker.seen == [
         ("GET", "user", {"user_id": ALICE}, {"include": "provenance"}, READ, b"")
     ]
