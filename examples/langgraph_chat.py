@@ -109,11 +109,12 @@ async def _wait_for_update(
     store: ProfileStreamStore, user_id: str, seen: int, timeout_s: float
 ) -> None:
     """Poll the profile until its version passes ``seen``, for at most ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    started = time.monotonic()
+    while time.monotonic() < started + timeout_s:
         version = await _version(store, user_id)
         if version > seen:
-            print(f"(profile-stream applied the turn: profile version {version})")
+            took = time.monotonic() - started
+            print(f"(profile-stream applied the turn in {took:.1f}s: profile version {version})")
             return
         await asyncio.sleep(0.2)
     print(f"(no profile change within {timeout_s:g}s; going on)")
