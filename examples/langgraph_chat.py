@@ -11,7 +11,8 @@ The chat model is scripted (:class:`ScriptedChatModel`), so it runs offline; use
 ``init_chat_model(...)`` as the guide does for a real one. The profile comes from the worker's
 extractor: a model (``OPENAI_*``), or offline the ``rules`` one, which knows these sentences.
 
-Kafka and the input topic are taken from the worker's variables (``PROFILE_STREAM_KAFKA_*``,
+Needs the ``langgraph`` extra with langchain-core 1.x (``response.text``). Kafka and the input
+topic are taken from the worker's variables (``PROFILE_STREAM_KAFKA_*``,
 ``PROFILE_STREAM_INPUT_TOPIC``), so run it in the worker's environment::
 
     python examples/langgraph_chat.py --url http://127.0.0.1:6066 --token demo-read
