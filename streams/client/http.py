@@ -53,9 +53,10 @@ async def get_profile(
     kind: str = "user",
     attempts: int = 10,
     timeout_s: float = 10.0,
+    provenance: bool = False,
 ) -> dict[str, Any]:
     """One user's profile (or, with ``kind``, a team's, the assistant's...) from any worker
-    (it routes to the owner).
+    (it routes to the owner); with ``provenance``, where each field's value came from too.
 
     Retries 503 (a rebalance in progress) honouring ``Retry-After``, and a connection dropped
     mid-answer, up to ``attempts`` times; nothing listening is not retried.
@@ -69,10 +70,11 @@ async def get_profile(
     """
     url = _profile_url(base_url, user_id, kind)
     headers = {"Authorization": f"Bearer {token}"}
+    params = {"include": "provenance"} if provenance else None
     async with aiohttp.ClientSession(timeout=_timeout(timeout_s)) as session:
         for attempt in range(1, attempts + 1):
             try:
-                async with session.get(url, headers=headers) as response:
+                async with session.get(url, headers=headers, params=params) as response:
                     if response.status == 200:
                         body: dict[str, Any] = await response.json(content_type=None)
                         return body

@@ -59,6 +59,11 @@ ALLOWED: dict[str, tuple[set[str], set[str]]] = {
         # streams.kafka_security: the one place a Kafka connection's TLS and SASL are built.
         {"streams.core.codecs", "streams.errors", "streams.client", "streams.kafka_security"},
     ),
+    # The langgraph extra's one module: the rest of the client installs without langgraph.
+    "streams.client.langgraph_store": (
+        {"pydantic", "orjson", "aiohttp", "langgraph"},
+        {"streams.errors", "streams.client"},
+    ),
     "streams.kafka_security": ({"pydantic", "aiokafka"}, {"streams.errors"}),
 }
 INTERNALS = ("_current_event", "_committed_offset", "send_changelog", "recovery.completed")
