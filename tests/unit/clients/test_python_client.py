@@ -3,6 +3,7 @@ imports renamed, importable without ``streams`` or ``schemas``. (Installing it i
 virtualenv and running it against a worker: tests/integration/test_client_install.py.)"""
 
 import ast
+import re
 import subprocess
 import sys
 import tomllib
@@ -128,3 +129,14 @@ def test_the_client_has_the_version_of_the_worker_it_was_built_with() -> None:
         return str(tomllib.loads(path.read_text())["project"]["version"])
 
     assert version(PYTHON_CLIENT / "pyproject.toml") == version(ROOT / "pyproject.toml")
+
+
+def test_the_readme_lists_the_ranges_the_client_declares() -> None:
+    readme = (PYTHON_CLIENT / "README.md").read_text()
+    rows = dict(re.findall(r"^\| ([a-z][a-z0-9-]*) \| ([<>=][^|]*?) \|", readme, re.M))
+    project = tomllib.loads((PYTHON_CLIENT / "pyproject.toml").read_text())["project"]
+    declared = {}
+    for requirement in project["dependencies"]:
+        name, _, ranges = requirement.partition(">=")
+        declared[name] = ">=" + ranges.replace(",", ", ")
+    assert rows == declared
