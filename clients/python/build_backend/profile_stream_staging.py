@@ -116,13 +116,13 @@ def _target(module: str, path: Path) -> Path:
     return Path(PACKAGE, *parts, f"{name}.py")
 
 
-def _unrenamable(node: ast.AST) -> str | None:
+def _unrenamable(node: ast.Import | ast.Call) -> str | None:
     """Why an import of ours in this node cannot be renamed, if it is one."""
     if isinstance(node, ast.Import):
         for alias in node.names:
             if alias.name.split(".")[0] in OURS:
                 return f"`import {alias.name}` (write `from ... import ...`)"
-    if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "import_module":
+    elif getattr(node.func, "attr", None) == "import_module":
         arg = node.args[0] if node.args else None
         if isinstance(arg, ast.Constant) and str(arg.value).split(".")[0] in OURS:
             return f"import_module({arg.value!r})"
@@ -137,10 +137,11 @@ def rename(source: str, where: str) -> str:
     """
     lines = source.splitlines(keepends=True)
     for node in ast.walk(ast.parse(source, filename=where)):
-        why = _unrenamable(node)
-        if why is not None:
-            raise StagingError(f"{where}:{node.lineno}: {why} cannot be renamed for the client")
-        if isinstance(node, ast.ImportFrom) and not node.level:
+        if isinstance(node, ast.Import | ast.Call):
+            why = _unrenamable(node)
+            if why is not None:
+                raise StagingError(f"{where}:{node.lineno}: {why} cannot be renamed for the client")
+        elif isinstance(node, ast.ImportFrom) and not node.level:
             if (node.module or "").split(".")[0] in OURS:
                 i = node.lineno - 1
                 lines[i] = _FROM.sub(_renamed, lines[i], count=1)
