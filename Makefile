@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The extras `make install` adds to the worker; `make lock` locks the same set.
+EXTRAS := test
 
 .PHONY: install lock client demo test lint unit integration bench clean help
 .DEFAULT_GOAL := help
@@ -24,7 +26,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed, found " + sys.version' 
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/pip install -q --upgrade pip
-	@$(BIN)/pip install -q -c constraints.txt -e '.[test]'
+	@$(BIN)/pip install -q -c constraints.txt -e '.[$(EXTRAS)]'
 	@touch $(STAMP)
 
 # Resolves pyproject.toml in a scratch virtualenv, keeping the versions locked so far (a package
@@ -34,7 +36,7 @@ lock:
 	@echo "[make] resolving the worker's lock into constraints.txt"
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT \
 	&& $(PYTHON) -m venv "$$tmp/venv" && "$$tmp/venv/bin/pip" install -q --upgrade pip \
-	&& "$$tmp/venv/bin/pip" install -q $(if $(UPGRADE),,-c constraints.txt) -e '.[test]' \
+	&& "$$tmp/venv/bin/pip" install -q $(if $(UPGRADE),,-c constraints.txt) -e '.[$(EXTRAS)]' \
 	&& { echo "# The worker's lock: written by \`make lock\`, used by \`make install\`, deploy/Dockerfile and CI."; \
 	     "$$tmp/venv/bin/pip" freeze --exclude-editable; } > constraints.txt.new \
 	&& mv constraints.txt.new constraints.txt && echo "[make] constraints.txt: $$(grep -c == constraints.txt) packages"

@@ -1,6 +1,7 @@
-"""constraints.txt, the worker's lock: exactly the packages pyproject.toml's requirements (and the
-test extra) pull in, each at a version its requirement accepts; and every way the worker is
-installed (``make install``, so CI; deploy/Dockerfile) installs with it."""
+"""constraints.txt, the worker's lock: exactly the packages that pyproject.toml's requirements,
+and the extras ``make install`` adds (``EXTRAS`` in the Makefile), pull in, each at a version its
+requirement accepts; and every way the worker is installed (``make install``, so CI;
+deploy/Dockerfile) installs with it."""
 
 import re
 import tomllib
@@ -12,10 +13,11 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[3]
+MAKEFILE = (ROOT / "Makefile").read_text()
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-REQUIREMENTS = [
-    Requirement(r) for r in [*PROJECT["dependencies"], *PROJECT["optional-dependencies"]["test"]]
-]
+EXTRAS = re.findall(r"^EXTRAS := (\S+)$", MAKEFILE, re.M)[0].split(",")
+EXTRA_REQUIREMENTS = [r for e in EXTRAS for r in PROJECT["optional-dependencies"][e]]
+REQUIREMENTS = [Requirement(r) for r in [*PROJECT["dependencies"], *EXTRA_REQUIREMENTS]]
 RELOCK = "run `make lock` and commit constraints.txt"
 
 
@@ -77,11 +79,10 @@ def test_faust_and_the_libraries_it_breaks_with_are_pinned_exactly_in_pyproject(
 
 
 def test_make_install_and_the_dockerfile_install_with_the_lock() -> None:
-    makefile = (ROOT / "Makefile").read_text()
-    assert re.search(r"^\$\(STAMP\): .*\bconstraints\.txt\b", makefile, re.M), (
+    assert re.search(r"^\$\(STAMP\): .*\bconstraints\.txt\b", MAKEFILE, re.M), (
         "a new lock must reinstall"
     )
-    assert "pip install -q -c constraints.txt -e '.[test]'" in makefile
+    assert "pip install -q -c constraints.txt -e '.[$(EXTRAS)]'" in MAKEFILE
     dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
     assert re.search(r"^RUN pip install -c constraints\.txt \. ", dockerfile, re.M)
     assert re.search(r"^COPY .*\bconstraints\.txt\b", dockerfile, re.M)
