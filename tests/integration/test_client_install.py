@@ -1,8 +1,9 @@
 """The client as an app installs it: ``profile-stream-client`` built from clients/python, put
 into a fresh virtualenv with nothing else, then used there against a real worker.
 
-Twice: with the newest releases its version ranges allow (what ``pip install`` picks today), and
-with the lowest (each dependency at its lower bound), so both ends of the ranges are run.
+Three times: with the newest releases its version ranges allow (what ``pip install`` picks
+today); with the lowest (each dependency at its lower bound), so both ends of the ranges are run;
+and with the ``langgraph`` extra, whose store the app then reads the profile through as well.
 """
 
 import asyncio
@@ -93,7 +94,7 @@ async def client_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return wheel
 
 
-@pytest.fixture(scope="module", params=["newest", "lowest"])
+@pytest.fixture(scope="module", params=["newest", "lowest", "langgraph"])
 async def venv(
     request: pytest.FixtureRequest, client_wheel: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Venv:
@@ -112,7 +113,8 @@ async def venv(
         pins = "".join(f"{name}=={low}\n" for name, low in _lower_bounds().items())
         (here / "lowest.txt").write_text(pins)
         constraints = ["-c", here / "lowest.txt"]
-    await _run(*pip, "install", "-q", *constraints, client_wheel, cwd=here)
+    wanted = f"{client_wheel}[langgraph]" if request.param == "langgraph" else client_wheel
+    await _run(*pip, "install", "-q", *constraints, wanted, cwd=here)
     seconds = time.monotonic() - started
     listed = json.loads(await _run(*pip, "list", "--format=json", cwd=here))
     packages = {p["name"].lower().replace("_", "-"): p["version"] for p in listed}
@@ -127,6 +129,7 @@ async def test_the_client_installs_alone_under_one_top_level_package(venv: Venv)
     assert "profile-stream-client" in venv.packages
     assert {"pydantic", "orjson", "aiokafka", "aiohttp"} <= set(venv.packages)
     assert WORKER_ONLY.isdisjoint(venv.packages), WORKER_ONLY & set(venv.packages)
+    assert ("langgraph" in venv.packages) == (venv.resolution == "langgraph")
     if venv.resolution == "lowest":
         for name, low in _lower_bounds().items():
             assert Version(venv.packages[name]) == Version(low), f"{name} {venv.packages[name]}"
@@ -149,6 +152,8 @@ async def test_an_app_with_only_the_client_publishes_follows_and_reads_a_profile
     worker = await start_worker()
     user = "alice/öz?1"  # quoted in the URL by the installed client too
     args = [names.input, names.output, worker.url, READ_TOKEN, user, "I'm Alice"]
+    if venv.resolution == "langgraph":
+        args.append("--langgraph")
 
     out = await _run(venv.python, "-I", APP, BOOTSTRAP, *args, cwd=tmp_path, timeout=120)
 
@@ -161,3 +166,8 @@ async def test_an_app_with_only_the_client_publishes_follows_and_reads_a_profile
     assert profile["version"] == event["version"]
     assert {"profile_stream", "aiokafka", "aiohttp"} <= set(seen["modules"])
     assert {"streams", "schemas", "faust", "rocksdict"}.isdisjoint(seen["modules"])
+    if venv.resolution == "langgraph":
+        assert seen["store"]["namespace"] == ["users", user, "profile"]
+        assert seen["store"]["value"]["name"] == "Alice"
+    else:
+        assert seen["store"] is None
