@@ -12,10 +12,12 @@ from .messages import ChatMessage, ProfileCommand, Role
 from .patch import Op, PatchOperation, PatchValue, ProfilePatch
 from .profile import ProfileModel, UserProfile
 from .record import (
+    BUFFER_FORMAT,
     RECENT_IDS_KEPT,
     RECORD_FORMAT,
     TOMBSTONE_FORMAT,
     USAGE_FORMAT,
+    BufferedMessage,
     ModelUsage,
     ProfileRecord,
     ProfileUsage,
@@ -24,10 +26,12 @@ from .record import (
 )
 
 __all__ = [
+    "BUFFER_FORMAT",
     "RECENT_IDS_KEPT",
     "RECORD_FORMAT",
     "TOMBSTONE_FORMAT",
     "USAGE_FORMAT",
+    "BufferedMessage",
     "ChatMessage",
     "DeadLetter",
     "DeadLetterReason",

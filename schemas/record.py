@@ -7,8 +7,11 @@ from pydantic import AwareDatetime, Field
 
 from ._base import Produced
 from .events import ProfileEvent
+from .messages import ChatMessage
 
 __all__ = [
+    "BUFFER_FORMAT",
+    "BufferedMessage",
     "ModelUsage",
     "Provenance",
     "ProfileUsage",
@@ -28,14 +31,18 @@ RECENT_IDS_KEPT = 256
 #: (``streams.core.stored``). Format 2 adds ``forgotten_at`` (a forgotten user's tombstone). A
 #: record says the lowest format that holds its fields: a record that is not a tombstone and has
 #: no usage is format 1, byte for byte what the releases before this one write and read.
-#: Format 3 adds ``usage`` (what the model cost for this profile).
-RECORD_FORMAT = 3
+#: Format 3 adds ``usage`` (what the model cost for this profile); format 4 adds ``buffer``
+#: (messages accepted and not yet extracted).
+RECORD_FORMAT = 4
 
 #: The format of a tombstone (a record with ``forgotten_at``).
 TOMBSTONE_FORMAT = 2
 
 #: The format of a record that counts its model usage.
 USAGE_FORMAT = 3
+
+#: The format of a record holding buffered messages.
+BUFFER_FORMAT = 4
 
 
 class Provenance(Produced):
@@ -61,6 +68,19 @@ class ProfileUsage(Produced):
     total: ModelUsage = Field(default_factory=ModelUsage)
     day: date
     today: ModelUsage = Field(default_factory=ModelUsage)
+
+
+class BufferedMessage(Produced):
+    """A chat message accepted for its user (its offset is acknowledged) and not yet extracted.
+
+    ``source`` and ``offset`` say where it was read (``topic:partition``); ``received`` is its
+    record's timestamp in seconds, from which the idle and age triggers count.
+    """
+
+    message: ChatMessage
+    source: str
+    offset: int
+    received: float
 
 
 class SetAside(Produced):
@@ -108,3 +128,6 @@ class ProfileRecord(Produced):
     #: The model calls and tokens spent on this profile (format 3); None until the first call,
     #: and again after a forget.
     usage: ProfileUsage | None = Field(None, exclude_if=lambda v: v is None)
+    #: Messages accepted and waiting for their flush (format 4), oldest first; their offsets
+    #: and ids are already in ``applied`` and ``recent_message_ids``.
+    buffer: tuple[BufferedMessage, ...] = Field((), exclude_if=lambda v: not v)
