@@ -13,18 +13,26 @@ from .messages import ChatMessage, ProfileCommand, Role
 from .patch import Op, PatchOperation, PatchValue, ProfilePatch
 from .profile import ProfileModel, UserProfile
 from .record import (
+    BUFFER_FORMAT,
     RECENT_IDS_KEPT,
     RECORD_FORMAT,
     TOMBSTONE_FORMAT,
+    USAGE_FORMAT,
+    BufferedMessage,
+    ModelUsage,
     ProfileRecord,
+    ProfileUsage,
     Provenance,
     SetAside,
 )
 
 __all__ = [
+    "BUFFER_FORMAT",
     "RECENT_IDS_KEPT",
     "RECORD_FORMAT",
     "TOMBSTONE_FORMAT",
+    "USAGE_FORMAT",
+    "BufferedMessage",
     "ChatMessage",
     "CommandAccepted",
     "Correction",
@@ -34,6 +42,7 @@ __all__ = [
     "Evidence",
     "FieldChange",
     "Liveness",
+    "ModelUsage",
     "Op",
     "PatchOperation",
     "PatchValue",
@@ -43,6 +52,7 @@ __all__ = [
     "ProfileModel",
     "ProfilePatch",
     "ProfileRecord",
+    "ProfileUsage",
     "Provenance",
     "Readiness",
     "RecordHeader",

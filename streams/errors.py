@@ -7,6 +7,7 @@ __all__ = [
     "CachePurgeFailed",
     "Refused",
     "TopicMissing",
+    "UnsupportedOperation",
     "ConfigError",
     "ExtractionFailed",
     "InvalidEvent",
@@ -133,3 +134,9 @@ class CachePurgeFailed(ProfileStreamError):
 
 class TopicMissing(ProfileStreamError, LookupError):
     """The topic does not exist on the broker (no worker has created it yet?)."""
+
+
+class UnsupportedOperation(ProfileStreamError, NotImplementedError):
+    """Asked of profile-stream something it does not do (a LangGraph store call with a free-form
+    key, a vector search, a correction of a kind that takes none); the message says what it
+    does instead."""

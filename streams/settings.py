@@ -91,6 +91,13 @@ class Settings(BaseSettings):
     # The burst, in seconds of the per-minute budgets: spent at once after an idle spell.
     llm_burst_s: float = Field(10.0, gt=0, le=60)
     llm_timeout_s: float = Field(30.0, gt=0)
+    # The longest answer we pay for: 25 operations with 200-character quotes (more than one per
+    # message of a full batch) serialize to 7.8 kB, about 1,950 tokens. A cut-off answer fails
+    # the batch at once (asking again at temperature 0 gives the same answer).
+    llm_max_output_tokens: int = Field(2048, ge=16, le=131_072)
+    # ``max_tokens`` is what llama.cpp, vLLM, Ollama and most gateways read; OpenAI's reasoning
+    # models accept only ``max_completion_tokens``.
+    llm_max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
     llm_max_attempts: int = Field(4, ge=1, le=20)
     llm_backoff_s: float = Field(0.5, ge=0)
     llm_backoff_max_s: float = Field(20.0, ge=0)
@@ -111,6 +118,13 @@ class Settings(BaseSettings):
     max_batch_messages: int = Field(20, ge=1, le=500)
     max_batch_chars: int = Field(12_000, ge=1)
     max_future_skew_s: float = Field(300.0, ge=0)
+    # Buffered flushes (streams.core.flushing): a user's messages wait in the user's record
+    # until the conversation is idle this long (0: every batch is extracted as it comes), or
+    # the oldest waited FLUSH_MAX_AGE_S; figures behind the defaults: bench/README.md.
+    flush_idle_s: float = Field(30.0, ge=0, le=86_400)
+    flush_max_age_s: float = Field(300.0, gt=0, le=7 * 86_400)
+    # How often the worker looks for buffers that are due (bounds a flush's lateness).
+    flush_tick_s: float = Field(1.0, gt=0, le=60)
     profile_model: str = "schemas.profile:UserProfile"
     kinds_file: Path | None = None
 
@@ -137,6 +151,12 @@ class Settings(BaseSettings):
         if self.llm_backoff_max_s < self.llm_backoff_s:
             raise ValueError(
                 "PROFILE_STREAM_LLM_BACKOFF_MAX_S is below PROFILE_STREAM_LLM_BACKOFF_S"
+            )
+        if self.flush_max_age_s < self.flush_idle_s:
+            raise ValueError(
+                f"PROFILE_STREAM_FLUSH_MAX_AGE_S ({self.flush_max_age_s:g}) is below "
+                f"PROFILE_STREAM_FLUSH_IDLE_S ({self.flush_idle_s:g}): a buffer would be "
+                "flushed by age before it could ever be idle; raise the age or lower the idle"
             )
         if 0 < self.catch_up_window_s <= self.coalesce_window_s:
             raise ValueError(

@@ -1,14 +1,17 @@
-"""What other apps import to talk to profile-stream: publish chat messages
+"""What other apps import to talk to profile-stream: publish chat messages or a whole chat turn
 (:mod:`~streams.client.messages`), follow profile events (:mod:`~streams.client.events`), read,
 correct and forget profiles, or render one for a system prompt (:mod:`~streams.client.http`).
 Nothing here prints. Every error is a :class:`ProfileStreamError`. Imports no Faust;
 depends on ``schemas``, ``streams.core`` codecs, ``streams.errors``, ``streams.kafka_security``
 (:class:`KafkaConnection`: servers, TLS and SASL, built from the same ``PROFILE_STREAM_KAFKA_*``
-variables as the worker's), aiokafka and aiohttp only."""
+variables as the worker's), aiokafka and aiohttp only.
+
+:mod:`streams.client.langgraph_store` (LangGraph's store interface over profiles) is not imported
+here: it needs the ``langgraph`` extra."""
 
 from streams.client.events import ProfileEvents
 from streams.client.http import correct_profile, forget_profile, get_profile, get_prompt
-from streams.client.messages import publish
+from streams.client.messages import publish, publish_turn
 from streams.errors import (
     BrokerUnavailable,
     ConfigError,
@@ -19,6 +22,7 @@ from streams.errors import (
     ServiceError,
     ServiceTimeout,
     TopicMissing,
+    UnsupportedOperation,
 )
 from streams.kafka_security import KafkaConnection
 
@@ -34,9 +38,11 @@ __all__ = [
     "ServiceError",
     "ServiceTimeout",
     "TopicMissing",
+    "UnsupportedOperation",
     "correct_profile",
     "forget_profile",
     "get_profile",
     "get_prompt",
     "publish",
+    "publish_turn",
 ]

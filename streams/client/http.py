@@ -163,9 +163,11 @@ async def get_profile(
     kind: str = "user",
     attempts: int = 10,
     timeout_s: float = 10.0,
+    provenance: bool = False,
 ) -> dict[str, Any]:
     """One user's profile (or, with ``kind``, a team's, the assistant's...) as the worker
-    answers it (``schemas.ProfileAnswer``: ``user_id``, ``version``, ``profile``...).
+    answers it (``schemas.ProfileAnswer``: ``user_id``, ``version``, ``profile``...); with
+    ``provenance``, where each field's value came from too.
 
     Retries a 503 (a rebalance in progress) up to ``attempts`` times.
 
@@ -181,7 +183,7 @@ async def get_profile(
     what = "profile" if kind == "user" else f"{kind} profile"
     answer = await _call(
         "GET",
-        url,
+        url + ("?include=provenance" if provenance else ""),
         token=token,
         ok=200,
         timeout_s=timeout_s,

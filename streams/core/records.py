@@ -8,11 +8,24 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
-from schemas import RECENT_IDS_KEPT, TOMBSTONE_FORMAT, FieldChange, ProfileEvent, ProfileRecord
+from schemas import (
+    RECENT_IDS_KEPT,
+    TOMBSTONE_FORMAT,
+    BufferedMessage,
+    FieldChange,
+    ModelUsage,
+    ProfileEvent,
+    ProfileRecord,
+)
 from streams.core.merge import MergeResult
+from streams.core.stored import format_of
+from streams.core.usage import charge
 
 __all__ = [
     "applied_before",
+    "buffered",
+    "dead_lettered",
+    "unbuffered",
     "deleted_event",
     "forgotten",
     "new_record",
@@ -103,20 +116,27 @@ def next_version(
     at: datetime,
     locked: tuple[str, ...] | None = None,
     migration: Sequence[FieldChange] = (),
+    spent: ModelUsage | None = None,
+    sources: Sequence[str] | None = None,
 ) -> tuple[ProfileRecord, ProfileEvent | None]:
     """The record after a batch, and the event to emit (None when the profile did not change).
 
     Offsets and message ids are remembered even when nothing changed, so a replay of the batch
-    is skipped without asking the model again. ``migration`` lists the changes a schema
-    migration made to ``record`` before the batch; they lead the event's changes.
+    is skipped without asking the model again; so is what the batch cost (``spent``), charged
+    to the record's usage on the day of ``at``. ``migration`` lists the changes a schema
+    migration made to ``record`` before the batch; they lead the event's changes. ``sources``
+    are the messages the event names (default ``message_ids``; a flush names the buffered
+    messages, remembered when they were buffered).
     """
     update = _remember(record, offsets, message_ids)
+    if spent is not None:
+        update["usage"] = charge(record.usage, spent, at)
     lock_changed = locked is not None and locked != record.locked
     if locked is not None:
         update["locked"] = locked
     changes = [*migration, *(result.changes if result is not None else [])]
     if not (changes or lock_changed):
-        return record.model_copy(update=update), None
+        return _formatted(record.model_copy(update=update)), None
     version = record.version + 1
     profile = result.profile if result is not None else record.profile
     update |= {
@@ -126,10 +146,40 @@ def next_version(
         "updated_at": at,
         # A forgotten user's next version is a new profile: the tombstone is one no more.
         "forgotten_at": None,
-        "format": 1,
     }
-    event = _event(record, "updated", profile=profile, changes=changes, sources=message_ids, at=at)
-    return record.model_copy(update=update), event
+    named = list(sources) if sources is not None else message_ids
+    event = _event(record, "updated", profile=profile, changes=changes, sources=named, at=at)
+    return _formatted(record.model_copy(update=update)), event
+
+
+def buffered(
+    record: ProfileRecord, entries: Sequence[BufferedMessage], *, offsets: Mapping[str, int]
+) -> ProfileRecord:
+    """``record`` with ``entries`` appended to its buffer; their ``offsets`` (with those of the
+    inputs re-routed copies came from) and ids are remembered now, so a redelivered message is
+    skipped whether or not it was extracted yet."""
+    update = _remember(record, offsets, [e.message.message_id for e in entries])
+    update["buffer"] = (*record.buffer, *entries)
+    return _formatted(record.model_copy(update=update))
+
+
+def dead_lettered(record: ProfileRecord, message_ids: Iterable[str]) -> ProfileRecord:
+    """``record`` once the messages ``message_ids`` went to the dead-letter topic: their ids are
+    forgotten, so the same messages re-published from there are applied (their offsets stay
+    remembered: those inputs are done)."""
+    gone = set(message_ids)
+    kept = tuple(i for i in record.recent_message_ids if i not in gone)
+    return record.model_copy(update={"recent_message_ids": kept})
+
+
+def unbuffered(record: ProfileRecord) -> ProfileRecord:
+    """``record`` with its buffer emptied (flushed, or dropped by a forget)."""
+    return _formatted(record.model_copy(update={"buffer": ()}))
+
+
+def _formatted(record: ProfileRecord) -> ProfileRecord:
+    """``record`` claiming the lowest format that holds its fields."""
+    return record.model_copy(update={"format": format_of(record)})
 
 
 def deleted_event(record: ProfileRecord, command_id: str, at: datetime) -> ProfileEvent:
@@ -177,5 +227,7 @@ def settled(record: ProfileRecord) -> ProfileRecord:
             "provenance": {},
             "locked": (),
             "set_aside": {},
+            "usage": None,
+            "buffer": (),
         }
     return record.model_copy(update=update)

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from schemas import RECORD_FORMAT, TOMBSTONE_FORMAT, ProfileRecord
+from schemas import BUFFER_FORMAT, RECORD_FORMAT, TOMBSTONE_FORMAT, USAGE_FORMAT, ProfileRecord
 
 __all__ = ["decode_record", "format_of", "unknown_fields"]
 
@@ -54,8 +54,13 @@ def decode_record(value: bytes) -> ProfileRecord:
 
 
 def format_of(record: ProfileRecord) -> int:
-    """The lowest format that holds ``record``'s fields: a tombstone needs format 2, any other
-    record is format 1 (left out of the bytes, so the release before this one reads it)."""
+    """The lowest format that holds ``record``'s fields: a buffer needs format 4, usage format
+    3, a tombstone format 2; any other record is format 1 (left out of the bytes, so older
+    releases read it)."""
+    if record.buffer:
+        return BUFFER_FORMAT
+    if record.usage is not None:
+        return USAGE_FORMAT
     return TOMBSTONE_FORMAT if record.forgotten_at is not None else 1
 
 

@@ -4,7 +4,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from schemas import ChatMessage, PatchOperation
+from schemas import ChatMessage, ModelUsage, PatchOperation
 from streams.core.kinds import USER
 from streams.core.profile_schema import ProfileSchema
 
@@ -13,13 +13,15 @@ __all__ = ["Extraction", "Extractor"]
 
 @dataclass(frozen=True)
 class Extraction:
-    """An extractor's answer: the operations, and the malformed ones it saw.
+    """An extractor's answer: the operations, the malformed ones it saw, and what it cost.
 
-    What it cost (calls, tokens) is counted in the Prometheus metrics where it is spent.
+    ``usage`` is what the model reported for every answer the extraction read (a retried
+    unreadable answer included); nothing for a cached answer or the rules extractor.
     """
 
     operations: list[PatchOperation]
     malformed: list[str] = field(default_factory=list)
+    usage: ModelUsage = field(default_factory=ModelUsage)
 
 
 class Extractor(Protocol):

@@ -41,9 +41,10 @@ def read_completion(answer: Any) -> tuple[str | None, int, int]:
     """The first choice's content, the prompt tokens and the completion tokens.
 
     Raises:
-        InvalidModelOutput: the answer is not a completion, has no choice, or was cut off
-            (worth another attempt).
-        ExtractionFailed: the model refused (asking again gives the same answer).
+        InvalidModelOutput: the answer is not a completion or has no choice (worth another
+            attempt).
+        ExtractionFailed: the model refused, or its answer was cut off at the output-token
+            limit (asking again gives the same answer).
     """
     try:
         completion = _Completion.model_validate(answer)
@@ -58,7 +59,11 @@ def read_completion(answer: Any) -> tuple[str | None, int, int]:
     if choice.message.refusal:
         raise ExtractionFailed(f"model refused: {choice.message.refusal[:200]}")
     if choice.finish_reason == "length":
-        raise InvalidModelOutput("model answer was cut off (finish_reason=length)")
+        raise ExtractionFailed(
+            "model answer was cut off at the output-token limit (finish_reason=length): raise "
+            "PROFILE_STREAM_LLM_MAX_OUTPUT_TOKENS or lower PROFILE_STREAM_MAX_BATCH_MESSAGES, "
+            "then re-publish the dead letters"
+        )
     usage = completion.usage or _Usage()
     return choice.message.content, usage.prompt_tokens, usage.completion_tokens
 

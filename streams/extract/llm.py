@@ -11,12 +11,13 @@ import openai
 import orjson
 from openai import AsyncOpenAI, DefaultAioHttpClient
 
-from schemas import ChatMessage
+from schemas import ChatMessage, ModelUsage, PatchOperation
 from streams.core.kinds import USER
 from streams.core.profile_schema import ProfileSchema
 from streams.errors import ExtractionFailed, InvalidModelOutput, ModelUnavailable
 from streams.extract.base import Extraction
 from streams.extract.completion import read_completion
+from streams.extract.failures import describe_transport_failure
 from streams.extract.prompt import build_messages, parse_patch, response_format
 from streams.extract.ratelimit import RateLimiter
 from streams.metrics import MODEL_CALLS, MODEL_LATENCY, TOKENS
@@ -34,6 +35,14 @@ def _retry_after(exc: openai.APIStatusError) -> float | None:
         return min(float(str(raw)), _RETRY_AFTER_CAP_S) if raw is not None else None
     except ValueError:
         return None
+
+
+def _total(spent: list[ModelUsage]) -> ModelUsage:
+    return ModelUsage(
+        calls=sum(u.calls for u in spent),
+        prompt_tokens=sum(u.prompt_tokens for u in spent),
+        completion_tokens=sum(u.completion_tokens for u in spent),
+    )
 
 
 class LLMExtractor:
@@ -55,6 +64,7 @@ class LLMExtractor:
             http_client=DefaultAioHttpClient(),
         )
         self._settings = settings
+        self._base_url = str(self._client.base_url)
         self._limiter = limiter
         self.name = f"openai:{settings.model}"
 
@@ -67,8 +77,10 @@ class LLMExtractor:
         subject: str | None = None,
         kind: str = USER,
     ) -> Extraction:
-        """Ask the model, retrying what may pass; every call made is counted in the metrics."""
+        """Ask the model, retrying what may pass; every call made is counted in the metrics,
+        and the tokens of every answer read are in the result's ``usage``."""
         request = build_messages(profile, messages, schema)
+        spent: list[ModelUsage] = []
         fmt = response_format(schema)
         estimate = sum(len(m["content"]) for m in request) // 4
         attempts = self._settings.llm_max_attempts
@@ -76,7 +88,7 @@ class LLMExtractor:
             try:
                 if self._limiter is not None:
                     await self._limiter.acquire(estimate)
-                result = await self._call(request, fmt)
+                operations, malformed = await self._call(request, fmt, spent)
             except ExtractionFailed as exc:
                 exc.attempts = attempt
                 raise
@@ -93,7 +105,7 @@ class LLMExtractor:
                 )
                 await asyncio.sleep(delay)
                 continue
-            return result
+            return Extraction(operations, malformed, usage=_total(spent))
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
@@ -102,7 +114,11 @@ class LLMExtractor:
         jittered = backoff * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not crypto
         return max(jittered, retry_after or 0.0)
 
-    async def _call(self, request: list[dict[str, str]], fmt: dict[str, Any]) -> Extraction:
+    async def _call(
+        self, request: list[dict[str, str]], fmt: dict[str, Any], spent: list[ModelUsage]
+    ) -> tuple[list[PatchOperation], list[str]]:
+        """One call: the operations and the malformed ones; what the answer cost goes to
+        ``spent`` before its content is read (an unreadable answer was paid for too)."""
         MODEL_CALLS.inc()
         started = time.monotonic()
         body = {
@@ -110,6 +126,9 @@ class LLMExtractor:
             "messages": request,
             "response_format": fmt,
             "temperature": 0,
+            # A bound on every answer: a model stuck repeating inside the JSON grammar stops
+            # here instead of filling its context until the call times out.
+            self._settings.llm_max_tokens_field: self._settings.llm_max_output_tokens,
         }
         try:
             # The SDK's low-level post (its auth, base URL, timeout, errors) with a body we
@@ -127,17 +146,19 @@ class LLMExtractor:
             raise ExtractionFailed(
                 f"model endpoint refused the request: HTTP {exc.status_code}"
             ) from exc
-        except openai.APITimeoutError as exc:
-            raise ModelUnavailable(f"no answer within {self._settings.llm_timeout_s}s") from exc
-        except openai.APIConnectionError as exc:
-            raise ModelUnavailable(f"cannot reach the model endpoint ({exc})") from exc
+        except openai.APIConnectionError as exc:  # timeouts included: the cause tells which
+            raise ModelUnavailable(
+                describe_transport_failure(exc, self._base_url, self._settings.llm_timeout_s)
+            ) from exc
         finally:
             MODEL_LATENCY.observe(time.monotonic() - started)
         content, prompt_tokens, completion_tokens = read_completion(answer)
-        operations, malformed = parse_patch(content)
         TOKENS.labels("prompt").inc(prompt_tokens)
         TOKENS.labels("completion").inc(completion_tokens)
-        return Extraction(operations, malformed)
+        spent.append(
+            ModelUsage(calls=1, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+        )
+        return parse_patch(content)
 
     async def forget(self, subject: str, *, kind: str = USER) -> int:
         """Nothing is kept here (the cache wrapping it keeps answers)."""

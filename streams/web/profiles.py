@@ -20,7 +20,7 @@ import faust
 from faust.web import Request, Response, View
 from pydantic import SecretStr
 
-from schemas import ProfileCommand, ProfileRecord
+from schemas import ModelUsage, ProfileCommand, ProfileRecord
 from schemas.http import CommandAccepted
 from streams.core.codecs import encode
 from streams.core.corrections import parse_correction
@@ -36,6 +36,9 @@ logger = logging.getLogger(__name__)
 
 #: Longer user ids and subjects are refused with 400 before anything is looked up.
 MAX_SUBJECT = 256
+
+#: The usage shown for a profile no model call was made for yet.
+_NO_USAGE = {"total": ModelUsage().model_dump(), "day": None, "today": ModelUsage().model_dump()}
 
 
 class ProfileView(View):
@@ -142,7 +145,8 @@ def _bad_subject(view: View, subject: str) -> Response | None:
 
 
 def profile_body(record: ProfileRecord, request: Request) -> dict[str, Any]:
-    """The JSON of a stored profile; provenance only with ``?include=provenance``."""
+    """The JSON of a stored profile; provenance and usage only when asked
+    (``?include=provenance,usage``)."""
     body: dict[str, Any] = {
         "user_id": record.user_id,
         "version": record.version,
@@ -155,6 +159,12 @@ def profile_body(record: ProfileRecord, request: Request) -> dict[str, Any]:
         body["kind"] = record.kind
     if record.set_aside:
         body["set_aside"] = {k: v.model_dump(mode="json") for k, v in record.set_aside.items()}
-    if "provenance" in request.query.get("include", "").split(","):
+    include = request.query.get("include", "").split(",")
+    if "provenance" in include:
         body["provenance"] = {k: v.model_dump(mode="json") for k, v in record.provenance.items()}
+    if "usage" in include:
+        # Zeros rather than null for a profile that never reached the model: a client sums.
+        body["usage"] = (
+            record.usage.model_dump(mode="json") if record.usage is not None else _NO_USAGE
+        )
     return body

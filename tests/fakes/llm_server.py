@@ -2,7 +2,8 @@
 
 The worker reaches it through the real ``openai`` client. A test says which operations the
 "model" returns for which message (``on``), or how it fails (``Fault``): HTTP errors,
-Retry-After, stalls past the client's timeout, garbage, refusals. Every request is recorded.
+Retry-After, stalls past the client's timeout, garbage, refusals. Every request is recorded,
+with the usage the answer reported when it was a scripted (successful) one.
 """
 
 import asyncio
@@ -31,6 +32,7 @@ class Fault:
     stall_s: float = 0.0
     content: str | None = None  # a 200 whose message content is this text (garbage, bad ops)
     refusal: str | None = None
+    finish_reason: str = "stop"  # "length": an answer cut off at the output-token limit
     times: int = 1
 
 
@@ -115,13 +117,17 @@ class FakeLLM:
                     }
                     for op in rule.operations
                 ]
-        return _completion(body, orjson.dumps({"operations": operations}).decode())
+        answer = _completion(body, orjson.dumps({"operations": operations}).decode())
+        self.requests[-1]["usage"] = orjson.loads(answer.body)["usage"]  # type: ignore[arg-type]
+        return answer
 
     async def _fail(self, fault: Fault, body: dict[str, Any]) -> web.StreamResponse:
         if fault.stall_s:
             await asyncio.sleep(fault.stall_s)
         if fault.content is not None or fault.refusal is not None:
-            return _completion(body, fault.content, refusal=fault.refusal)
+            return _completion(
+                body, fault.content, refusal=fault.refusal, finish_reason=fault.finish_reason
+            )
         return web.Response(
             status=fault.status,
             text=fault.body,
@@ -131,7 +137,10 @@ class FakeLLM:
 
 
 def _completion(
-    body: dict[str, Any], content: str | None, refusal: str | None = None
+    body: dict[str, Any],
+    content: str | None,
+    refusal: str | None = None,
+    finish_reason: str = "stop",
 ) -> web.Response:
     prompt_tokens = sum(len(m["content"]) for m in body["messages"]) // 4
     payload = {
@@ -147,7 +156,7 @@ def _completion(
                     "content": None if refusal else content,
                     "refusal": refusal,
                 },
-                "finish_reason": "stop",
+                "finish_reason": finish_reason,
             }
         ],
         "usage": {

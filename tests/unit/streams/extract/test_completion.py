@@ -39,12 +39,19 @@ def test_an_answer_without_usage_costs_zero_tokens() -> None:
         ({"error": {"message": "boom"}}, "choices"),
         ({"choices": [{"message": "text"}]}, "choices.0.message"),
         ({"choices": []}, "no choices"),
-        (_answer({"content": '{"operations": ['}, finish="length"), "cut off"),
     ],
 )
-def test_a_malformed_or_cut_answer_is_worth_another_attempt(answer: Any, says: str) -> None:
+def test_a_malformed_answer_is_worth_another_attempt(answer: Any, says: str) -> None:
     with pytest.raises(InvalidModelOutput, match=says):
         read_completion(answer)
+
+
+def test_a_cut_off_answer_is_final_and_names_the_limit() -> None:
+    # At temperature 0 the same request is cut off again: a retry would only pay twice.
+    with pytest.raises(ExtractionFailed, match="PROFILE_STREAM_LLM_MAX_OUTPUT_TOKENS") as caught:
+        read_completion(_answer({"content": '{"operations": ['}, finish="length"))
+    assert not isinstance(caught.value, InvalidModelOutput)
+    assert not caught.value.retriable
 
 
 def test_a_refusal_is_final_and_quoted() -> None:

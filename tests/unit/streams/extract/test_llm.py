@@ -1,12 +1,18 @@
-"""The pure parts of the model client: backoff with jitter, and reading Retry-After."""
+"""The model client: backoff with jitter, Retry-After, the answer bound, failures named."""
 
+import socket
+from collections.abc import AsyncIterator
 from types import SimpleNamespace
 
 import openai
 import pytest
 
+from streams.core.profile_schema import ProfileSchema
+from streams.errors import ExtractionFailed
 from streams.extract.llm import LLMExtractor, _retry_after
 from streams.settings import load_settings
+from tests.fakes.llm_server import FakeLLM, Fault
+from tests.unit.helpers import MakeMessage
 
 
 @pytest.fixture
@@ -50,3 +56,81 @@ def test_retry_after_is_a_floor(extractor: LLMExtractor) -> None:
 )
 def test_retry_after_header(headers: dict[str, str], expected: float | None) -> None:
     assert _retry_after(_status_error(headers)) == expected
+
+
+# Against the scripted OpenAI-compatible server (an HTTP server on this host, no other service):
+# what goes over the wire and how a cut-off answer ends.
+
+
+@pytest.fixture
+async def llm() -> AsyncIterator[FakeLLM]:
+    server = FakeLLM()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+def _extractor(env: pytest.MonkeyPatch, llm: FakeLLM, **settings: str) -> LLMExtractor:
+    env.setenv("PROFILE_STREAM_OPENAI_BASE_URL", llm.url)
+    env.setenv("PROFILE_STREAM_LLM_BACKOFF_S", "0")
+    for name, value in settings.items():
+        env.setenv(f"PROFILE_STREAM_{name}", value)
+    return LLMExtractor(load_settings())
+
+
+@pytest.mark.parametrize(
+    ("settings", "field", "limit"),
+    [
+        ({}, "max_tokens", 2048),
+        ({"LLM_MAX_OUTPUT_TOKENS": "300"}, "max_tokens", 300),
+        ({"LLM_MAX_TOKENS_FIELD": "max_completion_tokens"}, "max_completion_tokens", 2048),
+    ],
+)
+async def test_every_call_bounds_the_answer(
+    clean_env: pytest.MonkeyPatch,
+    llm: FakeLLM,
+    schema: ProfileSchema,
+    make_message: MakeMessage,
+    settings: dict[str, str],
+    field: str,
+    limit: int,
+) -> None:
+    extractor = _extractor(clean_env, llm, **settings)
+    try:
+        await extractor.extract(schema.empty(), [make_message("m1", "hello")], schema)
+    finally:
+        await extractor.close()
+    (request,) = llm.requests
+    assert request["body"][field] == limit
+    other = {"max_tokens", "max_completion_tokens"} - {field}
+    assert not other & request["body"].keys()
+
+
+async def test_a_cut_off_answer_is_asked_once_and_names_the_limit(
+    clean_env: pytest.MonkeyPatch, llm: FakeLLM, schema: ProfileSchema, make_message: MakeMessage
+) -> None:
+    llm.on("hello", faults=[Fault(content='{"operations": [', finish_reason="length", times=5)])
+    extractor = _extractor(clean_env, llm, LLM_MAX_ATTEMPTS="4")
+    try:
+        with pytest.raises(ExtractionFailed, match="PROFILE_STREAM_LLM_MAX_OUTPUT_TOKENS"):
+            await extractor.extract(schema.empty(), [make_message("m1", "hello")], schema)
+    finally:
+        await extractor.close()
+    assert len(llm.requests) == 1
+
+
+async def test_a_refused_connection_is_reported_as_refused(
+    clean_env: pytest.MonkeyPatch, schema: ProfileSchema, make_message: MakeMessage
+) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    clean_env.setenv("PROFILE_STREAM_OPENAI_BASE_URL", f"http://127.0.0.1:{port}/v1")
+    clean_env.setenv("PROFILE_STREAM_LLM_BACKOFF_S", "0")
+    clean_env.setenv("PROFILE_STREAM_LLM_MAX_ATTEMPTS", "2")
+    extractor = LLMExtractor(load_settings())
+    try:
+        with pytest.raises(ExtractionFailed, match=f"connection refused by 127.0.0.1:{port}"):
+            await extractor.extract(schema.empty(), [make_message("m1", "hello")], schema)
+    finally:
+        await extractor.close()

@@ -5,9 +5,10 @@ from typing import Any
 
 import pytest
 
-from schemas import PatchOperation
+from schemas import ModelUsage, PatchOperation
 from streams.errors import BrokerUnavailable, CachePurgeFailed, ExtractionFailed, SendRejected
 from streams.pipeline import apply as apply_module
+from streams.pipeline import flush as flush_module
 from streams.pipeline.job import Job
 from streams.pipeline.policy import undeliverable
 from streams.pipeline.scheduler import KeyedScheduler, SchedulerLimits
@@ -61,6 +62,17 @@ async def test_an_empty_patch_emits_nothing_but_a_replay_still_costs_nothing() -
     assert pipeline.stored().version == 0
     await pipeline.feed(small_talk)
     assert pipeline.model.calls == [["m1"]]
+
+
+async def test_each_batch_charges_what_the_model_reported_and_a_replay_charges_nothing() -> None:
+    pipeline = Pipeline()
+    await pipeline.batch(chat("m1", "name=Al", offset=0), chat("m2", "hi", offset=1))
+    await pipeline.feed(chat("m3", "nice weather", offset=2))  # no change, but a call
+    await pipeline.feed(chat("m3", "nice weather", offset=2))  # redelivered: no call
+    usage = pipeline.stored().usage
+    assert usage is not None
+    assert usage.total == ModelUsage(calls=2, prompt_tokens=30, completion_tokens=10)
+    assert usage.today == usage.total and usage.day == T0.date()
 
 
 async def test_assistant_turns_alone_are_never_sent_to_the_model() -> None:
@@ -126,8 +138,10 @@ async def test_a_message_after_a_forget_starts_an_empty_profile_at_the_next_vers
     assert [c["field"] for c in last["changes"]] == ["name"]
     assert last["changes"][0]["old"] is None  # from empty, not from the forgotten profile
     record = pipeline.stored()
-    assert record.forgotten_at is None and record.format == 1 and record.version == 4
-    assert b'"format"' not in pipeline.table[b"alice"]  # a profile again, in format 1 bytes
+    assert record.forgotten_at is None and record.version == 4
+    # The usage counts the calls since the forget (m3, m4), so the record is format 3.
+    assert record.usage is not None and record.usage.total.calls == 2 and record.format == 3
+    assert b"forgotten_at" not in pipeline.table[b"alice"]  # a profile again, no tombstone
     assert pipeline.model.calls[-1] == ["m4"]
 
 
@@ -164,7 +178,11 @@ async def test_a_bug_in_the_extractor_dead_letters_the_new_messages_as_internal_
     (dead,) = pipeline.dlq.values
     assert (dead["reason_code"], dead["message_id"]) == ("internal_error", "m1")
     assert "RuntimeError" in dead["reason"] and "alice" not in dead["reason"]
-    assert pipeline.output.sent == [] and pipeline.table == {}
+    assert pipeline.output.sent == [] and pipeline.stored().version == 0
+    # Re-published from the dead-letter topic once the bug is fixed, it is applied.
+    pipeline.model.fail = None
+    await pipeline.feed(chat("m1", "name=Alice", offset=9))
+    assert [e["profile"]["name"] for e in pipeline.output.values] == ["Alice"]
 
 
 def _scheduled(pipeline: Pipeline, fatal: list[BaseException]) -> KeyedScheduler:
@@ -192,7 +210,7 @@ async def test_a_batch_whose_merge_has_a_bug_is_dead_lettered_acked_and_the_user
     def buggy_merge(*args: Any, **kwargs: Any) -> Any:
         raise KeyError("a bug")
 
-    monkeypatch.setattr(apply_module, "merge", buggy_merge)
+    monkeypatch.setattr(flush_module, "merge", buggy_merge)
     batch = [chat("m1", "name=Al", offset=0), chat("m2", "name=Alice", offset=1)]
     events = await _submit(pipeline, scheduler, *batch)
     assert [e.acks for e in events] == [1, 1] and fatal == []
