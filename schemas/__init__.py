@@ -8,7 +8,15 @@ from .events import (
     ProfileEvent,
     RecordHeader,
 )
-from .http import CommandAccepted, Correction, ErrorAnswer, Liveness, ProfileAnswer, Readiness
+from .http import (
+    CommandAccepted,
+    Correction,
+    ErrorAnswer,
+    Liveness,
+    ProfileAnswer,
+    Readiness,
+    UsageAnswer,
+)
 from .messages import ChatMessage, ProfileCommand, Role
 from .patch import Op, PatchOperation, PatchValue, ProfilePatch
 from .profile import ProfileModel, UserProfile
@@ -58,5 +66,6 @@ __all__ = [
     "RecordHeader",
     "Role",
     "SetAside",
+    "UsageAnswer",
     "UserProfile",
 ]

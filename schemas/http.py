@@ -5,7 +5,7 @@ The OpenAPI document the workers serve (``/openapi.json``) takes its schemas fro
 models; the views' tests check that what they answer validates against them.
 """
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import Field
@@ -13,7 +13,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from ._base import Consumed, Produced
 from .patch import PatchOperation
-from .record import Provenance, SetAside
+from .record import ModelUsage, Provenance, SetAside
 
 __all__ = [
     "CommandAccepted",
@@ -22,7 +22,18 @@ __all__ = [
     "Liveness",
     "ProfileAnswer",
     "Readiness",
+    "UsageAnswer",
 ]
+
+
+class UsageAnswer(Produced):
+    """What extracting a profile has cost (`?include=usage`): in all, and on `day` (UTC, the
+    day of the newest message charged), zeros and no day for a profile no model call was made
+    for."""
+
+    total: ModelUsage
+    day: date | None
+    today: ModelUsage
 
 
 def _absent(schema: dict[str, Any]) -> None:
@@ -56,6 +67,11 @@ class ProfileAnswer(Produced):
     provenance: dict[str, Provenance] | SkipJsonSchema[None] = Field(
         None,
         description="Where each field's value came from; only with `?include=provenance`.",
+        json_schema_extra=_absent,
+    )
+    usage: UsageAnswer | SkipJsonSchema[None] = Field(
+        None,
+        description="Model calls and tokens; only with `?include=usage`.",
         json_schema_extra=_absent,
     )
 

@@ -11,6 +11,7 @@ that is not a worker's is a :class:`~streams.errors.ServiceError` saying so.
 """
 
 import asyncio
+import socket
 from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -54,7 +55,7 @@ def _profile_url(base_url: str, user_id: str, kind: str = "user", suffix: str = 
 def _why_not_connected(exc: aiohttp.ClientConnectorError | aiohttp.ServerTimeoutError) -> str:
     if isinstance(exc, aiohttp.ServerTimeoutError):
         return f"no connection within {_CONNECT_S:g}s"
-    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+    if isinstance(exc.os_error, socket.gaierror):  # aiohttp before 3.10 has no DNS error class
         return f"unknown host {exc.host}"
     if isinstance(exc.os_error, ConnectionRefusedError):
         return "connection refused"

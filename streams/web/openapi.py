@@ -166,11 +166,17 @@ def _parameters(path: str, described: Operation) -> list[dict[str, Any]]:
         for name in names
     ]
     for query in described.query:
-        schema: dict[str, Any] = {"type": "string"}
-        if query.values:
-            schema["enum"] = list(query.values)
+        # A comma-separated list (`?include=provenance,usage`): form style, not exploded.
+        items: dict[str, Any] = {"type": "string", "enum": list(query.values)}
         found.append(
-            {"name": query.name, "in": "query", "description": query.description, "schema": schema}
+            {
+                "name": query.name,
+                "in": "query",
+                "description": query.description,
+                "style": "form",
+                "explode": False,
+                "schema": {"type": "array", "items": items},
+            }
         )
     return found
 

@@ -39,9 +39,11 @@ class Answer:
 
 @dataclass(frozen=True)
 class QueryParameter:
+    """A query parameter that takes a comma-separated list of ``values``."""
+
     name: str
     description: str
-    values: tuple[str, ...] = ()
+    values: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,10 @@ _ACCEPTED = Answer(
 )
 _NO_KEYS = Answer("Commands are off on this worker: PROFILE_STREAM_COMMAND_KEYS is not set.")
 _INCLUDE = QueryParameter(
-    "include", "`provenance` adds where each field's value came from.", ("provenance",)
+    "include",
+    "Comma-separated: `provenance` adds where each field's value came from, `usage` what "
+    "extracting the profile has cost.",
+    ("provenance", "usage"),
 )
 
 OPERATIONS: Mapping[tuple[type[View], str], Operation] = {

@@ -3,7 +3,7 @@ give fits the contract the document names for it, and docs/openapi.json is what 
 serve for the default profile model."""
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +15,14 @@ from schemas import (
     CommandAccepted,
     ErrorAnswer,
     Liveness,
+    ModelUsage,
     ProfileAnswer,
     ProfileRecord,
+    ProfileUsage,
     Provenance,
     Readiness,
     SetAside,
+    UsageAnswer,
     UserProfile,
 )
 from streams.core.profile_schema import load_profile_schema
@@ -53,9 +56,11 @@ async def test_every_mounted_route_and_method_is_documented_and_nothing_else(
     documented = {
         (path, method.upper()) for path, item in document["paths"].items() for method in item
     }
+    app = served.client.app
+    assert app is not None
     mounted = {
         (route.resource.canonical, route.method)
-        for route in served.client.server.app.router.routes()
+        for route in app.router.routes()
         if route.resource is not None
     }
     assert documented == mounted
@@ -87,6 +92,7 @@ CALLS = [
     # method, path as sent, its route, token, body, the status the view answers
     ("GET", "/profiles/zed", "/profiles/{user_id}", READ_TOKEN, None, 200),
     ("GET", "/profiles/zed?include=provenance", "/profiles/{user_id}", READ_TOKEN, None, 200),
+    ("GET", "/profiles/zed?include=usage,provenance", "/profiles/{user_id}", READ_TOKEN, None, 200),
     ("GET", "/profiles/nobody", "/profiles/{user_id}", READ_TOKEN, None, 404),
     ("GET", "/profiles/zed", "/profiles/{user_id}", "wrong", None, 401),
     ("GET", "/profiles/" + "u" * 257, "/profiles/{user_id}", READ_TOKEN, None, 400),
@@ -150,7 +156,7 @@ def test_a_profile_with_everything_optional_still_fits_the_answer_contract() -> 
     )
 
     class Request:
-        query = {"include": "provenance"}
+        query = {"include": "provenance,usage"}
 
     body = orjson.loads(orjson.dumps(profile_body(record, Request())))  # type: ignore[arg-type]
     answer = ProfileAnswer.model_validate(body)
@@ -158,6 +164,14 @@ def test_a_profile_with_everything_optional_still_fits_the_answer_contract() -> 
         "team",
         "TeamProfile/v2",
         ["size"],
+    )
+    assert answer.usage is not None and answer.usage.day is None  # no model call yet
+    charged = record.model_copy(
+        update={"usage": ProfileUsage(day=date(2026, 5, 1), total=ModelUsage(calls=2))}
+    )
+    body = orjson.loads(orjson.dumps(profile_body(charged, Request())))  # type: ignore[arg-type]
+    assert ProfileAnswer.model_validate(body).usage == UsageAnswer(
+        total=ModelUsage(calls=2), day=date(2026, 5, 1), today=ModelUsage()
     )
 
 
