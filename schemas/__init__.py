@@ -8,6 +8,15 @@ from .events import (
     ProfileEvent,
     RecordHeader,
 )
+from .http import (
+    CommandAccepted,
+    Correction,
+    ErrorAnswer,
+    Liveness,
+    ProfileAnswer,
+    Readiness,
+    UsageAnswer,
+)
 from .messages import ChatMessage, ProfileCommand, Role
 from .patch import Op, PatchOperation, PatchValue, ProfilePatch
 from .profile import ProfileModel, UserProfile
@@ -33,14 +42,19 @@ __all__ = [
     "USAGE_FORMAT",
     "BufferedMessage",
     "ChatMessage",
+    "CommandAccepted",
+    "Correction",
     "DeadLetter",
     "DeadLetterReason",
+    "ErrorAnswer",
     "Evidence",
     "FieldChange",
+    "Liveness",
     "ModelUsage",
     "Op",
     "PatchOperation",
     "PatchValue",
+    "ProfileAnswer",
     "ProfileCommand",
     "ProfileEvent",
     "ProfileModel",
@@ -48,8 +62,10 @@ __all__ = [
     "ProfileRecord",
     "ProfileUsage",
     "Provenance",
+    "Readiness",
     "RecordHeader",
     "Role",
     "SetAside",
+    "UsageAnswer",
     "UserProfile",
 ]

@@ -5,7 +5,7 @@ The packages say what each module may import (``tests/unit/test_architecture.py`
 
 - ``streams.core``: pure logic, no I/O. Records and versions, merge, migration, operator
   commands, codecs, profile schemas and kinds. Imports only ``schemas``, ``streams.errors``,
-  pydantic, orjson and the standard library.
+  pydantic (and its ``pydantic_core``), orjson and the standard library.
 - ``streams.extract``: asking a model what the new messages change (the extractor interface,
   the LLM extractor and its completion reader, prompt, offline rules, Redis cache and rate
   limit). May import ``core``, openai and redis; never Faust.

@@ -11,6 +11,7 @@ __all__ = [
     "ConfigError",
     "ExtractionFailed",
     "InvalidEvent",
+    "InvalidRequest",
     "InvalidModelOutput",
     "ModelUnavailable",
     "ProfileNotFound",
@@ -74,6 +75,11 @@ class ExtractionFailed(ProfileStreamError):
 
 class ProfileNotFound(ProfileStreamError, LookupError):
     """No profile is stored for that user (never seen, or forgotten)."""
+
+
+class InvalidRequest(ProfileStreamError, ValueError):
+    """A client call refused before anything is sent (nothing to correct, an operation that is
+    not a patch operation); the message says what to give instead."""
 
 
 class ServiceError(ProfileStreamError):

@@ -21,6 +21,7 @@ __all__ = [
     "consumer_lag",
     "keep_fetched_events_on_resume",
     "make_event_current",
+    "mounted_methods",
     "partition_event",
     "tables_recovered",
 ]
@@ -139,6 +140,16 @@ def add_web_middleware(app: faust.App, middleware: Any) -> None:
     freezes the middleware list when the server starts.
     """
     cast(Any, app.web).web_app.middlewares.append(middleware)
+
+
+def mounted_methods(view: type[faust.web.View]) -> frozenset[str]:
+    """The HTTP methods Faust mounts ``view`` under: HEAD (answered by GET) and each method
+    the view defines over Faust's ``View``.
+
+    Faust decides this in ``View.get_methods``, on an instance; a view is built without its
+    app and web server to ask it (Faust's ``View.__init__`` only stores them).
+    """
+    return frozenset(view(cast(Any, None), cast(Any, None)).get_methods())
 
 
 class _ResumeKeepsRunningQueues(FlowControlEvent):

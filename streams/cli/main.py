@@ -1,6 +1,6 @@
 """The ``profile-stream`` click group and the registration of its commands; each command
 lives in the module of its job: ``worker``, ``messages`` (send, publish, import-locomo),
-``profiles`` (get, forget), ``events`` (history, tail), ``dlq`` and ``migrate``."""
+``profiles`` (get, correct, forget), ``events`` (history, tail), ``dlq`` and ``migrate``."""
 
 import click
 
@@ -8,20 +8,34 @@ from streams.cli.dlq import dlq
 from streams.cli.events import history, tail
 from streams.cli.messages import import_locomo, publish, send
 from streams.cli.migrate import migrate
-from streams.cli.profiles import forget, get
+from streams.cli.profiles import correct, forget, get
 from streams.cli.worker import worker
+from streams.version import installed_version
 
 __all__ = ["main"]
 
 
 @click.group()
+@click.version_option(installed_version(), prog_name="profile-stream")
 def main() -> None:
     """profile-stream: user profiles kept up to date from chat messages on Kafka.
 
     Settings come from PROFILE_STREAM_* variables (see the README). A command that cannot
-    reach Kafka exits with status 3.
+    reach Kafka exits with status 3. --json on a command prints its data as JSON.
     """
 
 
-for _command in (worker, send, publish, get, forget, import_locomo, history, tail, dlq, migrate):
+for _command in (
+    worker,
+    send,
+    publish,
+    get,
+    correct,
+    forget,
+    import_locomo,
+    history,
+    tail,
+    dlq,
+    migrate,
+):
     main.add_command(_command)

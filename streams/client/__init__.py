@@ -1,6 +1,7 @@
 """What other apps import to talk to profile-stream: publish chat messages or a whole chat turn
-(:mod:`~streams.client.messages`), follow profile events (:mod:`~streams.client.events`), read
-and forget profiles (:mod:`~streams.client.http`). Nothing here prints. Imports no Faust;
+(:mod:`~streams.client.messages`), follow profile events (:mod:`~streams.client.events`), read,
+correct and forget profiles, or render one for a system prompt (:mod:`~streams.client.http`).
+Nothing here prints. Every error is a :class:`ProfileStreamError`. Imports no Faust;
 depends on ``schemas``, ``streams.core`` codecs, ``streams.errors``, ``streams.kafka_security``
 (:class:`KafkaConnection`: servers, TLS and SASL, built from the same ``PROFILE_STREAM_KAFKA_*``
 variables as the worker's), aiokafka and aiohttp only.
@@ -9,10 +10,12 @@ variables as the worker's), aiokafka and aiohttp only.
 here: it needs the ``langgraph`` extra."""
 
 from streams.client.events import ProfileEvents
-from streams.client.http import forget_profile, get_profile
+from streams.client.http import correct_profile, forget_profile, get_profile, get_prompt
 from streams.client.messages import publish, publish_turn
 from streams.errors import (
     BrokerUnavailable,
+    ConfigError,
+    InvalidRequest,
     ProfileNotFound,
     ProfileStreamError,
     Refused,
@@ -25,6 +28,8 @@ from streams.kafka_security import KafkaConnection
 
 __all__ = [
     "BrokerUnavailable",
+    "ConfigError",
+    "InvalidRequest",
     "KafkaConnection",
     "ProfileEvents",
     "ProfileNotFound",
@@ -34,8 +39,10 @@ __all__ = [
     "ServiceTimeout",
     "TopicMissing",
     "UnsupportedOperation",
+    "correct_profile",
     "forget_profile",
     "get_profile",
+    "get_prompt",
     "publish",
     "publish_turn",
 ]

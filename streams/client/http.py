@@ -1,48 +1,159 @@
-"""Reading and forgetting profiles over a worker's HTTP API: :func:`get_profile` and
-:func:`forget_profile` (any worker; it routes to the owner).
+"""Profiles over a worker's HTTP API (any worker: it routes to the owner): read one
+(:func:`get_profile`), render it for a system prompt (:func:`get_prompt`), correct it
+(:func:`correct_profile`) or forget it (:func:`forget_profile`).
 
 User ids (and kinds) are percent-quoted in every URL, so ``acme/alice`` or ``who?x`` name
-exactly that user. Every failure is a :class:`~streams.errors.ProfileStreamError`: nothing
-listening (or no connection within ``_CONNECT_S``) fails at once with the URL; a worker that
-accepts but does not answer within ``timeout_s`` raises :class:`~streams.errors.ServiceTimeout`.
+exactly that user. Every failure is a :class:`~streams.errors.ProfileStreamError`: a URL that
+is not ``http(s)://host[:port]`` is a ``ConfigError``; nothing listening (or no connection
+within ``_CONNECT_S``) fails at once with the URL and what to check; a worker that accepts but
+does not answer within ``timeout_s`` raises :class:`~streams.errors.ServiceTimeout`; an answer
+that is not a worker's is a :class:`~streams.errors.ServiceError` saying so.
 """
 
 import asyncio
+import socket
+from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import aiohttp
+import orjson
+from pydantic import ValidationError
 
-from streams.errors import ProfileNotFound, Refused, ServiceError, ServiceTimeout
+from schemas import Correction, PatchOperation
+from streams.errors import (
+    ConfigError,
+    InvalidRequest,
+    ProfileNotFound,
+    Refused,
+    ServiceError,
+    ServiceTimeout,
+)
 
-__all__ = ["forget_profile", "get_profile"]
+__all__ = ["correct_profile", "forget_profile", "get_profile", "get_prompt"]
 
-#: Seconds to open a connection: a worker that listens accepts at once.
-_CONNECT_S = 2.0
+#: Seconds to open a connection: a worker that listens accepts at once (and a lost SYN is sent
+#: again after 1 s), so a command that finds none says so within 2 s of starting.
+_CONNECT_S = 1.2
 
 
 def _timeout(timeout_s: float) -> aiohttp.ClientTimeout:
     return aiohttp.ClientTimeout(total=timeout_s, sock_connect=min(_CONNECT_S, timeout_s))
 
 
-def _profile_url(base_url: str, user_id: str, kind: str = "user") -> str:
+def _profile_url(base_url: str, user_id: str, kind: str = "user", suffix: str = "") -> str:
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(
+            f"worker URL {base_url!r} is not an http(s) URL; give it as http://host:6066"
+        )
     subject = quote(user_id, safe="")
     path = subject if kind == "user" else f"{quote(kind, safe='')}/{subject}"
-    return f"{base_url.rstrip('/')}/profiles/{path}"
+    return f"{base_url.rstrip('/')}/profiles/{path}{suffix}"
+
+
+def _why_not_connected(exc: aiohttp.ClientConnectorError | aiohttp.ServerTimeoutError) -> str:
+    if isinstance(exc, aiohttp.ServerTimeoutError):
+        return f"no connection within {_CONNECT_S:g}s"
+    if isinstance(exc.os_error, socket.gaierror):  # aiohttp before 3.10 has no DNS error class
+        return f"unknown host {exc.host}"
+    if isinstance(exc.os_error, ConnectionRefusedError):
+        return "connection refused"
+    return str(exc.os_error) or type(exc.os_error).__name__
 
 
 def _failure(url: str, exc: BaseException, timeout_s: float) -> ServiceError:
     """The client error for a request to ``url`` that failed with ``exc``."""
-    reason = str(exc) or type(exc).__name__
     if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ServerTimeoutError):
         # Refused, no such host, or no connection within _CONNECT_S (the only socket timeout).
+        reason = _why_not_connected(exc)
         return ServiceError(f"cannot connect to {url} ({reason}); is a worker listening there?")
     if isinstance(exc, TimeoutError):
         return ServiceTimeout(
             f"{url} accepted the connection but did not answer within {timeout_s:g}s; "
             "is the worker overloaded or stuck?"
         )
+    reason = str(exc) or type(exc).__name__
     return ServiceError(f"cannot reach {url} ({reason}); is a worker running?")
+
+
+def _reason(body: bytes) -> str:
+    """The worker's ``{"error": ...}`` message, else the start of whatever answered."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        data = None
+    if isinstance(data, dict) and isinstance(data.get("error"), str):
+        return str(data["error"])
+    start = body[:200].decode("utf-8", "replace")
+    return f"{start!r}, not as a profile-stream worker answers; check the URL"
+
+
+def _retry_after(headers: Mapping[str, str]) -> float:
+    try:
+        return max(0.0, float(headers.get("Retry-After", "1")))
+    except ValueError:  # an HTTP date: not what workers send
+        return 1.0
+
+
+async def _call(
+    method: str,
+    url: str,
+    *,
+    token: str,
+    ok: int,
+    timeout_s: float,
+    attempts: int = 1,
+    body: bytes | None = None,
+    missing: ProfileNotFound | None = None,
+) -> bytes:
+    """The body of ``url``'s answer with status ``ok``.
+
+    Retries 503 (a rebalance in progress) honouring ``Retry-After``, and a connection dropped
+    mid-answer, up to ``attempts`` times; nothing listening is not retried. A 404 raises
+    ``missing`` when given.
+    """
+    headers = {"Authorization": f"Bearer {token}"}
+    if body is not None:
+        headers["Content-Type"] = "application/json"
+    async with aiohttp.ClientSession(timeout=_timeout(timeout_s)) as session:
+        for attempt in range(1, attempts + 1):
+            try:
+                async with session.request(method, url, headers=headers, data=body) as response:
+                    answer = await response.read()
+                    if response.status == ok:
+                        return answer
+                    if response.status == 404 and missing is not None:
+                        raise missing
+                    if response.status != 503 or attempt == attempts:
+                        raise Refused(
+                            f"{url} answered {response.status}: {_reason(answer)}",
+                            status=response.status,
+                        )
+                    delay = _retry_after(response.headers)
+            except (aiohttp.ClientConnectorError, aiohttp.ServerTimeoutError, TimeoutError) as exc:
+                raise _failure(url, exc, timeout_s) from exc
+            except aiohttp.ClientError as exc:
+                if attempt == attempts:
+                    raise _failure(url, exc, timeout_s) from exc
+                delay = 1.0
+            await asyncio.sleep(delay)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _json_object(url: str, answer: bytes, key: str) -> dict[str, Any]:
+    """The answer as a JSON object that has ``key``, or a ServiceError saying it is not a
+    worker's."""
+    try:
+        data = orjson.loads(answer)
+    except orjson.JSONDecodeError:
+        data = None
+    if not isinstance(data, dict) or key not in data:
+        raise ServiceError(
+            f"{url} answered {answer[:80].decode('utf-8', 'replace')!r}, not as a "
+            "profile-stream worker answers; check the URL"
+        )
+    return data
 
 
 async def get_profile(
@@ -55,46 +166,105 @@ async def get_profile(
     timeout_s: float = 10.0,
     provenance: bool = False,
 ) -> dict[str, Any]:
-    """One user's profile (or, with ``kind``, a team's, the assistant's...) from any worker
-    (it routes to the owner); with ``provenance``, where each field's value came from too.
+    """One user's profile (or, with ``kind``, a team's, the assistant's...) as the worker
+    answers it (``schemas.ProfileAnswer``: ``user_id``, ``version``, ``profile``...); with
+    ``provenance``, where each field's value came from too.
 
-    Retries 503 (a rebalance in progress) honouring ``Retry-After``, and a connection dropped
-    mid-answer, up to ``attempts`` times; nothing listening is not retried.
+    Retries a 503 (a rebalance in progress) up to ``attempts`` times.
 
     Raises:
         ProfileNotFound: the worker has no profile for the user.
         Refused: the worker answered another error status (401, 504, a 503 that lasted...),
             with the status and the worker's message.
         ServiceTimeout: the worker did not answer within ``timeout_s``.
-        ServiceError: the worker cannot be reached.
+        ServiceError: the worker cannot be reached, or what answered is not a worker.
+        ConfigError: ``base_url`` is not an http(s) URL.
     """
     url = _profile_url(base_url, user_id, kind)
-    headers = {"Authorization": f"Bearer {token}"}
-    params = {"include": "provenance"} if provenance else None
-    async with aiohttp.ClientSession(timeout=_timeout(timeout_s)) as session:
-        for attempt in range(1, attempts + 1):
-            try:
-                async with session.get(url, headers=headers, params=params) as response:
-                    if response.status == 200:
-                        body: dict[str, Any] = await response.json(content_type=None)
-                        return body
-                    if response.status == 404:
-                        raise ProfileNotFound(user_id)
-                    text = await response.text()
-                    if response.status != 503 or attempt == attempts:
-                        raise Refused(
-                            f"{url} answered {response.status}: {text[:200]}",
-                            status=response.status,
-                        )
-                    delay = float(response.headers.get("Retry-After", "1"))
-            except (aiohttp.ClientConnectorError, aiohttp.ServerTimeoutError, TimeoutError) as exc:
-                raise _failure(url, exc, timeout_s) from exc
-            except aiohttp.ClientError as exc:
-                if attempt == attempts:
-                    raise _failure(url, exc, timeout_s) from exc
-                delay = 1.0
-            await asyncio.sleep(delay)
-    raise AssertionError("unreachable")  # pragma: no cover
+    what = "profile" if kind == "user" else f"{kind} profile"
+    answer = await _call(
+        "GET",
+        url + ("?include=provenance" if provenance else ""),
+        token=token,
+        ok=200,
+        timeout_s=timeout_s,
+        attempts=attempts,
+        missing=ProfileNotFound(f"no {what} for {user_id!r} at {url}"),
+    )
+    return _json_object(url, answer, "profile")
+
+
+async def get_prompt(
+    base_url: str, user_id: str, *, token: str, attempts: int = 10, timeout_s: float = 10.0
+) -> str:
+    """The user's profile as a ``<User Profile>`` block for a system prompt
+    (``GET /profiles/{user_id}/prompt``). Retries and raises as :func:`get_profile` does."""
+    url = _profile_url(base_url, user_id, suffix="/prompt")
+    answer = await _call(
+        "GET",
+        url,
+        token=token,
+        ok=200,
+        timeout_s=timeout_s,
+        attempts=attempts,
+        missing=ProfileNotFound(f"no profile for {user_id!r} at {url}"),
+    )
+    return answer.decode("utf-8", "replace")
+
+
+def _correction(
+    values: Mapping[str, Any] | None,
+    operations: Iterable[PatchOperation | Mapping[str, Any]],
+    lock: Iterable[str],
+    unlock: Iterable[str],
+) -> bytes:
+    ops = [PatchOperation.model_validate(op) for op in operations]
+    for field, value in (values or {}).items():
+        ops.append(PatchOperation(field=field, op="unset" if value is None else "set", value=value))
+    correction = Correction(operations=ops, lock=list(lock), unlock=list(unlock))
+    if not (correction.operations or correction.lock or correction.unlock):
+        raise InvalidRequest("nothing to correct: give values, operations, lock or unlock")
+    return correction.model_dump_json(exclude_defaults=True).encode()
+
+
+async def correct_profile(
+    base_url: str,
+    user_id: str,
+    *,
+    token: str,
+    values: Mapping[str, Any] | None = None,
+    operations: Iterable[PatchOperation | Mapping[str, Any]] = (),
+    lock: Iterable[str] = (),
+    unlock: Iterable[str] = (),
+    timeout_s: float = 10.0,
+) -> str:
+    """Correct a user's profile as an operator (``PATCH /profiles/{user_id}``, admin token);
+    return the command id.
+
+    ``values`` sets each field to its value (``None`` unsets it); ``operations`` are any patch
+    operations (``{"field": "languages", "op": "add", "value": "Basque"}``). ``lock`` fields
+    are never changed by extraction afterwards; ``unlock`` releases them. The worker checks
+    the correction against the profile schema before it answers; like a forget, it applies in
+    order with the user's messages, and a profile-updated event follows.
+
+    Raises:
+        InvalidRequest: nothing to correct, or an operation that is not a patch operation
+            (nothing is sent).
+        Refused: the worker refused: 400 with the schema's reason (an unknown field, a value
+            the field refuses), 401 unknown token, 403 not an admin token, 503 commands off.
+        ServiceTimeout: the worker did not answer within ``timeout_s``.
+        ServiceError: the worker cannot be reached.
+        ConfigError: ``base_url`` is not an http(s) URL.
+    """
+    url = _profile_url(base_url, user_id)
+    try:
+        body = _correction(values, operations, lock, unlock)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise InvalidRequest(f"not a correction: {where}: {first['msg']}") from None
+    answer = await _call("PATCH", url, token=token, ok=202, timeout_s=timeout_s, body=body)
+    return str(_json_object(url, answer, "command_id")["command_id"])
 
 
 async def forget_profile(
@@ -109,20 +279,8 @@ async def forget_profile(
         Refused: the worker refused (401 unknown token, 403 not an admin token, ...).
         ServiceTimeout: the worker did not answer within ``timeout_s``.
         ServiceError: the worker cannot be reached.
+        ConfigError: ``base_url`` is not an http(s) URL.
     """
     url = _profile_url(base_url, user_id)
-    headers = {"Authorization": f"Bearer {token}"}
-    try:
-        async with (
-            aiohttp.ClientSession(timeout=_timeout(timeout_s)) as session,
-            session.delete(url, headers=headers) as response,
-        ):
-            text = await response.text()
-            if response.status != 202:
-                raise Refused(
-                    f"{url} answered {response.status}: {text[:200]}", status=response.status
-                )
-            body: dict[str, Any] = await response.json(content_type=None)
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        raise _failure(url, exc, timeout_s) from exc
-    return str(body["command_id"])
+    answer = await _call("DELETE", url, token=token, ok=202, timeout_s=timeout_s)
+    return str(_json_object(url, answer, "command_id")["command_id"])

@@ -21,6 +21,7 @@ from faust.web import Request, Response, View
 from pydantic import SecretStr
 
 from schemas import ModelUsage, ProfileCommand, ProfileRecord
+from schemas.http import CommandAccepted
 from streams.core.codecs import encode
 from streams.core.corrections import parse_correction
 from streams.core.kinds import USER
@@ -88,7 +89,8 @@ class ProfileView(View):
         )
         await sent  # accepted means on the topic: the broker has acknowledged it
         logger.info("command accepted type=%s user_id=%s", command.type, command.user_id)
-        return json(self, {"command_id": command.command_id, "status": "accepted"}, 202)
+        accepted = CommandAccepted(command_id=command.command_id, status="accepted")
+        return json(self, accepted.model_dump(), 202)
 
 
 class PromptView(View):

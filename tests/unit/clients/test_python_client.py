@@ -60,7 +60,7 @@ def test_only_import_lines_change_and_none_of_ours_stays_absolute(
         changed = [(b, a) for b, a in zip(before, after, strict=True) if b != a]
         assert all(b.lstrip().startswith("from ") for b, _ in changed), changed
     http = (dest / "profile_stream/client/http.py").read_text()
-    assert "from profile_stream.errors import ProfileNotFound" in http
+    assert "from profile_stream.errors import (" in http and "from streams" not in http
 
 
 def _original(relative: Path) -> Path | None:

@@ -20,6 +20,7 @@ from streams.faust_glue import (
     consumer_lag,
     keep_fetched_events_on_resume,
     make_event_current,
+    mounted_methods,
     partition_event,
     tables_recovered,
 )
@@ -139,6 +140,23 @@ async def test_tables_recovered_reads_the_recovery_event(app: faust.App) -> None
     assert tables_recovered(app) is False
     completed.set()
     assert tables_recovered(app) is True
+
+
+async def test_mounted_methods_are_the_routes_faust_adds_for_a_view(app: faust.App) -> None:
+    class Reader(faust.web.View):
+        async def get(self, request: faust.web.Request) -> faust.web.Response:
+            return self.json({})
+
+        async def patch(self, request: faust.web.Request) -> faust.web.Response:
+            return self.json({})
+
+    app.page("/things/{name}")(Reader)
+    mounted = {
+        route.method
+        for route in app.web.web_app.router.routes()  # type: ignore[attr-defined]
+        if route.resource is not None and route.resource.canonical == "/things/{name}"
+    }
+    assert mounted_methods(Reader) == mounted == {"GET", "HEAD", "PATCH"}
 
 
 async def test_add_web_middleware_reaches_the_aiohttp_application(app: faust.App) -> None:
