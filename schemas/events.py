@@ -64,6 +64,7 @@ DeadLetterReason = Literal[
     "extraction_failed",
     "invalid_command",
     "internal_error",
+    "over_budget",
 ]
 
 

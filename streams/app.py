@@ -144,6 +144,8 @@ def _flushing(settings: Settings) -> FlushPolicy:
         max_age_s=settings.flush_max_age_s,
         max_messages=settings.max_batch_messages,
         max_chars=settings.max_batch_chars,
+        daily_tokens=settings.user_daily_tokens,
+        max_buffered=settings.max_buffered_messages,
     )
 
 
@@ -236,6 +238,11 @@ def _gauges(app: faust.App, settings: Settings, lanes: list[_Lane]) -> None:
         "pending_bytes",
         "Bytes of the input records held, not yet acknowledged",
         lambda: sum(lane.scheduler.pending_bytes for lane in lanes),
+    )
+    metrics.gauge(
+        "buffered_users",
+        "Users whose messages wait in a buffer on this worker",
+        lambda: sum(len(lane.clock) for lane in lanes),
     )
     metrics.gauge(
         "consumer_lag",

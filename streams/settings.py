@@ -121,10 +121,14 @@ class Settings(BaseSettings):
     # Buffered flushes (streams.core.flushing): a user's messages wait in the user's record
     # until the conversation is idle this long (0: every batch is extracted as it comes), or
     # the oldest waited FLUSH_MAX_AGE_S; figures behind the defaults: bench/README.md.
-    flush_idle_s: float = Field(30.0, ge=0, le=86_400)
-    flush_max_age_s: float = Field(300.0, gt=0, le=7 * 86_400)
+    flush_idle_s: float = Field(60.0, ge=0, le=86_400)
+    flush_max_age_s: float = Field(600.0, gt=0, le=7 * 86_400)
     # How often the worker looks for buffers that are due (bounds a flush's lateness).
-    flush_tick_s: float = Field(1.0, gt=0, le=60)
+    flush_tick_s: float = Field(0.5, gt=0, le=60)
+    # Prompt + completion tokens one profile may spend per UTC day (0: no budget); over it,
+    # a user's messages keep buffering (up to MAX_BUFFERED_MESSAGES) until the next day.
+    user_daily_tokens: int = Field(0, ge=0)
+    max_buffered_messages: int = Field(200, ge=1, le=10_000)
     profile_model: str = "schemas.profile:UserProfile"
     kinds_file: Path | None = None
 

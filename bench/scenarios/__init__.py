@@ -1,4 +1,5 @@
-"""The benchmark scenarios, one module each (plumbing, concurrency, cost and replay, latency),
+"""The benchmark scenarios, one module each (plumbing, concurrency, cost and replay, latency,
+live pace),
 and :data:`ORDER`, the order ``bench.run`` runs them in. Each one runs on its own topics and
 consumer group, starts its own worker (``profile-stream worker`` subprocess) and baseline
 processes, and stops them and deletes its topics when it ends, also on failure (``stage``)."""
@@ -9,6 +10,7 @@ from typing import Any
 from .concurrency import concurrency
 from .cost import cost_and_replay
 from .latency import latency_run
+from .live import live_pace
 from .plumbing import plumbing
 from .stage import Config, config
 
@@ -32,4 +34,5 @@ ORDER: list[tuple[str, Callable[[Config, dict[str, Any]], Any]]] = [
     ("concurrency", run_concurrency),
     ("cost", cost_and_replay),
     ("latency", run_latency),
+    ("live", live_pace),
 ]

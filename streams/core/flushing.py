@@ -16,15 +16,28 @@ together in one flush, when the first of these holds:
 Times are record timestamps in seconds (``BufferedMessage.received``) against the worker's
 clock; ``idle_s = 0`` makes every buffer due at once: each batch is extracted as it comes, as
 before buffers existed.
+
+A user whose profile spent ``daily_tokens`` today (UTC, by the worker's clock) is over budget:
+the triggers above wait until the next UTC day (:func:`over_budget`, :func:`next_day`); an
+operator's command still flushes.
 """
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from schemas import BufferedMessage, ChatMessage
+from schemas import BufferedMessage, ChatMessage, ProfileUsage
 
-__all__ = ["FlushPolicy", "FlushReason", "due_at", "reason_after", "splits_conversation"]
+__all__ = [
+    "FlushPolicy",
+    "FlushReason",
+    "due_at",
+    "next_day",
+    "over_budget",
+    "reason_after",
+    "splits_conversation",
+]
 
 
 class FlushReason(StrEnum):
@@ -46,6 +59,10 @@ class FlushPolicy:
     max_age_s: float = 300.0
     max_messages: int = 20
     max_chars: int = 12_000
+    #: Prompt and completion tokens a user may spend per UTC day; 0: no budget.
+    daily_tokens: int = 0
+    #: Messages a user over budget may keep buffered; more are dead-lettered (``over_budget``).
+    max_buffered: int = 200
 
 
 def splits_conversation(buffer: Sequence[BufferedMessage], message: ChatMessage) -> bool:
@@ -76,3 +93,18 @@ def reason_after(
     if now >= buffer[0].received + policy.max_age_s:
         return FlushReason.MAX_AGE
     return None
+
+
+def over_budget(usage: ProfileUsage | None, policy: FlushPolicy, now: float) -> bool:
+    """Whether the profile spent its daily token budget on ``now``'s UTC day."""
+    if policy.daily_tokens <= 0 or usage is None:
+        return False
+    if usage.day != datetime.fromtimestamp(now, UTC).date():
+        return False
+    return usage.today.prompt_tokens + usage.today.completion_tokens >= policy.daily_tokens
+
+
+def next_day(now: float) -> float:
+    """The start of the UTC day after ``now``, when a spent budget is new again."""
+    day = datetime.fromtimestamp(now, UTC).date() + timedelta(days=1)
+    return datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()

@@ -29,6 +29,8 @@ from streams.core.flushing import (
     FlushPolicy,
     FlushReason,
     due_at,
+    next_day,
+    over_budget,
     reason_after,
     splits_conversation,
 )
@@ -46,6 +48,7 @@ from streams.core.records import (
     unbuffered,
 )
 from streams.extract.base import Extractor
+from streams.metrics import BUDGET_DEFERRALS
 from streams.pipeline.buffering import BufferedSource, entry_of
 from streams.pipeline.dead_letters import DeadLetters
 from streams.pipeline.flush import Flusher, newest
@@ -152,14 +155,35 @@ class ProfileUpdater:
             record = await self.publisher.resume(key, first.event, record)
         record, migration = migrate(record, self.schema)
         if first.timer:
-            reason = reason_after(record.buffer, self.flushing, self.clock())
+            reason = self._due_now(record)
             if reason is not None:
                 record = await self._flusher.flush(key, first, record, migration, reason, release)
         elif isinstance(command := first.work.body, ProfileCommand):
             record = await self._apply_command(key, first, command, record, migration, release)
         else:
             record = await self._apply_messages(key, jobs, record, migration, release)
-        self.on_buffer(key, first.tp, due_at(record.buffer, self.flushing))
+        self.on_buffer(key, first.tp, self._due(record))
+
+    def _due_now(self, record: ProfileRecord) -> FlushReason | None:
+        """Why the buffer must be flushed now, unless the user's daily budget is spent."""
+        reason = reason_after(record.buffer, self.flushing, self.clock())
+        if reason is not None and over_budget(record.usage, self.flushing, self.clock()):
+            BUDGET_DEFERRALS.inc()
+            logger.info(
+                "flush deferred: daily token budget spent user_id=%s buffered=%d reason=%s",
+                record.user_id,
+                len(record.buffer),
+                reason,
+            )
+            return None
+        return reason
+
+    def _due(self, record: ProfileRecord) -> float | None:
+        """When the timer must look at the buffer again: its trigger, or the next UTC day for
+        a user over budget."""
+        if record.buffer and over_budget(record.usage, self.flushing, self.clock()):
+            return next_day(self.clock())
+        return due_at(record.buffer, self.flushing)
 
     async def _apply_command(
         self,
@@ -201,8 +225,12 @@ class ProfileUpdater:
         fresh = _not_applied(record, jobs)
         if not fresh:
             return record
+        spent = over_budget(record.usage, self.flushing, self.clock())
         for job, message in fresh:
-            if splits_conversation(record.buffer, message):
+            if spent and len(record.buffer) >= self.flushing.max_buffered:
+                await self._refuse_over_budget(job, message, len(record.buffer))
+                continue
+            if not spent and splits_conversation(record.buffer, message):
                 record = await self._flusher.flush(
                     key, job, record, migration, FlushReason.NEW_CONVERSATION, _no_slot
                 )
@@ -210,7 +238,7 @@ class ProfileUpdater:
             offsets = {source_key(*job.tp): job.offset} | _origins([job])
             record = buffered(record, [entry_of(job, message)], offsets=offsets)
         last = fresh[-1][0]
-        reason = reason_after(record.buffer, self.flushing, self.clock())
+        reason = self._due_now(record)
         if reason is not None:
             inputs = {message.message_id: job.work.msg for job, message in fresh}
             return await self._flusher.flush(key, last, record, migration, reason, release, inputs)
@@ -221,6 +249,18 @@ class ProfileUpdater:
         # Durable before the inputs are acknowledged: from here on only the buffer has them.
         await self.publisher.publish(key, last.event, updated, event, durable=True)
         return updated
+
+    async def _refuse_over_budget(self, job: Job, message: ChatMessage, held: int) -> None:
+        """Dead-letter a message its user's full buffer cannot take (over budget)."""
+        reason = (
+            f"the user's buffer holds {held} messages (PROFILE_STREAM_MAX_BUFFERED_MESSAGES) "
+            "while the daily token budget (PROFILE_STREAM_USER_DAILY_TOKENS) is spent; "
+            "re-publish from the dead-letter topic after 00:00 UTC, or raise the budget"
+        )
+        decision = DeadLetter("over_budget", reason, user_id=message.user_id)
+        await self.dead_letters.send(
+            job.work.msg, decision, user_id=message.user_id, message_id=message.message_id
+        )
 
     async def _command(
         self,

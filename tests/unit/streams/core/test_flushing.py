@@ -1,14 +1,16 @@
 """The flush triggers: when a user's buffered messages go to the model."""
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 
-from schemas import BufferedMessage, ChatMessage
+from schemas import BufferedMessage, ChatMessage, ModelUsage, ProfileUsage
 from streams.core.flushing import (
     FlushPolicy,
     FlushReason,
     due_at,
+    next_day,
+    over_budget,
     reason_after,
     splits_conversation,
 )
@@ -80,3 +82,23 @@ def test_a_message_of_another_conversation_splits_the_buffer() -> None:
 def test_idle_zero_flushes_every_batch_as_it_comes() -> None:
     now_policy = FlushPolicy(idle_s=0, max_age_s=300)
     assert reason_after((entry(T),), now_policy, now=T) is FlushReason.IDLE
+
+
+def _usage(day: str, tokens: int) -> ProfileUsage:
+    spent = ModelUsage(calls=1, prompt_tokens=tokens, completion_tokens=0)
+    return ProfileUsage(total=spent, day=date.fromisoformat(day), today=spent)
+
+
+def test_the_budget_counts_todays_tokens_by_the_workers_clock() -> None:
+    budget = FlushPolicy(daily_tokens=1000)
+    noon = datetime(2026, 12, 2, 12, tzinfo=UTC).timestamp()
+    assert over_budget(_usage("2026-12-02", 1000), budget, noon)
+    assert not over_budget(_usage("2026-12-02", 999), budget, noon)
+    assert not over_budget(_usage("2026-12-01", 5000), budget, noon)  # yesterday's spending
+    assert not over_budget(_usage("2026-12-02", 5000), FlushPolicy(), noon)  # no budget
+    assert not over_budget(None, budget, noon)
+
+
+def test_a_spent_budget_is_new_at_the_next_utc_midnight() -> None:
+    late = datetime(2026, 12, 2, 23, 59, 30, tzinfo=UTC).timestamp()
+    assert next_day(late) == datetime(2026, 12, 3, tzinfo=UTC).timestamp()

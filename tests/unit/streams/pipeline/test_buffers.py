@@ -111,3 +111,29 @@ async def test_a_failed_flush_dead_letters_each_buffered_message() -> None:
     pipeline.now = S + 120
     await pipeline.tick()  # the buffer is gone: no second attempt, no second letter
     assert len(pipeline.dlq.values) == 2
+
+
+async def test_a_user_over_the_daily_budget_keeps_buffering_until_the_next_day() -> None:
+    # The scripted model reports 10 prompt tokens per message and 5 per answer.
+    budget = FlushPolicy(idle_s=30, max_age_s=300, daily_tokens=30, max_buffered=3)
+    pipeline = Pipeline(flushing=budget)
+    await pipeline.feed(chat("m1", "name=Al", offset=0), chat("m2", "hi", offset=1))
+    pipeline.now = S + 60
+    await pipeline.tick()
+    assert pipeline.model.calls == [["m1", "m2"]]  # 25 tokens spent today: under 30
+    await pipeline.feed(*(chat(f"n{i}", "hi", offset=2 + i, **_at(61 + i)) for i in range(2)))
+    pipeline.now = S + 120
+    await pipeline.tick()
+    assert pipeline.model.calls == [["m1", "m2"], ["n0", "n1"]]  # 50 tokens now: over
+    await pipeline.feed(*(chat(f"o{i}", "hi", offset=4 + i, **_at(121 + i)) for i in range(4)))
+    pipeline.now = S + 600
+    await pipeline.tick()
+    assert len(pipeline.model.calls) == 2  # deferred, not dropped
+    assert [b.message.message_id for b in pipeline.stored().buffer] == ["o0", "o1", "o2"]
+    (refused,) = pipeline.dlq.values  # the buffer is full: the 4th waits in the dead letters
+    assert (refused["reason_code"], refused["message_id"]) == ("over_budget", "o3")
+    assert "PROFILE_STREAM_USER_DAILY_TOKENS" in refused["reason"]
+    assert pipeline.clock.take_due(S + 3600) == []  # nothing to look at before the next day
+    pipeline.now = S + 86_400  # the next UTC day: the budget is new
+    await pipeline.tick()
+    assert pipeline.model.calls[-1] == ["o0", "o1", "o2"] and pipeline.stored().buffer == ()
