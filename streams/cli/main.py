@@ -1,6 +1,6 @@
 """The ``profile-stream`` click group and the registration of its commands; each command
 lives in the module of its job: ``worker``, ``messages`` (send, publish, import-locomo),
-``profiles`` (get, correct, forget), ``events`` (history, tail), ``dlq`` and ``migrate``."""
+``profiles`` (get, correct, flush, forget), ``events`` (history, tail), ``dlq`` and ``migrate``."""
 
 import click
 
@@ -8,7 +8,7 @@ from streams.cli.dlq import dlq
 from streams.cli.events import history, tail
 from streams.cli.messages import import_locomo, publish, send
 from streams.cli.migrate import migrate
-from streams.cli.profiles import correct, forget, get
+from streams.cli.profiles import correct, flush, forget, get
 from streams.cli.worker import worker
 from streams.version import installed_version
 
@@ -31,6 +31,7 @@ for _command in (
     publish,
     get,
     correct,
+    flush,
     forget,
     import_locomo,
     history,

@@ -1,5 +1,5 @@
-"""The commands that read, correct and forget profiles over a worker's HTTP API: ``get``,
-``correct`` and ``forget``.
+"""The commands that read, correct, flush and forget profiles over a worker's HTTP API:
+``get``, ``correct``, ``flush`` and ``forget``.
 
 Each names the worker it tried and what to check when none answers: nothing listening fails
 at once, a host that does not accept within the client's connect timeout (1.5 s) too.
@@ -13,7 +13,7 @@ import click
 from streams.cli.support import admin_token, echo_json, load, read_token, run, worker_url
 from streams.errors import ProfileNotFound, Refused, ServiceError, ServiceTimeout
 
-__all__ = ["assignment", "correct", "forget", "get"]
+__all__ = ["assignment", "correct", "flush", "forget", "get"]
 
 _T = TypeVar("_T")
 _Need = Literal["read", "admin"]
@@ -202,6 +202,29 @@ def forget(user_id: str, as_json: bool, url: str | None, token: str | None) -> N
     settings = load()
     base = worker_url(settings, url)
     call = forget_profile(base, user_id, token=admin_token(settings, token))
+    command_id = run(_ask(call, base, url, "admin"))
+    if as_json:
+        echo_json({"command_id": command_id, "status": "accepted", "user_id": user_id})
+    else:
+        click.echo(command_id)
+
+
+@click.command()
+@click.argument("user_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the worker's JSON answer.")
+@_URL
+@_ADMIN_TOKEN
+def flush(user_id: str, as_json: bool, url: str | None, token: str | None) -> None:
+    """Extract a user's buffered messages now, instead of when the conversation goes idle.
+
+    Prints the id of the command. The worker answers once the command is in Kafka; it is
+    applied in order with the user's messages, and the new version's event follows.
+    """
+    from streams.client import flush_profile
+
+    settings = load()
+    base = worker_url(settings, url)
+    call = flush_profile(base, user_id, token=admin_token(settings, token))
     command_id = run(_ask(call, base, url, "admin"))
     if as_json:
         echo_json({"command_id": command_id, "status": "accepted", "user_id": user_id})

@@ -10,7 +10,13 @@ variables as the worker's), aiokafka and aiohttp only.
 here: it needs the ``langgraph`` extra."""
 
 from streams.client.events import ProfileEvents
-from streams.client.http import correct_profile, forget_profile, get_profile, get_prompt
+from streams.client.http import (
+    correct_profile,
+    flush_profile,
+    forget_profile,
+    get_profile,
+    get_prompt,
+)
 from streams.client.messages import publish, publish_turn
 from streams.errors import (
     BrokerUnavailable,
@@ -40,6 +46,7 @@ __all__ = [
     "TopicMissing",
     "UnsupportedOperation",
     "correct_profile",
+    "flush_profile",
     "forget_profile",
     "get_profile",
     "get_prompt",

@@ -30,7 +30,7 @@ from streams.errors import (
     ServiceTimeout,
 )
 
-__all__ = ["correct_profile", "forget_profile", "get_profile", "get_prompt"]
+__all__ = ["correct_profile", "flush_profile", "forget_profile", "get_profile", "get_prompt"]
 
 #: Seconds to open a connection: a worker that listens accepts at once (and a lost SYN is sent
 #: again after 1 s), so a command that finds none says so within 2 s of starting.
@@ -264,6 +264,24 @@ async def correct_profile(
         where = ".".join(str(part) for part in first["loc"])
         raise InvalidRequest(f"not a correction: {where}: {first['msg']}") from None
     answer = await _call("PATCH", url, token=token, ok=202, timeout_s=timeout_s, body=body)
+    return str(_json_object(url, answer, "command_id")["command_id"])
+
+
+async def flush_profile(base_url: str, user_id: str, *, token: str, timeout_s: float = 10.0) -> str:
+    """Ask a worker to extract a user's buffered messages now
+    (``POST /profiles/{user_id}/flush``); return the command id.
+
+    The worker answers once the command is in Kafka; the buffer is flushed when the command is
+    applied, in order with the user's messages, and the new version's event follows.
+
+    Raises:
+        Refused: the worker refused (401 unknown token, 403 not an admin token, ...).
+        ServiceTimeout: the worker did not answer within ``timeout_s``.
+        ServiceError: the worker cannot be reached.
+        ConfigError: ``base_url`` is not an http(s) URL.
+    """
+    url = _profile_url(base_url, user_id, suffix="/flush")
+    answer = await _call("POST", url, token=token, ok=202, timeout_s=timeout_s)
     return str(_json_object(url, answer, "command_id")["command_id"])
 
 

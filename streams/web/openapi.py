@@ -181,6 +181,13 @@ def _parameters(path: str, described: Operation) -> list[dict[str, Any]]:
     return found
 
 
+def _documented(methods: frozenset[str]) -> list[str]:
+    """The mounted methods that are operations, in document order: Faust mounts HEAD on every
+    view, but without a GET it only answers 405."""
+    kept = [m for m in methods if m != "HEAD" or "GET" in methods]
+    return sorted(kept, key=_ORDER.index)
+
+
 def build(
     routes: Iterable[RouteLike],
     *,
@@ -200,7 +207,7 @@ def build(
     table = [
         (path, view, method, _scope(scopes, method))
         for path, view, scopes in routes
-        for method in sorted(mounted_methods(view), key=_ORDER.index)
+        for method in _documented(mounted_methods(view))
     ]
     builder = _Builder(
         profile_model,

@@ -23,7 +23,7 @@ from schemas.http import (
     Readiness,
 )
 from streams.web.probes import Health, Metrics, OpenAPIDocument, Ready
-from streams.web.profiles import KindView, ProfileView, PromptView
+from streams.web.profiles import FlushView, KindView, ProfileView, PromptView
 
 __all__ = ["OPERATIONS", "PATH_PARAMETERS", "Answer", "Operation", "QueryParameter"]
 
@@ -119,6 +119,15 @@ OPERATIONS: Mapping[tuple[type[View], str], Operation] = {
         {202: _ACCEPTED, 400: _BAD_ID, 503: _NO_KEYS},
         description="Removes the profile data and emits a `deleted` event, in order with the "
         "user's messages.",
+    ),
+    (FlushView, "post"): Operation(
+        "flushProfile",
+        "Extract a user's buffered messages now",
+        {202: _ACCEPTED, 400: _BAD_ID, 503: _NO_KEYS},
+        description="Becomes a signed `flush` command on the input topic: the messages the "
+        "user's buffer holds when it is applied go to the model at once, instead of when the "
+        "conversation goes idle (PROFILE_STREAM_FLUSH_IDLE_S). Nothing buffered: nothing "
+        "happens.",
     ),
     (PromptView, "get"): Operation(
         "getPrompt",

@@ -30,7 +30,7 @@ from streams.extract.prompt import render_profile
 from streams.web.reader import ProfileReader
 from streams.web.responses import error, json
 
-__all__ = ["MAX_SUBJECT", "KindView", "ProfileView", "PromptView", "profile_body"]
+__all__ = ["MAX_SUBJECT", "FlushView", "KindView", "ProfileView", "PromptView", "profile_body"]
 
 logger = logging.getLogger(__name__)
 
@@ -81,16 +81,43 @@ class ProfileView(View):
         return await self._submit(command)
 
     async def _submit(self, command: ProfileCommand) -> Response:
-        if not self.command_keys:
-            return error(self, 503, f"commands are off on this worker: {KEYS_SETTING} is not set")
-        key, value = command.user_id.encode(), encode(command)
-        sent = await self.commands.send(
-            key=key, value=value, headers=command_headers(key, value, self.command_keys)
+        return await _submit(self, self.commands, self.command_keys, command)
+
+
+class FlushView(View):
+    """``/profiles/{user_id}/flush``: extract the user's buffered messages now (POST)."""
+
+    commands: ClassVar[faust.TopicT]  # the input topic, where commands go with the messages
+    command_keys: ClassVar[tuple[SecretStr, ...]]  # the first signs each command
+
+    async def post(self, request: Request, user_id: str) -> Response:
+        """A ``flush`` command on the user's partition: 202 once it is in Kafka."""
+        if (problem := _bad_subject(self, user_id)) is not None:
+            return problem
+        flush = ProfileCommand(
+            command_id=str(uuid.uuid4()),
+            type="flush",
+            user_id=user_id,
+            requested_at=datetime.now(UTC),
         )
-        await sent  # accepted means on the topic: the broker has acknowledged it
-        logger.info("command accepted type=%s user_id=%s", command.type, command.user_id)
-        accepted = CommandAccepted(command_id=command.command_id, status="accepted")
-        return json(self, accepted.model_dump(), 202)
+        return await _submit(self, self.commands, self.command_keys, flush)
+
+
+async def _submit(
+    view: View,
+    commands: faust.TopicT,
+    keys: tuple[SecretStr, ...],
+    command: ProfileCommand,
+) -> Response:
+    """Send ``command`` signed to the input topic, keyed by its user: 202 once acknowledged."""
+    if not keys:
+        return error(view, 503, f"commands are off on this worker: {KEYS_SETTING} is not set")
+    key, value = command.user_id.encode(), encode(command)
+    sent = await commands.send(key=key, value=value, headers=command_headers(key, value, keys))
+    await sent  # accepted means on the topic: the broker has acknowledged it
+    logger.info("command accepted type=%s user_id=%s", command.type, command.user_id)
+    accepted = CommandAccepted(command_id=command.command_id, status="accepted")
+    return json(view, accepted.model_dump(), 202)
 
 
 class PromptView(View):

@@ -21,7 +21,7 @@ from streams.settings import Settings
 from streams.web import openapi
 from streams.web.auth import Scope, bearer_auth
 from streams.web.probes import Health, Metrics, OpenAPIDocument, Ready
-from streams.web.profiles import KindView, ProfileView, PromptView
+from streams.web.profiles import FlushView, KindView, ProfileView, PromptView
 from streams.web.reader import ProfileReader
 
 __all__ = ["OPEN", "READ", "READ_OR_ADMIN", "TABLE", "Route", "register_views", "routes"]
@@ -32,6 +32,7 @@ _V = TypeVar("_V", bound=View)
 READ: Mapping[str, Scope] = {"GET": "read", "HEAD": "read"}
 READ_OR_ADMIN: Mapping[str, Scope] = {**READ, "PATCH": "admin", "DELETE": "admin"}
 OPEN: Mapping[str, Scope] = {}
+ADMIN_POST: Mapping[str, Scope] = {"POST": "admin"}
 
 
 class Route(NamedTuple):
@@ -48,6 +49,7 @@ TABLE: tuple[Route, ...] = (
     Route("/profiles/{user_id}", ProfileView, READ_OR_ADMIN),
     # Before the kind route, so a user's prompt is never taken for a kind named by a user id.
     Route("/profiles/{user_id}/prompt", PromptView, READ),
+    Route("/profiles/{user_id}/flush", FlushView, ADMIN_POST),
     Route("/profiles/{kind}/{subject}", KindView, READ),
     Route("/healthz", Health, OPEN),
     Route("/metrics", Metrics, OPEN),  # counters only: no label names a user
@@ -70,6 +72,7 @@ def routes(
             "command_keys": settings.command_keys,
         },
         PromptView: {"reader": user},
+        FlushView: {"commands": commands, "command_keys": settings.command_keys},
         KindView: {"readers": readers},
         OpenAPIDocument: {"document": document.encode()},
     }

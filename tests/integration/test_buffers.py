@@ -13,12 +13,15 @@ import time
 from typing import Any
 
 import aiohttp
+import orjson
 import pytest
 
+from streams.client import flush_profile
 from tests.fakes.llm_server import FakeLLM
 
 from .conftest import StartWorker
-from .harness import Kafka, Names, decode
+from .harness import ADMIN_TOKEN, Kafka, Names, decode
+from .test_cli import cli, cli_env
 from .test_faults import FAST_FAILOVER, all_applied, check_against_reference, publish, script
 
 IDLE_S = 8.0
@@ -126,3 +129,23 @@ async def test_buffers_move_with_their_partitions_on_a_rebalance(
     by_worker["second"] = await flushes(second.url)
     assert by_worker["second"] > 0, f"the new owner flushed nothing: {by_worker}"
     assert sum(by_worker.values()) == users, by_worker
+
+
+async def test_an_operator_flushes_a_users_buffer_at_once(
+    start_worker: StartWorker, kafka: Kafka, names: Names, fake_llm: FakeLLM
+) -> None:
+    users, per_user = 2, 3
+    script(fake_llm, users, per_user)
+    worker = await start_worker(**BUFFERED | {"PROFILE_STREAM_FLUSH_IDLE_S": "600"})
+    sent = await publish(kafka, names, users, per_user)
+    await kafka.wait_committed(names.prefix, names.input, await kafka.end_offsets(names.input))
+    asked = time.monotonic()
+    # One user through the client, the other from the command line, as an operator would.
+    await flush_profile(worker.url, "user-00", token=ADMIN_TOKEN)
+    flushed = await cli(cli_env(names, worker), "flush", "user-01", "--json")
+    assert flushed.code == 0, flushed.err
+    assert orjson.loads(flushed.out)["status"] == "accepted"
+    records = await kafka.read(names.output, all_applied(len(sent)), timeout=60)
+    assert time.monotonic() - asked < 30  # not the 600 s idle wait
+    assert check_against_reference(records, sent, per_user)["events"] == users
+    assert calls_per_user(fake_llm) == {"0": 1, "1": 1}

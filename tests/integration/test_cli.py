@@ -353,7 +353,13 @@ async def test_a_command_with_no_worker_to_ask_fails_in_one_line_within_2_second
     names: Names,
 ) -> None:
     env = cli_env(names) | {"PROFILE_STREAM_WEB_PORT": str(free_port())}
-    for args in (["get", "alice"], ["correct", "alice", "--lock", "name"], ["forget", "alice"]):
+    commands = (
+        ["get", "alice"],
+        ["correct", "alice", "--lock", "name"],
+        ["flush", "alice"],
+        ["forget", "alice"],
+    )
+    for args in commands:
         started = asyncio.get_running_loop().time()
         result = await cli(env, *args)
         assert asyncio.get_running_loop().time() - started < 2, args

@@ -63,6 +63,8 @@ async def test_every_mounted_route_and_method_is_documented_and_nothing_else(
         for route in app.router.routes()
         if route.resource is not None
     }
+    # Faust mounts HEAD on every view; without a GET it only answers 405: not an operation.
+    mounted = {(p, m) for p, m in mounted if m != "HEAD" or (p, "GET") in mounted}
     assert documented == mounted
     assert list(document["paths"]) == [route.path for route in TABLE]
     assert document == orjson.loads(render(build(TABLE, profile_model=SCHEMA.model)))
