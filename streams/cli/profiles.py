@@ -71,6 +71,16 @@ def _print_profile(body: dict[str, Any]) -> None:
             )
     if body.get("locked"):
         click.echo(f"  locked: {', '.join(body['locked'])}")
+    if "usage" in body:
+        usage = body["usage"]
+        for label, spent in (
+            ("model usage", usage["total"]),
+            (f"on {usage['day']}", usage["today"]),
+        ):
+            click.echo(
+                f"  {label}: {spent['calls']} calls, {spent['prompt_tokens']} prompt tokens, "
+                f"{spent['completion_tokens']} completion tokens"
+            )
 
 
 @click.command()
@@ -82,11 +92,18 @@ def _print_profile(body: dict[str, Any]) -> None:
     help="Profile kind (PROFILE_STREAM_KINDS_FILE); USER_ID is then its subject.",
 )
 @click.option("--prompt", is_flag=True, help="The <User Profile> block for a system prompt.")
+@click.option("--usage", is_flag=True, help="Also the model calls and tokens spent on the profile.")
 @click.option("--json", "as_json", is_flag=True, help="Print the worker's JSON answer.")
 @_URL
 @click.option("--token", envvar="PROFILE_STREAM_TOKEN", help="Read token (PROFILE_STREAM_TOKEN).")
 def get(
-    user_id: str, kind: str, prompt: bool, as_json: bool, url: str | None, token: str | None
+    user_id: str,
+    kind: str,
+    prompt: bool,
+    usage: bool,
+    as_json: bool,
+    url: str | None,
+    token: str | None,
 ) -> None:
     """Print a profile (a user's, or with --kind a team's...), read over HTTP from a worker."""
     from streams.client import get_profile, get_prompt
@@ -102,7 +119,8 @@ def get(
         else:
             click.echo(text)
         return
-    body = run(_ask(get_profile(base, user_id, token=secret, kind=kind), base, url, "read"))
+    call = get_profile(base, user_id, token=secret, kind=kind, usage=usage)
+    body = run(_ask(call, base, url, "read"))
     if as_json:
         echo_json(body)
     else:

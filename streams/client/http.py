@@ -165,10 +165,12 @@ async def get_profile(
     attempts: int = 10,
     timeout_s: float = 10.0,
     provenance: bool = False,
+    usage: bool = False,
 ) -> dict[str, Any]:
     """One user's profile (or, with ``kind``, a team's, the assistant's...) as the worker
     answers it (``schemas.ProfileAnswer``: ``user_id``, ``version``, ``profile``...); with
-    ``provenance``, where each field's value came from too.
+    ``provenance``, where each field's value came from too; with ``usage``, the model calls
+    and tokens spent on it (in all and today).
 
     Retries a 503 (a rebalance in progress) up to ``attempts`` times.
 
@@ -182,9 +184,10 @@ async def get_profile(
     """
     url = _profile_url(base_url, user_id, kind)
     what = "profile" if kind == "user" else f"{kind} profile"
+    include = ",".join(name for name, on in (("provenance", provenance), ("usage", usage)) if on)
     answer = await _call(
         "GET",
-        url + ("?include=provenance" if provenance else ""),
+        url + (f"?include={include}" if include else ""),
         token=token,
         ok=200,
         timeout_s=timeout_s,
