@@ -7,12 +7,13 @@ STAMP := $(VENV)/.installed
 # The extras `make install` adds to the worker; `make lock` locks the same set.
 EXTRAS := test
 
-.PHONY: install lock client demo test lint unit integration bench clean help
+.PHONY: install lock client demo test test-cluster lint unit integration bench clean help
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make demo    install, start Kafka+Redis, run a worker on a sample conversation"
 	@echo "make test    install, start Kafka (with TLS/SASL listeners)+Redis, lint, type-check, run every test"
+	@echo "make test-cluster   the three-broker fault test, long form (KILLS=4 broker kills)"
 	@echo "make up|down|status   the local Kafka (KRaft) and Redis"
 	@echo "make bench   the short benchmark run"
 	@echo "make client  build the app-side client's wheel (profile-stream-client) into clients/python/dist"
@@ -70,6 +71,14 @@ integration: up
 test: up lint
 	@echo "[make] the whole suite: unit and integration, on the local Kafka and Redis"
 	@$(BIN)/pytest -q
+
+# The three-broker lane, longer than the one kill `make test` runs: the test starts a Kafka 4.1.1
+# cluster of its own beside the stack (deploy/stack.sh STACK_DIR=.stack/cluster-faults) and
+# stops it at the end; its workers use the stack's Redis.
+KILLS ?= 4
+test-cluster: up
+	@echo "[make] three brokers, $(KILLS) kills of the leading broker, each during a backlog"
+	@$(BIN)/pytest tests/integration/test_cluster_faults.py -q -s --cluster-kills $(KILLS)
 
 bench: up
 	@$(BIN)/python -m bench.run --short

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Local service stack without Docker: KRaft Kafka run straight from Maven jars (one
-# broker, or three), and Redis. State lives in $REPO/.stack (git-ignored).
+# broker, or three), and Redis. State lives in $REPO/.stack (git-ignored), or in STACK_DIR.
 #
 #   deploy/stack.sh up            start what is not running, wait until it all really answers
 #   deploy/stack.sh down [--wipe] stop what we started (--wipe: also delete Kafka/Redis data)
@@ -15,13 +15,16 @@
 #      it, SASL_PLAINTEXT on +2), PROFILE_STREAM_REDIS_PORT (6379), STACK_WAIT_S (90; 180 for 3),
 #      STACK_BROKERS (1 or 3), STACK_SECURE (1: add the TLS/SASL listeners),
 #      STACK_KAFKA_VERSION (the pom's <kafka.version>, 3.9.1), STACK_PYTHON (the Python with
-#      aiokafka for the health check; $REPO/.venv/bin/python).
+#      aiokafka for the health check; $REPO/.venv/bin/python), STACK_DIR (the state dir,
+#      $REPO/.stack: another dir and other ports make a second stack beside the first),
+#      STACK_REDIS (1; 0: Kafka only, Redis neither started, stopped nor checked).
 # Broker N of three listens on broker 1's ports + 10*(N-1). A knob left unset accepts
 # the stack already running; one that is set and differs from it is refused.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-STACK="$REPO/.stack"
+# A second stack (the three-broker fault tests) runs beside `make up`'s in a dir of its own.
+STACK="$(realpath -m -- "${STACK_DIR:-$REPO/.stack}")"
 KDIR="$STACK/kafka"
 RDIR="$STACK/redis"
 TLS="$KDIR/tls"
@@ -39,6 +42,7 @@ POM_VERSION="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$POM")
 REQ_VERSION="${STACK_KAFKA_VERSION:-}"
 REQ_BROKERS="${STACK_BROKERS:-}"
 REQ_SECURE="${STACK_SECURE:-}"
+WITH_REDIS="${STACK_REDIS:-1}"
 
 say() { echo "[stack] $*"; }
 fail() { # fail SERVICE LOGFILE MESSAGE...
@@ -56,6 +60,8 @@ usage_error() { echo "[stack] $*" >&2; exit 2; }
   usage_error "STACK_BROKERS (make BROKERS=) must be 1 or 3, not '$REQ_BROKERS'"
 [[ -z $REQ_SECURE || $REQ_SECURE == 0 || $REQ_SECURE == 1 ]] ||
   usage_error "STACK_SECURE (make SECURE=) must be 0 or 1, not '$REQ_SECURE'"
+[[ $WITH_REDIS == 0 || $WITH_REDIS == 1 ]] ||
+  usage_error "STACK_REDIS must be 0 (Kafka only) or 1, not '$WITH_REDIS'"
 [[ -z $REQ_VERSION || $REQ_VERSION =~ ^[0-9]+\.[0-9]+\.[0-9]+[A-Za-z0-9.-]*$ ]] ||
   usage_error "STACK_KAFKA_VERSION (make KAFKA_VERSION=) must look like 4.1.1, not '$REQ_VERSION'"
 
@@ -630,16 +636,17 @@ cmd_up() {
   [[ -n $POM_VERSION ]] || fail stack /dev/null "no <kafka.version> in $POM"
   "$PY" -c 'import aiokafka' 2>/dev/null ||
     fail stack /dev/null "$PY cannot import aiokafka (needed for the Kafka health check); run 'make install' first"
-  redis_up
+  if ((WITH_REDIS)); then redis_up; fi
   kafka_up
 }
 
 cmd_down() {
   kafka_down
-  redis_down
+  if ((WITH_REDIS)); then redis_down; fi
   if [[ ${1:-} == --wipe ]]; then
-    say "wiping $KDIR/data, $KDIR/cluster and $RDIR/data (jars and certificates kept)"
-    rm -rf "$KDIR/data" "$KDIR/cluster" "$RDIR/data"
+    say "wiping $KDIR/data, $KDIR/cluster$( ((WITH_REDIS)) && echo " and $RDIR/data") (jars and certificates kept)"
+    rm -rf "$KDIR/data" "$KDIR/cluster"
+    if ((WITH_REDIS)); then rm -rf "$RDIR/data"; fi
   fi
 }
 
@@ -665,6 +672,7 @@ cmd_status() {
   else
     say "kafka: ${state:-stopped}, $(bootstrap plain_port), does not answer${running:+ ($out)}"; rc=3
   fi
+  ((WITH_REDIS)) || return $rc
   pid=$(redis_pid); state=${pid:+running, pid $pid}
   if redis_ping; then
     say "redis: ${state:-running (not ours)}, 127.0.0.1:$REDIS_PORT, answers PING"
@@ -733,7 +741,8 @@ cmd_config() { # what 'up' would write for the asked mode; writes nothing
 
 case "${1:-}" in
   up | down | kill-broker | start-broker)
-    mkdir -p "$KDIR" "$RDIR"
+    mkdir -p "$KDIR"
+    if ((WITH_REDIS)); then mkdir -p "$RDIR"; fi
     # Two 'up'/'down' at once (e.g. parallel make targets) must not race. Every service
     # is started with fd 9 closed (`9>&-`): a daemon inheriting it would hold the lock forever.
     exec 9>"$STACK/lock"

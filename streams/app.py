@@ -28,6 +28,7 @@ from streams.faust_glue import (
     ProfileTable,
     actives_ready,
     consumer_lag,
+    create_topics_with_broker_default_replication,
     keep_fetched_events_on_resume,
     make_event_current,
     partition_event,
@@ -66,6 +67,8 @@ def create_worker(settings: Settings) -> faust.App:
     kinds = load_kinds(settings.kinds_file, settings.profile_model)
     app = _faust_app(settings)
     keep_fetched_events_on_resume(app)  # else recovery can drop fetched input events
+    if settings.replication_factor is None:
+        create_topics_with_broker_default_replication(app)
     topics = declare_topics(app, settings)
     extractor = _extractor(settings)
     lanes = [_lane(app, settings, topics, kind, extractor, len(kinds)) for kind in kinds]
@@ -198,7 +201,8 @@ def _faust_app(settings: Settings) -> faust.App:
         store="rocksdb://",
         datadir=str(settings.data_dir),
         topic_partitions=settings.partitions,
-        topic_replication_factor=settings.replication_factor,
+        # Unset: the broker's default, through the hook in create_worker.
+        topic_replication_factor=settings.replication_factor or 1,
         table_standby_replicas=settings.standby_replicas,
         processing_guarantee="at_least_once",
         # Do not wait on stop for every held event (up to MAX_PENDING, minutes with a slow

@@ -15,10 +15,12 @@ from faust.streams import _current_event
 from mode.utils.queues import FlowControlEvent
 
 __all__ = [
+    "BROKER_DEFAULT_REPLICATION",
     "ProfileTable",
     "actives_ready",
     "add_web_middleware",
     "consumer_lag",
+    "create_topics_with_broker_default_replication",
     "keep_fetched_events_on_resume",
     "make_event_current",
     "mounted_methods",
@@ -181,3 +183,36 @@ def keep_fetched_events_on_resume(app: faust.App) -> None:
     assert "flow_control" not in app.__dict__, "flow control already in use"  # noqa: S101
     # loop=None: bound on first wait, inside the worker's loop, as Faust binds its own lazily.
     cast(Any, app).flow_control = _ResumeKeepsRunningQueues()
+
+
+#: A new topic's replication factor that means "the broker's ``default.replication.factor``"
+#: (KIP-464, Kafka 2.4+).
+BROKER_DEFAULT_REPLICATION = -1
+
+
+def create_topics_with_broker_default_replication(app: faust.App) -> None:
+    """Make every topic Faust creates for ``app`` take the broker's default replication factor:
+    its topics, the tables' changelogs and the assignor's leader topic alike.
+
+    Faust's ``topic_replication_factor`` takes only a count of 0 or more and creates a topic
+    of replication 0 with 1, so -1 cannot pass through the setting. Internal: wraps
+    ``Transport._create_topic(owner, client, topic, partitions, replication, **kwargs)`` of the
+    consumer's and the producer's transports, through which every creation of Faust goes.
+    """
+    transports = {id(t): t for t in (app.transport, app.producer_transport)}
+    for transport in transports.values():
+        create = cast(Any, transport)._create_topic  # noqa: SLF001 - no public API
+
+        async def _create(
+            owner: Any,
+            client: Any,
+            topic: str,
+            partitions: int,
+            replication: int,
+            *,
+            _create: Any = create,
+            **kwargs: Any,
+        ) -> None:
+            await _create(owner, client, topic, partitions, BROKER_DEFAULT_REPLICATION, **kwargs)
+
+        cast(Any, transport)._create_topic = _create  # noqa: SLF001 - no public API

@@ -62,7 +62,9 @@ class Settings(BaseSettings):
     dlq_topic: str = "chat-messages-dlq"
     partitions: int = Field(8, ge=1, le=1024)
     standby_replicas: int = Field(1, ge=0, le=8)
-    replication_factor: int = Field(1, ge=1, le=16)
+    # None: the broker's default.replication.factor, for every topic the worker creates (a
+    # managed cluster's is 3; the local single-broker stack's 1).
+    replication_factor: int | None = Field(None, ge=1, le=16)
     session_timeout_s: float = Field(30.0, ge=6, le=300)
     web_host: str = "127.0.0.1"
     web_bind: str = "127.0.0.1"

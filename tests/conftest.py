@@ -9,3 +9,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="10",
         help="kill -9 count of the fault suite's kill test (default 10)",
     )
+    parser.addoption(
+        "--cluster-kills",
+        default="1",
+        help="broker kills of the three-broker fault test, each during a backlog of its own "
+        "(default 1: the short form `make test` runs; `make test-cluster` runs more)",
+    )

@@ -22,10 +22,15 @@ from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import (
+    InvalidReplicationFactorError,
+    KafkaConnectionError,
+    KafkaError,
+    TopicAlreadyExistsError,
+)
 from aiokafka.structs import ConsumerRecord
 
-from streams.errors import BrokerUnavailable, TopicMissing
+from streams.errors import BrokerUnavailable, ConfigError, TopicMissing
 from streams.kafka_security import KafkaConnection, diagnose
 
 __all__ = [
@@ -50,6 +55,10 @@ _T = TypeVar("_T")
 _CONFIRM_EVERY = 500
 #: Polls, 0.2 s apart, for created topics to show in the broker's metadata.
 _TOPIC_WAIT_TRIES = 75
+#: A new topic's replication factor that means "the broker's default.replication.factor".
+_BROKER_DEFAULT = -1
+_TOPIC_ALREADY_EXISTS = TopicAlreadyExistsError.errno
+_INVALID_REPLICATION_FACTOR = InvalidReplicationFactorError.errno
 
 
 def unreachable(bootstrap: str, exc: BaseException, done: str = "") -> BrokerUnavailable:
@@ -207,16 +216,19 @@ async def partitions_of(topic: str, *, bootstrap: Bootstrap) -> list[int]:
 
 
 async def ensure_topics(
-    topics: Sequence[str], *, partitions: int, replication: int, bootstrap: Bootstrap
+    topics: Sequence[str], *, partitions: int, replication: int | None, bootstrap: Bootstrap
 ) -> list[str]:
     """Create the missing ``topics`` and wait until the broker describes each with its
-    partitions; returns the ones created.
+    partitions; returns the ones created. ``replication`` None: the broker's default
+    replication factor (``default.replication.factor``).
 
     A consumer group that forms before its topic shows in the broker's metadata gets no
     partition of it, and learns of the topic only at its next metadata refresh (minutes).
 
     Raises:
-        BrokerUnavailable: Kafka cannot be reached, or a topic did not appear in time.
+        ConfigError: the broker refused the replication factor.
+        BrokerUnavailable: Kafka cannot be reached, refused the topics, or a topic did not
+            appear in time.
     """
     conn = KafkaConnection.of(bootstrap)
     async with _admin(conn) as admin:
@@ -224,9 +236,13 @@ async def ensure_topics(
         if not missing:
             return []
         try:
-            await admin.create_topics([NewTopic(t, partitions, replication) for t in missing])
+            response = await admin.create_topics(
+                [_new_topic(t, partitions, replication) for t in missing]
+            )
         except TopicAlreadyExistsError:
             pass  # another worker was first
+        else:
+            _check_created(response.topic_errors, replication, conn.bootstrap)
         for _ in range(_TOPIC_WAIT_TRIES):
             described = await admin.describe_topics(missing)
             if all(len(d.get("partitions") or ()) == partitions for d in described):
@@ -236,6 +252,34 @@ async def ensure_topics(
         f"topics {missing} were created on {conn.bootstrap} but do not show in its metadata; "
         "check the broker's log"
     )
+
+
+def _new_topic(name: str, partitions: int, replication: int | None) -> NewTopic:
+    if replication is not None:
+        return NewTopic(name, partitions, replication)
+    # -1 asks for the broker's default (KIP-464, Kafka 2.4+; 3.9.1 and 4.1.1 take it over the
+    # CreateTopics v3 aiokafka sends). aiokafka's NewTopic takes -1 only beside a replica
+    # assignment; an empty one leaves the placement to the broker as well.
+    return NewTopic(name, partitions, _BROKER_DEFAULT, replica_assignments={})
+
+
+def _check_created(
+    errors: Iterable[tuple[str, int, str | None]], replication: int | None, bootstrap: str
+) -> None:
+    """Raise for a topic the broker refused to create (one created meanwhile is fine)."""
+    for topic, code, reason in errors:
+        if code in (0, _TOPIC_ALREADY_EXISTS):
+            continue
+        if code == _INVALID_REPLICATION_FACTOR:
+            asked = "its default" if replication is None else str(replication)
+            raise ConfigError(
+                f"Kafka at {bootstrap} refused to create topic {topic!r} with replication "
+                f"factor {asked}: {reason}; set PROFILE_STREAM_REPLICATION_FACTOR to at most "
+                "the number of brokers (a broker older than 2.4 needs it set)"
+            )
+        raise BrokerUnavailable(
+            f"Kafka at {bootstrap} refused to create topic {topic!r} (error {code}: {reason})"
+        )
 
 
 async def _read_partition(

@@ -55,10 +55,12 @@ def message(
 
 
 class Kafka:
-    """Produce and read back with plain aiokafka, as an app on the other side would."""
+    """Produce and read back with plain aiokafka, as an app on the other side would; on the
+    local stack, or on the brokers ``bootstrap`` names (the three-broker fault tests')."""
 
-    def __init__(self) -> None:
-        self.producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all")
+    def __init__(self, bootstrap: str = BOOTSTRAP) -> None:
+        self.bootstrap = bootstrap
+        self.producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
 
     async def start(self) -> None:
         await self.producer.start()
@@ -81,6 +83,15 @@ class Kafka:
             key = str(value["user_id"]).encode()
         await self.producer.send_and_wait(topic, raw, key=key, partition=partition, headers=headers)
 
+    async def send_all(self, topic: str, messages: list[dict[str, Any]]) -> None:
+        """Publish ``messages`` keyed by user id, in order, awaiting their acks together: a
+        backlog that is all in Kafka before the workers have gone far into it."""
+        sent = [
+            await self.producer.send(topic, orjson.dumps(m), key=str(m["user_id"]).encode())
+            for m in messages
+        ]
+        await asyncio.gather(*sent)
+
     async def read(
         self,
         topic: str,
@@ -90,7 +101,7 @@ class Kafka:
         """Every record of ``topic`` from the start, once ``until`` holds (or fail at timeout)."""
         consumer = AIOKafkaConsumer(
             topic,
-            bootstrap_servers=BOOTSTRAP,
+            bootstrap_servers=self.bootstrap,
             group_id=None,
             auto_offset_reset="earliest",
             enable_auto_commit=False,
@@ -114,7 +125,7 @@ class Kafka:
     async def committed(self, group: str, topic: str) -> dict[int, int]:
         """The group's committed offsets on ``topic`` (partition to offset; -1 for none)."""
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=BOOTSTRAP, group_id=group, enable_auto_commit=False
+            bootstrap_servers=self.bootstrap, group_id=group, enable_auto_commit=False
         )
         await consumer.start()
         try:
@@ -136,11 +147,11 @@ class Kafka:
         raise AssertionError(f"{group} committed {committed} on {topic}, wanted {target}")
 
     async def end_offsets(self, topic: str) -> dict[int, int]:
-        return await end_offsets(topic)
+        return await end_offsets(topic, self.bootstrap)
 
     async def rewind(self, group: str, topic: str) -> None:
         """Set the (idle) group's offsets on ``topic`` back to the beginning."""
-        await rewind(group, topic)
+        await rewind(group, topic, self.bootstrap)
 
 
 def decode(records: list[ConsumerRecord[bytes, bytes]]) -> list[dict[str, Any]]:

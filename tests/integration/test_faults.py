@@ -12,203 +12,24 @@ import shutil
 import socket
 import subprocess
 import time
-from collections import defaultdict
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import orjson
 import pytest
 import redis.asyncio as aioredis
-from aiokafka import AIOKafkaConsumer
 from redis.exceptions import RedisError
 
 from tests.fakes.llm_server import FakeLLM
-from tests.support import partitions
 
 from .conftest import StartWorker
-from .harness import (
-    BOOTSTRAP,
-    READ_TOKEN,
-    Kafka,
-    Names,
-    decode,
-    free_port,
-    message,
-)
+from .harness import READ_TOKEN, Kafka, Names, free_port, message
+from .history import all_applied, check_against_reference, explain_missing, publish, script
 
 pytestmark = pytest.mark.faults
 ROOT = Path(__file__).resolve().parents[2]
 FAST_FAILOVER = {"PROFILE_STREAM_SESSION_TIMEOUT_S": "6"}
-
-
-def script(fake: FakeLLM, users: int, per_user: int) -> None:
-    for i in range(per_user):
-        fake.on(
-            f"note {i:02d} ",
-            {"field": "common_topics", "op": "add", "value": f"n{i:02d}"},
-            {"field": "last_conversation_summary", "op": "set", "value": f"s{i:02d}"},
-        )
-
-
-async def publish(kafka: Kafka, names: Names, users: int, per_user: int) -> list[dict[str, Any]]:
-    sent = []
-    for i in range(per_user):
-        for u in range(users):
-            m = message(
-                f"user-{u:02d}",
-                f"note {i:02d} from user {u}",
-                sent_at=f"2026-11-25T09:{i:02d}:00+00:00",
-            )
-            await kafka.send(names.input, m)
-            sent.append(m)
-    return sent
-
-
-def check_against_reference(
-    records: list[Any], sent: list[dict[str, Any]], per_user: int
-) -> dict[str, int]:
-    """Assert the invariants; returns counts for the report."""
-    by_id: dict[str, bytes] = {}
-    duplicates = 0
-    for r in records:
-        event_id = r.key.decode() + ":" + str(decode([r])[0]["version"])
-        if event_id in by_id:
-            assert by_id[event_id] == r.value, f"{event_id} emitted twice with different content"
-            duplicates += 1
-        by_id[event_id] = r.value
-    events = decode([type("R", (), {"value": v})() for v in by_id.values()])  # distinct
-    per_user_versions: dict[str, list[int]] = defaultdict(list)
-    applied: list[str] = []
-    for e in events:
-        per_user_versions[e["user_id"]].append(e["version"])
-        applied += e["source_message_ids"]
-    for user, versions in per_user_versions.items():
-        assert sorted(versions) == list(range(1, len(versions) + 1)), f"{user}: gaps {versions}"
-    assert sorted(applied) == sorted(m["message_id"] for m in sent), "lost or doubled messages"
-    finals = {e["user_id"]: e for e in events}
-    for e in finals.values():
-        latest = max(
-            (x for x in events if x["user_id"] == e["user_id"]), key=lambda x: x["version"]
-        )
-        assert latest["profile"]["common_topics"] == [f"n{i:02d}" for i in range(per_user)]
-        assert latest["profile"]["last_conversation_summary"] == f"s{per_user - 1:02d}"
-    return {"events": len(events), "duplicates": duplicates}
-
-
-def all_applied(total: int):  # type: ignore[no-untyped-def]
-    def done(records: list[Any]) -> bool:
-        return len({m for e in decode(records) for m in e["source_message_ids"]}) >= total
-
-    return done
-
-
-async def read_all(topic: str) -> list[Any]:
-    """Every record of ``topic`` up to its end offsets now (empty when the topic does not exist)."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=BOOTSTRAP, group_id=None, auto_offset_reset="earliest"
-    )
-    await consumer.start()
-    try:
-        if topic not in await consumer.topics():
-            return []
-        tps = await partitions(consumer, topic)
-        consumer.assign(tps)
-        ends = await consumer.end_offsets(tps)
-        await consumer.seek_to_beginning(*tps)
-        records: list[Any] = []
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if all([await consumer.position(tp) >= end for tp, end in ends.items()]):
-                break
-            for part in (await consumer.getmany(timeout_ms=500)).values():
-                records.extend(part)
-        return records
-    finally:
-        await consumer.stop()
-
-
-async def explain_missing(
-    kafka: Kafka, names: Names, sent: list[dict[str, Any]], fake_llm: FakeLLM, log: Path
-) -> str:
-    """For each message id without an event, where it stopped: never consumed, dead-lettered,
-    committed past without effect, applied in the table without an event, or still pending."""
-    events = decode(await read_all(names.output))
-    emitted = {m for e in events for m in e["source_message_ids"]}
-    missing = [m for m in sent if m["message_id"] not in emitted]
-    where = {
-        orjson.loads(r.value)["message_id"]: (r.partition, r.offset)
-        for r in await read_all(names.input)
-    }
-    dead = {
-        (d["source_partition"], d["source_offset"]): d for d in decode(await read_all(names.dlq))
-    }
-    history: dict[str, list[dict[str, Any]]] = defaultdict(list)  # changelog, per user
-    for r in await read_all(names.changelog):
-        history[r.key.decode()].append(orjson.loads(r.value) if r.value else {"deleted": True})
-    committed = await kafka.committed(names.prefix, names.input)
-    ends = await kafka.end_offsets(names.input)
-    lines = [
-        f"{len(missing)} of {len(sent)} message ids have no event; {len(events)} events read",
-        f"input {names.input}: committed {committed} end {ends} (group {names.prefix})",
-        f"worker log: {log}",
-    ]
-    for m in missing:
-        user, mid = m["user_id"], m["message_id"]
-        partition, offset = where.get(mid, (-1, -1))
-        source = f"{names.input}:{partition}"
-        stored = history.get(user, [])
-        # ``applied`` keeps the highest offset per partition, so a later message's record
-        # covers this offset too: only the message id (or this very offset) proves it applied.
-        applied = [
-            r
-            for r in stored
-            if mid in r.get("recent_message_ids", ())
-            or r.get("applied", {}).get(source, -1) == offset
-        ]
-        past = [r for r in stored if r.get("applied", {}).get(source, -1) > offset]
-        calls = sum(
-            any(x["content"] == m["content"] for x in r["messages"]) for r in fake_llm.requests
-        )
-        last = stored[-1] if stored else {}
-        pending = last.get("pending_event") or {}
-        versions = sorted(e["version"] for e in events if e["user_id"] == user)
-        if partition < 0:
-            stage = "never reached the input topic"
-        elif (partition, offset) in dead:
-            stage = f"dead-lettered ({dead[partition, offset]['reason_code']})"
-        elif applied:
-            first = applied[0]
-            stage = (
-                f"applied in the table without an event (first record with it: version "
-                f"{first.get('version')}, pending event "
-                f"{(first.get('pending_event') or {}).get('version')})"
-            )
-        elif past:
-            stage = (
-                f"never applied: the user's batches went past it (record version "
-                f"{past[0].get('version')} applied offset {past[0]['applied'][source]}); "
-                + (
-                    f"committed past it ({committed.get(partition)}): the offset was acked "
-                    "or skipped without being applied"
-                    if committed.get(partition, -1) > offset
-                    else "not committed yet"
-                )
-            )
-        elif committed.get(partition, -1) > offset:
-            stage = "committed past, but neither applied, dead-lettered nor emitted"
-        elif calls:
-            stage = "consumed and extracted, not applied, not committed: still pending"
-        else:
-            stage = "not committed and never extracted: still pending (stalled?)"
-        lines.append(
-            f"  {mid} {user} partition {partition} offset {offset}: {stage}; model calls "
-            f"{calls}; user's events {len(versions)} (max version {max(versions, default=0)}); "
-            f"last stored record version {last.get('version')} applied "
-            f"{last.get('applied', {}).get(source)} pending {pending.get('version')}"
-        )
-    return "\n".join(lines)
 
 
 async def test_kill_nine_repeatedly_loses_nothing_and_applies_nothing_twice(

@@ -25,6 +25,19 @@ async def test_a_partition_count_that_disagrees_with_the_topic_refuses_to_start(
     assert f"PROFILE_STREAM_PARTITIONS={PARTITIONS // 2}" in out and "Traceback" not in out
 
 
+async def test_a_replication_factor_above_the_brokers_refuses_to_start_naming_it(
+    start_worker: StartWorker,
+) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    await admin.start()
+    brokers = len((await admin.describe_cluster())["brokers"])
+    await admin.close()
+    worker = await start_worker(ready=False, PROFILE_STREAM_REPLICATION_FACTOR=str(brokers + 1))
+    assert worker.proc is not None and worker.proc.wait(60) != 0
+    out = worker.tail()
+    assert "PROFILE_STREAM_REPLICATION_FACTOR" in out and "Traceback" not in out
+
+
 async def test_two_workers_cannot_share_a_data_dir(
     start_worker: StartWorker, tmp_path: Path
 ) -> None:

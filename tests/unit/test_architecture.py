@@ -73,6 +73,7 @@ ALLOWED: dict[str, tuple[set[str], set[str]]] = {
     "streams.kafka_security": ({"pydantic", "aiokafka"}, {"streams.errors"}),
 }
 INTERNALS = ("_current_event", "_committed_offset", "send_changelog", "recovery.completed")
+INTERNALS += ("_create_topic",)
 
 
 def _modules() -> Iterator[tuple[str, Path]]:

@@ -11,6 +11,7 @@ import importlib.util
 import os
 import re
 import shutil
+import socket
 import subprocess
 from pathlib import Path
 from types import ModuleType
@@ -21,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[3]
 SCRIPT = ROOT / "deploy" / "stack.sh"
 KNOBS = ("STACK_BROKERS", "STACK_SECURE", "STACK_KAFKA_VERSION", "PROFILE_STREAM_KAFKA_PORT")
 KNOBS += ("PROFILE_STREAM_KAFKA_CONTROLLER_PORT", "PROFILE_STREAM_KAFKA_SASL_SSL_PORT")
+KNOBS += ("STACK_DIR", "STACK_REDIS", "PROFILE_STREAM_REDIS_PORT")
 
 # What `up` wrote before three brokers, TLS and versions existed: the default must not move.
 DEFAULT_CONFIG = """\
@@ -161,8 +163,58 @@ def test_three_secure_brokers_advertise_their_own_secure_ports(repo: Path) -> No
     assert props(out[f"{kdir}/stack.env"])["STACK_KAFKA_VERSION"] == "4.1.1"
 
 
+def test_a_second_stack_lives_in_its_own_dir_on_its_own_ports(repo: Path) -> None:
+    # The three-broker fault tests run such a stack beside the one `make test` uses.
+    other = repo / "elsewhere"
+    kdir = other / "kafka"
+    out = files(repo, STACK_DIR=str(other), STACK_BROKERS="3", PROFILE_STREAM_KAFKA_PORT="19092")
+    assert set(out) == {f"{kdir}/cluster/node{n}/server.properties" for n in (1, 2, 3)} | {
+        f"{kdir}/stack.env"
+    }
+    cfg = props(out[f"{kdir}/cluster/node3/server.properties"])
+    assert cfg["listeners"] == "PLAINTEXT://127.0.0.1:19112,CONTROLLER://127.0.0.1:19113"
+    assert cfg["controller.quorum.voters"] == (
+        "1@127.0.0.1:19093,2@127.0.0.1:19103,3@127.0.0.1:19113"
+    )
+    assert cfg["log.dirs"] == f"{kdir}/cluster/node3/data"
+    env = props(out[f"{kdir}/stack.env"])
+    assert env["PROFILE_STREAM_KAFKA_BOOTSTRAP"] == (
+        "127.0.0.1:19092,127.0.0.1:19102,127.0.0.1:19112"
+    )
+    assert not other.exists() and not (repo / ".stack").exists()
+
+
+def test_a_relative_stack_dir_is_taken_from_the_working_directory(repo: Path) -> None:
+    proc = subprocess.run(
+        ["bash", str(repo / "deploy" / "stack.sh"), "config"],
+        env={**{k: v for k, v in os.environ.items() if k not in KNOBS}, "STACK_DIR": "rel"},
+        cwd=repo / "deploy",
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert f"# ---- {repo}/deploy/rel/kafka/server.properties\n" in proc.stdout
+
+
+def test_kafka_only_leaves_redis_alone(repo: Path) -> None:
+    other = repo / "elsewhere"
+    # A port nothing listens on: the stack is down, and Redis must not even be looked at.
+    port = str(_free_port())
+    env = {"STACK_DIR": str(other), "STACK_REDIS": "0", "PROFILE_STREAM_KAFKA_PORT": port}
+    status = run(repo, "status", **env)
+    assert status.returncode == 3  # Kafka does not answer
+    assert "[stack] kafka" in status.stdout and "[stack] redis" not in status.stdout
+    down = run(repo, "down", "--wipe", **env)
+    assert down.returncode == 0, down.stderr
+    assert "[stack] redis" not in down.stdout and "redis/data" not in down.stdout
+    assert (other / "kafka").is_dir() and not (other / "redis").exists()
+    assert not (repo / ".stack").exists()
+
+
 @pytest.mark.parametrize(
-    "knob", ["STACK_BROKERS=2", "STACK_SECURE=yes", "STACK_KAFKA_VERSION=latest"]
+    "knob",
+    ["STACK_BROKERS=2", "STACK_SECURE=yes", "STACK_KAFKA_VERSION=latest", "STACK_REDIS=no"],
 )
 def test_a_bad_knob_is_refused_before_anything_starts(repo: Path, knob: str) -> None:
     name, value = knob.split("=")
@@ -183,6 +235,12 @@ def test_make_passes_the_knobs_on() -> None:
         "STACK_SECURE=1 STACK_BROKERS=3 STACK_KAFKA_VERSION=4.1.1 bash deploy/stack.sh up"
         in proc.stdout
     )
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def _write(path: Path, text: str) -> Path:

@@ -10,14 +10,17 @@ import faust
 import faust.stores.rocksdb
 import faust.streams
 import faust.tables.base
+import faust.transport.drivers.aiokafka as faust_aiokafka
 import pytest
 from faust.types import TP
 
 from streams.faust_glue import (
+    BROKER_DEFAULT_REPLICATION,
     ProfileTable,
     actives_ready,
     add_web_middleware,
     consumer_lag,
+    create_topics_with_broker_default_replication,
     keep_fetched_events_on_resume,
     make_event_current,
     mounted_methods,
@@ -200,3 +203,39 @@ def test_resuming_a_running_flow_keeps_the_events_already_queued() -> None:
     assert kept == 1  # Faust's own flow control would have emptied it
     assert after_rebalance == 0  # what a suspended flow held may be for revoked partitions
     assert active
+
+
+async def test_every_topic_faust_creates_asks_for_the_broker_default_replication(
+    app: faust.App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    requests: list[tuple[str, int, int, Any]] = []
+
+    async def really_create(
+        self: Any, owner: Any, client: Any, topic: str, partitions: int, replication: int, **kw: Any
+    ) -> None:
+        requests.append((topic, partitions, replication, kw.get("compacting")))
+
+    # The one method that builds Faust's CreateTopics request, below its stampede guard.
+    monkeypatch.setattr(faust_aiokafka.Transport, "_really_create_topic", really_create)
+    create_topics_with_broker_default_replication(app)
+    assert app.conf.topic_replication_factor == 1  # the setting could not say "broker default"
+    for name, transport in (("in", app.transport), ("out", app.producer_transport)):
+        await transport._create_topic(None, None, f"t-{name}", 4, 1, compacting=True)  # type: ignore[attr-defined]
+    assert requests == [
+        ("t-in", 4, BROKER_DEFAULT_REPLICATION, True),
+        ("t-out", 4, BROKER_DEFAULT_REPLICATION, True),
+    ]
+
+
+def test_faust_creates_every_topic_through_the_transports_create_topic() -> None:
+    # The producer (topics, changelogs, the leader topic: Topic.declare) and the consumer both
+    # go through Transport._create_topic, which the hook above wraps.
+    assert "producer.create_topic(" in inspect.getsource(faust.Topic.declare)
+    for create in (faust_aiokafka.Producer.create_topic, faust_aiokafka.Consumer.create_topic):
+        assert "create_topic(" in inspect.getsource(create)
+    thread = inspect.getsource(faust_aiokafka.AIOKafkaConsumerThread.create_topic)
+    assert "transport._create_topic," in thread
+    producer = inspect.getsource(faust_aiokafka.Producer.create_topic)
+    assert "._create_topic(" in producer
+    params = list(inspect.signature(faust_aiokafka.Transport._create_topic).parameters)
+    assert params[:6] == ["self", "owner", "client", "topic", "partitions", "replication"]

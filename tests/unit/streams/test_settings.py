@@ -147,3 +147,18 @@ def test_settings_are_frozen() -> None:
     settings = load_settings()
     with pytest.raises(ValueError, match="frozen"):
         settings.web_port = 1  # type: ignore[misc]
+
+
+def test_the_replication_factor_is_the_brokers_unless_set(clean_env: pytest.MonkeyPatch) -> None:
+    assert load_settings().replication_factor is None  # the broker's default.replication.factor
+    clean_env.setenv("PROFILE_STREAM_REPLICATION_FACTOR", "3")
+    assert load_settings().replication_factor == 3
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "three"])
+def test_an_invalid_replication_factor_names_its_variable(
+    clean_env: pytest.MonkeyPatch, value: str
+) -> None:
+    clean_env.setenv("PROFILE_STREAM_REPLICATION_FACTOR", value)
+    with pytest.raises(ConfigError, match="PROFILE_STREAM_REPLICATION_FACTOR"):
+        load_settings()
