@@ -21,8 +21,9 @@ from tests.fakes.llm_server import FakeLLM
 
 from .conftest import StartWorker
 from .harness import ADMIN_TOKEN, Kafka, Names, decode
+from .history import all_applied, check_against_reference, publish, script
 from .test_cli import cli, cli_env
-from .test_faults import FAST_FAILOVER, all_applied, check_against_reference, publish, script
+from .test_faults import FAST_FAILOVER
 
 IDLE_S = 8.0
 BUFFERED = {"PROFILE_STREAM_FLUSH_IDLE_S": str(IDLE_S), "PROFILE_STREAM_FLUSH_TICK_S": "0.2"}
