@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     standby_replicas: int = Field(1, ge=0, le=8)
     replication_factor: int = Field(1, ge=1, le=16)
     session_timeout_s: float = Field(30.0, ge=6, le=300)
+    # Values framed by a Confluent Schema Registry serializer (magic byte 0, schema id):
+    # none refuses them, confluent requires the frame, auto strips it when present.
+    input_framing: Literal["none", "confluent", "auto"] = "none"
     web_host: str = "127.0.0.1"
     web_bind: str = "127.0.0.1"
     web_port: int = Field(6066, ge=1, le=65535)
@@ -126,6 +129,11 @@ class Settings(BaseSettings):
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         return _split(value)
+
+    @field_validator("input_framing", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _check(self) -> "Settings":

@@ -147,3 +147,12 @@ def test_settings_are_frozen() -> None:
     settings = load_settings()
     with pytest.raises(ValueError, match="frozen"):
         settings.web_port = 1  # type: ignore[misc]
+
+
+def test_input_framing_is_off_unless_asked_for(clean_env: pytest.MonkeyPatch) -> None:
+    assert load_settings().input_framing == "none"
+    clean_env.setenv("PROFILE_STREAM_INPUT_FRAMING", "AUTO")
+    assert load_settings().input_framing == "auto"
+    clean_env.setenv("PROFILE_STREAM_INPUT_FRAMING", "avro")
+    with pytest.raises(ConfigError, match="PROFILE_STREAM_INPUT_FRAMING"):
+        load_settings()
