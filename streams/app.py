@@ -9,7 +9,7 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Set
+from collections.abc import Awaitable, Callable, Mapping, Set
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -17,6 +17,7 @@ import faust
 
 from streams import metrics
 from streams.core.kinds import Kind, load_kinds
+from streams.core.start_position import RetainedRange, plan_first_start
 from streams.extract.base import Extractor
 from streams.extract.cache import CachedExtractor
 from streams.extract.llm import LLMExtractor
@@ -25,16 +26,19 @@ from streams.extract.redis_client import redis_client
 from streams.extract.rules import RuleExtractor
 from streams.faust_glue import (
     ProfileTable,
+    StartPlan,
     consumer_lag,
     keep_fetched_events_on_resume,
     make_event_current,
+    refuse_assignments_for_another_url,
+    start_new_partitions,
 )
 from streams.kafka_credentials import broker_credentials
 from streams.pipeline.admission import Admission
 from streams.pipeline.apply import ProfileUpdater
 from streams.pipeline.dead_letters import DeadLetters
 from streams.pipeline.job import Job
-from streams.pipeline.policy import exit_on_batch_crash
+from streams.pipeline.policy import Exit, exit_for_redelivery, exit_on_batch_crash
 from streams.pipeline.publish import Publisher
 from streams.pipeline.scheduler import KeyedScheduler, RevokeReport, SchedulerLimits
 from streams.settings import Settings
@@ -62,9 +66,15 @@ def create_worker(settings: Settings) -> faust.App:
     kinds = load_kinds(settings.kinds_file, settings.profile_model)
     app = _faust_app(settings)
     keep_fetched_events_on_resume(app)  # else recovery can drop fetched input events
+    # A new group starts where PROFILE_STREAM_START_FROM says, and says what that costs.
+    start_new_partitions(
+        app, settings.input_topic, settings.start_position.at_ms, _first_start(settings)
+    )
     topics = declare_topics(app, settings)
     extractor = _extractor(settings)
     lanes = [_lane(app, settings, topics, kind, extractor, len(kinds)) for kind in kinds]
+    if settings.group_instance_id is not None:
+        refuse_assignments_for_another_url(app, _refuse_assignment(settings))
     # The user lane hands a chat message on to every other kind it names.
     lanes[0].admission.forwards = [(lane.kind, TopicSender(lane.source)) for lane in lanes[1:]]
     for lane in lanes:
@@ -181,7 +191,11 @@ def _faust_app(settings: Settings) -> faust.App:
         # A dead worker's partitions move after this long; heartbeats keep a live one.
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=settings.session_timeout_s / 10,
+        # A new group's start on the input topic is set by start_new_partitions; this is for
+        # a committed offset that retention has deleted: resume at the oldest message kept.
         consumer_auto_offset_reset="earliest",
+        # Static membership: a restart within the session timeout rebalances no one.
+        consumer_group_instance_id=settings.group_instance_id,
         web_host=settings.web_host,
         web_port=settings.web_port,
         web_bind=settings.web_bind,
@@ -191,6 +205,39 @@ def _faust_app(settings: Settings) -> faust.App:
         autodiscover=False,
         logging_config=None,
     )
+
+
+def _first_start(settings: Settings) -> StartPlan:
+    def plan(partitions: Mapping[int, RetainedRange]) -> Mapping[int, int]:
+        first = plan_first_start(settings.start_position, partitions)
+        # Before the streams resume: what this worker is about to extract, as a count.
+        logger.info(
+            "first start topic=%s new_partitions=%d start_from=%s to_extract=%d skipped=%d%s",
+            settings.input_topic,
+            len(partitions),
+            settings.start_position,
+            first.to_extract,
+            first.skipped,
+            first.hint,
+        )
+        return first.offsets
+
+    return plan
+
+
+def _refuse_assignment(settings: Settings) -> Callable[[str], None]:
+    def refuse(url: str) -> None:
+        exit_for_redelivery(
+            Exit(
+                f"the group gave this worker the partitions of the worker at {url}: "
+                f"PROFILE_STREAM_GROUP_INSTANCE_ID={settings.group_instance_id} is that "
+                "worker's; give each worker its own id, and keep a worker's id with its "
+                "PROFILE_STREAM_WEB_HOST and PROFILE_STREAM_WEB_PORT (or wait "
+                "PROFILE_STREAM_SESSION_TIMEOUT_S before it comes back under another address)"
+            )
+        )
+
+    return refuse
 
 
 def _gauges(app: faust.App, settings: Settings, lanes: list[_Lane]) -> None:

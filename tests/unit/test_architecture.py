@@ -61,7 +61,14 @@ ALLOWED: dict[str, tuple[set[str], set[str]]] = {
     ),
     "streams.kafka_security": ({"pydantic", "aiokafka"}, {"streams.errors"}),
 }
-INTERNALS = ("_current_event", "_committed_offset", "send_changelog", "recovery.completed")
+INTERNALS = (
+    "_current_event",
+    "_committed_offset",
+    "send_changelog",
+    "recovery.completed",
+    "_new_consumer_thread",
+    "seek_to_committed",
+)
 
 
 def _modules() -> Iterator[tuple[str, Path]]:
