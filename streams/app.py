@@ -33,6 +33,7 @@ from streams.faust_glue import (
     make_event_current,
     partition_event,
 )
+from streams.group import joining_the_group
 from streams.kafka_credentials import broker_credentials
 from streams.pipeline.admission import Admission
 from streams.pipeline.apply import ProfileUpdater
@@ -69,6 +70,7 @@ def create_worker(settings: Settings) -> faust.App:
     keep_fetched_events_on_resume(app)  # else recovery can drop fetched input events
     if settings.replication_factor is None:
         create_topics_with_broker_default_replication(app)
+    joining_the_group(app, settings)
     topics = declare_topics(app, settings)
     extractor = _extractor(settings)
     lanes = [_lane(app, settings, topics, kind, extractor, len(kinds)) for kind in kinds]
@@ -215,7 +217,11 @@ def _faust_app(settings: Settings) -> faust.App:
         # A dead worker's partitions move after this long; heartbeats keep a live one.
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=settings.session_timeout_s / 10,
+        # A new group's start on the input topic is set by start_new_partitions; this is for
+        # a committed offset that retention has deleted: resume at the oldest message kept.
         consumer_auto_offset_reset="earliest",
+        # Static membership: a restart within the session timeout rebalances no one.
+        consumer_group_instance_id=settings.group_instance_id,
         web_host=settings.web_host,
         web_port=settings.web_port,
         web_bind=settings.web_bind,

@@ -7,16 +7,26 @@ each one against the installed Faust, so an upgrade is a one-file review.
 
 import asyncio
 import functools
+import logging
 import weakref
+from collections.abc import Callable, Mapping, Set
 from typing import Any, cast
 
 import faust
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
+from faust.assignor.client_assignment import ClientMetadata
 from faust.streams import _current_event
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
 from mode.utils.queues import FlowControlEvent
+
+from streams.core.start_position import RetainedRange
 
 __all__ = [
     "BROKER_DEFAULT_REPLICATION",
     "ProfileTable",
+    "StartPlan",
     "actives_ready",
     "add_web_middleware",
     "consumer_lag",
@@ -25,8 +35,16 @@ __all__ = [
     "make_event_current",
     "mounted_methods",
     "partition_event",
+    "refuse_assignments_for_another_url",
+    "start_new_partitions",
     "tables_recovered",
 ]
+
+logger = logging.getLogger(__name__)
+
+#: Given the retained range of each partition (by number) that has no committed offset, the
+#: offset each starts at.
+StartPlan = Callable[[Mapping[int, RetainedRange]], Mapping[int, int]]
 
 
 def tables_recovered(app: faust.App) -> bool:
@@ -216,3 +234,128 @@ def create_topics_with_broker_default_replication(app: faust.App) -> None:
             await _create(owner, client, topic, partitions, BROKER_DEFAULT_REPLICATION, **kwargs)
 
         cast(Any, transport)._create_topic = _create  # noqa: SLF001 - no public API
+
+
+class _NewPartitions:
+    """Where the partitions of one topic that have no committed offset start; see
+    :func:`start_new_partitions`. Runs in Faust's consumer thread, on its aiokafka consumer."""
+
+    def __init__(self, topic: str, at_ms: int | None, plan: StartPlan) -> None:
+        self.topic, self.at_ms, self.plan = topic, at_ms, plan
+
+    async def on_assigned(self, consumer: AIOKafkaConsumer, assigned: Set[TopicPartition]) -> None:
+        """Start the new partitions among ``assigned``: sought and committed before Faust hears
+        of the assignment, so no fetch of theirs ever starts elsewhere."""
+        # aiokafka's own partition type: its commit refuses Faust's TP.
+        mine = sorted(
+            TopicPartition(tp.topic, tp.partition) for tp in assigned if tp.topic == self.topic
+        )
+        committed = {tp: await consumer.committed(tp) for tp in mine}
+        await self._start(consumer, [tp for tp, offset in committed.items() if offset is None])
+
+    async def seek_to_committed(self, consumer: AIOKafkaConsumer) -> dict[TopicPartition, Any]:
+        """aiokafka's seek to the committed offsets, then the start of any partition still
+        without one (its start at assignment failed), returned as committed, as Faust expects
+        of this call."""
+        committed: dict[TopicPartition, Any] = await consumer.seek_to_committed()
+        new = [tp for tp, offset in committed.items() if offset is None and tp.topic == self.topic]
+        return committed | await self._start(consumer, new)
+
+    async def _start(
+        self, consumer: AIOKafkaConsumer, new: list[TopicPartition]
+    ) -> dict[TopicPartition, int]:
+        """Seek ``new`` where the plan says and commit there, so the group's next owner of a
+        partition starts there too (a ``latest`` start moves on with the topic's end)."""
+        if not new:
+            return {}
+        starts = self.plan(await self._retained(consumer, new))
+        offsets = {tp: starts[tp.partition] for tp in new}
+        for tp, offset in offsets.items():
+            consumer.seek(tp, offset)
+        try:
+            await consumer.commit(offsets)
+        except KafkaError as exc:  # a rebalance under way: the next assignment starts them
+            logger.warning("start offsets not committed topic=%s: %r", self.topic, exc)
+        return offsets
+
+    async def _retained(
+        self, consumer: AIOKafkaConsumer, new: list[TopicPartition]
+    ) -> dict[int, RetainedRange]:
+        beginning = await consumer.beginning_offsets(new)
+        end = await consumer.end_offsets(new)
+        at_time: Mapping[TopicPartition, Any] = {}
+        if self.at_ms is not None:
+            at_time = await consumer.offsets_for_times({tp: self.at_ms for tp in new})
+        return {
+            tp.partition: RetainedRange(
+                beginning=beginning[tp],
+                end=end[tp],
+                from_time=None if at_time.get(tp) is None else at_time[tp].offset,
+            )
+            for tp in new
+        }
+
+
+def start_new_partitions(app: faust.App, topic: str, at_ms: int | None, plan: StartPlan) -> None:
+    """Start ``topic``'s partitions that the group has no committed offset for where ``plan``
+    says (given their retained range, and the first offset at or after ``at_ms``), instead of
+    where ``auto_offset_reset`` would; partitions with a committed offset resume there.
+
+    Internal: this sets the transport's consumer class (``Transport.Consumer``) to one whose
+    consumer thread (``_new_consumer_thread``) starts the new partitions in aiokafka's
+    assignment callback (``ConsumerThread.on_partitions_assigned``, in the consumer thread,
+    before Faust pauses, recovers and resumes the partitions): sought there and committed. The
+    seek Faust makes after each recovery (``Consumer.perform_seek``, which takes the mapping
+    ``seek_to_committed`` returns as the committed offsets) then finds them committed; it starts
+    any partition whose start failed at assignment (an error there is logged: aiokafka would
+    swallow it, and Faust would never hear of the assignment). Call before the worker starts.
+    """
+    transport = cast(Any, app.transport)
+    assert transport.Consumer is faust_aiokafka.Consumer, "not Faust's aiokafka transport"  # noqa: S101
+    assert app._consumer is None, "consumer already created"  # noqa: S101, SLF001
+    new_partitions = _NewPartitions(topic, at_ms, plan)
+
+    class _Thread(faust_aiokafka.AIOKafkaConsumerThread):
+        async def on_partitions_assigned(self, assigned: set[TP], generation_id: int = 0) -> None:
+            try:
+                await new_partitions.on_assigned(self._ensure_consumer(), cast(Any, assigned))
+            except Exception:  # noqa: BLE001 - the seek after recovery starts them instead
+                logger.exception("cannot start the new partitions of %s at assignment", topic)
+            await super().on_partitions_assigned(assigned, generation_id)
+
+        async def seek_to_committed(self) -> Mapping[TP, int]:
+            return cast(
+                Mapping[TP, int],
+                await self.call_thread(new_partitions.seek_to_committed, self._ensure_consumer()),
+            )
+
+    class _Consumer(faust_aiokafka.Consumer):
+        def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
+            return _Thread(self, loop=self.loop, beacon=self.beacon)
+
+    transport.Consumer = _Consumer
+
+
+def refuse_assignments_for_another_url(app: faust.App, refuse: Callable[[str], Any]) -> None:
+    """Call ``refuse`` with the URL an assignment was made for, when it is not this worker's.
+
+    With static membership the broker hands a member that joins under a known instance id the
+    assignment last made for that id, without a rebalance; it was made for the worker that had
+    the id, named by its URL. Another worker given the same id, or this one back with another
+    web host or port, gets an assignment for that URL. ``refuse`` should stop the worker.
+
+    Internal: Faust's ``PartitionAssignor.on_assignment`` asserts the URL of the assignment's
+    ``ClientMetadata`` is its own ``_url``; aiokafka calls it in its coordinator routine, which
+    that AssertionError ends for good while the worker lives on, never ready. This wraps the
+    method on the app's assignor instance, reading the URL the way Faust does (``_decompress``).
+    """
+    assignor = cast(Any, app.assignor)
+    faust_on_assignment = assignor.on_assignment
+
+    def on_assignment(assignment: Any) -> None:
+        metadata = ClientMetadata.loads(assignor._decompress(assignment.user_data))  # noqa: SLF001
+        if metadata.url != str(assignor._url):  # noqa: SLF001 - the URL Faust checks against
+            refuse(metadata.url)
+        faust_on_assignment(assignment)
+
+    assignor.on_assignment = on_assignment

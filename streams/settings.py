@@ -1,5 +1,6 @@
 """The one settings object: read from the environment once, frozen, checked at start."""
 
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
@@ -14,12 +15,16 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from streams.core.start_position import StartFrom
 from streams.errors import ConfigError
 from streams.kafka_security import KafkaConnection
 
 __all__ = ["MIN_COMMAND_KEY_BYTES", "Settings", "load_settings"]
 
 _PREFIX = "PROFILE_STREAM_"
+
+# Kafka's own rule for a group.instance.id (and a topic name): it refuses anything else.
+_KAFKA_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
 
 #: The shortest command key accepted: an HMAC-SHA256 key should hold 256 bits.
 MIN_COMMAND_KEY_BYTES = 32
@@ -66,6 +71,15 @@ class Settings(BaseSettings):
     # managed cluster's is 3; the local single-broker stack's 1).
     replication_factor: int | None = Field(None, ge=1, le=16)
     session_timeout_s: float = Field(30.0, ge=6, le=300)
+    # Where a new consumer group starts on the input topic (streams.core.start_position):
+    # earliest, latest or an RFC 3339 time. Only partitions without a committed offset.
+    start_from: str = "earliest"
+    # Static group membership (KIP-345): a worker restarted under the same id within the
+    # session timeout gets its partitions back without a rebalance. One per worker (pod name).
+    group_instance_id: str | None = None
+    # Values framed by a Confluent Schema Registry serializer (magic byte 0, schema id):
+    # none refuses them, confluent requires the frame, auto strips it when present.
+    input_framing: Literal["none", "confluent", "auto"] = "none"
     web_host: str = "127.0.0.1"
     web_bind: str = "127.0.0.1"
     web_port: int = Field(6066, ge=1, le=65535)
@@ -147,6 +161,27 @@ class Settings(BaseSettings):
     def _comma_separated(cls, value: object) -> object:
         return _split(value)
 
+    @field_validator("start_from")
+    @classmethod
+    def _start_from(cls, value: str) -> str:
+        return str(StartFrom.parse(value))
+
+    @field_validator("group_instance_id", mode="before")
+    @classmethod
+    def _group_instance_id(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.strip() or None
+        if isinstance(value, str) and not _KAFKA_NAME.fullmatch(value):
+            raise ValueError(
+                f"{value!r}: Kafka takes only letters, digits, '.', '_' and '-', 249 at most"
+            )
+        return value
+
+    @field_validator("input_framing", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
     @model_validator(mode="after")
     def _check(self) -> "Settings":
         if self.extractor == "openai" and not (self.openai_api_key or self.openai_base_url):
@@ -223,6 +258,11 @@ class Settings(BaseSettings):
             ssl_check_hostname=self.kafka_ssl_check_hostname,
             oauth_token_provider=self.kafka_oauth_token_provider,
         )
+
+    @cached_property
+    def start_position(self) -> StartFrom:
+        """Where a new consumer group starts on the input topic."""
+        return StartFrom.parse(self.start_from)
 
     @property
     def broker_url(self) -> str:

@@ -22,6 +22,7 @@ from schemas import (
     RecordHeader,
 )
 from streams.core import stored
+from streams.core.framing import Framing, schema_id, unframe
 from streams.errors import InvalidEvent
 
 __all__ = [
@@ -81,9 +82,21 @@ def _decode(model: type[_M], value: bytes | None, what: str) -> _M:
     raise InvalidEvent("not_json", f"{what} is not valid JSON")
 
 
-def decode_message(value: bytes | None, *, max_content_chars: int) -> ChatMessage:
-    """A chat message from the input topic, or :class:`InvalidEvent` saying what is wrong."""
-    message = _decode(ChatMessage, value, "chat message")
+def decode_message(
+    value: bytes | None, *, max_content_chars: int, framing: Framing = "none"
+) -> ChatMessage:
+    """A chat message from the input topic, or :class:`InvalidEvent` saying what is wrong.
+
+    ``framing`` says whether a Schema Registry frame before the JSON is refused, required or
+    stripped when present (:mod:`streams.core.framing`).
+    """
+    what = "chat message"
+    if value is not None:
+        found = schema_id(value)
+        value = unframe(value, framing, what)
+        if found is not None:
+            what = f"chat message (after its Schema Registry frame, schema id {found})"
+    message = _decode(ChatMessage, value, what)
     if len(message.content) > max_content_chars:
         raise InvalidEvent(
             "content_too_long",

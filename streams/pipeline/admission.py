@@ -116,7 +116,11 @@ class Admission:
             # changes a profile (DESIGN invariant 6).
             require_authentic_command(msg.key, msg.value, msg.headers, self.settings.command_keys)
             return decode_command(msg.value)
-        return decode_message(msg.value, max_content_chars=self.settings.max_content_chars)
+        return decode_message(
+            msg.value,
+            max_content_chars=self.settings.max_content_chars,
+            framing=self.settings.input_framing,
+        )
 
     def _check_time(self, msg: SourceMessage, message: ChatMessage) -> None:
         """Refuse a ``sent_at`` far ahead of the broker's timestamp: it would win every field.

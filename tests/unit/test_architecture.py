@@ -72,8 +72,15 @@ ALLOWED: dict[str, tuple[set[str], set[str]]] = {
     ),
     "streams.kafka_security": ({"pydantic", "aiokafka"}, {"streams.errors"}),
 }
-INTERNALS = ("_current_event", "_committed_offset", "send_changelog", "recovery.completed")
-INTERNALS += ("_create_topic",)
+INTERNALS = (
+    "_current_event",
+    "_committed_offset",
+    "send_changelog",
+    "recovery.completed",
+    "_create_topic",
+    "_new_consumer_thread",
+    "seek_to_committed",
+)
 
 
 def _modules() -> Iterator[tuple[str, Path]]:

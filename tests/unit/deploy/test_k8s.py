@@ -144,6 +144,13 @@ def test_pod_settings_are_valid_and_reachable(pod_settings: Settings) -> None:
     assert pod_settings.read_tokens, "with no token every read is refused"
 
 
+def test_each_pod_is_a_static_member_under_its_own_stable_name(pod_settings: Settings) -> None:
+    # The pod name: unique in the StatefulSet, the same after a restart, like the web host that
+    # Faust checks an assignment against.
+    assert pod_settings.group_instance_id == f"{STS['metadata']['name']}-0"
+    assert pod_settings.web_host.startswith(f"{pod_settings.group_instance_id}.")
+
+
 def test_container_port_is_the_web_port(pod_settings: Settings) -> None:
     default = Settings.model_fields["web_port"].default
     assert PORTS == {"http": default}

@@ -3,6 +3,7 @@ one of them fails here, not in production."""
 
 import asyncio
 import inspect
+import zlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,10 +11,19 @@ import faust
 import faust.stores.rocksdb
 import faust.streams
 import faust.tables.base
+import faust.tables.recovery
+import faust.transport.consumer
 import faust.transport.drivers.aiokafka as faust_aiokafka
 import pytest
+from aiokafka import TopicPartition
+from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
+from aiokafka.errors import CommitFailedError
+from aiokafka.structs import OffsetAndTimestamp
+from aiokafka.util import commit_structure_validate
+from faust.assignor.client_assignment import ClientAssignment, ClientMetadata
 from faust.types import TP
 
+from streams.core.start_position import RetainedRange
 from streams.faust_glue import (
     BROKER_DEFAULT_REPLICATION,
     ProfileTable,
@@ -25,6 +35,8 @@ from streams.faust_glue import (
     make_event_current,
     mounted_methods,
     partition_event,
+    refuse_assignments_for_another_url,
+    start_new_partitions,
     tables_recovered,
 )
 
@@ -239,3 +251,199 @@ def test_faust_creates_every_topic_through_the_transports_create_topic() -> None
     assert "._create_topic(" in producer
     params = list(inspect.signature(faust_aiokafka.Transport._create_topic).parameters)
     assert params[:6] == ["self", "owner", "client", "topic", "partitions", "replication"]
+
+
+class _AIOKafka:
+    """Stands for the aiokafka consumer in Faust's consumer thread: ``chat`` partition 0 has a
+    committed offset, partitions 1 and 2 and the changelog's partition 0 have none."""
+
+    def __init__(self, commit_fails: bool = False) -> None:
+        self.committed_offsets: dict[TopicPartition, int | None] = {
+            TopicPartition("chat", 0): 42,
+            TopicPartition("chat", 1): None,
+            TopicPartition("chat", 2): None,
+            TopicPartition("app-profiles-changelog", 0): None,
+        }
+        self.sought: dict[TopicPartition, int] = {}
+        self.commits: list[dict[TopicPartition, int]] = []
+        self.times_asked: dict[TopicPartition, int] = {}
+        self.commit_fails = commit_fails
+
+    async def committed(self, tp: TopicPartition) -> int | None:
+        return self.committed_offsets[tp]
+
+    async def seek_to_committed(self) -> dict[TopicPartition, int | None]:
+        return dict(self.committed_offsets)
+
+    async def beginning_offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+        return {tp: 10 * tp.partition for tp in tps}
+
+    async def end_offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+        return {tp: 100 * tp.partition for tp in tps}
+
+    async def offsets_for_times(
+        self, times: dict[TopicPartition, int]
+    ) -> dict[TopicPartition, OffsetAndTimestamp | None]:
+        self.times_asked = times
+        return {tp: OffsetAndTimestamp(50, 0) if tp.partition == 1 else None for tp in times}
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        self.sought[tp] = offset
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        commit_structure_validate(offsets)  # aiokafka's check: its own TopicPartition keys
+        if self.commit_fails:
+            raise CommitFailedError("rebalancing")
+        self.commits.append(dict(offsets))
+        self.committed_offsets.update(offsets)
+
+
+NEW = {TopicPartition("chat", 1): 50, TopicPartition("chat", 2): 200}
+
+
+class _Started:
+    """The hook installed on ``app`` with ``kafka`` as the consumer thread's aiokafka consumer;
+    ``seen`` is what the plan was given, ``faust_heard`` the assignments Faust was told of."""
+
+    def __init__(
+        self, app: faust.App, kafka: _AIOKafka, at_ms: int | None, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        self.seen: list[dict[int, RetainedRange]] = []
+        self.faust_heard: list[tuple[set[TP], dict[TopicPartition, int]]] = []
+        self.fail_plan = False
+        start_new_partitions(app, "chat", at_ms, self.plan)
+        self.consumer: Any = app.consumer
+        thread = self.consumer._thread
+        thread._consumer = kafka  # what the thread creates when it starts
+
+        async def call_thread(fun: Any, *args: Any) -> Any:  # the thread's loop is this one
+            return await fun(*args)
+
+        async def faust_on_assigned(_: Any, assigned: set[TP], generation_id: int = 0) -> None:
+            self.faust_heard.append((assigned, dict(kafka.sought)))
+
+        thread.call_thread = call_thread
+        monkeypatch.setattr(
+            faust.transport.consumer.ConsumerThread, "on_partitions_assigned", faust_on_assigned
+        )
+        self.thread = thread
+
+    def plan(self, partitions: Any) -> dict[int, int]:
+        if self.fail_plan:
+            raise RuntimeError("broker away")
+        self.seen.append(dict(partitions))
+        return {p: r.from_time if r.from_time is not None else r.end for p, r in partitions.items()}
+
+
+ASSIGNED = {TP("chat", 0), TP("chat", 1), TP("chat", 2), TP("app-profiles-changelog", 0)}
+
+
+async def test_new_partitions_start_where_the_plan_says_before_faust_hears_of_them(
+    app: faust.App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kafka = _AIOKafka()
+    started = _Started(app, kafka, 1_700_000_000_000, monkeypatch)
+    await started.thread.on_partitions_assigned(ASSIGNED, 3)  # aiokafka's rebalance callback
+
+    # Only the input topic's partitions without a committed offset, with their retained range.
+    assert started.seen == [{1: RetainedRange(10, 100, 50), 2: RetainedRange(20, 200, None)}]
+    assert set(kafka.times_asked.values()) == {1_700_000_000_000}
+    assert kafka.sought == NEW and kafka.commits == [NEW]
+    assert started.faust_heard == [(ASSIGNED, NEW)]  # sought before Faust's assignment chain
+
+    # The seek after recovery finds them committed: Faust takes them as committed, as it takes
+    # any offset committed before, and nothing is planned twice.
+    await started.consumer.perform_seek()
+    assert len(started.seen) == 1 and kafka.commits == [NEW]
+    assert started.consumer._committed_offset[TP("chat", 1)] == 50
+    assert started.consumer._committed_offset[TP("chat", 2)] == 200
+    assert started.consumer._read_offset[TP("chat", 1)] == 50
+
+
+async def test_a_start_that_fails_at_assignment_is_made_by_the_seek_after_recovery(
+    app: faust.App, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    kafka = _AIOKafka()
+    started = _Started(app, kafka, None, monkeypatch)
+    started.fail_plan = True
+    await started.thread.on_partitions_assigned(ASSIGNED, 3)
+    assert [assigned for assigned, _ in started.faust_heard] == [ASSIGNED]  # Faust still hears
+    assert "cannot start the new partitions of chat" in caplog.text
+    assert kafka.sought == {}
+
+    started.fail_plan = False
+    await started.consumer.perform_seek()  # what Faust's recovery awaits before resuming
+    assert kafka.times_asked == {}  # no time was asked for
+    assert started.seen == [{1: RetainedRange(10, 100), 2: RetainedRange(20, 200)}]
+    assert kafka.sought == {TopicPartition("chat", 1): 100, TopicPartition("chat", 2): 200}
+    assert started.consumer._committed_offset[TP("chat", 2)] == 200
+    assert started.consumer._committed_offset[TP("chat", 0)] == 42
+
+
+async def test_a_start_whose_commit_fails_is_still_sought(
+    app: faust.App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kafka = _AIOKafka(commit_fails=True)
+    started = _Started(app, kafka, 1_700_000_000_000, monkeypatch)
+    await started.thread.on_partitions_assigned(ASSIGNED, 3)
+    assert kafka.sought == NEW and kafka.commits == []
+
+
+async def test_partitions_with_a_committed_offset_are_left_to_it(
+    app: faust.App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kafka = _AIOKafka()
+    kafka.committed_offsets = {TopicPartition("chat", 0): 42, TopicPartition("chat", 1): 0}
+    started = _Started(app, kafka, None, monkeypatch)
+    await started.thread.on_partitions_assigned({TP("chat", 0), TP("chat", 1)}, 3)
+    await started.consumer.perform_seek()
+    assert started.seen == [] and kafka.sought == {} and kafka.commits == []
+
+
+def test_recovery_seeks_to_the_committed_offsets_before_the_streams_resume() -> None:
+    # The hook runs inside that seek: the fetched messages of a new partition start at the
+    # planned offset, never at auto_offset_reset's.
+    recovery = faust.tables.recovery.Recovery
+    for method in (recovery._resume_streams, recovery.on_recovery_completed):
+        source = inspect.getsource(method)
+        assert source.index("perform_seek()") < source.index("flow_control.resume()"), method
+    perform = inspect.getsource(faust.transport.consumer.Consumer.perform_seek)
+    assert "await self.seek_to_committed()" in perform
+    assert "self._committed_offset.update(" in perform
+
+
+def _assignment_for(url: str) -> ConsumerProtocolMemberAssignment:
+    """What the broker hands a member: partition 0 of ``chat``, made for the worker at ``url``."""
+    metadata = ClientMetadata(
+        assignment=ClientAssignment(actives={"chat": [0]}, standbys={}),
+        url=url,
+        changelog_distribution={},
+    )
+    return ConsumerProtocolMemberAssignment(0, [("chat", [0])], zlib.compress(metadata.dumps()))
+
+
+class _Refused(Exception):
+    """Stands for the worker's exit."""
+
+
+def _refuse(url: str) -> None:
+    raise _Refused(url)
+
+
+def test_an_assignment_made_for_this_worker_goes_to_faust(app: faust.App) -> None:
+    refuse_assignments_for_another_url(app, _refuse)
+    app.assignor.on_assignment(_assignment_for(str(app.conf.canonical_url)))
+    assert app.assignor.assigned_actives() == {TP("chat", 0)}
+
+
+def test_an_assignment_made_for_another_worker_url_is_refused_naming_it(app: faust.App) -> None:
+    refuse_assignments_for_another_url(app, _refuse)
+    with pytest.raises(_Refused, match="http://profile-stream-0.example:6066"):
+        app.assignor.on_assignment(_assignment_for("http://profile-stream-0.example:6066"))
+    assert app.assignor.assigned_actives() == set()
+
+
+def test_faust_alone_would_assert_in_aiokafkas_coordinator_routine(app: faust.App) -> None:
+    # Why the hook exists: the AssertionError ends aiokafka's coordinator routine for good.
+    with pytest.raises(AssertionError):
+        app.assignor.on_assignment(_assignment_for("http://elsewhere:6066"))

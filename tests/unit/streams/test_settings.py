@@ -162,3 +162,42 @@ def test_an_invalid_replication_factor_names_its_variable(
     clean_env.setenv("PROFILE_STREAM_REPLICATION_FACTOR", value)
     with pytest.raises(ConfigError, match="PROFILE_STREAM_REPLICATION_FACTOR"):
         load_settings()
+
+
+def test_a_new_group_starts_at_the_earliest_message_unless_told(
+    clean_env: pytest.MonkeyPatch,
+) -> None:
+    assert load_settings().start_position.mode == "earliest"
+    clean_env.setenv("PROFILE_STREAM_START_FROM", "2026-01-31T00:00:00Z")
+    settings = load_settings()
+    assert settings.start_from == "2026-01-31T00:00:00+00:00"
+    assert settings.start_position.at_ms == 1_769_817_600_000
+
+
+@pytest.mark.parametrize("value", ["yesterday", "2026-01-31", "2999-01-01T00:00:00Z"])
+def test_a_bad_start_names_its_variable(clean_env: pytest.MonkeyPatch, value: str) -> None:
+    clean_env.setenv("PROFILE_STREAM_START_FROM", value)
+    with pytest.raises(ConfigError, match="PROFILE_STREAM_START_FROM"):
+        load_settings()
+
+
+def test_the_group_instance_id_is_optional_and_kept_to_what_kafka_takes(
+    clean_env: pytest.MonkeyPatch,
+) -> None:
+    assert load_settings().group_instance_id is None
+    clean_env.setenv("PROFILE_STREAM_GROUP_INSTANCE_ID", "  ")
+    assert load_settings().group_instance_id is None
+    clean_env.setenv("PROFILE_STREAM_GROUP_INSTANCE_ID", "profile-stream-0")
+    assert load_settings().group_instance_id == "profile-stream-0"
+    clean_env.setenv("PROFILE_STREAM_GROUP_INSTANCE_ID", "pod/0")
+    with pytest.raises(ConfigError, match="PROFILE_STREAM_GROUP_INSTANCE_ID"):
+        load_settings()
+
+
+def test_input_framing_is_off_unless_asked_for(clean_env: pytest.MonkeyPatch) -> None:
+    assert load_settings().input_framing == "none"
+    clean_env.setenv("PROFILE_STREAM_INPUT_FRAMING", "AUTO")
+    assert load_settings().input_framing == "auto"
+    clean_env.setenv("PROFILE_STREAM_INPUT_FRAMING", "avro")
+    with pytest.raises(ConfigError, match="PROFILE_STREAM_INPUT_FRAMING"):
+        load_settings()

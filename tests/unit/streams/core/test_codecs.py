@@ -16,6 +16,7 @@ from streams.core.codecs import (
     encode,
     is_command,
 )
+from streams.core.framing import frame
 from streams.core.merge import merge
 from streams.core.profile_schema import ProfileSchema
 from streams.core.records import new_record
@@ -271,3 +272,28 @@ def test_a_command_without_a_time_zone_cannot_break_a_merge(schema: ProfileSchem
     evidence = {"c1": command.requested_at}
     result = merge({"name": "Alice"}, provenance, (), ops, schema, evidence=evidence, by="operator")
     assert result.profile["name"] == "Alicia"
+
+
+def test_a_framed_message_decodes_as_the_json_after_the_frame_when_accepted() -> None:
+    for framing in ("auto", "confluent"):
+        message = decode_message(frame(_with(), 7), max_content_chars=8_000, framing=framing)
+        assert message == decode_message(_with(), max_content_chars=8_000)
+
+
+def test_a_framed_message_is_refused_by_default_with_the_setting_to_change() -> None:
+    error = _error(frame(_with(), 7))
+    assert error.code == "not_json"
+    assert "PROFILE_STREAM_INPUT_FRAMING" in error.reason and SECRET not in error.reason
+
+
+@pytest.mark.parametrize(
+    ("payload", "code"),
+    [(b"{not json", "not_json"), (_with(content=""), "invalid_message")],
+)
+def test_what_follows_an_accepted_frame_is_checked_like_any_value(
+    payload: bytes, code: str
+) -> None:
+    with pytest.raises(InvalidEvent) as info:
+        decode_message(frame(payload, 7), max_content_chars=8_000, framing="auto")
+    assert info.value.code == code
+    assert "after its Schema Registry frame, schema id 7" in info.value.reason

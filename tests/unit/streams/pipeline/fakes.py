@@ -215,9 +215,13 @@ class Pipeline:
         partitions: int = 1,
         kind: Kind | None = None,
         flushing: FlushPolicy | None = None,
+        input_framing: str = "none",
     ) -> None:
         self.settings = Settings(
-            partitions=partitions, extractor="rules", command_keys=(COMMAND_KEY,)
+            partitions=partitions,
+            extractor="rules",
+            command_keys=(COMMAND_KEY,),
+            input_framing=input_framing,  # type: ignore[arg-type]
         )
         self.kind = kind or load_kinds(None, self.settings.profile_model)[0]
         self.table: dict[bytes, bytes] = {}

@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 
 from schemas import ChatMessage, ProfileCommand, UserProfile
+from streams.core.framing import frame
 from streams.core.kinds import Kind
 from streams.core.origin import ORIGIN_HEADER
 from streams.core.partitioning import partition_for
@@ -244,3 +245,26 @@ async def test_a_command_without_a_valid_signature_is_dead_lettered_and_changes_
     assert [d["reason_code"] for d in letters] == ["invalid_command", "invalid_command"]
     assert all("signature" in d["reason"] for d in letters)
     assert pipeline.table == {} and pipeline.output.sent == []
+
+
+async def test_a_schema_registry_framed_message_is_dead_lettered_naming_the_setting() -> None:
+    pipeline = Pipeline()
+    plain = chat("m1", "I'm Alice", offset=4)
+    framed = Record(plain.key, frame(plain.value or b"", 12), offset=4)
+    assert await pipeline.admit(framed) is None
+    (dead,) = pipeline.dlq.values
+    assert dead["reason_code"] == "not_json"
+    assert "Schema Registry frame" in dead["reason"]
+    assert "PROFILE_STREAM_INPUT_FRAMING" in dead["reason"]
+    assert raw_bytes(dead) == framed.value  # the frame kept: replayable once the setting is on
+
+
+@pytest.mark.parametrize("framing", ["auto", "confluent"])
+async def test_with_framing_accepted_the_frame_is_stripped_and_the_message_admitted(
+    framing: str,
+) -> None:
+    pipeline = Pipeline(input_framing=framing)
+    plain = chat("m1", "I'm Alice", offset=4)
+    admitted = await pipeline.admit(Record(plain.key, frame(plain.value or b"", 12), offset=4))
+    assert admitted is not None and pipeline.dlq.sent == []
+    assert isinstance(admitted.body, ChatMessage) and admitted.body.content == "I'm Alice"
