@@ -1,20 +1,24 @@
 """The stored form of one profile: the profile itself and the bookkeeping around it."""
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, Field
 
 from ._base import Produced
-from .events import ProfileEvent
+from .events import Evidence, ProfileEvent
 
 __all__ = [
+    "FieldHistory",
     "ModelUsage",
     "Provenance",
     "ProfileUsage",
     "ProfileRecord",
     "RECENT_IDS_KEPT",
     "RECORD_FORMAT",
+    "REVISIONS_FORMAT",
+    "Revision",
+    "RevisionOp",
     "SetAside",
     "TOMBSTONE_FORMAT",
     "USAGE_FORMAT",
@@ -28,14 +32,24 @@ RECENT_IDS_KEPT = 256
 #: (``streams.core.stored``). Format 2 adds ``forgotten_at`` (a forgotten user's tombstone). A
 #: record says the lowest format that holds its fields: a record that is not a tombstone and has
 #: no usage is format 1, byte for byte what the releases before this one write and read.
-#: Format 3 adds ``usage`` (what the model cost for this profile).
-RECORD_FORMAT = 3
+#: Format 3 adds ``usage`` (what the model cost for this profile). Format 5 adds ``history``
+#: and ``history_from`` (each field's revisions). A record claims the highest format among the
+#: features it holds (``streams.core.stored.format_of``).
+RECORD_FORMAT = 5
 
 #: The format of a tombstone (a record with ``forgotten_at``).
 TOMBSTONE_FORMAT = 2
 
 #: The format of a record that counts its model usage.
 USAGE_FORMAT = 3
+
+#: The format of a record that keeps field revisions (``history``).
+REVISIONS_FORMAT = 5
+
+#: What made a revision: an extraction's patch operation, an operator's correction, a
+#: rollback, a schema migration, or ``baseline``: the value a field held when its history began
+#: (a profile stored before revisions were kept), with the field's provenance as evidence.
+RevisionOp = Literal["set", "add", "remove", "unset", "correct", "revert", "migrate", "baseline"]
 
 
 class Provenance(Produced):
@@ -69,6 +83,30 @@ class SetAside(Produced):
     value: Any
     reason: str
     schema_id: str
+
+
+class Revision(Produced):
+    """One value a field took: at which version and time (the input's), how, and from what.
+
+    ``value`` is the field's whole value from that version on (a list field's whole list).
+    ``evidence`` names the message (or command) and, when it came from an input record, the
+    record's topic, partition and offset. ``restored_version``: for a revert, the version whose
+    value came back.
+    """
+
+    version: int = Field(ge=0)
+    at: AwareDatetime
+    op: RevisionOp
+    value: Any = None
+    evidence: Evidence
+    restored_version: int | None = Field(None, ge=1, exclude_if=lambda v: v is None)
+
+
+class FieldHistory(Produced):
+    """A field's revisions, oldest first; ``truncated`` when the bound dropped older ones."""
+
+    revisions: tuple[Revision, ...] = ()
+    truncated: bool = Field(False, exclude_if=lambda v: not v)
 
 
 class ProfileRecord(Produced):
@@ -108,3 +146,9 @@ class ProfileRecord(Produced):
     #: The model calls and tokens spent on this profile (format 3); None until the first call,
     #: and again after a forget.
     usage: ProfileUsage | None = Field(None, exclude_if=lambda v: v is None)
+    #: Per field, its revisions (format 5), at most ``PROFILE_STREAM_REVISIONS_PER_FIELD`` each;
+    #: ``streams.core.history`` writes them and reads the profile as it was.
+    history: dict[str, FieldHistory] = Field(default_factory=dict, exclude_if=lambda v: not v)
+    #: The version the history starts at: the profile at that version is known (empty, or the
+    #: ``baseline`` revisions), earlier ones are not. None: the record keeps no history.
+    history_from: int | None = Field(None, ge=0, exclude_if=lambda v: v is None)

@@ -113,7 +113,14 @@ def _lane(
         make_event_current=make_event_current,
         changelog_acked=changelog_acked(table),
     )
-    updater = ProfileUpdater(kind, extractor, table, publisher, dead_letters)
+    updater = ProfileUpdater(
+        kind,
+        extractor,
+        table,
+        publisher,
+        dead_letters,
+        revisions_per_field=settings.revisions_per_field,
+    )
     scheduler = KeyedScheduler(updater.apply, exit_on_batch_crash, _limits(settings, lanes))
     admission = Admission(settings, kind, dead_letters, reroute=TopicSender(topics.chat))
     return _Lane(kind, source, table, admission, scheduler)

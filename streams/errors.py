@@ -9,6 +9,7 @@ __all__ = [
     "TopicMissing",
     "ConfigError",
     "ExtractionFailed",
+    "HistoryUnavailable",
     "InvalidEvent",
     "InvalidModelOutput",
     "ModelUnavailable",
@@ -73,6 +74,15 @@ class ExtractionFailed(ProfileStreamError):
 
 class ProfileNotFound(ProfileStreamError, LookupError):
     """No profile is stored for that user (never seen, or forgotten)."""
+
+
+class HistoryUnavailable(ProfileStreamError, LookupError):
+    """A profile's past that its kept revisions no longer hold (the per-field bound dropped
+    them, or the record kept none then); the message says which and why.
+
+    Operator action: read a later version, or raise PROFILE_STREAM_REVISIONS_PER_FIELD to keep
+    more from now on (what was dropped does not come back).
+    """
 
 
 class ServiceError(ProfileStreamError):

@@ -16,6 +16,7 @@ from schemas import (
     ProfileEvent,
     ProfileRecord,
 )
+from streams.core.history import Trail
 from streams.core.merge import MergeResult
 from streams.core.stored import format_of
 from streams.core.usage import charge
@@ -113,13 +114,16 @@ def next_version(
     locked: tuple[str, ...] | None = None,
     migration: Sequence[FieldChange] = (),
     spent: ModelUsage | None = None,
+    trail: Trail | None = None,
 ) -> tuple[ProfileRecord, ProfileEvent | None]:
     """The record after a batch, and the event to emit (None when the profile did not change).
 
     Offsets and message ids are remembered even when nothing changed, so a replay of the batch
     is skipped without asking the model again; so is what the batch cost (``spent``), charged
     to the record's usage on the day of ``at``. ``migration`` lists the changes a schema
-    migration made to ``record`` before the batch; they lead the event's changes.
+    migration made to ``record`` before the batch; they lead the event's changes. With a
+    ``trail``, each change's evidence names its input record's topic, partition and offset, and
+    a new version adds its changes to the fields' revisions (``streams.core.history``).
     """
     update = _remember(record, offsets, message_ids)
     if spent is not None:
@@ -128,6 +132,8 @@ def next_version(
     if locked is not None:
         update["locked"] = locked
     changes = [*migration, *(result.changes if result is not None else [])]
+    if trail is not None:
+        changes = trail.located(changes)
     if not (changes or lock_changed):
         return _formatted(record.model_copy(update=update)), None
     version = record.version + 1
@@ -140,6 +146,8 @@ def next_version(
         # A forgotten user's next version is a new profile: the tombstone is one no more.
         "forgotten_at": None,
     }
+    if trail is not None:
+        update |= trail.recorded(record, changes, version=version, at=at)
     event = _event(record, "updated", profile=profile, changes=changes, sources=message_ids, at=at)
     return _formatted(record.model_copy(update=update)), event
 
@@ -195,5 +203,7 @@ def settled(record: ProfileRecord) -> ProfileRecord:
             "locked": (),
             "set_aside": {},
             "usage": None,
+            "history": {},
+            "history_from": None,
         }
     return record.model_copy(update=update)

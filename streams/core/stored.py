@@ -21,7 +21,13 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from schemas import RECORD_FORMAT, TOMBSTONE_FORMAT, USAGE_FORMAT, ProfileRecord
+from schemas import (
+    RECORD_FORMAT,
+    REVISIONS_FORMAT,
+    TOMBSTONE_FORMAT,
+    USAGE_FORMAT,
+    ProfileRecord,
+)
 
 __all__ = ["decode_record", "format_of", "unknown_fields"]
 
@@ -54,11 +60,15 @@ def decode_record(value: bytes) -> ProfileRecord:
 
 
 def format_of(record: ProfileRecord) -> int:
-    """The lowest format that holds ``record``'s fields: usage needs format 3, a tombstone
-    format 2, any other record is format 1 (left out of the bytes, so older releases read it)."""
-    if record.usage is not None:
-        return USAGE_FORMAT
-    return TOMBSTONE_FORMAT if record.forgotten_at is not None else 1
+    """The lowest format that holds ``record``'s fields: the highest format among the features
+    it holds (a tombstone 2, usage 3, revisions 5); a record with none of them is format 1
+    (left out of the bytes, so older releases read it)."""
+    held = [
+        (record.forgotten_at is not None, TOMBSTONE_FORMAT),
+        (record.usage is not None, USAGE_FORMAT),
+        (record.history_from is not None or bool(record.history), REVISIONS_FORMAT),
+    ]
+    return max((format_ for holds, format_ in held if holds), default=1)
 
 
 def unknown_fields(exc: ValidationError) -> list[str] | None:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from schemas import ChatMessage, FieldChange, ModelUsage, ProfileCommand, ProfileRecord
 from streams.core.codecs import decode_record
 from streams.core.commands import apply_command
+from streams.core.history import Source, Trail
 from streams.core.kinds import Kind
 from streams.core.merge import MergeResult, merge
 from streams.core.migration import migrate
@@ -53,6 +54,8 @@ class ProfileUpdater:
     table: Mapping[bytes, bytes]
     publisher: Publisher
     dead_letters: DeadLetters
+    #: Revisions kept per field (PROFILE_STREAM_REVISIONS_PER_FIELD; 0: none).
+    revisions_per_field: int = 0
 
     @property
     def schema(self) -> ProfileSchema:
@@ -140,6 +143,10 @@ class ProfileUpdater:
             at=max(m.sent_at for m in messages),
             migration=migration,
             spent=spent,
+            trail=Trail(
+                self.revisions_per_field,
+                {m.message_id: Source(*job.tp, job.offset) for job, m in fresh},
+            ),
         )
         await self.publisher.publish(key, fresh[-1][0].event, updated, event)
         if event is not None:
@@ -202,6 +209,9 @@ class ProfileUpdater:
                 offset=job.offset,
                 exists=job.key in self.table,
                 migration=migration,
+                trail=Trail(
+                    self.revisions_per_field, {command.command_id: Source(*job.tp, job.offset)}
+                ),
             )
         except Exception as exc:
             decision = decide(exc, Stage.BATCH)
