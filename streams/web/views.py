@@ -17,17 +17,19 @@ from streams.core.kinds import USER, Kind
 from streams.faust_glue import add_web_middleware
 from streams.settings import Settings
 from streams.web.auth import Scope, bearer_auth
+from streams.web.history import HistoryView, RevertView
 from streams.web.probes import Health, Metrics, Ready
 from streams.web.profiles import KindView, ProfileView, PromptView
 from streams.web.reader import ProfileReader
 
-__all__ = ["OPEN", "READ", "READ_OR_ADMIN", "Route", "register_views", "routes"]
+__all__ = ["ADMIN", "OPEN", "READ", "READ_OR_ADMIN", "Route", "register_views", "routes"]
 
 _V = TypeVar("_V", bound=View)
 
 # HEAD is answered by the view's GET (Faust's View.head), so it needs what GET needs.
 READ: Mapping[str, Scope] = {"GET": "read", "HEAD": "read"}
 READ_OR_ADMIN: Mapping[str, Scope] = {**READ, "PATCH": "admin", "DELETE": "admin"}
+ADMIN: Mapping[str, Scope] = {"POST": "admin"}
 OPEN: Mapping[str, Scope] = {}
 
 
@@ -56,8 +58,21 @@ def routes(
             ),
             READ_OR_ADMIN,
         ),
-        # Before the kind route, so a user's prompt is never taken for a kind named by a user id.
+        # Before the kind route, so a user's prompt, history or revert is never taken for a
+        # kind named by a user id.
         Route("/profiles/{user_id}/prompt", _bound(PromptView, reader=user), READ),
+        Route("/profiles/{user_id}/history", _bound(HistoryView, reader=user), READ),
+        Route(
+            "/profiles/{user_id}/revert",
+            _bound(
+                RevertView,
+                reader=user,
+                commands=commands,
+                max_body=settings.max_request_bytes,
+                command_keys=settings.command_keys,
+            ),
+            ADMIN,
+        ),
         Route("/profiles/{kind}/{subject}", _bound(KindView, readers=readers), READ),
         Route("/healthz", _bound(Health), OPEN),
         Route("/metrics", _bound(Metrics), OPEN),  # counters only: no label names a user
