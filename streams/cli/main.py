@@ -1,14 +1,15 @@
 """The ``profile-stream`` click group and the registration of its commands; each command
 lives in the module of its job: ``worker``, ``messages`` (send, publish, import-locomo),
-``profiles`` (get, forget), ``events`` (history, tail), ``dlq`` and ``migrate``."""
+``profiles`` (get, forget, revert), ``events`` (history, show-source, tail), ``dlq`` and
+``migrate``."""
 
 import click
 
 from streams.cli.dlq import dlq
-from streams.cli.events import history, tail
+from streams.cli.events import history, show_source, tail
 from streams.cli.messages import import_locomo, publish, send
 from streams.cli.migrate import migrate
-from streams.cli.profiles import forget, get
+from streams.cli.profiles import forget, get, revert
 from streams.cli.worker import worker
 
 __all__ = ["main"]
@@ -23,5 +24,18 @@ def main() -> None:
     """
 
 
-for _command in (worker, send, publish, get, forget, import_locomo, history, tail, dlq, migrate):
+for _command in (
+    worker,
+    send,
+    publish,
+    get,
+    forget,
+    revert,
+    import_locomo,
+    history,
+    show_source,
+    tail,
+    dlq,
+    migrate,
+):
     main.add_command(_command)

@@ -234,6 +234,13 @@ def test_publish_help_states_the_exit_statuses(runner: CliRunner) -> None:
         (["forget", "alice"], "no admin token: pass --token"),
         (["dlq", "replay"], "choose what to replay: --reason CODE, --offset OFFSET or --all"),
         (["tail", "--timeout", "0"], "not in the range x>0"),
+        (["get", "alice", "--as-of", "yesterday"], "--as-of must be an RFC 3339 time"),
+        (["get", "alice", "--as-of", "2026-11-25T10:00:00"], "with an offset"),
+        (["get", "alice", "--version", "0"], "not in the range x>=1"),
+        (["get", "alice", "--version", "2", "--as-of", "2026-11-25T10:00:00Z"], "not both"),
+        (["revert", "alice"], "Missing option '--version'"),
+        (["revert", "alice", "--version", "2", "--lock"], "--lock needs the fields to lock"),
+        (["show-source", "alice", "location"], "is not an event id such as alice:3"),
     ],
 )
 def test_usage_errors_say_what_to_do(runner: CliRunner, args: list[str], problem: str) -> None:
