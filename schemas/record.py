@@ -118,13 +118,15 @@ class ProfileRecord(Produced):
     delivered: a worker killed in between emits it when the user's next input arrives.
 
     A forgotten user keeps a tombstone: ``forgotten_at`` set, no profile data (profile,
-    provenance, locks and set-aside values empty), but the version and what was applied, so a
-    message from before the forget that is redelivered is skipped and versions keep counting.
+    provenance, locks, set-aside values and revisions empty), but the version and what was
+    applied, so a message from before the forget that is redelivered is skipped and versions
+    keep counting.
 
     Internal: the table's format, not a public contract. ``format`` says which release's fields
-    the record holds; format 1 is left out of the bytes, and so is an unset ``forgotten_at``, so
-    records of this release other than tombstones are the bytes the release before it wrote and
-    reads (DESIGN.md invariant 7).
+    the record holds; format 1 is left out of the bytes, and so are the later formats' fields
+    while unset (``forgotten_at``, ``usage``, ``history``), so a record without them is the
+    bytes the releases before wrote and read (DESIGN.md invariant 7); one with them claims the
+    highest format among them.
     """
 
     format: int = Field(1, ge=1, exclude_if=lambda v: v == 1)
