@@ -4,8 +4,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The extras `make install` adds to the worker; `make lock` locks the same set.
+EXTRAS := test
 
-.PHONY: install demo test lint unit integration bench clean help
+.PHONY: install lock client demo test lint unit integration bench clean help
 .DEFAULT_GOAL := help
 
 help:
@@ -13,16 +15,36 @@ help:
 	@echo "make test    install, start Kafka (with TLS/SASL listeners)+Redis, lint, type-check, run every test"
 	@echo "make up|down|status   the local Kafka (KRaft) and Redis"
 	@echo "make bench   the short benchmark run"
+	@echo "make client  build the app-side client's wheel (profile-stream-client) into clients/python/dist"
+	@echo "make lock    re-resolve constraints.txt, the worker's lock (UPGRADE=1: newest within pyproject.toml)"
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
-	@echo "[make] creating $(VENV) and installing profile-stream with its test extras"
+# constraints.txt is the lock: every package at the version the suite ran with.
+$(STAMP): pyproject.toml constraints.txt
+	@echo "[make] creating $(VENV) and installing profile-stream with its test extras (locked)"
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed, found " + sys.version' 
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/pip install -q --upgrade pip
-	@$(BIN)/pip install -q -e '.[test]'
+	@$(BIN)/pip install -q -c constraints.txt -e '.[$(EXTRAS)]'
 	@touch $(STAMP)
+
+# Resolves pyproject.toml in a scratch virtualenv, keeping the versions locked so far (a package
+# added to pyproject.toml gets its newest release), and rewrites constraints.txt. UPGRADE=1 drops
+# the old lock first: the newest release each range allows. Then run `make test`.
+lock:
+	@echo "[make] resolving the worker's lock into constraints.txt"
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT \
+	&& $(PYTHON) -m venv "$$tmp/venv" && "$$tmp/venv/bin/pip" install -q --upgrade pip \
+	&& "$$tmp/venv/bin/pip" install -q $(if $(UPGRADE),,-c constraints.txt) -e '.[$(EXTRAS)]' \
+	&& { echo "# The worker's lock: written by \`make lock\`, used by \`make install\`, deploy/Dockerfile and CI."; \
+	     "$$tmp/venv/bin/pip" freeze --exclude-editable; } > constraints.txt.new \
+	&& mv constraints.txt.new constraints.txt && echo "[make] constraints.txt: $$(grep -c == constraints.txt) packages"
+
+# The client an app installs (clients/python/README.md); pip builds it from streams/ and schemas/.
+client:
+	@$(PYTHON) -m pip wheel -q --no-deps -w clients/python/dist clients/python
+	@ls clients/python/dist/profile_stream_client-*.whl
 
 include deploy/stack.mk
 

@@ -248,6 +248,49 @@ def _history_rows(h: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def _live_rows(lv: dict[str, Any]) -> list[dict[str, Any]]:
+    """The live-pace rows: buffered flushes against extracting each batch as it comes."""
+    now, buf = lv["unbuffered"], lv["buffered"]
+    bound = lv["idle_s"] + buf["model_p95_s"] + 1.0
+    return [
+        _row(
+            f"live pace: model calls/message, {buf['messages']} LoCoMo turns "
+            f"~2 s apart, idle {lv['idle_s']:g} s",
+            buf["calls_per_message"],
+            f"{_fmt(now['calls_per_message'])} unbuffered",
+            buf["calls_per_message"] / now["calls_per_message"],
+            "<= 0.15",
+            buf["calls_per_message"] <= 0.15,
+        ),
+        _row(
+            "live pace: prompt tokens/message",
+            buf["prompt_tokens_per_message"],
+            f"{_fmt(now['prompt_tokens_per_message'])} unbuffered",
+            buf["prompt_tokens_per_message"] / now["prompt_tokens_per_message"],
+        ),
+        _row(
+            "live pace: freshness p50 / p95 s (publish to event)",
+            f"{buf['fresh_p50_s']:.1f} / {buf['fresh_p95_s']:.1f}",
+            f"{now['fresh_p50_s']:.1f} / {now['fresh_p95_s']:.1f} unbuffered",
+        ),
+        _row(
+            "live pace: after a user's last message, p50 / p95 s to its event",
+            f"{buf['settle_p50_s']:.1f} / {buf['settle_p95_s']:.1f}",
+            f"{now['settle_p50_s']:.1f} / {now['settle_p95_s']:.1f} unbuffered",
+            None,
+            f"p95 <= {bound:.1f} (idle + model p95 + 1)",
+            buf["settle_p95_s"] <= bound and buf["named"] == buf["messages"],
+        ),
+        *(
+            _row(
+                f"live pace, {name}: calls/message, freshness p95, after last p95",
+                f"{r['calls_per_message']:.3f}, {r['fresh_p95_s']:.1f}, {r['settle_p95_s']:.1f}",
+            )
+            for name, r in lv.get("sweep", {}).items()
+        ),
+    ]
+
+
 def _summary_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     """Rows over all scenarios: per-user order, peak RSS, and the failed scenarios."""
     rows: list[dict[str, Any]] = []
@@ -300,6 +343,9 @@ def table(results: dict[str, Any], cfg: Config) -> list[dict[str, Any]]:
     lt = results.get("latency")
     if isinstance(lt, dict) and "p50_s" in lt:
         rows.extend(_latency_rows(lt))
+    lv = results.get("live")
+    if isinstance(lv, dict) and "buffered" in lv:
+        rows.extend(_live_rows(lv))
     h = results.get("history")
     if isinstance(h, dict) and "bound" in h:
         rows.extend(_history_rows(h))

@@ -85,6 +85,9 @@ def worker_env(names: Names, model_url: str, **settings: object) -> dict[str, st
         "PROFILE_STREAM_LOG_LEVEL": "warning",
         "OPENAI_BASE_URL": model_url,
         "OPENAI_API_KEY": "x",
+        # Unbuffered unless a scenario says otherwise: the backlog and latency rows measure
+        # the pipeline, the live-pace row measures buffers against it.
+        "PROFILE_STREAM_FLUSH_IDLE_S": "0",
     }
     for name, value in settings.items():
         env[f"PROFILE_STREAM_{name.upper()}"] = str(value)

@@ -99,6 +99,10 @@ async def run() -> None:
                     role="user",
                     content=text,
                     sent_at=datetime.now(UTC),
+                    # Each message is a conversation of its own here, so it is extracted now;
+                    # in a live chat the user's messages wait until the conversation is idle
+                    # (PROFILE_STREAM_FLUSH_IDLE_S) and share one model call.
+                    end_of_conversation=True,
                 )
                 print(f"\n[demo] {user_id} says: {text!r}")
                 await producer.send_and_wait(

@@ -79,6 +79,7 @@ DeadLetterReason = Literal[
     "extraction_failed",
     "invalid_command",
     "internal_error",
+    "over_budget",
 ]
 
 

@@ -18,6 +18,8 @@ class ChatMessage(Consumed):
     """One message of a conversation, keyed by ``user_id`` on the input topic.
 
     ``content`` is never cut: over the worker's limit it is refused (dead-lettered).
+    ``end_of_conversation`` asks for the user's buffered messages, this one included, to be
+    extracted now rather than when the conversation goes idle.
     """
 
     message_id: _Id
@@ -27,6 +29,7 @@ class ChatMessage(Consumed):
     content: Annotated[str, StringConstraints(min_length=1)]
     sent_at: AwareDatetime
     metadata: dict[str, Any] = Field(default_factory=dict)
+    end_of_conversation: bool = False
 
     @field_validator("content")
     @classmethod
@@ -50,17 +53,17 @@ class ProfileCommand(Produced):
 
     ``forget`` removes the profile; ``correct`` applies operations that outrank extraction and
     can lock fields against it (``lock``) or release them (``unlock``); ``migrate`` brings a
-    stored profile to the current schema now rather than at its next message; ``revert`` gives
-    ``fields`` (all of them when empty) back the values they had at ``version``, from the
-    revisions the record keeps, and may lock them (``lock``). For a profile of another kind,
-    ``user_id`` holds its subject.
+    stored profile to the current schema now rather than at its next message; ``flush``
+    extracts the user's buffered messages now; ``revert`` gives ``fields`` (all of them when
+    empty) back the values they had at ``version``, from the revisions the record keeps, and
+    may lock them (``lock``). For a profile of another kind, ``user_id`` holds its subject.
 
     ``version`` and ``fields`` are left out of the bytes when unset, so the other commands are
     the bytes the release before this one reads.
     """
 
     command_id: _Id
-    type: Literal["forget", "correct", "migrate", "revert"]
+    type: Literal["forget", "correct", "migrate", "flush", "revert"]
     user_id: UserId
     operations: tuple[PatchOperation, ...] = ()
     lock: tuple[str, ...] = ()

@@ -7,8 +7,11 @@ from pydantic import AwareDatetime, Field
 
 from ._base import Produced
 from .events import Evidence, ProfileEvent
+from .messages import ChatMessage
 
 __all__ = [
+    "BUFFER_FORMAT",
+    "BufferedMessage",
     "FieldHistory",
     "ModelUsage",
     "Provenance",
@@ -32,9 +35,10 @@ RECENT_IDS_KEPT = 256
 #: (``streams.core.stored``). Format 2 adds ``forgotten_at`` (a forgotten user's tombstone). A
 #: record says the lowest format that holds its fields: a record that is not a tombstone and has
 #: no usage is format 1, byte for byte what the releases before this one write and read.
-#: Format 3 adds ``usage`` (what the model cost for this profile). Format 5 adds ``history``
-#: and ``history_from`` (each field's revisions). A record claims the highest format among the
-#: features it holds (``streams.core.stored.format_of``).
+#: Format 3 adds ``usage`` (what the model cost for this profile); format 4 adds ``buffer``
+#: (messages accepted and not yet extracted); format 5 adds ``history`` and ``history_from``
+#: (each field's revisions). A record claims the highest format among the features it holds
+#: (``streams.core.stored.format_of``).
 RECORD_FORMAT = 5
 
 #: The format of a tombstone (a record with ``forgotten_at``).
@@ -42,6 +46,9 @@ TOMBSTONE_FORMAT = 2
 
 #: The format of a record that counts its model usage.
 USAGE_FORMAT = 3
+
+#: The format of a record holding buffered messages.
+BUFFER_FORMAT = 4
 
 #: The format of a record that keeps field revisions (``history``).
 REVISIONS_FORMAT = 5
@@ -75,6 +82,19 @@ class ProfileUsage(Produced):
     total: ModelUsage = Field(default_factory=ModelUsage)
     day: date
     today: ModelUsage = Field(default_factory=ModelUsage)
+
+
+class BufferedMessage(Produced):
+    """A chat message accepted for its user (its offset is acknowledged) and not yet extracted.
+
+    ``source`` and ``offset`` say where it was read (``topic:partition``); ``received`` is its
+    record's timestamp in seconds, from which the idle and age triggers count.
+    """
+
+    message: ChatMessage
+    source: str
+    offset: int
+    received: float
 
 
 class SetAside(Produced):
@@ -124,9 +144,9 @@ class ProfileRecord(Produced):
 
     Internal: the table's format, not a public contract. ``format`` says which release's fields
     the record holds; format 1 is left out of the bytes, and so are the later formats' fields
-    while unset (``forgotten_at``, ``usage``, ``history``), so a record without them is the
-    bytes the releases before wrote and read (DESIGN.md invariant 7); one with them claims the
-    highest format among them.
+    while unset (``forgotten_at``, ``usage``, ``buffer``, ``history``), so a record without
+    them is the bytes the releases before wrote and read (DESIGN.md invariant 7); one with
+    them claims the highest format among them.
     """
 
     format: int = Field(1, ge=1, exclude_if=lambda v: v == 1)
@@ -148,6 +168,9 @@ class ProfileRecord(Produced):
     #: The model calls and tokens spent on this profile (format 3); None until the first call,
     #: and again after a forget.
     usage: ProfileUsage | None = Field(None, exclude_if=lambda v: v is None)
+    #: Messages accepted and waiting for their flush (format 4), oldest first; their offsets
+    #: and ids are already in ``applied`` and ``recent_message_ids``.
+    buffer: tuple[BufferedMessage, ...] = Field((), exclude_if=lambda v: not v)
     #: Per field, its revisions (format 5), at most ``PROFILE_STREAM_REVISIONS_PER_FIELD`` each;
     #: ``streams.core.history`` writes them and reads the profile as it was.
     history: dict[str, FieldHistory] = Field(default_factory=dict, exclude_if=lambda v: not v)

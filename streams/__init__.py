@@ -5,14 +5,16 @@ The packages say what each module may import (``tests/unit/test_architecture.py`
 
 - ``streams.core``: pure logic, no I/O. Records and versions, merge, migration, operator
   commands, codecs, profile schemas and kinds. Imports only ``schemas``, ``streams.errors``,
-  pydantic, orjson and the standard library.
+  pydantic (and its ``pydantic_core``), orjson and the standard library.
 - ``streams.extract``: asking a model what the new messages change (the extractor interface,
   the LLM extractor and its completion reader, prompt, offline rules, Redis cache and rate
   limit). May import ``core``, openai and redis; never Faust.
 - ``streams.pipeline``: what the worker does with an input record, in the order it happens:
   admission, the keyed scheduler, apply, publish, and the one error policy. May import
   ``core`` and ``extract``'s interface; never Faust, aiokafka or aiohttp.
-- ``streams.web``: the HTTP views. ``streams.client``: what other apps import (no Faust).
+- ``streams.web``: the HTTP views. ``streams.client``: what other apps import (no Faust);
+  apps install it alone as ``profile_stream.client`` (clients/python, docs/packaging.md), with
+  ``schemas`` and the modules of ours it imports.
   ``streams.cli``: the command line.
 - ``streams.app``: wiring only (topics, tables, agents, hooks); ``streams.faust_glue``: every
   touch of Faust internals, in one module.

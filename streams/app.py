@@ -10,12 +10,13 @@ import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Set
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import faust
 
 from streams import metrics
+from streams.core.flushing import FlushPolicy
 from streams.core.kinds import Kind, load_kinds
 from streams.extract.base import Extractor
 from streams.extract.cache import CachedExtractor
@@ -25,14 +26,17 @@ from streams.extract.redis_client import redis_client
 from streams.extract.rules import RuleExtractor
 from streams.faust_glue import (
     ProfileTable,
+    actives_ready,
     consumer_lag,
     keep_fetched_events_on_resume,
     make_event_current,
+    partition_event,
 )
 from streams.kafka_credentials import broker_credentials
 from streams.pipeline.admission import Admission
 from streams.pipeline.apply import ProfileUpdater
 from streams.pipeline.dead_letters import DeadLetters
+from streams.pipeline.flush_clock import FlushClock, buffers_in
 from streams.pipeline.job import Job
 from streams.pipeline.policy import exit_on_batch_crash
 from streams.pipeline.publish import Publisher
@@ -70,6 +74,7 @@ def create_worker(settings: Settings) -> faust.App:
     for lane in lanes:
         _agent(app, lane)
     _gauges(app, settings, lanes)
+    app.timer(settings.flush_tick_s)(_flush_due(app, lanes))
     app.task(_declare_outputs(topics))
     app.on_before_shutdown.connect(_shut_down(lanes, extractor))
     app.on_partitions_revoked.connect(_on_revoked(app, lanes, settings.revoke_grace_s))
@@ -90,6 +95,11 @@ class _Lane:
     table: ProfileTable
     admission: Admission
     scheduler: KeyedScheduler
+    updater: ProfileUpdater
+    #: The buffered subjects of this worker's partitions, and when each is due.
+    clock: FlushClock
+    #: Partitions assigned whose buffers are not in ``clock`` yet (read once restored).
+    unread: set[tuple[str, int]] = field(default_factory=set)
 
 
 def _lane(
@@ -113,17 +123,31 @@ def _lane(
         make_event_current=make_event_current,
         changelog_acked=changelog_acked(table),
     )
+    clock = FlushClock()
     updater = ProfileUpdater(
         kind,
         extractor,
         table,
         publisher,
         dead_letters,
+        flushing=_flushing(settings),
+        on_buffer=clock.set,
         revisions_per_field=settings.revisions_per_field,
     )
     scheduler = KeyedScheduler(updater.apply, exit_on_batch_crash, _limits(settings, lanes))
     admission = Admission(settings, kind, dead_letters, reroute=TopicSender(topics.chat))
-    return _Lane(kind, source, table, admission, scheduler)
+    return _Lane(kind, source, table, admission, scheduler, updater, clock)
+
+
+def _flushing(settings: Settings) -> FlushPolicy:
+    return FlushPolicy(
+        idle_s=settings.flush_idle_s,
+        max_age_s=settings.flush_max_age_s,
+        max_messages=settings.max_batch_messages,
+        max_chars=settings.max_batch_chars,
+        daily_tokens=settings.user_daily_tokens,
+        max_buffered=settings.max_buffered_messages,
+    )
 
 
 def _limits(settings: Settings, lanes: int) -> SchedulerLimits:
@@ -217,9 +241,45 @@ def _gauges(app: faust.App, settings: Settings, lanes: list[_Lane]) -> None:
         lambda: sum(lane.scheduler.pending_bytes for lane in lanes),
     )
     metrics.gauge(
+        "buffered_users",
+        "Users whose messages wait in a buffer on this worker",
+        lambda: sum(len(lane.clock) for lane in lanes),
+    )
+    metrics.gauge(
         "consumer_lag",
         "Input events not yet committed, over assigned partitions",
         lambda: consumer_lag(app, settings.input_topic),
+    )
+
+
+def _flush_due(app: faust.App, lanes: list[_Lane]) -> Callable[[], Awaitable[None]]:
+    async def flush_due() -> None:
+        # Never lets an error end the timer: a buffer left is flushed at a later tick.
+        try:
+            now = time.time()
+            for lane in lanes:
+                if lane.unread and actives_ready(app):
+                    _read_buffers(lane)
+                for key, tp in lane.clock.take_due(now):
+                    token = lane.scheduler.ownership.token(tp)
+                    lane.scheduler.submit_timer(Job.flush(key, tp, partition_event(tp), token))
+        except Exception:
+            logger.exception("flush timer failed; buffers due are flushed at the next tick")
+
+    return flush_due
+
+
+def _read_buffers(lane: _Lane) -> None:
+    """Put the buffers of the partitions assigned since the last tick in the lane's clock."""
+    tps, lane.unread = lane.unread, set()
+    started = time.monotonic()
+    found = lane.clock.rebuild(buffers_in(lane.table, tps, lane.updater.flushing))
+    logger.info(
+        "buffers read kind=%s partitions=%d buffers=%d seconds=%.2f",
+        lane.kind.name,
+        len(tps),
+        found,
+        time.monotonic() - started,
     )
 
 
@@ -259,6 +319,9 @@ def _on_revoked(
     async def on_revoked(sender: Any, revoked: Set[Any], /, *_: Any, **__: Any) -> None:
         # Faust awaits this before the partitions go: fence them (DESIGN.md, invariant 1).
         tps = _tps(revoked)
+        for lane in lanes:
+            lane.clock.drop(tps)
+            lane.unread -= tps
         reports = await asyncio.gather(*(lane.scheduler.revoke(tps, grace_s) for lane in lanes))
         total = RevokeReport()
         for report in reports:
@@ -286,6 +349,9 @@ def _on_assigned(lanes: list[_Lane]) -> Callable[..., Awaitable[None]]:
     async def on_assigned(sender: Any, assigned: Set[Any], /, *_: Any, **__: Any) -> None:
         tps = _tps(assigned)
         leftovers = sum(lane.scheduler.assign(tps) for lane in lanes)
+        for lane in lanes:
+            lane.clock.drop(tps)  # a new ownership: read what the restored table holds
+            lane.unread |= {tp for tp in tps if tp[0] == lane.source.get_topic_name()}
         logger.info("assigned partitions=%d (left over from before: %d)", len(tps), leftovers)
 
     return on_assigned

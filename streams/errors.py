@@ -7,10 +7,12 @@ __all__ = [
     "CachePurgeFailed",
     "Refused",
     "TopicMissing",
+    "UnsupportedOperation",
     "ConfigError",
     "ExtractionFailed",
     "HistoryUnavailable",
     "InvalidEvent",
+    "InvalidRequest",
     "InvalidModelOutput",
     "ModelUnavailable",
     "ProfileNotFound",
@@ -85,6 +87,11 @@ class HistoryUnavailable(ProfileStreamError, LookupError):
     """
 
 
+class InvalidRequest(ProfileStreamError, ValueError):
+    """A client call refused before anything is sent (nothing to correct, an operation that is
+    not a patch operation); the message says what to give instead."""
+
+
 class ServiceError(ProfileStreamError):
     """A worker's HTTP view refused or failed; the message carries its status and answer."""
 
@@ -137,3 +144,9 @@ class CachePurgeFailed(ProfileStreamError):
 
 class TopicMissing(ProfileStreamError, LookupError):
     """The topic does not exist on the broker (no worker has created it yet?)."""
+
+
+class UnsupportedOperation(ProfileStreamError, NotImplementedError):
+    """Asked of profile-stream something it does not do (a LangGraph store call with a free-form
+    key, a vector search, a correction of a kind that takes none); the message says what it
+    does instead."""

@@ -16,10 +16,13 @@ from mode.utils.queues import FlowControlEvent
 
 __all__ = [
     "ProfileTable",
+    "actives_ready",
     "add_web_middleware",
     "consumer_lag",
     "keep_fetched_events_on_resume",
     "make_event_current",
+    "mounted_methods",
+    "partition_event",
     "tables_recovered",
 ]
 
@@ -32,6 +35,15 @@ def tables_recovered(app: faust.App) -> bool:
     return bool(cast(Any, app.tables).recovery.completed.is_set())
 
 
+def actives_ready(app: faust.App) -> bool:
+    """Whether the tables' active partitions are restored for the current assignment.
+
+    Internal: ``TableManager.actives_ready``, set False when a rebalance starts and True once
+    recovery resumes the streams (``recovery.completed`` is never cleared after the first).
+    """
+    return bool(cast(Any, app.tables).actives_ready)
+
+
 def make_event_current(event: Any) -> None:
     """Make ``event`` current in this task, so a table write goes to its partition.
 
@@ -40,6 +52,36 @@ def make_event_current(event: Any) -> None:
     ``faust.streams._current_event`` (holding a weak reference), which Faust's own stream sets.
     """
     _current_event.set(weakref.ref(event) if event is not None else None)
+
+
+class _PartitionMessage:
+    """What Faust's table and RocksDB store read of the current event's record."""
+
+    def __init__(self, topic: str, partition: int) -> None:
+        self.topic, self.partition = topic, partition
+        self.offset, self.timestamp = -1, 0.0
+        self.key = self.value = None
+        self.headers: list[tuple[str, bytes]] = []
+
+
+class _PartitionEvent:
+    """Stands for an event of ``topic``/``partition`` when no input is being processed."""
+
+    def __init__(self, topic: str, partition: int) -> None:
+        self.message = _PartitionMessage(topic, partition)
+
+    def ack(self) -> bool:
+        return False  # nothing was read: nothing to acknowledge
+
+
+def partition_event(tp: tuple[str, int]) -> Any:
+    """An event that routes a table write to partition ``tp`` outside any input's processing
+    (a flush the timer asks for); make it current with :func:`make_event_current`.
+
+    Internal: Faust's ``Table.partition_for_key`` and the RocksDB store's ``_set`` read the
+    current event's ``message.topic`` and ``message.partition``, nothing else.
+    """
+    return _PartitionEvent(*tp)
 
 
 def consumer_lag(app: faust.App, topic: str) -> float:
@@ -98,6 +140,16 @@ def add_web_middleware(app: faust.App, middleware: Any) -> None:
     freezes the middleware list when the server starts.
     """
     cast(Any, app.web).web_app.middlewares.append(middleware)
+
+
+def mounted_methods(view: type[faust.web.View]) -> frozenset[str]:
+    """The HTTP methods Faust mounts ``view`` under: HEAD (answered by GET) and each method
+    the view defines over Faust's ``View``.
+
+    Faust decides this in ``View.get_methods``, on an instance; a view is built without its
+    app and web server to ask it (Faust's ``View.__init__`` only stores them).
+    """
+    return frozenset(view(cast(Any, None), cast(Any, None)).get_methods())
 
 
 class _ResumeKeepsRunningQueues(FlowControlEvent):

@@ -32,6 +32,12 @@ DEAD_LETTERS = Counter(
     _P + "dead_letters", "Events sent to the dead-letter topic", ["reason"], registry=REGISTRY
 )
 EXTRACTIONS = Counter(_P + "extractions", "Extractions by outcome", ["outcome"], registry=REGISTRY)
+FLUSHES = Counter(_P + "flushes", "Buffers flushed, by trigger", ["reason"], registry=REGISTRY)
+BUDGET_DEFERRALS = Counter(
+    _P + "budget_deferrals",
+    "Flushes put off: the user's daily token budget is spent",
+    registry=REGISTRY,
+)
 MESSAGES_EXTRACTED = Counter(
     _P + "messages_extracted",
     "Chat messages given to extractions (calls/messages = cost)",

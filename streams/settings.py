@@ -118,6 +118,17 @@ class Settings(BaseSettings):
     max_batch_messages: int = Field(20, ge=1, le=500)
     max_batch_chars: int = Field(12_000, ge=1)
     max_future_skew_s: float = Field(300.0, ge=0)
+    # Buffered flushes (streams.core.flushing): a user's messages wait in the user's record
+    # until the conversation is idle this long (0: every batch is extracted as it comes), or
+    # the oldest waited FLUSH_MAX_AGE_S; figures behind the defaults: bench/README.md.
+    flush_idle_s: float = Field(60.0, ge=0, le=86_400)
+    flush_max_age_s: float = Field(600.0, gt=0, le=7 * 86_400)
+    # How often the worker looks for buffers that are due (bounds a flush's lateness).
+    flush_tick_s: float = Field(0.5, gt=0, le=60)
+    # Prompt + completion tokens one profile may spend per UTC day (0: no budget); over it,
+    # a user's messages keep buffering (up to MAX_BUFFERED_MESSAGES) until the next day.
+    user_daily_tokens: int = Field(0, ge=0)
+    max_buffered_messages: int = Field(200, ge=1, le=10_000)
     profile_model: str = "schemas.profile:UserProfile"
     # Revisions kept per profile field (streams.core.history), the oldest dropped first; 0 keeps
     # none. 10 keeps a default UserProfile's record under 64 KiB with ordinary values and under
@@ -149,6 +160,12 @@ class Settings(BaseSettings):
         if self.llm_backoff_max_s < self.llm_backoff_s:
             raise ValueError(
                 "PROFILE_STREAM_LLM_BACKOFF_MAX_S is below PROFILE_STREAM_LLM_BACKOFF_S"
+            )
+        if self.flush_max_age_s < self.flush_idle_s:
+            raise ValueError(
+                f"PROFILE_STREAM_FLUSH_MAX_AGE_S ({self.flush_max_age_s:g}) is below "
+                f"PROFILE_STREAM_FLUSH_IDLE_S ({self.flush_idle_s:g}): a buffer would be "
+                "flushed by age before it could ever be idle; raise the age or lower the idle"
             )
         if 0 < self.catch_up_window_s <= self.coalesce_window_s:
             raise ValueError(

@@ -1,5 +1,5 @@
 """The benchmark scenarios, one module each (plumbing, concurrency, cost and replay, latency,
-history),
+live pace, history),
 and :data:`ORDER`, the order ``bench.run`` runs them in. Each one runs on its own topics and
 consumer group, starts its own worker (``profile-stream worker`` subprocess) and baseline
 processes, and stops them and deletes its topics when it ends, also on failure (``stage``)."""
@@ -11,6 +11,7 @@ from .concurrency import concurrency
 from .cost import cost_and_replay
 from .history import history_run
 from .latency import latency_run
+from .live import live_pace
 from .plumbing import plumbing
 from .stage import Config, config
 
@@ -38,5 +39,6 @@ ORDER: list[tuple[str, Callable[[Config, dict[str, Any]], Any]]] = [
     ("concurrency", run_concurrency),
     ("cost", cost_and_replay),
     ("latency", run_latency),
+    ("live", live_pace),
     ("history", run_history),
 ]

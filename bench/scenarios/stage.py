@@ -2,6 +2,7 @@
 owns one scenario's processes, fake models, topics and folder and releases them on exit."""
 
 import atexit
+import math
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +38,11 @@ class Config:
     latency_rate: float
     latency_duration_s: float
     latency_users: int
+    live_files: int | None
+    live_sessions: int
+    live_turns: int
+    #: Gaps between live turns: (mu, sigma) of a lognormal, in seconds.
+    live_gap: tuple[float, float]
     timeout_s: float
     worker_log_level: str = "warning"
 
@@ -60,6 +66,10 @@ def config(short: bool, keep: bool = False, worker_log_level: str = "warning") -
         latency_rate=100.0,
         latency_duration_s=10.0 if short else 20.0,
         latency_users=400,
+        live_files=4 if short else None,
+        live_sessions=1 if short else 3,
+        live_turns=16 if short else 40,
+        live_gap=(math.log(2.0), 0.5),  # a turn every ~2 s (median), some 5 s and more
         timeout_s=240.0 if short else 900.0,
     )
 

@@ -11,7 +11,8 @@ import click
 from pydantic import SecretStr, ValidationError
 
 from schemas import DeadLetter, DeadLetterReason
-from streams.cli.support import load, run
+from streams.cli.progress import Progress
+from streams.cli.support import echo_json, load, run
 from streams.client.kafka_io import OutRecord, produce, read_to_end
 from streams.core.codecs import COMMAND_HEADER
 from streams.core.origin import without_origin
@@ -43,6 +44,10 @@ class Letter:
             + ("  [truncated]" if b.truncated else "")
         )
 
+    def as_json(self) -> dict[str, typing.Any]:
+        """The letter as ``--json`` prints it: its id and every field of the dead letter."""
+        return {"id": self.id} | self.body.model_dump(mode="json", by_alias=True)
+
     def truncation(self) -> str:
         """What a truncated letter kept of the value, and how to find the whole record."""
         b = self.body
@@ -57,9 +62,11 @@ class Letter:
 
 async def _letters(topic: str, bootstrap: KafkaConnection) -> list[Letter]:
     letters = []
+    progress = Progress("dlq: reading", "records")
     records = read_to_end(topic, bootstrap=bootstrap)
     async with aclosing(records):
         async for record in records:
+            progress(progress.done + 1)
             try:
                 body = DeadLetter.model_validate_json(record.value)
             except ValidationError:
@@ -68,6 +75,7 @@ async def _letters(topic: str, bootstrap: KafkaConnection) -> list[Letter]:
                 )
                 continue
             letters.append(Letter(record.partition, record.offset, body))
+    progress.finish()
     return letters
 
 
@@ -110,25 +118,36 @@ def dlq() -> None:
     """
 
 
+_JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON (one line per letter).")
+
+
 @dlq.command("list")
 @click.option("--reason", type=_REASONS, help="Only dead letters with this reason code.")
-def list_letters(reason: str | None) -> None:
+@_JSON
+def list_letters(reason: str | None, as_json: bool) -> None:
     """One line per dead letter: id (partition:offset), reason code, user, source, reason."""
     letters = [x for x in _read_all() if reason is None or x.body.reason_code == reason]
     for letter in letters:
-        click.echo(letter.line())
+        if as_json:
+            echo_json(letter.as_json())
+        else:
+            click.echo(letter.line())
     click.echo(f"{len(letters)} dead letters", err=True)
 
 
 @dlq.command()
 @click.argument("letter_id", metavar="OFFSET")
-def show(letter_id: str) -> None:
+@_JSON
+def show(letter_id: str, as_json: bool) -> None:
     """Show one dead letter with its key and value decoded.
 
     OFFSET is the id `dlq list` prints (partition:offset), or an offset alone when only one
-    partition has it.
+    partition has it. With --json: the dead letter's fields (key and value in base64).
     """
     letter = _pick(_read_all(), letter_id)
+    if as_json:
+        echo_json(letter.as_json())
+        return
     b = letter.body
     key = _raw_key(b)
     for name, value in (
@@ -228,12 +247,14 @@ def _whole(chosen: list[Letter]) -> list[Letter]:
     is_flag=True,
     help="Sign commands whose signature does not verify (after reading them with `dlq show`).",
 )
+@click.option("--json", "as_json", is_flag=True, help="Print what was re-published as JSON.")
 def replay(
     reason: str | None,
     ids: tuple[str, ...],
     everything: bool,
     dry_run: bool,
     sign_unverified: bool,
+    as_json: bool,
 ) -> None:
     """Re-publish dead letters' original key and value to the input topic.
 
@@ -247,18 +268,35 @@ def replay(
     if not (reason or ids or everything):
         raise click.UsageError("choose what to replay: --reason CODE, --offset OFFSET or --all")
     settings = load()
-    chosen = _whole(_select(_read_all(), reason, ids))
+    letters = _select(_read_all(), reason, ids)
+    chosen = _whole(letters)
     ready, held = _prepare(chosen, settings.command_keys, sign_unverified)
     _warn_commands(chosen, held, settings.command_keys)
     verb = "would re-publish" if dry_run else "re-published"
     if not dry_run and ready:
-        run(
-            produce(
-                [record for _, record in ready],
-                bootstrap=settings.kafka,
-                topic=settings.input_topic,
+        progress = Progress("dlq replay", "letters", len(ready))
+        try:
+            run(
+                produce(
+                    [record for _, record in ready],
+                    bootstrap=settings.kafka,
+                    topic=settings.input_topic,
+                    on_sent=progress,
+                )
             )
+        finally:
+            progress.finish()
+    if as_json:
+        echo_json(
+            {
+                "dry_run": dry_run,
+                "topic": settings.input_topic,
+                "replayed": [letter.id for letter, _ in ready],
+                "held_back": [letter.id for letter in held],
+                "refused_truncated": [x.id for x in letters if x.body.truncated],
+            }
         )
-    for letter, _ in ready:
-        click.echo(f"{verb} {letter.line()}")
+    else:
+        for letter, _ in ready:
+            click.echo(f"{verb} {letter.line()}")
     click.echo(f"{verb} {len(ready)} dead letters to {settings.input_topic}", err=True)

@@ -1,7 +1,7 @@
 """The ``profile-stream`` click group and the registration of its commands; each command
 lives in the module of its job: ``worker``, ``messages`` (send, publish, import-locomo),
-``profiles`` (get, forget, revert), ``events`` (history, show-source, tail), ``dlq`` and
-``migrate``."""
+``profiles`` (get, correct, flush, forget, revert), ``events`` (history, show-source, tail),
+``dlq`` and ``migrate``."""
 
 import click
 
@@ -9,18 +9,20 @@ from streams.cli.dlq import dlq
 from streams.cli.events import history, show_source, tail
 from streams.cli.messages import import_locomo, publish, send
 from streams.cli.migrate import migrate
-from streams.cli.profiles import forget, get, revert
+from streams.cli.profiles import correct, flush, forget, get, revert
 from streams.cli.worker import worker
+from streams.version import installed_version
 
 __all__ = ["main"]
 
 
 @click.group()
+@click.version_option(installed_version(), prog_name="profile-stream")
 def main() -> None:
     """profile-stream: user profiles kept up to date from chat messages on Kafka.
 
     Settings come from PROFILE_STREAM_* variables (see the README). A command that cannot
-    reach Kafka exits with status 3.
+    reach Kafka exits with status 3. --json on a command prints its data as JSON.
     """
 
 
@@ -29,6 +31,8 @@ for _command in (
     send,
     publish,
     get,
+    correct,
+    flush,
     forget,
     revert,
     import_locomo,

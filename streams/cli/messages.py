@@ -4,7 +4,7 @@ file, checked as the worker checks it) and ``import-locomo`` (LoCoMo files to JS
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -14,7 +14,8 @@ import orjson
 
 from schemas import ChatMessage
 from streams.cli.locomo import LocomoError, convert
-from streams.cli.support import BROKER_EXIT, load, run
+from streams.cli.progress import Progress
+from streams.cli.support import BROKER_EXIT, echo_json, load, run
 from streams.core.codecs import decode_message, encode
 from streams.errors import InvalidEvent
 from streams.settings import Settings
@@ -28,8 +29,9 @@ __all__ = ["check_line", "checked", "import_locomo", "publish", "send"]
 @click.option(
     "--role", type=click.Choice(["user", "assistant", "system"]), default="user", show_default=True
 )
+@click.option("--json", "as_json", is_flag=True, help="Print the message sent, as JSON.")
 @click.argument("text")
-def send(user_id: str, conversation: str, role: str, text: str) -> None:
+def send(user_id: str, conversation: str, role: str, as_json: bool, text: str) -> None:
     """Publish one chat message, keyed by user id; print its message id."""
     from streams.client import publish
 
@@ -43,7 +45,10 @@ def send(user_id: str, conversation: str, role: str, text: str) -> None:
         sent_at=datetime.now(UTC),
     )
     run(publish([message], bootstrap=settings.kafka, topic=settings.input_topic))
-    click.echo(message.message_id)
+    if as_json:
+        echo_json({"topic": settings.input_topic, "message": message.model_dump(mode="json")})
+    else:
+        click.echo(message.message_id)
 
 
 def check_line(line: bytes, settings: Settings) -> ChatMessage:
@@ -71,13 +76,19 @@ async def _lines(source: BinaryIO) -> AsyncIterator[bytes]:
 
 
 async def checked(
-    source: BinaryIO, settings: Settings, rejected: list[tuple[int, str]]
+    source: BinaryIO,
+    settings: Settings,
+    rejected: list[tuple[int, str]],
+    on_line: Callable[[int], None] | None = None,
 ) -> AsyncIterator[ChatMessage]:
     """The good messages of a JSON-lines stream; each bad line goes to ``rejected`` as
-    ``(line number, "code: reason")``. Blank lines are skipped."""
+    ``(line number, "code: reason")``. Blank lines are skipped. ``on_line`` is told how many
+    lines were read so far."""
     number = 0
     async for line in _lines(source):
         number += 1
+        if on_line is not None:
+            on_line(number)
         if not line.strip():
             continue
         try:
@@ -88,19 +99,31 @@ async def checked(
         yield message
 
 
-class _Progress:
-    """A running count on stderr, only when stderr is a terminal."""
+def _count_lines(source: BinaryIO) -> int | None:
+    """How many lines a file holds (a pass over its bytes), None for a pipe or a terminal."""
+    if not source.seekable():
+        return None
+    start = source.tell()
+    count, last = 0, b"\n"
+    while chunk := source.read(1 << 20):
+        count, last = count + chunk.count(b"\n"), chunk[-1:]
+    source.seek(start)
+    return count + (last != b"\n")  # a last line without its newline
 
-    def __init__(self) -> None:
-        self.shown = click.get_text_stream("stderr").isatty()
 
-    def __call__(self, sent: int) -> None:
-        if self.shown:
-            click.echo(f"\rsent {sent}", nl=False, err=True)
-
-    def done(self) -> None:
-        if self.shown:
-            click.echo("", err=True)
+def _publish_summary(sent: int, topic: str, rejected: list[tuple[int, str]], as_json: bool) -> None:
+    if as_json:
+        lines = []
+        for number, reason in rejected:
+            code, _, why = reason.partition(": ")
+            lines.append({"line": number, "code": code, "reason": why})
+        echo_json({"sent": sent, "topic": topic, "rejected": lines})
+        return
+    click.echo(f"sent {sent} messages to {topic}")
+    if rejected:
+        click.echo(f"rejected {len(rejected)} lines:")
+        for number, reason in rejected:
+            click.echo(f"  line {number}: {reason}")
 
 
 @click.command(
@@ -108,34 +131,31 @@ class _Progress:
     f"sent), 2 a usage error, {BROKER_EXIT} Kafka unreachable."
 )
 @click.argument("source", metavar="FILE|-", type=click.File("rb"))
-def publish(source: BinaryIO) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def publish(source: BinaryIO, as_json: bool) -> None:
     """Publish chat messages from a JSON-lines file (or - for stdin), keyed by user id.
 
     Each line is one chat message (see schemas.ChatMessage), checked as the worker checks it;
-    a bad line is not sent and is reported with its number and the reason. A running count
-    goes to stderr on a terminal; the summary goes to stdout.
+    a bad line is not sent and is reported with its number and the reason. Progress (lines,
+    rate, time left) goes to stderr; the summary goes to stdout.
     """
     from streams.client import publish as publish_messages
 
     settings = load()
     rejected: list[tuple[int, str]] = []
-    progress = _Progress()
+    progress = Progress("publish", "lines", _count_lines(source))
     try:
         sent = run(
             publish_messages(
-                checked(source, settings, rejected),
+                checked(source, settings, rejected, on_line=progress),
                 bootstrap=settings.kafka,
                 topic=settings.input_topic,
-                on_sent=progress,
             )
         )
     finally:
-        progress.done()
-    click.echo(f"sent {sent} messages to {settings.input_topic}")
+        progress.finish()
+    _publish_summary(sent, settings.input_topic, rejected, as_json)
     if rejected:
-        click.echo(f"rejected {len(rejected)} lines:")
-        for number, reason in rejected:
-            click.echo(f"  line {number}: {reason}")
         click.get_current_context().exit(1)
 
 
@@ -150,19 +170,22 @@ def import_locomo(files: tuple[Path, ...], output: BinaryIO) -> None:
     """Convert LoCoMo conversation files to chat-message JSON lines, ready for `publish`.
 
     One user per speaker and file (locomo-<file stem>-<speaker>), one conversation per session,
-    the session's date and time as UTC plus a few seconds per turn.
+    the session's date and time as UTC plus a few seconds per turn. The output is JSON lines;
+    progress and the summary go to stderr.
     """
-    messages: list[ChatMessage] = []
-    for path in files:
+    written, users = 0, set()
+    progress = Progress("import-locomo", "files", len(files))
+    for done, path in enumerate(files, 1):
         try:
-            data = orjson.loads(path.read_bytes())
-            messages.extend(convert(data, path.stem))
+            messages = list(convert(orjson.loads(path.read_bytes()), path.stem))
         except orjson.JSONDecodeError as exc:
             raise click.ClickException(f"{path} is not JSON ({exc})") from None
         except LocomoError as exc:
             raise click.ClickException(f"{path}: {exc}") from None
-    for message in messages:
-        output.write(encode(message) + b"\n")
+        output.writelines(encode(message) + b"\n" for message in messages)
+        written += len(messages)
+        users |= {m.user_id for m in messages}
+        progress(done)
     output.flush()
-    users = len({m.user_id for m in messages})
-    click.echo(f"wrote {len(messages)} messages of {users} users from {len(files)} files", err=True)
+    progress.finish()
+    click.echo(f"wrote {written} messages of {len(users)} users from {len(files)} files", err=True)

@@ -8,7 +8,8 @@ import click
 import orjson
 
 from schemas import ProfileCommand
-from streams.cli.support import load, run
+from streams.cli.progress import Progress
+from streams.cli.support import echo_json, load, run
 from streams.client.kafka_io import OutRecord, produce, read_to_end
 from streams.core.codecs import encode
 from streams.core.kinds import Kind, load_kinds
@@ -34,10 +35,12 @@ async def _stored_schemas(settings: Settings, kind: Kind) -> dict[bytes, str]:
     table = "profiles" if kind.is_user else f"profiles-{kind.name}"
     topic = f"{settings.app_id}-{table}-changelog"
     found: dict[bytes, str] = {}
+    progress = Progress("migrate: reading", "records")
     try:
         records = read_to_end(topic, bootstrap=settings.kafka)
         async with aclosing(records):
             async for record in records:
+                progress(progress.done + 1)
                 if record.key is None:
                     continue
                 stored = orjson.loads(record.value) if record.value is not None else None
@@ -47,6 +50,8 @@ async def _stored_schemas(settings: Settings, kind: Kind) -> dict[bytes, str]:
                     found[record.key] = str(stored.get("schema_id", ""))
     except TopicMissing:
         return {}
+    finally:
+        progress.finish()
     return found
 
 
@@ -67,7 +72,11 @@ async def _migrate(settings: Settings, kind: Kind, dry_run: bool) -> tuple[int, 
         now = datetime.now(UTC)
         commands = [_command(settings, key, now) for key in stale]
         topic = settings.input_topic if kind.is_user else f"{settings.app_id}-kind-{kind.name}"
-        await produce(commands, bootstrap=settings.kafka, topic=topic)
+        progress = Progress("migrate", "commands", len(commands))
+        try:
+            await produce(commands, bootstrap=settings.kafka, topic=topic, on_sent=progress)
+        finally:
+            progress.finish()
     return len(stored), len(stale)
 
 
@@ -80,7 +89,8 @@ async def _migrate(settings: Settings, kind: Kind, dry_run: bool) -> tuple[int, 
     help="Profile kind to migrate (PROFILE_STREAM_KINDS_FILE).",
 )
 @click.option("--dry-run", is_flag=True, help="Count, but publish no command.")
-def migrate(kind_name: str, dry_run: bool) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+def migrate(kind_name: str, dry_run: bool, as_json: bool) -> None:
     """Migrate every stored profile of a kind to its current schema, through the stream.
 
     One ``migrate`` command per stale profile goes to the stream, so each is applied in order
@@ -98,6 +108,11 @@ def migrate(kind_name: str, dry_run: bool) -> None:
         total, stale = run(_migrate(settings, kind, dry_run))
     except ProfileStreamError as exc:
         raise click.ClickException(str(exc)) from None
+    if as_json:
+        schema_id = kind.schema.schema_id
+        counts = {"stored": total, "current": total - stale, "stale": stale}
+        echo_json({"kind": kind.name, "schema": schema_id, "dry_run": dry_run} | counts)
+        return
     verb = "would migrate" if dry_run else "migration requested for"
     click.echo(
         f"{kind.name} profiles: {total} stored, {total - stale} on "

@@ -8,6 +8,7 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 import click
+import orjson
 
 from schemas import ProfileEvent
 from streams.errors import BrokerUnavailable, ConfigError, ProfileStreamError
@@ -16,6 +17,7 @@ from streams.settings import Settings, load_settings
 __all__ = [
     "BROKER_EXIT",
     "admin_token",
+    "echo_json",
     "event_line",
     "load",
     "read_token",
@@ -86,3 +88,8 @@ def event_line(event: ProfileEvent, *, with_user: bool = True) -> str:
     sources = ",".join(event.source_message_ids) or "-"
     who = f"{event.user_id} " if with_user else ""
     return f"{who}v{event.version} {event.type:<7} {fields}  from {sources}"
+
+
+def echo_json(data: Any) -> None:
+    """One JSON document on one line of stdout (``--json``): what scripts parse."""
+    click.echo(orjson.dumps(data).decode())

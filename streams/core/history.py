@@ -30,6 +30,13 @@ class Source:
     partition: int
     offset: int
 
+    @classmethod
+    def of(cls, source: str, offset: int) -> "Source":
+        """The place of the record at ``offset`` of ``source``, ``"topic:partition"`` as a
+        record names it (``records.source_key``)."""
+        topic, _, partition = source.rpartition(":")
+        return cls(topic, int(partition), offset)
+
 
 @dataclass(frozen=True)
 class Trail:

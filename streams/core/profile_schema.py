@@ -109,15 +109,17 @@ def load_profile_schema(
     """Load ``module:Class`` (a :class:`ProfileModel` subclass) or a JSON Schema file
     (``*.json``); errors name the setting."""
     module_name, _, attr = path.partition(":")
-    try:
-        if path.endswith(".json"):
-            model = model_from_json_schema(Path(path), setting)
-        else:
+    if path.endswith(".json"):
+        # Its ConfigError already says which keyword of the file is wrong, not how to import.
+        model: Any = model_from_json_schema(Path(path), setting)
+    else:
+        try:
             model = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError, ValueError) as exc:
-        raise ConfigError(
-            f"{setting}={path!r} cannot be imported ({exc}); give it as 'package.module:ClassName'"
-        ) from exc
+        except (ImportError, AttributeError, ValueError) as exc:
+            raise ConfigError(
+                f"{setting}={path!r} cannot be imported ({exc}); "
+                "give it as 'package.module:ClassName'"
+            ) from exc
     if not (isinstance(model, type) and issubclass(model, ProfileModel)):
         raise ConfigError(f"{setting}={path!r} is not a subclass of schemas.ProfileModel")
     try:

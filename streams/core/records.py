@@ -11,6 +11,7 @@ from typing import Any, Literal
 from schemas import (
     RECENT_IDS_KEPT,
     TOMBSTONE_FORMAT,
+    BufferedMessage,
     FieldChange,
     ModelUsage,
     ProfileEvent,
@@ -23,6 +24,9 @@ from streams.core.usage import charge
 
 __all__ = [
     "applied_before",
+    "buffered",
+    "dead_lettered",
+    "unbuffered",
     "deleted_event",
     "forgotten",
     "new_record",
@@ -114,6 +118,7 @@ def next_version(
     locked: tuple[str, ...] | None = None,
     migration: Sequence[FieldChange] = (),
     spent: ModelUsage | None = None,
+    sources: Sequence[str] | None = None,
     trail: Trail | None = None,
 ) -> tuple[ProfileRecord, ProfileEvent | None]:
     """The record after a batch, and the event to emit (None when the profile did not change).
@@ -121,9 +126,11 @@ def next_version(
     Offsets and message ids are remembered even when nothing changed, so a replay of the batch
     is skipped without asking the model again; so is what the batch cost (``spent``), charged
     to the record's usage on the day of ``at``. ``migration`` lists the changes a schema
-    migration made to ``record`` before the batch; they lead the event's changes. With a
-    ``trail``, each change's evidence names its input record's topic, partition and offset, and
-    a new version adds its changes to the fields' revisions (``streams.core.history``).
+    migration made to ``record`` before the batch; they lead the event's changes. ``sources``
+    are the messages the event names (default ``message_ids``; a flush names the buffered
+    messages, remembered when they were buffered). With a ``trail``, each change's evidence
+    names its input record's topic, partition and offset, and a new version adds its changes to
+    the fields' revisions (``streams.core.history``).
     """
     update = _remember(record, offsets, message_ids)
     if spent is not None:
@@ -148,8 +155,34 @@ def next_version(
     }
     if trail is not None:
         update |= trail.recorded(record, changes, version=version, at=at)
-    event = _event(record, "updated", profile=profile, changes=changes, sources=message_ids, at=at)
+    named = list(sources) if sources is not None else message_ids
+    event = _event(record, "updated", profile=profile, changes=changes, sources=named, at=at)
     return _formatted(record.model_copy(update=update)), event
+
+
+def buffered(
+    record: ProfileRecord, entries: Sequence[BufferedMessage], *, offsets: Mapping[str, int]
+) -> ProfileRecord:
+    """``record`` with ``entries`` appended to its buffer; their ``offsets`` (with those of the
+    inputs re-routed copies came from) and ids are remembered now, so a redelivered message is
+    skipped whether or not it was extracted yet."""
+    update = _remember(record, offsets, [e.message.message_id for e in entries])
+    update["buffer"] = (*record.buffer, *entries)
+    return _formatted(record.model_copy(update=update))
+
+
+def dead_lettered(record: ProfileRecord, message_ids: Iterable[str]) -> ProfileRecord:
+    """``record`` once the messages ``message_ids`` went to the dead-letter topic: their ids are
+    forgotten, so the same messages re-published from there are applied (their offsets stay
+    remembered: those inputs are done)."""
+    gone = set(message_ids)
+    kept = tuple(i for i in record.recent_message_ids if i not in gone)
+    return record.model_copy(update={"recent_message_ids": kept})
+
+
+def unbuffered(record: ProfileRecord) -> ProfileRecord:
+    """``record`` with its buffer emptied (flushed, or dropped by a forget)."""
+    return _formatted(record.model_copy(update={"buffer": ()}))
 
 
 def _formatted(record: ProfileRecord) -> ProfileRecord:
@@ -203,6 +236,7 @@ def settled(record: ProfileRecord) -> ProfileRecord:
             "locked": (),
             "set_aside": {},
             "usage": None,
+            "buffer": (),
             "history": {},
             "history_from": None,
         }

@@ -9,10 +9,11 @@ from datetime import UTC, datetime
 
 from schemas import ModelUsage, ProfileUsage
 
-__all__ = ["charge"]
+__all__ = ["add_usage", "charge"]
 
 
-def _plus(a: ModelUsage, b: ModelUsage) -> ModelUsage:
+def add_usage(a: ModelUsage, b: ModelUsage) -> ModelUsage:
+    """The calls and tokens of ``a`` and ``b`` together."""
     return ModelUsage(
         calls=a.calls + b.calls,
         prompt_tokens=a.prompt_tokens + b.prompt_tokens,
@@ -34,8 +35,8 @@ def charge(usage: ProfileUsage | None, spent: ModelUsage, at: datetime) -> Profi
     if day > usage.day:
         today = spent
     elif day == usage.day:
-        today = _plus(usage.today, spent)
+        today = add_usage(usage.today, spent)
     else:  # a late batch from an earlier day: counted in the total, today's count stands
         today = usage.today
         day = usage.day
-    return ProfileUsage(total=_plus(usage.total, spent), day=day, today=today)
+    return ProfileUsage(total=add_usage(usage.total, spent), day=day, today=today)

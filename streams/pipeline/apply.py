@@ -1,9 +1,13 @@
-"""Applying one user's batch: load the record, ask the model, merge, version, publish.
+"""Applying one user's batch: load the record, buffer the messages, flush, version, publish.
 
-A batch is consecutive chat messages of one subject, or one operator command. The record is
-loaded (a version a killed worker left pending is finished first) and migrated to the current
-schema; messages already applied (a redelivery) are left out; the rest go to the extractor in
-one call, its operations are merged, and the next version is published.
+A batch is consecutive chat messages of one subject, one operator command, or a flush the
+timer asks for. The record is loaded (a version a killed worker left pending is finished
+first) and migrated to the current schema; messages already applied or buffered (a
+redelivery) are left out; the rest join the subject's buffer in its record. When a trigger
+holds (``streams.core.flushing``) the buffer is flushed: its messages go to the extractor (one
+call per batch's worth), the operations are merged, and the next version is published. A
+buffer that stays is stored durably (its changelog write acknowledged) before the batch's
+inputs are acknowledged, and the flush clock is told when it is due.
 
 Errors go through :mod:`streams.pipeline.policy`. An extraction that gives up, or a command
 the schema refuses, is dead-lettered; any other error but an infrastructure failure is a bug
@@ -14,23 +18,42 @@ failure to send the dead letters, leaves the batch unacknowledged and reaches th
 """
 
 import logging
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 
-from schemas import ChatMessage, FieldChange, ModelUsage, ProfileCommand, ProfileRecord
+from schemas import ChatMessage, FieldChange, ProfileCommand, ProfileRecord
 from streams.core.codecs import decode_record
 from streams.core.commands import apply_command
+from streams.core.flushing import (
+    FlushPolicy,
+    FlushReason,
+    due_at,
+    next_day,
+    over_budget,
+    reason_after,
+    splits_conversation,
+)
 from streams.core.history import Source, Trail
 from streams.core.kinds import Kind
-from streams.core.merge import MergeResult, merge
 from streams.core.migration import migrate
 from streams.core.origin import origin_of
 from streams.core.profile_schema import ProfileSchema
-from streams.core.records import applied_before, new_record, next_version, source_key
+from streams.core.records import (
+    applied_before,
+    buffered,
+    dead_lettered,
+    new_record,
+    next_version,
+    source_key,
+    unbuffered,
+)
 from streams.extract.base import Extractor
-from streams.metrics import EXTRACTIONS, MESSAGES_EXTRACTED
+from streams.metrics import BUDGET_DEFERRALS
+from streams.pipeline.buffering import BufferedSource, entry_of
 from streams.pipeline.dead_letters import DeadLetters
-from streams.pipeline.job import Job
+from streams.pipeline.flush import Flusher, newest
+from streams.pipeline.job import Job, TopicPartition
 from streams.pipeline.policy import DeadLetter, Stage, decide
 from streams.pipeline.publish import Publisher
 from streams.pipeline.scheduler import Release
@@ -44,6 +67,14 @@ def _no_slot() -> None:
     return None
 
 
+def _no_clock(key: bytes, tp: TopicPartition, due: float | None) -> None:
+    return None
+
+
+#: Tells the flush clock when a subject's buffer is due (None: it is empty).
+OnBuffer = Callable[[bytes, TopicPartition, float | None], None]
+
+
 @dataclass
 class ProfileUpdater:
     """Applies one kind's batches to its table (the scheduler's ``run``)."""
@@ -54,8 +85,23 @@ class ProfileUpdater:
     table: Mapping[bytes, bytes]
     publisher: Publisher
     dead_letters: DeadLetters
+    #: When buffers are flushed; the default (idle 0) flushes every batch as it comes.
+    flushing: FlushPolicy = field(default_factory=lambda: FlushPolicy(idle_s=0.0))
+    on_buffer: OnBuffer = _no_clock
+    #: The worker's clock (seconds), against the record timestamps the triggers count from.
+    clock: Callable[[], float] = time.time
     #: Revisions kept per field (PROFILE_STREAM_REVISIONS_PER_FIELD; 0: none).
     revisions_per_field: int = 0
+
+    def __post_init__(self) -> None:
+        self._flusher = Flusher(
+            self.kind,
+            self.extractor,
+            self.publisher,
+            self.dead_letters,
+            self.flushing,
+            revisions_per_field=self.revisions_per_field,
+        )
 
     @property
     def schema(self) -> ProfileSchema:
@@ -82,6 +128,9 @@ class ProfileUpdater:
                 raise
             release()
             logger.error("internal error in a batch %s", _where(jobs), exc_info=exc)
+            if jobs[0].timer:
+                await self._dead_letter_buffer(key, jobs[0], decision)
+                return
             for job in jobs:
                 body = job.work.body
                 message_id = body.message_id if isinstance(body, ChatMessage) else None
@@ -89,18 +138,81 @@ class ProfileUpdater:
                     job.work.msg, decision, user_id=body.user_id, message_id=message_id
                 )
 
+    async def _dead_letter_buffer(self, key: bytes, job: Job, decision: DeadLetter) -> None:
+        """Dead-letter the buffered messages a timer's flush failed on, and empty the buffer,
+        so a bug met by one buffer is not met again at every tick."""
+        record = self._load(key)
+        for entry in record.buffer:
+            await self.dead_letters.send(
+                BufferedSource.of(entry, key),
+                decision,
+                user_id=entry.message.user_id,
+                message_id=entry.message.message_id,
+            )
+        if record.buffer:
+            ids = [entry.message.message_id for entry in record.buffer]
+            await self.publisher.publish(
+                key, job.event, dead_lettered(unbuffered(record), ids), None
+            )
+        self.on_buffer(key, job.tp, None)
+
     async def _apply(self, key: bytes, jobs: list[Job], release: Release) -> None:
         first = jobs[0]
         record = self._load(key)
         if record.pending_event is not None:
             record = await self.publisher.resume(key, first.event, record)
         record, migration = migrate(record, self.schema)
-        command = first.work.body
-        if isinstance(command, ProfileCommand):
-            release()
-            await self._command(first, command, record, migration)
+        if first.timer:
+            reason = self._due_now(record)
+            if reason is not None:
+                record = await self._flusher.flush(key, first, record, migration, reason, release)
+        elif isinstance(command := first.work.body, ProfileCommand):
+            record = await self._apply_command(key, first, command, record, migration, release)
         else:
-            await self._apply_messages(key, jobs, record, migration, release)
+            record = await self._apply_messages(key, jobs, record, migration, release)
+        self.on_buffer(key, first.tp, self._due(record))
+
+    def _due_now(self, record: ProfileRecord) -> FlushReason | None:
+        """Why the buffer must be flushed now, unless the user's daily budget is spent."""
+        reason = reason_after(record.buffer, self.flushing, self.clock())
+        if reason is not None and over_budget(record.usage, self.flushing, self.clock()):
+            BUDGET_DEFERRALS.inc()
+            logger.info(
+                "flush deferred: daily token budget spent user_id=%s buffered=%d reason=%s",
+                record.user_id,
+                len(record.buffer),
+                reason,
+            )
+            return None
+        return reason
+
+    def _due(self, record: ProfileRecord) -> float | None:
+        """When the timer must look at the buffer again: its trigger, or the next UTC day for
+        a user over budget."""
+        if record.buffer and over_budget(record.usage, self.flushing, self.clock()):
+            return next_day(self.clock())
+        return due_at(record.buffer, self.flushing)
+
+    async def _apply_command(
+        self,
+        key: bytes,
+        job: Job,
+        command: ProfileCommand,
+        record: ProfileRecord,
+        migration: list[FieldChange],
+        release: Release,
+    ) -> ProfileRecord:
+        """A forget drops the buffer with the profile; any other command follows the messages
+        before it, so the buffer is flushed first."""
+        if command.type != "forget" and record.buffer:
+            record = await self._flusher.flush(
+                key, job, record, migration, FlushReason.COMMAND, release
+            )
+            migration = []
+        release()
+        if command.type == "flush":
+            return record
+        return await self._command(job, command, record, migration)
 
     def _load(self, key: bytes) -> ProfileRecord:
         raw = self.table.get(key)
@@ -115,83 +227,54 @@ class ProfileUpdater:
         record: ProfileRecord,
         migration: list[FieldChange],
         release: Release,
-    ) -> None:
+    ) -> ProfileRecord:
+        """Buffer the batch's new messages, flushing when a trigger holds; returns the record
+        as stored."""
         fresh = _not_applied(record, jobs)
         if not fresh:
-            return
-        messages = [message for _, message in fresh]
-        try:
-            result, spent = await self._extract(record, messages)
-        except Exception as exc:
-            decision = decide(exc, Stage.BATCH)
-            if not isinstance(decision, DeadLetter):
-                raise
-            release()
-            EXTRACTIONS.labels("failed").inc()
-            for job, message in fresh:
-                await self.dead_letters.send(
-                    job.work.msg, decision, user_id=message.user_id, message_id=message.message_id
+            return record
+        spent = over_budget(record.usage, self.flushing, self.clock())
+        for job, message in fresh:
+            if spent and len(record.buffer) >= self.flushing.max_buffered:
+                await self._refuse_over_budget(job, message, len(record.buffer))
+                continue
+            if not spent and splits_conversation(record.buffer, message):
+                record = await self._flusher.flush(
+                    key, job, record, migration, FlushReason.NEW_CONVERSATION, _no_slot
                 )
-            return
-        release()  # the model is done with this batch; writing results needs no slot
-        offsets = {source_key(*job.tp): job.offset for job, _ in fresh}
+                migration = []
+            offsets = {source_key(*job.tp): job.offset} | _origins([job])
+            record = buffered(record, [entry_of(job, message)], offsets=offsets)
+        last = fresh[-1][0]
+        reason = self._due_now(record)
+        if reason is not None:
+            inputs = {message.message_id: job.work.msg for job, message in fresh}
+            return await self._flusher.flush(key, last, record, migration, reason, release, inputs)
+        release()
         updated, event = next_version(
             record,
-            result,
-            offsets=offsets | _origins(job for job, _ in fresh),
-            message_ids=[m.message_id for m in messages],
-            at=max(m.sent_at for m in messages),
+            None,
+            offsets={},
+            message_ids=[],
+            at=newest(record),
             migration=migration,
-            spent=spent,
-            trail=Trail(
-                self.revisions_per_field,
-                {m.message_id: Source(*job.tp, job.offset) for job, m in fresh},
-            ),
+            trail=Trail(self.revisions_per_field),
         )
-        await self.publisher.publish(key, fresh[-1][0].event, updated, event)
-        if event is not None:
-            logger.info(
-                "profile updated user_id=%s version=%d changes=%d messages=%d",
-                record.user_id,
-                event.version,
-                len(event.changes),
-                len(messages),
-            )
+        # Durable before the inputs are acknowledged: from here on only the buffer has them.
+        await self.publisher.publish(key, last.event, updated, event, durable=True)
+        return updated
 
-    async def _extract(
-        self, record: ProfileRecord, messages: list[ChatMessage]
-    ) -> tuple[MergeResult | None, ModelUsage]:
-        """The merged result (None when no message is the user's own: nothing to learn), and
-        what the model calls for it cost."""
-        own = [m for m in messages if m.role in self.schema.source_roles]
-        if not own:
-            return None, ModelUsage()
-        MESSAGES_EXTRACTED.inc(len(messages))
-        extraction = await self.extractor.extract(
-            record.profile or self.schema.empty(),
-            messages,
-            self.schema,
-            subject=record.user_id,
-            kind=self.kind.name,
+    async def _refuse_over_budget(self, job: Job, message: ChatMessage, held: int) -> None:
+        """Dead-letter a message its user's full buffer cannot take (over budget)."""
+        reason = (
+            f"the user's buffer holds {held} messages (PROFILE_STREAM_MAX_BUFFERED_MESSAGES) "
+            "while the daily token budget (PROFILE_STREAM_USER_DAILY_TOKENS) is spent; "
+            "re-publish from the dead-letter topic after 00:00 UTC, or raise the budget"
         )
-        result = merge(
-            record.profile,
-            record.provenance,
-            record.locked,
-            extraction.operations,
-            self.schema,
-            evidence={m.message_id: m.sent_at for m in own},
+        decision = DeadLetter("over_budget", reason, user_id=message.user_id)
+        await self.dead_letters.send(
+            job.work.msg, decision, user_id=message.user_id, message_id=message.message_id
         )
-        EXTRACTIONS.labels("ok").inc()
-        dropped = len(extraction.malformed) + len(result.dropped)
-        if dropped:
-            logger.warning(
-                "dropped invalid operations user_id=%s count=%d reasons=%s",
-                record.user_id,
-                dropped,
-                sorted({d.reason.split(":")[0] for d in result.dropped}),
-            )
-        return result, extraction.usage
 
     async def _command(
         self,
@@ -199,7 +282,7 @@ class ProfileUpdater:
         command: ProfileCommand,
         record: ProfileRecord,
         migration: list[FieldChange],
-    ) -> None:
+    ) -> ProfileRecord:
         try:
             outcome = apply_command(
                 command,
@@ -218,13 +301,14 @@ class ProfileUpdater:
             if not isinstance(decision, DeadLetter):
                 raise
             await self.dead_letters.send(job.work.msg, decision, user_id=command.user_id)
-            return
+            return record
         if outcome is None:
-            return
+            return record
         if outcome.forgets:
             cached = await self.extractor.forget(command.user_id, kind=self.kind.name)
             logger.info("forgetting user_id=%s cache_entries=%d", command.user_id, cached)
         await self.publisher.publish(job.key, job.event, outcome.record, outcome.event)
+        return outcome.record
 
 
 def _origins(jobs: Iterable[Job]) -> dict[str, int]:

@@ -35,6 +35,17 @@ class Job:
     waited_s: float = 0.0
     arrived: float = 0.0
     done: bool = False
+    #: A flush the timer asks for (no input event): it checks the subject's buffer, flushes
+    #: it if due, and has nothing to acknowledge.
+    timer: bool = False
+
+    @classmethod
+    def flush(
+        cls, key: bytes, tp: TopicPartition, event: EventHandle, token: Token | None
+    ) -> "Job":
+        """The timer's job for ``key``'s buffer; ``event`` only routes the table write to
+        ``tp`` (it stands for no input)."""
+        return cls(key=key, tp=tp, offset=-1, event=event, token=token, coalesce=False, timer=True)
 
     @classmethod
     def of(

@@ -96,15 +96,21 @@ class Publisher:
         handle: EventHandle | None,
         record: ProfileRecord,
         event: ProfileEvent | None,
+        *,
+        durable: bool = False,
     ) -> None:
         """Store ``record`` and emit ``event`` (a forget's record is its tombstone; the key is
         never deleted, so what was applied before the forget is still known).
 
         Without an event (nothing changed) the record is stored as it is: it remembers the
-        applied offsets, so a replay is skipped.
+        applied offsets, so a replay is skipped. ``durable``: return only once that write is
+        acknowledged by the changelog (a buffer holds inputs about to be acknowledged).
         """
         if event is None:
             self._store(key, handle, record)
+            if durable:
+                check_owned("the changelog wait")
+                await self.changelog_acked(key)
             return
         self._store(key, handle, record.model_copy(update={"pending_event": event}))
         version = Publication(key, event)

@@ -126,14 +126,29 @@ class KeyedScheduler:
         if not await self._hold(job):
             return
         job.arrived = self._last_submit = asyncio.get_running_loop().time()
-        state = self._keys.get(job.key)
-        if state is None:
-            task = asyncio.create_task(self._serve(job.key), name=f"user-{job.key[:32]!r}")
-            task.add_done_callback(self._check_task)
-            state = self._keys[job.key] = _KeyState(task)
+        state = self._state(job.key)
         state.waiting.append(job)
         if len(state.waiting) >= self.limits.max_batch or not job.coalesce:
             state.full.set()
+
+    def submit_timer(self, job: Job) -> None:
+        """Queue a timer's job (:meth:`Job.flush`) behind its key's jobs. It holds no input, so
+        it takes no room in the read-ahead and nothing waits for its acknowledgement."""
+        if not self.ownership.owns(job.token) or self._stopping:
+            return
+        job.arrived = asyncio.get_running_loop().time()
+        state = self._state(job.key)
+        state.waiting.append(job)
+        state.full.set()
+
+    def _state(self, key: bytes) -> _KeyState:
+        """``key``'s state, with the task serving it started if it had none."""
+        state = self._keys.get(key)
+        if state is None:
+            task = asyncio.create_task(self._serve(key), name=f"user-{key[:32]!r}")
+            task.add_done_callback(self._check_task)
+            state = self._keys[key] = _KeyState(task)
+        return state
 
     async def skip(self, job: Job) -> None:
         """Record a job handled on the spot (dead-lettered, re-routed) in its partition's order."""
@@ -353,6 +368,8 @@ class KeyedScheduler:
 
     def _finish(self, job: Job) -> None:
         job.done = True
+        if job.timer:
+            return  # nothing read, nothing to acknowledge
         if job.tp in self._revoking or job.tp not in self._order:
             return  # revoked: never acknowledged, dropped with its partition's order
         order = self._order[job.tp]

@@ -46,7 +46,8 @@ class HistoryView(View):
 
 
 def history_body(record: ProfileRecord, field: str | None = None) -> dict[str, Any]:
-    """The JSON of ``record``'s revisions: every field's, or ``field``'s alone.
+    """The JSON of ``record``'s revisions (``schemas.http.HistoryAnswer``): every field's, or
+    ``field``'s alone.
 
     ``history_from`` is the version the history starts at (null: the record keeps none);
     ``truncated`` says the bound dropped a field's older revisions.
@@ -56,19 +57,12 @@ def history_body(record: ProfileRecord, field: str | None = None) -> dict[str, A
         "version": record.version,
         "history_from": record.history_from,
     }
-    if field is not None:
-        kept = record.history.get(field, FieldHistory())
-        return body | {"field": field, **kept.model_dump(mode="json")} | _truncated(kept)
+    kept = record.history if field is None else {field: record.history.get(field, FieldHistory())}
+    # ``truncated`` always in the answer: left out of the stored bytes when false only.
     fields = {
-        name: kept.model_dump(mode="json") | _truncated(kept)
-        for name, kept in record.history.items()
+        name: h.model_dump(mode="json") | {"truncated": h.truncated} for name, h in kept.items()
     }
     return body | {"fields": fields}
-
-
-def _truncated(kept: FieldHistory) -> dict[str, bool]:
-    # Always said in the answer: left out of the stored bytes when false, not out of the API.
-    return {"truncated": kept.truncated}
 
 
 class RevertView(View):

@@ -60,6 +60,7 @@ def past_answer(
         "updated_at": past.at,
         "schema": record.schema_id,
         "profile": past.profile,
+        "locked": list(record.locked),  # today's: locks are not versioned
         "current_version": record.version,
         **asked,
     }

@@ -21,6 +21,7 @@ from faust.web import Request, Response, View
 from pydantic import SecretStr
 
 from schemas import ModelUsage, ProfileCommand, ProfileRecord
+from schemas.http import CommandAccepted
 from streams.core.codecs import encode
 from streams.core.corrections import parse_correction
 from streams.core.kinds import USER
@@ -32,6 +33,7 @@ from streams.web.responses import error, json
 
 __all__ = [
     "MAX_SUBJECT",
+    "FlushView",
     "KindView",
     "ProfileView",
     "PromptView",
@@ -92,6 +94,25 @@ class ProfileView(View):
         return await send_command(self, self.commands, self.command_keys, command)
 
 
+class FlushView(View):
+    """``/profiles/{user_id}/flush``: extract the user's buffered messages now (POST)."""
+
+    commands: ClassVar[faust.TopicT]  # the input topic, where commands go with the messages
+    command_keys: ClassVar[tuple[SecretStr, ...]]  # the first signs each command
+
+    async def post(self, request: Request, user_id: str) -> Response:
+        """A ``flush`` command on the user's partition: 202 once it is in Kafka."""
+        if (problem := bad_subject(self, user_id)) is not None:
+            return problem
+        flush = ProfileCommand(
+            command_id=str(uuid.uuid4()),
+            type="flush",
+            user_id=user_id,
+            requested_at=datetime.now(UTC),
+        )
+        return await send_command(self, self.commands, self.command_keys, flush)
+
+
 async def send_command(
     view: View,
     commands: faust.TopicT,
@@ -106,7 +127,8 @@ async def send_command(
     sent = await commands.send(key=key, value=value, headers=command_headers(key, value, keys))
     await sent  # accepted means on the topic: the broker has acknowledged it
     logger.info("command accepted type=%s user_id=%s", command.type, command.user_id)
-    return json(view, {"command_id": command.command_id, "status": "accepted"}, 202)
+    accepted = CommandAccepted(command_id=command.command_id, status="accepted")
+    return json(view, accepted.model_dump(), 202)
 
 
 class PromptView(View):

@@ -10,6 +10,8 @@ from typing import Any
 import orjson
 from faust.web import Response, View
 
+from schemas.http import ErrorAnswer
+
 __all__ = ["RETRY_AFTER", "error", "error_body", "json"]
 
 #: Sent with every 503: rebalances and recoveries usually settle within seconds.
@@ -30,11 +32,11 @@ def json(
 
 def error_body(message: str) -> bytes:
     """The JSON of an error answer."""
-    return orjson.dumps({"error": message})
+    return orjson.dumps(ErrorAnswer(error=message).model_dump())
 
 
 def error(
     view: View, status: int, message: str, headers: Mapping[str, str] | None = None
 ) -> Response:
     """An error answer: ``{"error": message}`` with ``status``."""
-    return json(view, {"error": message}, status, headers)
+    return json(view, ErrorAnswer(error=message).model_dump(), status, headers)

@@ -2,7 +2,9 @@
 which mounts them on a worker's Faust app.
 
 The views live in ``streams.web.profiles`` and ``streams.web.probes``; tokens are checked in
-one place, the ``streams.web.auth`` middleware, from the scopes in the table below.
+one place, the ``streams.web.auth`` middleware, from the scopes in the table below; the
+OpenAPI document served at ``/openapi.json`` is built from the same table
+(``streams.web.openapi``).
 """
 
 import inspect
@@ -16,21 +18,22 @@ from faust.web import View
 from streams.core.kinds import USER, Kind
 from streams.faust_glue import add_web_middleware
 from streams.settings import Settings
+from streams.web import openapi
 from streams.web.auth import Scope, bearer_auth
 from streams.web.history import HistoryView, RevertView
-from streams.web.probes import Health, Metrics, Ready
-from streams.web.profiles import KindView, ProfileView, PromptView
+from streams.web.probes import Health, Metrics, OpenAPIDocument, Ready
+from streams.web.profiles import FlushView, KindView, ProfileView, PromptView
 from streams.web.reader import ProfileReader
 
-__all__ = ["ADMIN", "OPEN", "READ", "READ_OR_ADMIN", "Route", "register_views", "routes"]
+__all__ = ["OPEN", "READ", "READ_OR_ADMIN", "TABLE", "Route", "register_views", "routes"]
 
 _V = TypeVar("_V", bound=View)
 
 # HEAD is answered by the view's GET (Faust's View.head), so it needs what GET needs.
 READ: Mapping[str, Scope] = {"GET": "read", "HEAD": "read"}
 READ_OR_ADMIN: Mapping[str, Scope] = {**READ, "PATCH": "admin", "DELETE": "admin"}
-ADMIN: Mapping[str, Scope] = {"POST": "admin"}
 OPEN: Mapping[str, Scope] = {}
+ADMIN_POST: Mapping[str, Scope] = {"POST": "admin"}
 
 
 class Route(NamedTuple):
@@ -41,42 +44,43 @@ class Route(NamedTuple):
     scopes: Mapping[str, Scope]
 
 
+#: Every route a worker serves, in matching order, its views not yet bound to their
+#: dependencies (``routes`` binds them). The OpenAPI document is built from this table.
+TABLE: tuple[Route, ...] = (
+    Route("/profiles/{user_id}", ProfileView, READ_OR_ADMIN),
+    # Before the kind route, so a user's prompt, flush, history or revert is never taken for a
+    # kind named by a user id.
+    Route("/profiles/{user_id}/prompt", PromptView, READ),
+    Route("/profiles/{user_id}/flush", FlushView, ADMIN_POST),
+    Route("/profiles/{user_id}/history", HistoryView, READ),
+    Route("/profiles/{user_id}/revert", RevertView, ADMIN_POST),
+    Route("/profiles/{kind}/{subject}", KindView, READ),
+    Route("/healthz", Health, OPEN),
+    Route("/metrics", Metrics, OPEN),  # counters only: no label names a user
+    Route("/readyz", Ready, OPEN),
+    Route("/openapi.json", OpenAPIDocument, OPEN),  # no secret, no user: a generator's input
+)
+
+
 def routes(
     readers: dict[str, ProfileReader], commands: faust.TopicT, settings: Settings
 ) -> tuple[Route, ...]:
-    """Every route a worker serves, its views bound to their dependencies, in matching order."""
+    """``TABLE``, each view bound to its dependencies."""
     user = readers[USER]
-    return (
-        Route(
-            "/profiles/{user_id}",
-            _bound(
-                ProfileView,
-                reader=user,
-                commands=commands,
-                max_body=settings.max_request_bytes,
-                command_keys=settings.command_keys,
-            ),
-            READ_OR_ADMIN,
-        ),
-        # Before the kind route, so a user's prompt, history or revert is never taken for a
-        # kind named by a user id.
-        Route("/profiles/{user_id}/prompt", _bound(PromptView, reader=user), READ),
-        Route("/profiles/{user_id}/history", _bound(HistoryView, reader=user), READ),
-        Route(
-            "/profiles/{user_id}/revert",
-            _bound(
-                RevertView,
-                reader=user,
-                commands=commands,
-                max_body=settings.max_request_bytes,
-                command_keys=settings.command_keys,
-            ),
-            ADMIN,
-        ),
-        Route("/profiles/{kind}/{subject}", _bound(KindView, readers=readers), READ),
-        Route("/healthz", _bound(Health), OPEN),
-        Route("/metrics", _bound(Metrics), OPEN),  # counters only: no label names a user
-        Route("/readyz", _bound(Ready), OPEN),
+    document = openapi.render(openapi.build(TABLE, profile_model=user.kind.schema.model))
+    command = {"commands": commands, "command_keys": settings.command_keys}
+    dependencies: dict[type[View], dict[str, Any]] = {
+        ProfileView: {"reader": user, "max_body": settings.max_request_bytes, **command},
+        PromptView: {"reader": user},
+        HistoryView: {"reader": user},
+        RevertView: {"reader": user, "max_body": settings.max_request_bytes, **command},
+        FlushView: command,
+        KindView: {"readers": readers},
+        OpenAPIDocument: {"document": document.encode()},
+    }
+    return tuple(
+        route._replace(view=_bound(route.view, **dependencies.get(route.view, {})))
+        for route in TABLE
     )
 
 
@@ -86,7 +90,8 @@ def register_views(
     commands: faust.TopicT,
     settings: Settings,
 ) -> None:
-    """Mount ``/profiles/...``, ``/healthz``, ``/readyz`` and ``/metrics`` on ``app``.
+    """Mount the routes of ``TABLE`` (``/profiles/...``, the probes, ``/metrics`` and
+    ``/openapi.json``) on ``app``.
 
     Args:
         app: the worker's Faust app, before it starts.

@@ -110,6 +110,8 @@ async def start_worker(
                 "PROFILE_STREAM_LLM_TIMEOUT_S": "2",
                 "PROFILE_STREAM_LLM_BACKOFF_S": "0.05",
                 "PROFILE_STREAM_LLM_BACKOFF_MAX_S": "0.2",
+                # Each batch extracted as it comes: the tests of buffers set their triggers.
+                "PROFILE_STREAM_FLUSH_IDLE_S": "0",
             }
             | extra
         )

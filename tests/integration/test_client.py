@@ -3,7 +3,10 @@ that resumes after a restart without gaps and delivers each event once."""
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import aiohttp
+import orjson
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
@@ -12,8 +15,11 @@ from streams.client import (
     BrokerUnavailable,
     ProfileEvents,
     ProfileNotFound,
+    Refused,
+    correct_profile,
     forget_profile,
     get_profile,
+    get_prompt,
     publish,
 )
 from streams.core.codecs import encode
@@ -24,6 +30,7 @@ from .conftest import StartWorker
 from .harness import ADMIN_TOKEN, BOOTSTRAP, PARTITIONS, READ_TOKEN, Kafka, Names, decode, message
 
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+COMMITTED_OPENAPI = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
 USERS = [f"user-{i}" for i in range(5)]
 
 
@@ -205,3 +212,75 @@ async def test_either_of_two_workers_answers_every_user_forwarding_at_most_once(
         for user in users:
             body = await get_profile(worker.url, user, token=READ_TOKEN)
             assert (body["user_id"], body["profile"]["name"]) == (user, "Someone")
+
+
+async def test_a_correction_locks_a_field_against_extraction_and_the_prompt_shows_it(
+    start_worker: StartWorker, kafka: Kafka, names: Names, fake_llm: FakeLLM
+) -> None:
+    fake_llm.on("I'm Alice", {"field": "name", "op": "set", "value": "Alice"})
+    fake_llm.on(
+        "Call me Al",
+        {"field": "name", "op": "set", "value": "Al"},
+        {"field": "languages", "op": "add", "value": "Spanish"},
+    )
+    worker = await start_worker()
+    user = "acme/ann?1"  # quoted in every URL, or PATCH would reach another route
+    await kafka.send(names.input, message(user, "I'm Alice"))
+    await kafka.read(names.output, lambda r: len(r) >= 1)
+
+    with pytest.raises(Refused) as read_only:
+        await correct_profile(worker.url, user, token=READ_TOKEN, lock=["name"])
+    assert read_only.value.status == 403
+    with pytest.raises(Refused, match="shoe_size") as unknown:
+        await correct_profile(worker.url, user, token=ADMIN_TOKEN, values={"shoe_size": 42})
+    assert unknown.value.status == 400
+
+    command_id = await correct_profile(
+        worker.url, user, token=ADMIN_TOKEN, values={"name": "Ann"}, lock=["name"]
+    )
+    events = decode(await kafka.read(names.output, lambda r: len(r) >= 2))
+    assert (events[1]["source_message_ids"], events[1]["profile"]["name"]) == ([command_id], "Ann")
+
+    await kafka.send(names.input, message(user, "Call me Al, I speak Spanish"))
+    events = decode(await kafka.read(names.output, lambda r: len(r) >= 3))
+    assert (events[2]["profile"]["name"], events[2]["profile"]["languages"]) == ("Ann", ["Spanish"])
+    body = await get_profile(worker.url, user, token=READ_TOKEN)
+    assert (body["version"], body["locked"]) == (3, ["name"])
+
+    prompt = await get_prompt(worker.url, user, token=READ_TOKEN)
+    assert prompt.splitlines() == [
+        "<User Profile>",
+        "name: Ann",
+        "languages: Spanish",
+        "</User Profile>",
+    ]
+    with pytest.raises(ProfileNotFound, match="no profile for 'nobody'"):
+        await get_prompt(worker.url, "nobody", token=READ_TOKEN)
+
+
+async def test_a_worker_serves_its_openapi_document_and_answers_as_it_says(
+    start_worker: StartWorker, kafka: Kafka, names: Names, fake_llm: FakeLLM
+) -> None:
+    fake_llm.on("I'm Dee", {"field": "name", "op": "set", "value": "Dee"})
+    worker = await start_worker()
+    await kafka.send(names.input, message("dee", "I'm Dee"))
+    await kafka.read(names.output, lambda r: len(r) >= 1)
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{worker.url}/openapi.json") as answer:  # no token
+            assert answer.status == 200
+            document = await answer.json()
+        committed = orjson.loads(COMMITTED_OPENAPI.read_bytes())
+        assert document == committed | {"info": committed["info"] | document["info"]}
+
+        read = {"Authorization": f"Bearer {READ_TOKEN}"}
+        for path, subject in (
+            ("/profiles/dee", "/profiles/{user_id}"),
+            ("/profiles/dee/prompt", "/profiles/{user_id}/prompt"),
+            ("/healthz", "/healthz"),
+            ("/readyz", "/readyz"),
+        ):
+            async with session.get(f"{worker.url}{path}", headers=read) as answer:
+                documented = document["paths"][subject]["get"]["responses"]
+                assert answer.status == 200 and "200" in documented, path
+            async with session.post(f"{worker.url}{path}", headers=read) as answer:
+                assert answer.status == 405 and "post" not in document["paths"][subject], path

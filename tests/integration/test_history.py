@@ -89,13 +89,14 @@ async def test_a_field_changed_several_times_reads_as_of_each_version_and_each_t
     # Each revision, and each event's evidence, names the input record it came from.
     where = places(await kafka.read(names.input, lambda r: len(r) >= 4))
     status, body = await http("GET", f"{url}/history?field=location")
-    assert status == 200 and not body["truncated"] and body["history_from"] == 0
-    assert [(r["version"], r["op"], r["value"]) for r in body["revisions"]] == [
+    location = body["fields"]["location"]
+    assert status == 200 and not location["truncated"] and body["history_from"] == 0
+    assert [(r["version"], r["op"], r["value"]) for r in location["revisions"]] == [
         (1, "set", "Lyon"),
         (2, "set", "Paris"),
         (3, "set", "Oslo"),
     ]
-    for n, revision in enumerate(body["revisions"], 1):
+    for n, revision in enumerate(location["revisions"], 1):
         evidence = revision["evidence"]
         assert evidence["message_id"] == f"m{n}" and evidence["quote"] == PLACES[n - 1][0]
         assert (evidence["topic"], (evidence["partition"], evidence["offset"])) == (
@@ -110,7 +111,9 @@ async def test_a_field_changed_several_times_reads_as_of_each_version_and_each_t
     assert listed.code == 0, listed.err
     assert [line.split()[:4] for line in listed.lines] == [
         [f"v{n}", revision["at"], "set", f'"{city}"']
-        for n, (revision, (_, city)) in enumerate(zip(body["revisions"], PLACES, strict=True), 1)
+        for n, (revision, (_, city)) in enumerate(
+            zip(location["revisions"], PLACES, strict=True), 1
+        )
     ]
     assert f"from m2 ({names.input}/{where['m2'][0]}@{where['m2'][1]})" in listed.lines[1]
     got = await cli(env, "get", "ann", "--as-of", "2026-11-25T12:30:00Z")
@@ -160,9 +163,9 @@ async def test_a_rollback_then_a_new_message_and_the_bound_says_what_it_dropped(
     events = decode(await kafka.read(names.output, lambda r: len(r) >= 5))
     assert events[4]["profile"]["name"] == "Ann" and events[4]["profile"]["location"] == "Paris"
     status, body = await http("GET", f"{url}/history?field=location")
-    assert body["truncated"] and [
-        (r["version"], r["op"], r["value"]) for r in body["revisions"]
-    ] == [
+    location = body["fields"]["location"]
+    assert location["truncated"]
+    assert [(r["version"], r["op"], r["value"]) for r in location["revisions"]] == [
         (3, "set", "Oslo"),
         (4, "revert", "Paris"),
     ]

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import orjson
 
 from tests.fakes.llm_server import FakeLLM
 
@@ -89,6 +90,15 @@ async def test_migrate_command_brings_every_stale_profile_to_the_new_schema_thro
 
     second = await cli(worker, "migrate", "--kind", "user")
     assert "2 stored, 2 on Member/v2, migration requested for 0" in second
+    counted = await cli(worker, "migrate", "--dry-run", "--json")
+    assert orjson.loads(counted) == {
+        "kind": "user",
+        "schema": "Member/v2",
+        "dry_run": True,
+        "stored": 2,
+        "current": 2,
+        "stale": 0,
+    }
 
 
 async def cli(worker: Any, *args: str) -> str:

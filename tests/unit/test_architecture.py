@@ -5,11 +5,15 @@ this test is what keeps it true. It walks the source with ``ast``, so it needs n
 """
 
 import ast
+import re
 import sys
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.unit.clients import PYTHON_CLIENT, load_staging
 
 ROOT = Path(__file__).resolve().parents[2]
 STDLIB = set(sys.stdlib_module_names)
@@ -20,7 +24,8 @@ IO = {"faust", "mode", "aiokafka", "redis", "openai", "aiohttp", "rocksdict", "p
 ALLOWED: dict[str, tuple[set[str], set[str]]] = {
     "schemas": ({"pydantic"}, set()),
     "streams.errors": (set(), set()),
-    "streams.core": ({"pydantic", "orjson"}, {"streams.core", "streams.errors"}),
+    # pydantic_core: pydantic's own engine (its SchemaError, for a pattern it cannot compile).
+    "streams.core": ({"pydantic", "pydantic_core", "orjson"}, {"streams.core", "streams.errors"}),
     "streams.extract": (
         {"pydantic", "orjson", "openai", "redis", "prometheus_client"},
         {
@@ -52,12 +57,18 @@ ALLOWED: dict[str, tuple[set[str], set[str]]] = {
             "streams.settings",
             "streams.faust_glue",
             "streams.extract.prompt",  # the profile as a prompt block, for GET .../prompt
+            "streams.version",  # the OpenAPI document's info.version
         },
     ),
     "streams.client": (
         {"pydantic", "orjson", "aiokafka", "aiohttp"},
         # streams.kafka_security: the one place a Kafka connection's TLS and SASL are built.
         {"streams.core.codecs", "streams.errors", "streams.client", "streams.kafka_security"},
+    ),
+    # The langgraph extra's one module: the rest of the client installs without langgraph.
+    "streams.client.langgraph_store": (
+        {"pydantic", "orjson", "aiohttp", "langgraph"},
+        {"streams.errors", "streams.client"},
     ),
     "streams.kafka_security": ({"pydantic", "aiokafka"}, {"streams.errors"}),
 }
@@ -179,3 +190,43 @@ def test_core_and_pipeline_never_touch_io_libraries() -> None:
         if module.startswith(("streams.core", "streams.pipeline")):
             tops = {n.split(".")[0] for n in _imports(module, path)}
             assert tops & IO == set(), f"{module} imports {tops & IO}"
+
+
+#: Libraries only the worker uses: the client distribution must import none of them.
+WORKER_ONLY = {
+    "faust",
+    "mode",
+    "rocksdict",
+    "redis",
+    "openai",
+    "click",
+    "prometheus_client",
+    "pydantic_settings",
+}
+
+
+def _client_imports() -> dict[str, set[str]]:
+    """Third-party top-level names the client distribution's modules import, with importers."""
+    staging = load_staging()
+    found: dict[str, set[str]] = {}
+    for module, path in staging.closure(ROOT, staging.roots(PYTHON_CLIENT)).items():
+        for name in _imports(module, path):
+            top = name.split(".")[0]
+            if top not in STDLIB and top not in {"streams", "schemas"}:
+                found.setdefault(top, set()).add(module)
+    return found
+
+
+def test_the_client_distribution_imports_only_the_dependencies_it_declares() -> None:
+    """clients/python ships streams.client and every module of ours it reaches: none of them
+    may need the worker's libraries, and each library it needs is in its pyproject."""
+    project = tomllib.loads((PYTHON_CLIENT / "pyproject.toml").read_text())["project"]
+    requirements = [
+        *project["dependencies"],
+        *(r for extra in project.get("optional-dependencies", {}).values() for r in extra),
+    ]
+    declared = {re.split(r"[\[<>=!~; ]", r, maxsplit=1)[0].replace("-", "_") for r in requirements}
+    imported = _client_imports()
+    assert {name: imported[name] for name in imported.keys() & WORKER_ONLY} == {}
+    assert {name: imported[name] for name in imported.keys() - declared} == {}
+    assert {"aiokafka", "aiohttp", "pydantic", "orjson"} <= imported.keys()

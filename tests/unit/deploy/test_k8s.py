@@ -9,9 +9,8 @@ import pytest
 import yaml
 
 from streams.cli import main as cli
-from streams.core.kinds import USER
 from streams.settings import Settings
-from streams.web.views import routes
+from streams.web.views import TABLE
 
 ROOT = Path(__file__).resolve().parents[3]
 K8S = ROOT / "deploy" / "k8s"
@@ -20,7 +19,7 @@ SETTINGS_ENV = {PREFIX + name.upper() for name in Settings.model_fields}
 SETTINGS_ENV |= {"OPENAI_API_KEY", "OPENAI_BASE_URL"}
 HELPERS = {"POD_NAME", "NAMESPACE"}  # downward API, only to build PROFILE_STREAM_WEB_HOST
 # The paths the worker serves, from its route table (the views' dependencies are not needed).
-ROUTES = {route.path for route in routes({USER: object()}, object(), Settings())}  # type: ignore[arg-type, dict-item]
+ROUTES = {route.path for route in TABLE}
 DOCKERFILE = (ROOT / "deploy" / "Dockerfile").read_text()
 
 

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import faust
+import faust.stores.rocksdb
 import faust.streams
 import faust.tables.base
 import pytest
@@ -14,10 +15,13 @@ from faust.types import TP
 
 from streams.faust_glue import (
     ProfileTable,
+    actives_ready,
     add_web_middleware,
     consumer_lag,
     keep_fetched_events_on_resume,
     make_event_current,
+    mounted_methods,
+    partition_event,
     tables_recovered,
 )
 
@@ -89,6 +93,34 @@ async def test_a_table_write_is_acked_once_its_changelog_send_is(
     await table.changelog_acked(b"bob")  # never written: returns at once
 
 
+async def test_a_partition_event_routes_a_write_outside_any_input(
+    app: faust.App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A timer's flush writes with no consumed event: the stand-in carries the partition.
+    sends: list[tuple[Any, ...]] = []
+    monkeypatch.setattr(faust.Table, "send_changelog", lambda self, *a: sends.append(a) or _Sent())
+    table = ProfileTable(app, name="glue-flush", key_type=bytes, value_type=bytes)
+    event = partition_event(("chat-messages", 5))
+    make_event_current(event)
+    # What Faust reads from the current event: the topic (to check partition counts) and
+    # the partition (of the changelog send, and of the RocksDB database written).
+    monkeypatch.setattr(table, "_verify_source_topic_partitions", lambda topic: None)
+    assert table.partition_for_key(b"alice") == 5
+    table.on_key_set(b"alice", b"v1")
+    assert sends == [(5, b"alice", b"v1")]
+    rocksdb_set = inspect.getsource(faust.stores.rocksdb.Store._set)
+    assert "event.message.partition" in rocksdb_set
+    assert event.ack() is False  # nothing was read, nothing is acknowledged
+    make_event_current(None)
+
+
+async def test_actives_ready_follows_the_rebalance(app: faust.App) -> None:
+    app.tables.on_rebalance_start()
+    assert actives_ready(app) is False
+    app.tables.on_actives_ready()  # type: ignore[attr-defined]
+    assert actives_ready(app) is True
+
+
 async def test_consumer_lag_reads_the_committed_offsets_faust_keeps(
     app: faust.App, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -108,6 +140,23 @@ async def test_tables_recovered_reads_the_recovery_event(app: faust.App) -> None
     assert tables_recovered(app) is False
     completed.set()
     assert tables_recovered(app) is True
+
+
+async def test_mounted_methods_are_the_routes_faust_adds_for_a_view(app: faust.App) -> None:
+    class Reader(faust.web.View):
+        async def get(self, request: faust.web.Request) -> faust.web.Response:
+            return self.json({})
+
+        async def patch(self, request: faust.web.Request) -> faust.web.Response:
+            return self.json({})
+
+    app.page("/things/{name}")(Reader)
+    mounted = {
+        route.method
+        for route in app.web.web_app.router.routes()  # type: ignore[attr-defined]
+        if route.resource is not None and route.resource.canonical == "/things/{name}"
+    }
+    assert mounted_methods(Reader) == mounted == {"GET", "HEAD", "PATCH"}
 
 
 async def test_add_web_middleware_reaches_the_aiohttp_application(app: faust.App) -> None:

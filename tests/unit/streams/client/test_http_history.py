@@ -36,11 +36,12 @@ async def worker() -> AsyncIterator[tuple[str, Seen]]:
             )
         if query.get("version") == "50":
             return web.json_response({"error": "no version 50: the profile is at 12"}, status=404)
-        return web.json_response({"user_id": request.match_info["user_id"], **query})
+        return web.json_response({"user_id": request.match_info["user_id"], "profile": {}, **query})
 
     async def history(request: web.Request) -> web.Response:
         seen.append({"path": request.path, "query": dict(request.query)})
-        return web.json_response({"field": request.query.get("field"), "revisions": []})
+        field = request.query.get("field")
+        return web.json_response({"history_from": 0, "fields": {field: {}} if field else {}})
 
     async def revert(request: web.Request) -> web.Response:
         seen.append({"path": request.path, "body": await request.json()})
@@ -83,7 +84,9 @@ async def test_a_dropped_version_is_history_unavailable_and_a_missing_one_not_fo
 
 async def test_history_names_the_field(worker: tuple[str, Seen]) -> None:
     url, seen = worker
-    assert (await get_history(url, "ann", token="t", field="location"))["field"] == "location"
+    assert list((await get_history(url, "ann", token="t", field="location"))["fields"]) == [
+        "location"
+    ]
     assert seen[-1]["query"] == {"field": "location"}
     await get_history(url, "ann", token="t")
     assert seen[-1]["query"] == {} and seen[-1]["path"] == "/profiles/ann/history"

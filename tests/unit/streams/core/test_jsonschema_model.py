@@ -58,5 +58,5 @@ def test_a_kinds_file_may_name_a_json_schema_beside_it(tmp_path: Path) -> None:
 
 def test_unsupported_types_are_refused_with_the_setting(tmp_path: Path) -> None:
     path = write(tmp_path, {"type": "object", "properties": {"x": {"type": "object"}}})
-    with pytest.raises(ConfigError, match="PROFILE_STREAM_PROFILE_MODEL.*'x'"):
+    with pytest.raises(ConfigError, match="PROFILE_STREAM_PROFILE_MODEL=.*: /properties/x/type:"):
         load_profile_schema(str(path))

@@ -16,6 +16,7 @@ from pydantic import SecretStr
 
 from schemas import ChatMessage, ModelUsage, PatchOperation, ProfileCommand, ProfileRecord
 from streams.core.codecs import COMMAND_HEADER, decode_record, encode
+from streams.core.flushing import FlushPolicy
 from streams.core.kinds import USER, Kind, load_kinds
 from streams.core.partitioning import partition_for
 from streams.core.profile_schema import ProfileSchema
@@ -24,6 +25,7 @@ from streams.extract.base import Extraction
 from streams.pipeline.admission import Admission, Admitted
 from streams.pipeline.apply import ProfileUpdater
 from streams.pipeline.dead_letters import DeadLetters
+from streams.pipeline.flush_clock import FlushClock
 from streams.pipeline.job import Job
 from streams.pipeline.policy import Exit
 from streams.pipeline.publish import Publisher
@@ -146,6 +148,7 @@ def chat(
     partitions: int = 1,
     sent_at: datetime = T0,
     headers: Any = (),
+    timestamp: float | None = None,
     **fields: Any,
 ) -> Record:
     """The record of a chat message on the partition its user's key goes to (unless told)."""
@@ -163,7 +166,15 @@ def chat(
     key = key if key is not None else user.encode()
     if partition is None:
         partition = partition_for(user.encode(), partitions)
-    return Record(key, encode(body), offset=offset, partition=partition, headers=headers)
+    return Record(
+        key,
+        encode(body),
+        offset=offset,
+        partition=partition,
+        headers=headers,
+        # The record's time (Kafka's CreateTime): the producer's clock, by default sent_at.
+        timestamp=sent_at.timestamp() if timestamp is None else timestamp,
+    )
 
 
 def command(
@@ -198,7 +209,13 @@ class Pipeline:
     (``batch`` applies several admitted records together), then acknowledged.
     """
 
-    def __init__(self, *, partitions: int = 1, kind: Kind | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        partitions: int = 1,
+        kind: Kind | None = None,
+        flushing: FlushPolicy | None = None,
+    ) -> None:
         self.settings = Settings(
             partitions=partitions, extractor="rules", command_keys=(COMMAND_KEY,)
         )
@@ -212,8 +229,19 @@ class Pipeline:
             self.settings, self.kind, dead_letters, self.reroute, on_exit=self.exits.append
         )
         self.publisher = Publisher(self.kind, self.table, self.output, purge=self.model.forget)
+        #: The worker's clock, as the flush triggers read it; tests move it.
+        self.now = T0.timestamp()
+        self.clock = FlushClock()
         self.updater = ProfileUpdater(
-            self.kind, self.model, self.table, self.publisher, dead_letters
+            self.kind,
+            self.model,
+            self.table,
+            self.publisher,
+            dead_letters,
+            # Default: every batch extracted as it comes (buffers of one batch's life).
+            flushing=flushing or FlushPolicy(idle_s=0.0),
+            on_buffer=self.clock.set,
+            clock=lambda: self.now,
         )
 
     async def admit(self, record: Record) -> Admitted | None:
@@ -231,6 +259,12 @@ class Pipeline:
             await self.updater.apply(admitted[0].key, admitted)
         for job in jobs:
             job.ack()
+
+    async def tick(self) -> None:
+        """What the worker's flush timer does at ``now``: a flush job for each subject due."""
+        for key, tp in self.clock.take_due(self.now):
+            stand_in = Event(Record(None, None, partition=tp[1], topic=tp[0]))
+            await self.updater.apply(key, [Job.flush(key, tp, stand_in, None)])
 
     def stored(self, user: str = "alice") -> ProfileRecord:
         """The record the table holds for ``user``."""

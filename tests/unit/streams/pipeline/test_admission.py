@@ -52,7 +52,7 @@ async def test_an_undecodable_event_is_dead_lettered_as_it_came(
 
 async def test_a_message_from_the_future_is_dead_lettered_with_the_setting_to_change() -> None:
     pipeline = Pipeline()
-    early = chat("m1", "hi", sent_at=T0 + timedelta(hours=1))  # the record is stamped T0
+    early = chat("m1", "hi", sent_at=T0 + timedelta(hours=1), timestamp=T0.timestamp())
     assert await pipeline.admit(early) is None
     (dead,) = pipeline.dlq.values
     assert dead["reason_code"] == "invalid_message" and dead["user_id"] == "alice"
@@ -100,7 +100,8 @@ async def test_a_re_routed_copy_sent_again_after_a_crash_is_applied_once() -> No
     await pipeline.batch(*(chat(f"n{i}", "hi", offset=1 + i, partitions=8) for i in range(300)))
     assert "m1" not in pipeline.stored().recent_message_ids
     await pipeline.feed(await reroute(301))
-    assert pipeline.model.calls[0] == ["m1"] and len(pipeline.model.calls) == 2
+    assert pipeline.model.calls[0] == ["m1"]
+    assert [m for call in pipeline.model.calls for m in call].count("m1") == 1
     assert [e["event_id"] for e in pipeline.output.values] == ["alice:1"]
     assert pipeline.stored().applied[f"origin:chat-messages:{misplaced.partition}"] == 40
 
@@ -150,7 +151,8 @@ async def test_a_forwarded_copy_sent_again_after_a_crash_is_applied_once_by_the_
         "m1", "name=Ship", offset=301, metadata={"team_id": "t7"}, key=b"t7", headers=headers
     )
     await pipeline.feed(copy_again)
-    assert len(pipeline.model.calls) == 2 and [e["version"] for e in pipeline.output.values] == [1]
+    assert [m for call in pipeline.model.calls for m in call].count("m1") == 1
+    assert [e["version"] for e in pipeline.output.values] == [1]
 
 
 async def test_another_kinds_topic_admits_only_records_keyed_by_their_subject() -> None:

@@ -8,6 +8,7 @@ import pytest
 from schemas import ModelUsage, PatchOperation
 from streams.errors import BrokerUnavailable, CachePurgeFailed, ExtractionFailed, SendRejected
 from streams.pipeline import apply as apply_module
+from streams.pipeline import flush as flush_module
 from streams.pipeline.job import Job
 from streams.pipeline.policy import undeliverable
 from streams.pipeline.scheduler import KeyedScheduler, SchedulerLimits
@@ -177,7 +178,11 @@ async def test_a_bug_in_the_extractor_dead_letters_the_new_messages_as_internal_
     (dead,) = pipeline.dlq.values
     assert (dead["reason_code"], dead["message_id"]) == ("internal_error", "m1")
     assert "RuntimeError" in dead["reason"] and "alice" not in dead["reason"]
-    assert pipeline.output.sent == [] and pipeline.table == {}
+    assert pipeline.output.sent == [] and pipeline.stored().version == 0
+    # Re-published from the dead-letter topic once the bug is fixed, it is applied.
+    pipeline.model.fail = None
+    await pipeline.feed(chat("m1", "name=Alice", offset=9))
+    assert [e["profile"]["name"] for e in pipeline.output.values] == ["Alice"]
 
 
 def _scheduled(pipeline: Pipeline, fatal: list[BaseException]) -> KeyedScheduler:
@@ -205,7 +210,7 @@ async def test_a_batch_whose_merge_has_a_bug_is_dead_lettered_acked_and_the_user
     def buggy_merge(*args: Any, **kwargs: Any) -> Any:
         raise KeyError("a bug")
 
-    monkeypatch.setattr(apply_module, "merge", buggy_merge)
+    monkeypatch.setattr(flush_module, "merge", buggy_merge)
     batch = [chat("m1", "name=Al", offset=0), chat("m2", "name=Alice", offset=1)]
     events = await _submit(pipeline, scheduler, *batch)
     assert [e.acks for e in events] == [1, 1] and fatal == []

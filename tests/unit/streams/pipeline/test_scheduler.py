@@ -295,3 +295,31 @@ async def test_stop_cancels_batches_that_outlast_the_grace() -> None:
         await asyncio.sleep(0)
     assert await sched.stop(grace_s=0.05) == 1
     assert ran == [b"a"] and acked == [] and sched.pending == 1
+
+
+async def test_a_timer_job_runs_alone_behind_the_users_jobs_and_acknowledges_nothing() -> None:
+    rec = Recorder(delay=0.005)
+    sched = rec.scheduler(window_s=0.0)
+    tp = ("t", 0)
+    for offset in range(3):
+        await sched.submit(rec.job("alice", offset))
+    sched.submit_timer(Job.flush(b"alice", tp, FakeEvent([], tp, -1), sched.ownership.token(tp)))
+    await sched.submit(rec.job("alice", 3))
+    await drained(sched)
+    while any(key == b"alice" for key in sched._keys):  # noqa: ASYNC110 - the timer job
+        await asyncio.sleep(0.001)
+    offsets = [offsets for key, offsets in rec.batches if key == b"alice"]
+    assert [-1] in offsets  # the timer's job ran, alone, in submission order
+    flat = [o for batch in offsets for o in batch]
+    assert flat.index(-1) > flat.index(2)
+    assert sorted(o for _, o in rec.acked) == [0, 1, 2, 3]  # only the inputs
+
+
+async def test_a_timer_job_of_a_partition_gone_is_dropped() -> None:
+    rec = Recorder()
+    sched = rec.scheduler()
+    tp = ("t", 0)
+    token = sched.ownership.token(tp)
+    await sched.revoke([tp], grace_s=0)
+    sched.submit_timer(Job.flush(b"alice", tp, FakeEvent([], tp, -1), token))
+    assert sched._keys == {} and rec.batches == []

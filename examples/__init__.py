@@ -1,0 +1,1 @@
+"""Runnable examples of apps on profile-stream; each module says how to run it."""

@@ -1,0 +1,172 @@
+"""A flush: the buffered messages of one subject to the model, merged, published as a version.
+
+The messages go in chunks of one model call's bounds, each chunk seeing the profile the ones
+before it made; the version names every message flushed. A flush whose extraction gives up
+dead-letters each buffered message (as it was read when it is one of the batch's inputs, else
+rebuilt from the buffer) and forgets their ids, so the same messages re-published from the
+dead-letter topic are applied.
+"""
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from schemas import BufferedMessage, ChatMessage, FieldChange, ModelUsage, ProfileRecord
+from streams.core.flushing import FlushPolicy, FlushReason
+from streams.core.history import Source, Trail
+from streams.core.kinds import Kind
+from streams.core.merge import MergeResult, merge
+from streams.core.records import dead_lettered, next_version, unbuffered
+from streams.core.usage import add_usage
+from streams.extract.base import Extractor
+from streams.metrics import EXTRACTIONS, FLUSHES, MESSAGES_EXTRACTED
+from streams.pipeline.buffering import BufferedSource, chunks
+from streams.pipeline.dead_letters import DeadLetters
+from streams.pipeline.job import Job
+from streams.pipeline.policy import DeadLetter, Stage, decide
+from streams.pipeline.ports import SourceMessage
+from streams.pipeline.publish import Publisher
+from streams.pipeline.scheduler import Release
+
+__all__ = ["Flusher", "newest"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Flusher:
+    """Flushes one kind's buffers (see the module docstring)."""
+
+    kind: Kind
+    extractor: Extractor
+    publisher: Publisher
+    dead_letters: DeadLetters
+    policy: FlushPolicy
+    #: Revisions kept per field (PROFILE_STREAM_REVISIONS_PER_FIELD; 0: none).
+    revisions_per_field: int = 0
+
+    async def flush(
+        self,
+        key: bytes,
+        job: Job,
+        record: ProfileRecord,
+        migration: list[FieldChange],
+        reason: FlushReason,
+        release: Release,
+        inputs: Mapping[str, SourceMessage] | None = None,
+    ) -> ProfileRecord:
+        """Extract the buffered messages and publish the next version; returns the record as
+        stored. A flush that gives up dead-letters each buffered message: as it was read when
+        it is one of this batch's ``inputs`` (by message id), else rebuilt from the buffer."""
+        entries = record.buffer
+        messages = [entry.message for entry in entries]
+        emptied = unbuffered(record)
+        try:
+            result, spent = await self._extract_chunks(emptied, messages)
+        except Exception as exc:
+            decision = decide(exc, Stage.BATCH)
+            if not isinstance(decision, DeadLetter):
+                raise
+            release()
+            EXTRACTIONS.labels("failed").inc()
+            for entry in entries:
+                source = (inputs or {}).get(entry.message.message_id)
+                await self.dead_letters.send(
+                    source or BufferedSource.of(entry, key),
+                    decision,
+                    user_id=entry.message.user_id,
+                    message_id=entry.message.message_id,
+                )
+            emptied = dead_lettered(emptied, [m.message_id for m in messages])
+            result, spent = None, ModelUsage()
+        release()  # the model is done with this batch; writing results needs no slot
+        updated, event = next_version(
+            emptied,
+            result,
+            offsets={},
+            message_ids=[],
+            at=newest(record),
+            migration=migration,
+            spent=spent,
+            sources=[m.message_id for m in messages],
+            trail=self._trail(entries),
+        )
+        await self.publisher.publish(key, job.event, updated, event)
+        FLUSHES.labels(str(reason)).inc()
+        if event is not None:
+            logger.info(
+                "profile updated user_id=%s version=%d changes=%d messages=%d flush=%s",
+                record.user_id,
+                event.version,
+                len(event.changes),
+                len(messages),
+                reason,
+            )
+        return updated
+
+    def _trail(self, entries: Sequence[BufferedMessage]) -> Trail:
+        """The revisions to keep, each change placed at its buffered message's record."""
+        places = {e.message.message_id: Source.of(e.source, e.offset) for e in entries}
+        return Trail(self.revisions_per_field, places)
+
+    async def _extract_chunks(
+        self, record: ProfileRecord, messages: list[ChatMessage]
+    ) -> tuple[MergeResult | None, ModelUsage]:
+        """The merged result of ``messages``, asked in chunks of one model call's bounds, each
+        chunk seeing the profile the ones before it made."""
+        combined: MergeResult | None = None
+        spent = ModelUsage()
+        bounds = self.policy.max_messages, self.policy.max_chars
+        for chunk in chunks(messages, *bounds):
+            if combined is not None:
+                record = record.model_copy(
+                    update={"profile": combined.profile, "provenance": combined.provenance}
+                )
+            result, cost = await self._extract(record, chunk)
+            spent = add_usage(spent, cost)
+            if result is not None:
+                changes = (combined.changes if combined else []) + result.changes
+                dropped = (combined.dropped if combined else []) + result.dropped
+                combined = MergeResult(result.profile, result.provenance, changes, dropped)
+        return combined, spent
+
+    async def _extract(
+        self, record: ProfileRecord, messages: list[ChatMessage]
+    ) -> tuple[MergeResult | None, ModelUsage]:
+        """The merged result (None when no message is the user's own: nothing to learn), and
+        what the model calls for it cost."""
+        own = [m for m in messages if m.role in self.kind.schema.source_roles]
+        if not own:
+            return None, ModelUsage()
+        MESSAGES_EXTRACTED.inc(len(messages))
+        extraction = await self.extractor.extract(
+            record.profile or self.kind.schema.empty(),
+            messages,
+            self.kind.schema,
+            subject=record.user_id,
+            kind=self.kind.name,
+        )
+        result = merge(
+            record.profile,
+            record.provenance,
+            record.locked,
+            extraction.operations,
+            self.kind.schema,
+            evidence={m.message_id: m.sent_at for m in own},
+        )
+        EXTRACTIONS.labels("ok").inc()
+        dropped = len(extraction.malformed) + len(result.dropped)
+        if dropped:
+            logger.warning(
+                "dropped invalid operations user_id=%s count=%d reasons=%s",
+                record.user_id,
+                dropped,
+                sorted({d.reason.split(":")[0] for d in result.dropped}),
+            )
+        return result, extraction.usage
+
+
+def newest(record: ProfileRecord) -> datetime:
+    """When the newest buffered message was sent (the time a flush's version takes)."""
+    return max(entry.message.sent_at for entry in record.buffer)

@@ -1,0 +1,139 @@
+"""Buffered flushes: messages wait durably in the user's record, one call per conversation."""
+
+from datetime import timedelta
+
+from streams.core.flushing import FlushPolicy
+from tests.unit.helpers import T0
+
+from .fakes import Pipeline, chat, command
+
+POLICY = FlushPolicy(idle_s=30, max_age_s=300, max_messages=20, max_chars=12_000)
+S = T0.timestamp()
+
+
+def _at(seconds: float) -> dict[str, object]:
+    return {"sent_at": T0 + timedelta(seconds=seconds)}
+
+
+async def test_a_conversation_is_extracted_in_one_call_once_idle() -> None:
+    pipeline = Pipeline(flushing=POLICY)
+    await pipeline.feed(
+        chat("m1", "hi", offset=0, **_at(0)),
+        chat("m2", "name=Alice", offset=1, **_at(5)),
+        chat("m3", "bye", offset=2, **_at(9)),
+    )
+    assert pipeline.model.calls == [] and pipeline.output.sent == []
+    record = pipeline.stored()
+    assert [b.message.message_id for b in record.buffer] == ["m1", "m2", "m3"]
+    assert record.applied == {"chat-messages:0": 2}  # accepted: their offsets may be committed
+    pipeline.now = S + 9 + 29
+    await pipeline.tick()
+    assert pipeline.model.calls == []  # not idle yet
+    pipeline.now = S + 9 + 30
+    await pipeline.tick()
+    assert pipeline.model.calls == [["m1", "m2", "m3"]]
+    (event,) = pipeline.output.values
+    assert event["source_message_ids"] == ["m1", "m2", "m3"] and event["version"] == 1
+    assert event["updated_at"] == "2026-01-01T12:00:09Z"  # the newest message's time
+    assert pipeline.stored().buffer == () and pipeline.stored().profile["name"] == "Alice"
+
+
+async def test_a_redelivered_buffered_message_is_not_buffered_twice() -> None:
+    pipeline = Pipeline(flushing=POLICY)
+    first = chat("m1", "name=Alice", offset=0)
+    await pipeline.feed(first, first)
+    assert len(pipeline.stored().buffer) == 1
+    pipeline.now = S + 30
+    await pipeline.tick()
+    await pipeline.feed(first)  # after the flush: still known
+    assert pipeline.model.calls == [["m1"]]
+
+
+async def test_a_new_conversation_flushes_the_previous_one_first() -> None:
+    pipeline = Pipeline(flushing=POLICY)
+    await pipeline.feed(
+        chat("m1", "name=Al", offset=0, conversation_id="c1"),
+        chat("m2", "name=Alice", offset=1, conversation_id="c2"),
+    )
+    assert pipeline.model.calls == [["m1"]]
+    assert [b.message.message_id for b in pipeline.stored().buffer] == ["m2"]
+
+
+async def test_the_end_of_a_conversation_flushes_at_once() -> None:
+    pipeline = Pipeline(flushing=POLICY)
+    await pipeline.feed(
+        chat("m1", "hi", offset=0),
+        chat("m2", "name=Alice", offset=1, end_of_conversation=True),
+    )
+    assert pipeline.model.calls == [["m1", "m2"]] and pipeline.stored().buffer == ()
+
+
+async def test_a_full_buffer_is_flushed_at_once() -> None:
+    pipeline = Pipeline(flushing=FlushPolicy(idle_s=30, max_age_s=300, max_messages=3))
+    await pipeline.feed(*(chat(f"m{i}", "hi", offset=i) for i in range(4)))
+    assert pipeline.model.calls == [["m0", "m1", "m2"]]
+    assert [b.message.message_id for b in pipeline.stored().buffer] == ["m3"]
+
+
+async def test_a_flush_command_extracts_now_and_a_correction_follows_the_buffer() -> None:
+    pipeline = Pipeline(flushing=POLICY)
+    await pipeline.feed(chat("m1", "name=Al", offset=0), command("f1", "flush", offset=1))
+    assert pipeline.model.calls == [["m1"]]
+    await pipeline.feed(chat("m2", "name=Alice", offset=2))
+    correction = {"field": "name", "op": "set", "value": "Bea"}
+    await pipeline.feed(command("c1", "correct", offset=3, operations=[correction]))
+    # The message before the correction was extracted first: the correction wins.
+    assert pipeline.model.calls == [["m1"], ["m2"]]
+    assert [e["profile"]["name"] for e in pipeline.output.values] == ["Al", "Alice", "Bea"]
+
+
+async def test_a_forget_drops_the_buffer_without_asking_the_model() -> None:
+    pipeline = Pipeline(flushing=POLICY)
+    await pipeline.feed(chat("m0", "name=Alice", offset=0), command("f0", "flush", offset=1))
+    await pipeline.feed(chat("m1", "I live in Paris", offset=2), command("c1", "forget", offset=3))
+    assert pipeline.model.calls == [["m0"]]
+    record = pipeline.stored()
+    assert record.buffer == () and record.forgotten_at is not None
+    assert pipeline.clock.take_due(S + 10_000) == []  # nothing left to flush
+
+
+async def test_a_failed_flush_dead_letters_each_buffered_message() -> None:
+    pipeline = Pipeline(flushing=POLICY)
+    await pipeline.feed(chat("m1", "hi", offset=0), chat("m2", "name=Alice", offset=1))
+    pipeline.model.fail = RuntimeError("the extractor has a bug")
+    pipeline.now = S + 60
+    await pipeline.tick()
+    assert [(d["message_id"], d["source_offset"]) for d in pipeline.dlq.values] == [
+        ("m1", 0),
+        ("m2", 1),
+    ]
+    assert pipeline.stored().buffer == ()
+    pipeline.now = S + 120
+    await pipeline.tick()  # the buffer is gone: no second attempt, no second letter
+    assert len(pipeline.dlq.values) == 2
+
+
+async def test_a_user_over_the_daily_budget_keeps_buffering_until_the_next_day() -> None:
+    # The scripted model reports 10 prompt tokens per message and 5 per answer.
+    budget = FlushPolicy(idle_s=30, max_age_s=300, daily_tokens=30, max_buffered=3)
+    pipeline = Pipeline(flushing=budget)
+    await pipeline.feed(chat("m1", "name=Al", offset=0), chat("m2", "hi", offset=1))
+    pipeline.now = S + 60
+    await pipeline.tick()
+    assert pipeline.model.calls == [["m1", "m2"]]  # 25 tokens spent today: under 30
+    await pipeline.feed(*(chat(f"n{i}", "hi", offset=2 + i, **_at(61 + i)) for i in range(2)))
+    pipeline.now = S + 120
+    await pipeline.tick()
+    assert pipeline.model.calls == [["m1", "m2"], ["n0", "n1"]]  # 50 tokens now: over
+    await pipeline.feed(*(chat(f"o{i}", "hi", offset=4 + i, **_at(121 + i)) for i in range(4)))
+    pipeline.now = S + 600
+    await pipeline.tick()
+    assert len(pipeline.model.calls) == 2  # deferred, not dropped
+    assert [b.message.message_id for b in pipeline.stored().buffer] == ["o0", "o1", "o2"]
+    (refused,) = pipeline.dlq.values  # the buffer is full: the 4th waits in the dead letters
+    assert (refused["reason_code"], refused["message_id"]) == ("over_budget", "o3")
+    assert "PROFILE_STREAM_USER_DAILY_TOKENS" in refused["reason"]
+    assert pipeline.clock.take_due(S + 3600) == []  # nothing to look at before the next day
+    pipeline.now = S + 86_400  # the next UTC day: the budget is new
+    await pipeline.tick()
+    assert pipeline.model.calls[-1] == ["o0", "o1", "o2"] and pipeline.stored().buffer == ()
