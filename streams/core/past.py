@@ -7,9 +7,9 @@ the record's history starts at (``history_from``) is known, and a record without
 only its current version. What is not known raises :class:`HistoryUnavailable`, saying why;
 nothing is guessed.
 
-A version's time is the time of its input (the newest message of its batch, or the command's
-request time); the profile as of a time is the profile at the highest version whose time is at
-or before it.
+A version's time is the time of its input (the newest message it was extracted from, or the
+command's request time); the profile as of a time is the profile at the highest version whose
+time is at or before it.
 """
 
 from collections.abc import Mapping
