@@ -1,6 +1,7 @@
-"""The cost and replay scenarios: LoCoMo conversations in bursts with the default coalescing
-window (model calls and prompt tokens per message), then the group's offsets reset to 0 and a
-restarted worker replays them (target: no model call, no new event)."""
+"""The cost and replay scenarios: LoCoMo conversations in bursts (a backlog) with the default
+settings, buffered flushes included (model calls and prompt tokens per message), then the
+group's offsets reset to 0 and a restarted worker replays them (target: no model call, no new
+event)."""
 
 import asyncio
 import time
@@ -17,6 +18,7 @@ from ..progress import log
 from ..topics import Record, create_topics, producer, publish, read_all, rewind
 from ..workers import Worker
 from ..workloads import ScriptedModel, locomo_conversations, published_order
+from .live import DEFAULT_IDLE_S, named
 from .stage import Config, Stage, worker_stats
 
 __all__ = ["cost_and_replay"]
@@ -56,9 +58,9 @@ async def cost_and_replay(cfg: Config, results: dict[str, Any]) -> None:
         log(
             f"cost: LoCoMo {len(conversations)} conversations, "
             f"{sum(len(c) for c in conversations)} sessions, {n} turns; model {cfg.cost_latency}, "
-            "default coalescing window"
+            "default settings (buffered flushes)"
         )
-        worker = await st.worker(fake.url, max_in_flight=cfg.in_flight)
+        worker = await st.worker(fake.url, max_in_flight=cfg.in_flight, flush_idle_s=DEFAULT_IDLE_S)
         prod = producer()
         await prod.start()
         t0 = time.time()
@@ -75,7 +77,9 @@ async def cost_and_replay(cfg: Config, results: dict[str, Any]) -> None:
             await prod.stop()
         log(f"cost: published in {time.time() - t0:.1f}s")
         await st.until_committed(worker, "cost worker")
-        records = await read_all(st.names.output)
+        # Committed once buffered: the last buffers of each user are flushed once idle.
+        ids = {m["message_id"] for m in messages}
+        records = await named(st.names.output, ids, DEFAULT_IDLE_S + 60)
         results["cost"] = {
             "conversations": len(conversations),
             "sessions": sum(len(c) for c in conversations),
@@ -121,7 +125,7 @@ async def _replay(
     calls_before = len(fake.requests)
     await rewind(st.names.prefix, st.names.input)
     t1 = time.time()
-    again = await st.worker(fake.url, max_in_flight=cfg.in_flight)
+    again = await st.worker(fake.url, max_in_flight=cfg.in_flight, flush_idle_s=DEFAULT_IDLE_S)
     done = await st.until_committed(again, "replay worker")
     await asyncio.sleep(1.0)
     after_records = await read_all(st.names.output)

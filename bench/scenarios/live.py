@@ -22,7 +22,7 @@ from ..topics import create_topics, producer, publish, read_all
 from ..workloads import ScriptedModel, locomo_conversations, published_order
 from .stage import Config, Stage, worker_stats
 
-__all__ = ["live_pace"]
+__all__ = ["DEFAULT_IDLE_S", "live_pace", "named"]
 
 #: The buffered worker's settings: the release's defaults, read from the settings model.
 DEFAULT_IDLE_S = float(Settings.model_fields["flush_idle_s"].default)
@@ -71,7 +71,7 @@ def _median(gap: tuple[float, float]) -> float:
     return math.exp(gap[0])
 
 
-async def _named(topic: str, ids: set[str], timeout: float) -> list[Any]:
+async def named(topic: str, ids: set[str], timeout: float) -> list[Any]:
     """The output records once every id in ``ids`` is named by an event (or at ``timeout``)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -145,7 +145,7 @@ async def live_pace(cfg: Config, results: dict[str, Any]) -> None:
         log(f"live: published in {time.time() - t0:.0f}s; waiting for the last flushes")
         ids = {m["message_id"] for m in messages}
         outputs = await asyncio.gather(
-            *(_named(st.names.output, ids, max(idles) + 60) for st, _, _ in lanes.values())
+            *(named(st.names.output, ids, max(idles) + 60) for st, _, _ in lanes.values())
         )
         measured = {}
         for (name, (_, fake, worker)), records in zip(lanes.items(), outputs, strict=True):

@@ -85,7 +85,18 @@ def _print_profile(body: dict[str, Any]) -> None:
                 f"  {name}: {', '.join(map(str, value)) if isinstance(value, list) else value}"
             )
     if body.get("locked"):
-        click.echo(f"  locked: {', '.join(body['locked'])}")
+        now = " now" if "current_version" in body else ""  # locks are not versioned
+        click.echo(f"  locked{now}: {', '.join(body['locked'])}")
+    if "usage" in body:
+        usage = body["usage"]
+        for label, spent in (
+            ("model usage", usage["total"]),
+            (f"on {usage['day']}", usage["today"]),
+        ):
+            click.echo(
+                f"  {label}: {spent['calls']} calls, {spent['prompt_tokens']} prompt tokens, "
+                f"{spent['completion_tokens']} completion tokens"
+            )
 
 
 @click.command()
@@ -97,6 +108,7 @@ def _print_profile(body: dict[str, Any]) -> None:
     help="Profile kind (PROFILE_STREAM_KINDS_FILE); USER_ID is then its subject.",
 )
 @click.option("--prompt", is_flag=True, help="The <User Profile> block for a system prompt.")
+@click.option("--usage", is_flag=True, help="Also the model calls and tokens spent on the profile.")
 @click.option(
     "--version",
     "version",
@@ -116,6 +128,7 @@ def get(
     user_id: str,
     kind: str,
     prompt: bool,
+    usage: bool,
     version: int | None,
     as_of: datetime | None,
     as_json: bool,
@@ -130,8 +143,8 @@ def get(
         raise click.UsageError("--prompt renders a user's profile; leave out --kind")
     if version is not None and as_of is not None:
         raise click.UsageError("give --version or --as-of, not both")
-    if prompt and (version is not None or as_of is not None):
-        raise click.UsageError("--prompt renders the profile now; leave out --version, --as-of")
+    if (prompt or usage) and (version is not None or as_of is not None):
+        raise click.UsageError("--prompt and --usage are of the profile now, not as it was")
     settings = load()
     base, secret = worker_url(settings, url), read_token(settings, token)
     if prompt:
@@ -141,7 +154,9 @@ def get(
         else:
             click.echo(text)
         return
-    call = get_profile(base, user_id, token=secret, kind=kind, version=version, as_of=as_of)
+    call = get_profile(
+        base, user_id, token=secret, kind=kind, usage=usage, version=version, as_of=as_of
+    )
     body = run(_ask(call, base, url, "read"))
     if as_json:
         echo_json(body)

@@ -185,15 +185,17 @@ async def get_profile(
     attempts: int = 10,
     timeout_s: float = 10.0,
     provenance: bool = False,
+    usage: bool = False,
     version: int | None = None,
     as_of: datetime | None = None,
     fields: Sequence[str] = (),
 ) -> dict[str, Any]:
     """One user's profile (or, with ``kind``, a team's, the assistant's...) as the worker
     answers it (``schemas.ProfileAnswer``: ``user_id``, ``version``, ``profile``...); with
-    ``provenance``, where each field's value came from too. With ``version`` or ``as_of`` (an
-    aware time), the profile as it was then, from the revisions the worker keeps (and with
-    ``fields``, only those fields: only they need to be kept).
+    ``provenance``, where each field's value came from too; with ``usage``, the model calls
+    and tokens spent on it (in all and today). With ``version`` or ``as_of`` (an aware time),
+    the profile as it was then, from the revisions the worker keeps (and with ``fields``, only
+    those fields: only they need to be kept; ``provenance`` and ``usage`` are then left out).
 
     Retries a 503 (a rebalance in progress) up to ``attempts`` times.
 
@@ -210,11 +212,11 @@ async def get_profile(
     """
     url = _profile_url(base_url, user_id, kind)
     past = _past(version, as_of, fields)
-    query = {"include": "provenance"} if provenance and not past else {}
     what = "profile" if kind == "user" else f"{kind} profile"
+    include = ",".join(name for name, on in (("provenance", provenance), ("usage", usage)) if on)
     answer = await _call(
         "GET",
-        url + _query_of(query | past),
+        url + _query_of(({"include": include} if include and not past else {}) | past),
         token=token,
         ok=200,
         timeout_s=timeout_s,

@@ -3,10 +3,13 @@
 import asyncio
 from typing import Any
 
+import orjson
+
 from tests.fakes.llm_server import FakeLLM
 
 from .conftest import StartWorker
 from .harness import Kafka, Names, message
+from .test_cli import cli, cli_env
 from .test_pipeline import http
 
 USERS = [f"usage-user-{i}" for i in range(6)]
@@ -58,3 +61,10 @@ async def test_the_usage_of_all_profiles_is_what_the_model_reported(
         assert usage[user]["day"] == "2026-11-25"  # the messages' day, not the clock's
     status, body = await http("GET", f"{worker.url}/profiles/{USERS[1]}")
     assert "usage" not in body  # only when asked for
+    # The same from the command line, as JSON and for a person.
+    env = cli_env(names, worker)
+    as_json = await cli(env, "get", USERS[0], "--usage", "--json")
+    assert orjson.loads(as_json.out)["usage"] == usage[USERS[0]], as_json.err
+    shown = (await cli(env, "get", USERS[0], "--usage")).out
+    total = usage[USERS[0]]["total"]
+    assert f"model usage: {total['calls']} calls, {total['prompt_tokens']} prompt tokens" in shown
