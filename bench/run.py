@@ -205,6 +205,49 @@ def _latency_rows(lt: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def _history_rows(h: dict[str, Any]) -> list[dict[str, Any]]:
+    """The history rows: the record and its writes with revisions on (the default bound) next
+    to off, and the bounds that keep a record under the stated sizes."""
+    bound = h["bound"]
+    rows: list[dict[str, Any]] = []
+    measures = [
+        ("record KB", "record_bytes", 1 / 1000),
+        ("record KB with its pending event", "pending_record_bytes", 1 / 1000),
+        ("CPU µs per version (merge, revisions, encode)", "version_cpu_us", 1),
+        ("RocksDB put µs", "rocksdb_put_us", 1),
+        ("read µs (get, decode)", "read_us", 1),
+        ("changelog write ms (Kafka, acks=all)", "changelog_ms", 1),
+    ]
+    for shape in ("typical", "longest"):
+        on, off = h[f"{shape}_{bound}"], h[f"{shape}_0"]
+        for label, key, scale in measures:
+            rows.append(
+                _row(
+                    f"history, {shape} values: {label}, {bound} revisions/field",
+                    on[key] * scale,
+                    f"{_fmt(off[key] * scale)} off",
+                    on[key] / off[key] if off[key] else None,
+                )
+            )
+    rows.append(
+        _row(
+            "history: largest bound keeping the longest record (pending event) under 1 MB",
+            h["largest_bound_longest"],
+            target=f">= {bound}",
+            ok=h["largest_bound_longest"] >= bound,
+        )
+    )
+    rows.append(
+        _row(
+            "history: largest bound keeping a typical record under 64 KiB",
+            h["largest_bound_typical"],
+            target=f">= {bound}",
+            ok=h["largest_bound_typical"] >= bound,
+        )
+    )
+    return rows
+
+
 def _live_rows(lv: dict[str, Any]) -> list[dict[str, Any]]:
     """The live-pace rows: buffered flushes against extracting each batch as it comes."""
     now, buf = lv["unbuffered"], lv["buffered"]
@@ -303,6 +346,9 @@ def table(results: dict[str, Any], cfg: Config) -> list[dict[str, Any]]:
     lv = results.get("live")
     if isinstance(lv, dict) and "buffered" in lv:
         rows.extend(_live_rows(lv))
+    h = results.get("history")
+    if isinstance(h, dict) and "bound" in h:
+        rows.extend(_history_rows(h))
     rows.extend(_summary_rows(results))
     return rows
 

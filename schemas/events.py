@@ -19,20 +19,35 @@ __all__ = [
 
 
 class Evidence(Produced):
-    """The message a change came from and the words in it."""
+    """The message a change came from and the words in it, and where its record sits.
+
+    ``topic``, ``partition`` and ``offset`` place the input record the change came from (a
+    chat message, or the operator command that made it), so a consumer can fetch exactly that
+    record; they are left out (and absent from the bytes) where no record is the source (a
+    schema migration) and in events written before they existed.
+    """
 
     message_id: str
     quote: str = ""
+    topic: str | None = Field(None, exclude_if=lambda v: v is None)
+    partition: int | None = Field(None, ge=0, exclude_if=lambda v: v is None)
+    offset: int | None = Field(None, ge=0, exclude_if=lambda v: v is None)
 
 
 class FieldChange(Produced):
-    """One field's change, with what it was and what it is now."""
+    """One field's change, with what it was and what it is now.
+
+    ``op`` is the patch operation, ``migrate`` for a step of a schema migration, or ``revert``
+    for an operator's rollback, which names the version whose value came back in
+    ``restored_version`` (absent from the bytes otherwise).
+    """
 
     field: str
-    op: Op | Literal["migrate"]
+    op: Op | Literal["migrate", "revert"]
     old: Any = None
     new: Any = None
     evidence: Evidence
+    restored_version: int | None = Field(None, ge=1, exclude_if=lambda v: v is None)
 
 
 class ProfileEvent(Produced):

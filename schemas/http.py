@@ -1,5 +1,6 @@
-"""The bodies of the workers' HTTP views: what ``GET /profiles/...`` answers, what a
-``PATCH`` sends, and the small answers of commands, probes and errors.
+"""The bodies of the workers' HTTP views: what ``GET /profiles/...`` (now or as it was) and
+``GET /profiles/{user_id}/history`` answer, what a ``PATCH`` or a revert sends, and the small
+answers of commands, probes and errors.
 
 The OpenAPI document the workers serve (``/openapi.json``) takes its schemas from these
 models; the views' tests check that what they answer validates against them.
@@ -13,15 +14,18 @@ from pydantic.json_schema import SkipJsonSchema
 
 from ._base import Consumed, Produced
 from .patch import PatchOperation
-from .record import ModelUsage, Provenance, SetAside
+from .record import ModelUsage, Provenance, Revision, SetAside
 
 __all__ = [
     "CommandAccepted",
     "Correction",
     "ErrorAnswer",
+    "FieldRevisions",
+    "HistoryAnswer",
     "Liveness",
     "ProfileAnswer",
     "Readiness",
+    "Revert",
     "UsageAnswer",
 ]
 
@@ -51,7 +55,10 @@ class ProfileAnswer(Produced):
     profile: dict[str, Any] = Field(
         description="The profile, valid against the kind's profile schema."
     )
-    locked: list[str] = Field(description="Fields an operator locked against extraction.")
+    locked: list[str] = Field(
+        description="Fields an operator locked against extraction (now: an as-of read shows "
+        "today's locks, which are not versioned)."
+    )
     # Absent rather than null when they do not apply: null is kept out of the published
     # schema (the type and the default), so a generated client types them as optional.
     kind: str | SkipJsonSchema[None] = Field(
@@ -73,6 +80,56 @@ class ProfileAnswer(Produced):
         None,
         description="Model calls and tokens; only with `?include=usage`.",
         json_schema_extra=_absent,
+    )
+    current_version: int | SkipJsonSchema[None] = Field(
+        None,
+        description="Only in an as-of read (`?version` or `?as_of`): the version the profile is "
+        "at now; `version`, `updated_at` and `profile` are then the past version's.",
+        json_schema_extra=_absent,
+    )
+    as_of: datetime | SkipJsonSchema[None] = Field(
+        None,
+        description="Only with `?as_of`: the time asked for.",
+        json_schema_extra=_absent,
+    )
+
+
+class FieldRevisions(Produced):
+    """One field's kept revisions, oldest first."""
+
+    revisions: list[Revision] = Field(
+        description="Each value the field took: the version and time it took effect, the "
+        "operation, and the evidence (message or command id, quote, and the input record's "
+        "topic, partition and offset)."
+    )
+    truncated: bool = Field(
+        description="PROFILE_STREAM_REVISIONS_PER_FIELD dropped older revisions of this field."
+    )
+
+
+class HistoryAnswer(Produced):
+    """What `GET /profiles/{user_id}/history` answers: each field's revisions."""
+
+    user_id: str
+    version: int = Field(description="The version the profile is at now.")
+    history_from: int | None = Field(
+        description="The version the history starts at (earlier ones cannot be read); null "
+        "when the profile keeps no revisions."
+    )
+    fields: dict[str, FieldRevisions] = Field(
+        description="By field: every field with revisions, or only the one `?field` names."
+    )
+
+
+class Revert(Consumed):
+    """The body of `POST /profiles/{user_id}/revert`. Other keys are ignored."""
+
+    version: int = Field(ge=1, description="The version whose values come back.")
+    fields: list[str] = Field(
+        default_factory=list, description="The fields to revert; none: every field."
+    )
+    lock: list[str] = Field(
+        default_factory=list, description="Fields to lock against extraction afterwards."
     )
 
 

@@ -2,7 +2,7 @@
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, Field, StringConstraints, field_validator
+from pydantic import AwareDatetime, Field, StringConstraints, field_validator, model_validator
 
 from ._base import Consumed, Produced
 from .patch import PatchOperation
@@ -54,14 +54,28 @@ class ProfileCommand(Produced):
     ``forget`` removes the profile; ``correct`` applies operations that outrank extraction and
     can lock fields against it (``lock``) or release them (``unlock``); ``migrate`` brings a
     stored profile to the current schema now rather than at its next message; ``flush``
-    extracts the user's buffered messages now. For a profile of another kind, ``user_id`` holds
-    its subject.
+    extracts the user's buffered messages now; ``revert`` gives ``fields`` (all of them when
+    empty) back the values they had at ``version``, from the revisions the record keeps, and
+    may lock them (``lock``). For a profile of another kind, ``user_id`` holds its subject.
+
+    ``version`` and ``fields`` are left out of the bytes when unset, so the other commands are
+    the bytes the release before this one reads.
     """
 
     command_id: _Id
-    type: Literal["forget", "correct", "migrate", "flush"]
+    type: Literal["forget", "correct", "migrate", "flush", "revert"]
     user_id: UserId
     operations: tuple[PatchOperation, ...] = ()
     lock: tuple[str, ...] = ()
     unlock: tuple[str, ...] = ()
     requested_at: AwareDatetime
+    version: int | None = Field(None, ge=1, exclude_if=lambda v: v is None)
+    fields: tuple[str, ...] = Field((), exclude_if=lambda v: not v)
+
+    @model_validator(mode="after")
+    def _revert_names_a_version(self) -> "ProfileCommand":
+        if (self.type == "revert") != (self.version is not None):
+            raise ValueError("a revert names the version to restore, and only a revert does")
+        if self.fields and self.type != "revert":
+            raise ValueError("only a revert names fields")
+        return self

@@ -1,23 +1,27 @@
 """The stored form of one profile: the profile itself and the bookkeeping around it."""
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, Field
 
 from ._base import Produced
-from .events import ProfileEvent
+from .events import Evidence, ProfileEvent
 from .messages import ChatMessage
 
 __all__ = [
     "BUFFER_FORMAT",
     "BufferedMessage",
+    "FieldHistory",
     "ModelUsage",
     "Provenance",
     "ProfileUsage",
     "ProfileRecord",
     "RECENT_IDS_KEPT",
     "RECORD_FORMAT",
+    "REVISIONS_FORMAT",
+    "Revision",
+    "RevisionOp",
     "SetAside",
     "TOMBSTONE_FORMAT",
     "USAGE_FORMAT",
@@ -32,8 +36,10 @@ RECENT_IDS_KEPT = 256
 #: record says the lowest format that holds its fields: a record that is not a tombstone and has
 #: no usage is format 1, byte for byte what the releases before this one write and read.
 #: Format 3 adds ``usage`` (what the model cost for this profile); format 4 adds ``buffer``
-#: (messages accepted and not yet extracted).
-RECORD_FORMAT = 4
+#: (messages accepted and not yet extracted); format 5 adds ``history`` and ``history_from``
+#: (each field's revisions). A record claims the highest format among the features it holds
+#: (``streams.core.stored.format_of``).
+RECORD_FORMAT = 5
 
 #: The format of a tombstone (a record with ``forgotten_at``).
 TOMBSTONE_FORMAT = 2
@@ -43,6 +49,14 @@ USAGE_FORMAT = 3
 
 #: The format of a record holding buffered messages.
 BUFFER_FORMAT = 4
+
+#: The format of a record that keeps field revisions (``history``).
+REVISIONS_FORMAT = 5
+
+#: What made a revision: an extraction's patch operation, an operator's correction, a
+#: rollback, a schema migration, or ``baseline``: the value a field held when its history began
+#: (a profile stored before revisions were kept), with the field's provenance as evidence.
+RevisionOp = Literal["set", "add", "remove", "unset", "correct", "revert", "migrate", "baseline"]
 
 
 class Provenance(Produced):
@@ -91,6 +105,30 @@ class SetAside(Produced):
     schema_id: str
 
 
+class Revision(Produced):
+    """One value a field took: at which version and time (the input's), how, and from what.
+
+    ``value`` is the field's whole value from that version on (a list field's whole list).
+    ``evidence`` names the message (or command) and, when it came from an input record, the
+    record's topic, partition and offset. ``restored_version``: for a revert, the version whose
+    value came back.
+    """
+
+    version: int = Field(ge=0)
+    at: AwareDatetime
+    op: RevisionOp
+    value: Any = None
+    evidence: Evidence
+    restored_version: int | None = Field(None, ge=1, exclude_if=lambda v: v is None)
+
+
+class FieldHistory(Produced):
+    """A field's revisions, oldest first; ``truncated`` when the bound dropped older ones."""
+
+    revisions: tuple[Revision, ...] = ()
+    truncated: bool = Field(False, exclude_if=lambda v: not v)
+
+
 class ProfileRecord(Produced):
     """One user's profile as the table keeps it.
 
@@ -100,13 +138,15 @@ class ProfileRecord(Produced):
     delivered: a worker killed in between emits it when the user's next input arrives.
 
     A forgotten user keeps a tombstone: ``forgotten_at`` set, no profile data (profile,
-    provenance, locks and set-aside values empty), but the version and what was applied, so a
-    message from before the forget that is redelivered is skipped and versions keep counting.
+    provenance, locks, set-aside values and revisions empty), but the version and what was
+    applied, so a message from before the forget that is redelivered is skipped and versions
+    keep counting.
 
     Internal: the table's format, not a public contract. ``format`` says which release's fields
-    the record holds; format 1 is left out of the bytes, and so is an unset ``forgotten_at``, so
-    records of this release other than tombstones are the bytes the release before it wrote and
-    reads (DESIGN.md invariant 7).
+    the record holds; format 1 is left out of the bytes, and so are the later formats' fields
+    while unset (``forgotten_at``, ``usage``, ``buffer``, ``history``), so a record without
+    them is the bytes the releases before wrote and read (DESIGN.md invariant 7); one with
+    them claims the highest format among them.
     """
 
     format: int = Field(1, ge=1, exclude_if=lambda v: v == 1)
@@ -131,3 +171,9 @@ class ProfileRecord(Produced):
     #: Messages accepted and waiting for their flush (format 4), oldest first; their offsets
     #: and ids are already in ``applied`` and ``recent_message_ids``.
     buffer: tuple[BufferedMessage, ...] = Field((), exclude_if=lambda v: not v)
+    #: Per field, its revisions (format 5), at most ``PROFILE_STREAM_REVISIONS_PER_FIELD`` each;
+    #: ``streams.core.history`` writes them and reads the profile as it was.
+    history: dict[str, FieldHistory] = Field(default_factory=dict, exclude_if=lambda v: not v)
+    #: The version the history starts at: the profile at that version is known (empty, or the
+    #: ``baseline`` revisions), earlier ones are not. None: the record keeps no history.
+    history_from: int | None = Field(None, ge=0, exclude_if=lambda v: v is None)

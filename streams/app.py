@@ -137,6 +137,7 @@ def _lane(
         dead_letters,
         flushing=_flushing(settings),
         on_buffer=clock.set,
+        revisions_per_field=settings.revisions_per_field,
     )
     scheduler = KeyedScheduler(updater.apply, exit_on_batch_crash, _limits(settings, lanes))
     admission = Admission(settings, kind, dead_letters, reroute=TopicSender(topics.chat))

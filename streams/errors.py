@@ -10,6 +10,7 @@ __all__ = [
     "UnsupportedOperation",
     "ConfigError",
     "ExtractionFailed",
+    "HistoryUnavailable",
     "InvalidEvent",
     "InvalidRequest",
     "InvalidModelOutput",
@@ -75,6 +76,15 @@ class ExtractionFailed(ProfileStreamError):
 
 class ProfileNotFound(ProfileStreamError, LookupError):
     """No profile is stored for that user (never seen, or forgotten)."""
+
+
+class HistoryUnavailable(ProfileStreamError, LookupError):
+    """A profile's past that its kept revisions no longer hold (the per-field bound dropped
+    them, or the record kept none then); the message says which and why.
+
+    Operator action: read a later version, or raise PROFILE_STREAM_REVISIONS_PER_FIELD to keep
+    more from now on (what was dropped does not come back).
+    """
 
 
 class InvalidRequest(ProfileStreamError, ValueError):

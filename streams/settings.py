@@ -146,6 +146,11 @@ class Settings(BaseSettings):
     user_daily_tokens: int = Field(0, ge=0)
     max_buffered_messages: int = Field(200, ge=1, le=10_000)
     profile_model: str = "schemas.profile:UserProfile"
+    # Revisions kept per profile field (streams.core.history), the oldest dropped first; 0 keeps
+    # none. 10 keeps a default UserProfile's record under 64 KiB with ordinary values and under
+    # 1 MB (the producer's request size, which every changelog write must fit) with every list
+    # at its longest (bench/README.md, "History").
+    revisions_per_field: int = Field(10, ge=0, le=100)
     kinds_file: Path | None = None
 
     @model_validator(mode="before")

@@ -1,5 +1,5 @@
 """The benchmark scenarios, one module each (plumbing, concurrency, cost and replay, latency,
-live pace),
+live pace, history),
 and :data:`ORDER`, the order ``bench.run`` runs them in. Each one runs on its own topics and
 consumer group, starts its own worker (``profile-stream worker`` subprocess) and baseline
 processes, and stops them and deletes its topics when it ends, also on failure (``stage``)."""
@@ -9,6 +9,7 @@ from typing import Any
 
 from .concurrency import concurrency
 from .cost import cost_and_replay
+from .history import history_run
 from .latency import latency_run
 from .live import live_pace
 from .plumbing import plumbing
@@ -29,10 +30,15 @@ async def run_latency(cfg: Config, results: dict[str, Any]) -> None:
     results["latency"] = await latency_run(cfg)
 
 
+async def run_history(cfg: Config, results: dict[str, Any]) -> None:
+    results["history"] = await history_run(cfg)
+
+
 ORDER: list[tuple[str, Callable[[Config, dict[str, Any]], Any]]] = [
     ("plumbing", run_plumbing),
     ("concurrency", run_concurrency),
     ("cost", cost_and_replay),
     ("latency", run_latency),
     ("live", live_pace),
+    ("history", run_history),
 ]

@@ -1,14 +1,15 @@
 """The ``profile-stream`` click group and the registration of its commands; each command
 lives in the module of its job: ``worker``, ``messages`` (send, publish, import-locomo),
-``profiles`` (get, correct, flush, forget), ``events`` (history, tail), ``dlq`` and ``migrate``."""
+``profiles`` (get, correct, flush, forget, revert), ``events`` (history, show-source, tail),
+``dlq`` and ``migrate``."""
 
 import click
 
 from streams.cli.dlq import dlq
-from streams.cli.events import history, tail
+from streams.cli.events import history, show_source, tail
 from streams.cli.messages import import_locomo, publish, send
 from streams.cli.migrate import migrate
-from streams.cli.profiles import correct, flush, forget, get
+from streams.cli.profiles import correct, flush, forget, get, revert
 from streams.cli.worker import worker
 from streams.version import installed_version
 
@@ -33,8 +34,10 @@ for _command in (
     correct,
     flush,
     forget,
+    revert,
     import_locomo,
     history,
+    show_source,
     tail,
     dlq,
     migrate,

@@ -1,19 +1,24 @@
-"""The commands that read, correct, flush and forget profiles over a worker's HTTP API:
-``get``, ``correct``, ``flush`` and ``forget``.
+"""The commands that read, correct, flush, roll back and forget profiles over a worker's HTTP
+API: ``get`` (now or as it was), ``correct``, ``flush``, ``revert``, ``forget``, and the field
+revisions behind ``history --field``.
 
 Each names the worker it tried and what to check when none answers: nothing listening fails
 at once, a host that does not accept within the client's connect timeout (1.5 s) too.
 """
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
+from datetime import datetime
 from typing import Any, Literal, TypeVar
 
 import click
+import orjson
 
 from streams.cli.support import admin_token, echo_json, load, read_token, run, worker_url
+from streams.core.past import parse_time
 from streams.errors import ProfileNotFound, Refused, ServiceError, ServiceTimeout
+from streams.settings import Settings
 
-__all__ = ["assignment", "correct", "flush", "forget", "get"]
+__all__ = ["assignment", "correct", "field_history", "flush", "forget", "get", "revert"]
 
 _T = TypeVar("_T")
 _Need = Literal["read", "admin"]
@@ -53,6 +58,15 @@ async def _ask(call: Awaitable[_T], base: str, url: str | None, need: _Need) -> 
         raise ServiceError(f"{exc} ({_where(url)})") from None
 
 
+def _as_of(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_time(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc).replace("as_of", "--as-of")) from None
+
+
 _URL = click.option("--url", default=None, help="Worker URL (default: this host's worker).")
 _ADMIN_TOKEN = click.option(
     "--token",
@@ -63,14 +77,16 @@ _ADMIN_TOKEN = click.option(
 
 
 def _print_profile(body: dict[str, Any]) -> None:
-    click.echo(f"{body['user_id']} (version {body['version']}, {body['schema']})")
+    now = f" of {body['current_version']}" if "current_version" in body else ""  # an as-of read
+    click.echo(f"{body['user_id']} (version {body['version']}{now}, {body['schema']})")
     for name, value in body["profile"].items():
         if value not in (None, []):
             click.echo(
                 f"  {name}: {', '.join(map(str, value)) if isinstance(value, list) else value}"
             )
     if body.get("locked"):
-        click.echo(f"  locked: {', '.join(body['locked'])}")
+        now = " now" if "current_version" in body else ""  # locks are not versioned
+        click.echo(f"  locked{now}: {', '.join(body['locked'])}")
     if "usage" in body:
         usage = body["usage"]
         for label, spent in (
@@ -93,6 +109,18 @@ def _print_profile(body: dict[str, Any]) -> None:
 )
 @click.option("--prompt", is_flag=True, help="The <User Profile> block for a system prompt.")
 @click.option("--usage", is_flag=True, help="Also the model calls and tokens spent on the profile.")
+@click.option(
+    "--version",
+    "version",
+    type=click.IntRange(min=1),
+    help="The profile as it was at this version (from the revisions the worker keeps).",
+)
+@click.option(
+    "--as-of",
+    "as_of",
+    callback=_as_of,
+    help="The profile as it was at this time: RFC 3339 with an offset (2026-11-25T10:00:00Z).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the worker's JSON answer.")
 @_URL
 @click.option("--token", envvar="PROFILE_STREAM_TOKEN", help="Read token (PROFILE_STREAM_TOKEN).")
@@ -101,15 +129,22 @@ def get(
     kind: str,
     prompt: bool,
     usage: bool,
+    version: int | None,
+    as_of: datetime | None,
     as_json: bool,
     url: str | None,
     token: str | None,
 ) -> None:
-    """Print a profile (a user's, or with --kind a team's...), read over HTTP from a worker."""
+    """Print a profile (a user's, or with --kind a team's...), read over HTTP from a worker;
+    with --version or --as-of, as it was then."""
     from streams.client import get_profile, get_prompt
 
     if prompt and kind != "user":
         raise click.UsageError("--prompt renders a user's profile; leave out --kind")
+    if version is not None and as_of is not None:
+        raise click.UsageError("give --version or --as-of, not both")
+    if (prompt or usage) and (version is not None or as_of is not None):
+        raise click.UsageError("--prompt and --usage are of the profile now, not as it was")
     settings = load()
     base, secret = worker_url(settings, url), read_token(settings, token)
     if prompt:
@@ -119,7 +154,9 @@ def get(
         else:
             click.echo(text)
         return
-    call = get_profile(base, user_id, token=secret, kind=kind, usage=usage)
+    call = get_profile(
+        base, user_id, token=secret, kind=kind, usage=usage, version=version, as_of=as_of
+    )
     body = run(_ask(call, base, url, "read"))
     if as_json:
         echo_json(body)
@@ -243,6 +280,107 @@ def flush(user_id: str, as_json: bool, url: str | None, token: str | None) -> No
     settings = load()
     base = worker_url(settings, url)
     call = flush_profile(base, user_id, token=admin_token(settings, token))
+    command_id = run(_ask(call, base, url, "admin"))
+    if as_json:
+        echo_json({"command_id": command_id, "status": "accepted", "user_id": user_id})
+    else:
+        click.echo(command_id)
+
+
+def _revision_line(revision: dict[str, Any]) -> str:
+    """``v<version> <time> <op> <value>  from <message id> (<topic>/<partition>@<offset>)``."""
+    evidence = revision["evidence"]
+    place = ""
+    if evidence.get("offset") is not None:
+        place = f" ({evidence['topic']}/{evidence['partition']}@{evidence['offset']})"
+    restored = f" to v{revision['restored_version']}" if revision.get("restored_version") else ""
+    quote = f' "{evidence["quote"]}"' if evidence.get("quote") else ""
+    value = orjson.dumps(revision["value"]).decode()
+    return (
+        f"v{revision['version']} {revision['at']} {revision['op']}{restored} {value}"
+        f"  from {evidence['message_id'] or '-'}{place}{quote}"
+    )
+
+
+def field_history(
+    settings: Settings,
+    user_id: str,
+    field: str,
+    *,
+    as_json: bool,
+    url: str | None,
+    token: str | None,
+) -> None:
+    """Print the revisions a worker keeps of ``user_id``'s ``field``, oldest first."""
+    from streams.client import get_history
+
+    base = worker_url(settings, url)
+    call = get_history(base, user_id, token=read_token(settings, token), field=field)
+    body = run(_ask(call, base, url, "read"))
+    if as_json:
+        echo_json(body)
+        return
+    kept = body["fields"][field]
+    if body["history_from"] is None:
+        click.echo(f"{user_id} keeps no revisions (version {body['version']})", err=True)
+    elif kept["truncated"]:
+        click.echo(f"older revisions of {field} were dropped by the bound", err=True)
+    for revision in kept["revisions"]:
+        click.echo(_revision_line(revision))
+
+
+async def _revert(
+    base: str, user_id: str, token: str, version: int, fields: Sequence[str], lock: bool
+) -> str:
+    """Check the worker still holds the fields at ``version``, then send the revert."""
+    from streams.client import get_profile, revert_profile
+
+    await get_profile(base, user_id, token=token, version=version, fields=fields)
+    locked = fields if lock else ()
+    return await revert_profile(
+        base, user_id, token=token, version=version, fields=fields, lock=locked
+    )
+
+
+@click.command()
+@click.argument("user_id")
+@click.option(
+    "--version",
+    "version",
+    type=click.IntRange(min=1),
+    required=True,
+    help="The version whose values come back.",
+)
+@click.option(
+    "--field",
+    "fields",
+    multiple=True,
+    help="A field to revert (repeat for more); default: every field, the whole profile.",
+)
+@click.option("--lock", is_flag=True, help="Lock the reverted fields against extraction.")
+@click.option("--json", "as_json", is_flag=True, help="Print the worker's JSON answer.")
+@_URL
+@_ADMIN_TOKEN
+def revert(
+    user_id: str,
+    version: int,
+    fields: tuple[str, ...],
+    lock: bool,
+    as_json: bool,
+    url: str | None,
+    token: str | None,
+) -> None:
+    """Roll a user's fields (or whole profile) back to their values at a version.
+
+    Reads the profile as of that version first, so a version the worker's revisions no longer
+    hold is refused here; then sends a signed `revert` command, applied in order with the
+    user's messages (the next event lists each field with op `revert`). Prints the command id.
+    """
+    if lock and not fields:
+        raise click.UsageError("--lock needs the fields to lock: name them with --field")
+    settings = load()
+    base = worker_url(settings, url)
+    call = _revert(base, user_id, admin_token(settings, token), version, fields, lock)
     command_id = run(_ask(call, base, url, "admin"))
     if as_json:
         echo_json({"command_id": command_id, "status": "accepted", "user_id": user_id})

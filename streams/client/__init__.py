@@ -1,6 +1,7 @@
 """What other apps import to talk to profile-stream: publish chat messages or a whole chat turn
-(:mod:`~streams.client.messages`), follow profile events (:mod:`~streams.client.events`), read,
-correct and forget profiles, or render one for a system prompt (:mod:`~streams.client.http`).
+(:mod:`~streams.client.messages`), follow profile events (:mod:`~streams.client.events`), read
+profiles (now or as they were) and their revisions, correct, roll back and forget them, or
+render one for a system prompt (:mod:`~streams.client.http`).
 Nothing here prints. Every error is a :class:`ProfileStreamError`. Imports no Faust;
 depends on ``schemas``, ``streams.core`` codecs, ``streams.errors``, ``streams.kafka_security``
 (:class:`KafkaConnection`: servers, TLS and SASL, built from the same ``PROFILE_STREAM_KAFKA_*``
@@ -14,13 +15,16 @@ from streams.client.http import (
     correct_profile,
     flush_profile,
     forget_profile,
+    get_history,
     get_profile,
     get_prompt,
+    revert_profile,
 )
 from streams.client.messages import publish, publish_turn
 from streams.errors import (
     BrokerUnavailable,
     ConfigError,
+    HistoryUnavailable,
     InvalidRequest,
     ProfileNotFound,
     ProfileStreamError,
@@ -35,6 +39,7 @@ from streams.kafka_security import KafkaConnection
 __all__ = [
     "BrokerUnavailable",
     "ConfigError",
+    "HistoryUnavailable",
     "InvalidRequest",
     "KafkaConnection",
     "ProfileEvents",
@@ -48,8 +53,10 @@ __all__ = [
     "correct_profile",
     "flush_profile",
     "forget_profile",
+    "get_history",
     "get_profile",
     "get_prompt",
     "publish",
     "publish_turn",
+    "revert_profile",
 ]

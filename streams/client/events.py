@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from schemas import ProfileEvent
 from streams.client.kafka_io import Bootstrap, KafkaConnection, partitions_of, why_unreachable
+from streams.core.codecs import decode_event
 
 __all__ = ["ProfileEvents"]
 
@@ -195,7 +196,7 @@ class ProfileEvents:
         if record.value is None or (self._key is not None and record.key != self._key):
             return None
         try:
-            event = ProfileEvent.model_validate_json(record.value)
+            event = decode_event(record.value)
         except ValidationError as exc:
             if not seeding:
                 logger.warning(

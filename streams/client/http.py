@@ -1,6 +1,8 @@
-"""Profiles over a worker's HTTP API (any worker: it routes to the owner): read one
-(:func:`get_profile`), render it for a system prompt (:func:`get_prompt`), correct it
-(:func:`correct_profile`) or forget it (:func:`forget_profile`).
+"""Profiles over a worker's HTTP API (any worker: it routes to the owner): read one, now or as
+it was at a version or time (:func:`get_profile`), list its field revisions
+(:func:`get_history`), render it for a system prompt (:func:`get_prompt`), correct it
+(:func:`correct_profile`), roll fields back (:func:`revert_profile`) or forget it
+(:func:`forget_profile`).
 
 User ids (and kinds) are percent-quoted in every URL, so ``acme/alice`` or ``who?x`` name
 exactly that user. Every failure is a :class:`~streams.errors.ProfileStreamError`: a URL that
@@ -12,9 +14,10 @@ that is not a worker's is a :class:`~streams.errors.ServiceError` saying so.
 
 import asyncio
 import socket
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import aiohttp
 import orjson
@@ -23,6 +26,7 @@ from pydantic import ValidationError
 from schemas import Correction, PatchOperation
 from streams.errors import (
     ConfigError,
+    HistoryUnavailable,
     InvalidRequest,
     ProfileNotFound,
     Refused,
@@ -30,7 +34,15 @@ from streams.errors import (
     ServiceTimeout,
 )
 
-__all__ = ["correct_profile", "flush_profile", "forget_profile", "get_profile", "get_prompt"]
+__all__ = [
+    "correct_profile",
+    "flush_profile",
+    "forget_profile",
+    "get_history",
+    "get_profile",
+    "get_prompt",
+    "revert_profile",
+]
 
 #: Seconds to open a connection: a worker that listens accepts at once (and a lost SYN is sent
 #: again after 1 s), so a command that finds none says so within 2 s of starting.
@@ -106,12 +118,14 @@ async def _call(
     attempts: int = 1,
     body: bytes | None = None,
     missing: ProfileNotFound | None = None,
+    detailed: bool = False,
 ) -> bytes:
     """The body of ``url``'s answer with status ``ok``.
 
     Retries 503 (a rebalance in progress) honouring ``Retry-After``, and a connection dropped
     mid-answer, up to ``attempts`` times; nothing listening is not retried. A 404 raises
-    ``missing`` when given.
+    ``missing`` when given (``detailed``: with the worker's reason, which names the version or
+    time asked for); a 410 raises :class:`HistoryUnavailable` with the worker's reason.
     """
     headers = {"Authorization": f"Bearer {token}"}
     if body is not None:
@@ -124,7 +138,9 @@ async def _call(
                     if response.status == ok:
                         return answer
                     if response.status == 404 and missing is not None:
-                        raise missing
+                        raise _detailed(missing, answer) if detailed else missing
+                    if response.status == 410:
+                        raise HistoryUnavailable(_reason(answer))
                     if response.status != 503 or attempt == attempts:
                         raise Refused(
                             f"{url} answered {response.status}: {_reason(answer)}",
@@ -139,6 +155,10 @@ async def _call(
                 delay = 1.0
             await asyncio.sleep(delay)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _detailed(missing: ProfileNotFound, answer: bytes) -> ProfileNotFound:
+    return ProfileNotFound(f"{missing}: {_reason(answer)}")
 
 
 def _json_object(url: str, answer: bytes, key: str) -> dict[str, Any]:
@@ -166,35 +186,84 @@ async def get_profile(
     timeout_s: float = 10.0,
     provenance: bool = False,
     usage: bool = False,
+    version: int | None = None,
+    as_of: datetime | None = None,
+    fields: Sequence[str] = (),
 ) -> dict[str, Any]:
     """One user's profile (or, with ``kind``, a team's, the assistant's...) as the worker
     answers it (``schemas.ProfileAnswer``: ``user_id``, ``version``, ``profile``...); with
     ``provenance``, where each field's value came from too; with ``usage``, the model calls
-    and tokens spent on it (in all and today).
+    and tokens spent on it (in all and today). With ``version`` or ``as_of`` (an aware time),
+    the profile as it was then, from the revisions the worker keeps (and with ``fields``, only
+    those fields: only they need to be kept; ``provenance`` and ``usage`` are then left out).
 
     Retries a 503 (a rebalance in progress) up to ``attempts`` times.
 
     Raises:
-        ProfileNotFound: the worker has no profile for the user.
+        ProfileNotFound: no profile for the user (or no such version, or none yet then).
+        HistoryUnavailable: the kept revisions no longer hold that version or time; the
+            message names the field and why.
         Refused: the worker answered another error status (401, 504, a 503 that lasted...),
             with the status and the worker's message.
         ServiceTimeout: the worker did not answer within ``timeout_s``.
         ServiceError: the worker cannot be reached, or what answered is not a worker.
         ConfigError: ``base_url`` is not an http(s) URL.
+        InvalidRequest: ``as_of`` has no time zone (nothing is sent).
     """
     url = _profile_url(base_url, user_id, kind)
+    past = _past(version, as_of, fields)
     what = "profile" if kind == "user" else f"{kind} profile"
     include = ",".join(name for name, on in (("provenance", provenance), ("usage", usage)) if on)
     answer = await _call(
         "GET",
-        url + (f"?include={include}" if include else ""),
+        url + _query_of(({"include": include} if include and not past else {}) | past),
         token=token,
         ok=200,
         timeout_s=timeout_s,
         attempts=attempts,
         missing=ProfileNotFound(f"no {what} for {user_id!r} at {url}"),
+        detailed=bool(past),
     )
     return _json_object(url, answer, "profile")
+
+
+def _query_of(params: Mapping[str, str]) -> str:
+    return "?" + urlencode(params) if params else ""
+
+
+def _past(version: int | None, as_of: datetime | None, fields: Sequence[str]) -> dict[str, str]:
+    """The query of an as-of read (empty for a read of the current profile)."""
+    if as_of is not None and as_of.tzinfo is None:
+        raise InvalidRequest("as_of needs a time zone: give an aware datetime")
+    past = {"version": str(version)} if version is not None else {}
+    past |= {"as_of": as_of.isoformat()} if as_of is not None else {}
+    return past | {"fields": ",".join(fields)} if past and fields else past
+
+
+async def get_history(
+    base_url: str,
+    user_id: str,
+    *,
+    token: str,
+    field: str | None = None,
+    attempts: int = 10,
+    timeout_s: float = 10.0,
+) -> dict[str, Any]:
+    """A user's field revisions, oldest first (``GET /profiles/{user_id}/history``,
+    ``schemas.HistoryAnswer``): ``{"history_from": ..., "fields": {name: {"revisions": [...],
+    "truncated": ...}}}``, only ``field``'s when given. Raises as :func:`get_profile` does
+    (``Refused`` 400 for a field the schema lacks)."""
+    url = _profile_url(base_url, user_id, suffix="/history")
+    answer = await _call(
+        "GET",
+        url + _query_of({"field": field} if field is not None else {}),
+        token=token,
+        ok=200,
+        timeout_s=timeout_s,
+        attempts=attempts,
+        missing=ProfileNotFound(f"no profile for {user_id!r} at {url}"),
+    )
+    return _json_object(url, answer, "history_from")
 
 
 async def get_prompt(
@@ -304,4 +373,27 @@ async def forget_profile(
     """
     url = _profile_url(base_url, user_id)
     answer = await _call("DELETE", url, token=token, ok=202, timeout_s=timeout_s)
+    return str(_json_object(url, answer, "command_id")["command_id"])
+
+
+async def revert_profile(
+    base_url: str,
+    user_id: str,
+    *,
+    token: str,
+    version: int,
+    fields: Sequence[str] = (),
+    lock: Sequence[str] = (),
+    timeout_s: float = 10.0,
+) -> str:
+    """Ask a worker to give ``fields`` (all of them when empty) back their values at
+    ``version``, and to lock ``lock`` (``POST /profiles/{user_id}/revert``, admin token);
+    return the command id. Applied in order with the user's messages; a version the profile's
+    revisions no longer hold is dead-lettered ``invalid_command`` (read it first with
+    ``get_profile(version=..., fields=...)``). Raises as :func:`flush_profile` does (and
+    ``Refused`` 400 for a body the worker refuses).
+    """
+    url = _profile_url(base_url, user_id, suffix="/revert")
+    body = orjson.dumps({"version": version, "fields": list(fields), "lock": list(lock)})
+    answer = await _call("POST", url, token=token, ok=202, timeout_s=timeout_s, body=body)
     return str(_json_object(url, answer, "command_id")["command_id"])

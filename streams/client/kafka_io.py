@@ -41,6 +41,7 @@ __all__ = [
     "ensure_topics",
     "partitions_of",
     "produce",
+    "read_at",
     "read_to_end",
     "unreachable",
     "why_unreachable",
@@ -152,18 +153,23 @@ def _tell(on_sent: Callable[[int], None] | None, count: int) -> None:
 
 
 async def read_to_end(
-    topic: str, *, bootstrap: Bootstrap, key: bytes | None = None
+    topic: str,
+    *,
+    bootstrap: Bootstrap,
+    key: bytes | None = None,
+    partitions: Sequence[int] | None = None,
 ) -> AsyncGenerator[ConsumerRecord[bytes, bytes], None]:
-    """Every record of ``topic`` (only ``key``'s when given) from the beginning up to the end
-    offsets taken when it starts, partition by partition in offset order; no consumer group.
-    Close it (``contextlib.aclosing``) when leaving early.
+    """Every record of ``topic`` (only ``key``'s when given; only ``partitions`` when given)
+    from the beginning up to the end offsets taken when it starts, partition by partition in
+    offset order; no consumer group. Close it (``contextlib.aclosing``) when leaving early.
 
     Raises:
         BrokerUnavailable: Kafka cannot be reached.
         TopicMissing: the topic does not exist.
     """
     conn = KafkaConnection.of(bootstrap)
-    partitions = await partitions_of(topic, bootstrap=conn)
+    existing = await partitions_of(topic, bootstrap=conn)
+    partitions = existing if partitions is None else [p for p in partitions if p in existing]
     consumer = AIOKafkaConsumer(  # "earliest": a reset racing the seek below agrees with it
         **conn.client_kwargs(),
         group_id=None,
@@ -180,6 +186,44 @@ async def read_to_end(
             async for record in _read_partition(consumer, tp, ends[tp]):
                 if key is None or record.key == key:
                     yield record
+    except KafkaError as exc:
+        raise await why_unreachable(conn, exc) from exc
+    finally:
+        await consumer.stop()
+
+
+async def read_at(
+    topic: str, partition: int, offset: int, *, bootstrap: Bootstrap
+) -> ConsumerRecord[bytes, bytes] | None:
+    """The record of ``topic`` at ``partition`` and ``offset``; None when the topic's retention
+    (or compaction) removed it, or it was never written.
+
+    Raises:
+        BrokerUnavailable: Kafka cannot be reached.
+        TopicMissing: the topic does not exist.
+    """
+    conn = KafkaConnection.of(bootstrap)
+    if partition not in await partitions_of(topic, bootstrap=conn):
+        return None
+    consumer = AIOKafkaConsumer(
+        **conn.client_kwargs(),
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    tp = TopicPartition(topic, partition)
+    try:
+        await consumer.start()
+        consumer.assign([tp])
+        first = (await consumer.beginning_offsets([tp]))[tp]
+        end = (await consumer.end_offsets([tp]))[tp]
+        if not first <= offset < end:
+            return None
+        consumer.seek(tp, offset)
+        async for record in _read_partition(consumer, tp, end):
+            # A compacted topic may skip the offset: the next record is another one.
+            return record if record.offset == offset else None
+        return None
     except KafkaError as exc:
         raise await why_unreachable(conn, exc) from exc
     finally:

@@ -18,6 +18,7 @@ from schemas import (
     DeadLetter,
     DeadLetterReason,
     ProfileCommand,
+    ProfileEvent,
     ProfileRecord,
     RecordHeader,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "dead_letter_record",
     "is_command",
     "decode_command",
+    "decode_event",
     "decode_message",
     "decode_record",
     "encode",
@@ -110,6 +112,21 @@ def decode_message(
 def decode_command(value: bytes | None) -> ProfileCommand:
     """An operator command (a record of the input topic marked by a header)."""
     return _decode(ProfileCommand, value, "profile command")
+
+
+def decode_event(value: bytes) -> ProfileEvent:
+    """A profile event, read tolerantly: fields a newer release added (as this one added the
+    evidence's topic, partition and offset) are ignored, so subscribers need not upgrade first.
+
+    Raises:
+        ValidationError: not a profile event (not JSON, a field missing or mistyped).
+    """
+    try:
+        return ProfileEvent.model_validate_json(value)
+    except ValidationError as exc:
+        if stored.unknown_fields(exc) is None:
+            raise
+    return ProfileEvent.model_validate_json(value, extra="ignore")
 
 
 def decode_record(value: bytes) -> ProfileRecord:

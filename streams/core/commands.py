@@ -1,4 +1,4 @@
-"""What an operator command does to a stored profile: forget, correct, migrate. Pure.
+"""What an operator command does to a stored profile: forget, correct, migrate, revert. Pure.
 
 streams.pipeline.apply does the I/O (purging cached answers, storing, emitting); this module decides
 the record to store, the event to emit, and whether the subject's cached answers are purged.
@@ -6,10 +6,12 @@ A forget leaves a tombstone (:func:`streams.core.records.forgotten`), never an a
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from schemas import FieldChange, ProfileCommand, ProfileEvent, ProfileRecord
+from streams.core.history import Trail
 from streams.core.merge import MergeResult, merge
+from streams.core.past import reverted
 from streams.core.profile_schema import ProfileSchema
 from streams.core.records import applied_before, forgotten, next_version
 from streams.errors import InvalidEvent
@@ -36,14 +38,17 @@ def apply_command(
     offset: int,
     exists: bool,
     migration: Sequence[FieldChange] = (),
+    trail: Trail | None = None,
 ) -> Outcome | None:
     """The outcome of ``command`` on ``record`` (None: nothing to do, the profile is absent).
 
     ``exists``: the table holds a record for the subject. A tombstone (a forgotten user) counts
-    as absent: forgetting it again or migrating it does nothing.
+    as absent: forgetting, migrating or reverting it does nothing. ``trail``: the revisions to
+    keep and where the command's record sits (``streams.core.history``).
 
     Raises:
-        InvalidEvent: a correction names unknown fields or values the schema refuses.
+        InvalidEvent: a correction names unknown fields or values the schema refuses; a revert
+            names a version or values the profile's history does not hold.
     """
     if applied_before(record, source, offset, command.command_id):
         return None  # redelivered: a forget replayed after a new profile began must not end it
@@ -60,9 +65,14 @@ def apply_command(
         )
         return Outcome(tombstone, deleted, forgets=True)
     result, locked = None, None
-    if command.type == "correct":
-        result = _correction(command, record, schema)
+    if command.type in ("correct", "revert"):
+        if command.type == "correct":
+            result = _correction(command, record, schema)
+        else:
+            result = reverted(command, record, schema)
         locked = tuple(sorted((set(record.locked) | set(command.lock)) - set(command.unlock)))
+    if trail is not None:
+        trail = replace(trail, operator=command.type == "correct")
     updated, event = next_version(
         record,
         result,
@@ -71,6 +81,7 @@ def apply_command(
         at=command.requested_at,
         locked=locked,
         migration=migration,
+        trail=trail,
     )
     return Outcome(updated, event)
 

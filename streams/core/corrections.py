@@ -1,8 +1,11 @@
-"""An operator's correction, from the body of ``PATCH /profiles/{user_id}`` to a command. Pure.
+"""An operator's correction, from the body of ``PATCH /profiles/{user_id}`` (or of
+``POST /profiles/{user_id}/revert``) to a command. Pure.
 
-The body is ``{"operations": [...], "lock": [...], "unlock": [...]}``; other keys are ignored.
-The checks ``commands.apply_command`` makes when the command arrives are made here as well,
-so the operator hears about a bad correction in the HTTP answer, not in the dead letters.
+The body is ``{"operations": [...], "lock": [...], "unlock": [...]}``, or for a revert
+``{"version": N, "fields": [...], "lock": [...]}``; other keys are ignored. The checks
+``commands.apply_command`` makes when the command arrives are made here as well, as far as they
+need no stored profile, so the operator hears about a bad correction in the HTTP answer, not in
+the dead letters.
 """
 
 import uuid
@@ -18,10 +21,12 @@ from streams.core.codecs import summarize_errors
 from streams.core.merge import merge
 from streams.core.profile_schema import ProfileSchema
 
-__all__ = ["SHAPE", "parse_correction"]
+__all__ = ["REVERT_SHAPE", "SHAPE", "parse_correction", "parse_revert"]
 
 #: What a correction body looks like, quoted when the body is not a JSON object.
 SHAPE = '{"operations": [...], "lock": [...], "unlock": [...]}'
+#: What a revert body looks like.
+REVERT_SHAPE = '{"version": N, "fields": [...], "lock": [...]}'
 
 
 def parse_correction(
@@ -57,13 +62,51 @@ def parse_correction(
     return command
 
 
-def _json_object(body: bytes) -> Mapping[str, Any]:
+def parse_revert(
+    body: bytes,
+    user_id: str,
+    schema: ProfileSchema,
+    *,
+    command_id: str | None = None,
+    at: datetime | None = None,
+) -> ProfileCommand:
+    """The ``revert`` command an operator's body asks for: ``fields`` (every field when none)
+    back to their values at ``version``, and ``lock`` locked.
+
+    Whether the profile's revisions still hold that version is known only where it is stored:
+    a revert they cannot satisfy is dead-lettered ``invalid_command`` with the reason.
+
+    Raises:
+        ValueError: the body is not a JSON object, has no version from 1, or names fields the
+            schema does not have. The message is meant for the operator.
+    """
+    data = _json_object(body, REVERT_SHAPE)
+    try:
+        command = ProfileCommand(
+            command_id=command_id or str(uuid.uuid4()),
+            type="revert",
+            user_id=user_id,
+            version=data.get("version"),
+            fields=tuple(data.get("fields", ())),
+            lock=tuple(data.get("lock", ())),
+            requested_at=at or datetime.now(UTC),
+        )
+    except (ValidationError, TypeError) as exc:
+        detail = summarize_errors(exc) if isinstance(exc, ValidationError) else str(exc)
+        raise ValueError(f"invalid revert: {detail}") from None
+    unknown = sorted({*command.fields, *command.lock} - set(schema.fields))
+    if unknown:
+        raise ValueError(f"unknown fields {unknown}; the schema has {sorted(schema.fields)}")
+    return command
+
+
+def _json_object(body: bytes, shape: str = SHAPE) -> Mapping[str, Any]:
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
         raise ValueError("body is not JSON") from None
     if not isinstance(data, dict):
-        raise ValueError(f"body must be {SHAPE}")
+        raise ValueError(f"body must be {shape}")
     return data
 
 

@@ -17,6 +17,7 @@ from schemas import (
     ProfileEvent,
     ProfileRecord,
 )
+from streams.core.history import Trail
 from streams.core.merge import MergeResult
 from streams.core.stored import format_of
 from streams.core.usage import charge
@@ -118,6 +119,7 @@ def next_version(
     migration: Sequence[FieldChange] = (),
     spent: ModelUsage | None = None,
     sources: Sequence[str] | None = None,
+    trail: Trail | None = None,
 ) -> tuple[ProfileRecord, ProfileEvent | None]:
     """The record after a batch, and the event to emit (None when the profile did not change).
 
@@ -126,7 +128,9 @@ def next_version(
     to the record's usage on the day of ``at``. ``migration`` lists the changes a schema
     migration made to ``record`` before the batch; they lead the event's changes. ``sources``
     are the messages the event names (default ``message_ids``; a flush names the buffered
-    messages, remembered when they were buffered).
+    messages, remembered when they were buffered). With a ``trail``, each change's evidence
+    names its input record's topic, partition and offset, and a new version adds its changes to
+    the fields' revisions (``streams.core.history``).
     """
     update = _remember(record, offsets, message_ids)
     if spent is not None:
@@ -135,6 +139,8 @@ def next_version(
     if locked is not None:
         update["locked"] = locked
     changes = [*migration, *(result.changes if result is not None else [])]
+    if trail is not None:
+        changes = trail.located(changes)
     if not (changes or lock_changed):
         return _formatted(record.model_copy(update=update)), None
     version = record.version + 1
@@ -147,6 +153,8 @@ def next_version(
         # A forgotten user's next version is a new profile: the tombstone is one no more.
         "forgotten_at": None,
     }
+    if trail is not None:
+        update |= trail.recorded(record, changes, version=version, at=at)
     named = list(sources) if sources is not None else message_ids
     event = _event(record, "updated", profile=profile, changes=changes, sources=named, at=at)
     return _formatted(record.model_copy(update=update)), event
@@ -229,5 +237,7 @@ def settled(record: ProfileRecord) -> ProfileRecord:
             "set_aside": {},
             "usage": None,
             "buffer": (),
+            "history": {},
+            "history_from": None,
         }
     return record.model_copy(update=update)

@@ -21,7 +21,14 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from schemas import BUFFER_FORMAT, RECORD_FORMAT, TOMBSTONE_FORMAT, USAGE_FORMAT, ProfileRecord
+from schemas import (
+    BUFFER_FORMAT,
+    RECORD_FORMAT,
+    REVISIONS_FORMAT,
+    TOMBSTONE_FORMAT,
+    USAGE_FORMAT,
+    ProfileRecord,
+)
 
 __all__ = ["decode_record", "format_of", "unknown_fields"]
 
@@ -54,14 +61,16 @@ def decode_record(value: bytes) -> ProfileRecord:
 
 
 def format_of(record: ProfileRecord) -> int:
-    """The lowest format that holds ``record``'s fields: a buffer needs format 4, usage format
-    3, a tombstone format 2; any other record is format 1 (left out of the bytes, so older
-    releases read it)."""
-    if record.buffer:
-        return BUFFER_FORMAT
-    if record.usage is not None:
-        return USAGE_FORMAT
-    return TOMBSTONE_FORMAT if record.forgotten_at is not None else 1
+    """The lowest format that holds ``record``'s fields: the highest format among the features
+    it holds (a tombstone 2, usage 3, a buffer 4, revisions 5); a record with none of them is
+    format 1 (left out of the bytes, so older releases read it)."""
+    held = [
+        (record.forgotten_at is not None, TOMBSTONE_FORMAT),
+        (record.usage is not None, USAGE_FORMAT),
+        (bool(record.buffer), BUFFER_FORMAT),
+        (record.history_from is not None or bool(record.history), REVISIONS_FORMAT),
+    ]
+    return max((format_ for holds, format_ in held if holds), default=1)
 
 
 def unknown_fields(exc: ValidationError) -> list[str] | None:

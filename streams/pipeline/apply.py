@@ -34,6 +34,7 @@ from streams.core.flushing import (
     reason_after,
     splits_conversation,
 )
+from streams.core.history import Source, Trail
 from streams.core.kinds import Kind
 from streams.core.migration import migrate
 from streams.core.origin import origin_of
@@ -89,10 +90,17 @@ class ProfileUpdater:
     on_buffer: OnBuffer = _no_clock
     #: The worker's clock (seconds), against the record timestamps the triggers count from.
     clock: Callable[[], float] = time.time
+    #: Revisions kept per field (PROFILE_STREAM_REVISIONS_PER_FIELD; 0: none).
+    revisions_per_field: int = 0
 
     def __post_init__(self) -> None:
         self._flusher = Flusher(
-            self.kind, self.extractor, self.publisher, self.dead_letters, self.flushing
+            self.kind,
+            self.extractor,
+            self.publisher,
+            self.dead_letters,
+            self.flushing,
+            revisions_per_field=self.revisions_per_field,
         )
 
     @property
@@ -244,7 +252,13 @@ class ProfileUpdater:
             return await self._flusher.flush(key, last, record, migration, reason, release, inputs)
         release()
         updated, event = next_version(
-            record, None, offsets={}, message_ids=[], at=newest(record), migration=migration
+            record,
+            None,
+            offsets={},
+            message_ids=[],
+            at=newest(record),
+            migration=migration,
+            trail=Trail(self.revisions_per_field),
         )
         # Durable before the inputs are acknowledged: from here on only the buffer has them.
         await self.publisher.publish(key, last.event, updated, event, durable=True)
@@ -278,6 +292,9 @@ class ProfileUpdater:
                 offset=job.offset,
                 exists=job.key in self.table,
                 migration=migration,
+                trail=Trail(
+                    self.revisions_per_field, {command.command_id: Source(*job.tp, job.offset)}
+                ),
             )
         except Exception as exc:
             decision = decide(exc, Stage.BATCH)

@@ -8,12 +8,13 @@ dead-letter topic are applied.
 """
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from schemas import ChatMessage, FieldChange, ModelUsage, ProfileRecord
+from schemas import BufferedMessage, ChatMessage, FieldChange, ModelUsage, ProfileRecord
 from streams.core.flushing import FlushPolicy, FlushReason
+from streams.core.history import Source, Trail
 from streams.core.kinds import Kind
 from streams.core.merge import MergeResult, merge
 from streams.core.records import dead_lettered, next_version, unbuffered
@@ -42,6 +43,8 @@ class Flusher:
     publisher: Publisher
     dead_letters: DeadLetters
     policy: FlushPolicy
+    #: Revisions kept per field (PROFILE_STREAM_REVISIONS_PER_FIELD; 0: none).
+    revisions_per_field: int = 0
 
     async def flush(
         self,
@@ -87,6 +90,7 @@ class Flusher:
             migration=migration,
             spent=spent,
             sources=[m.message_id for m in messages],
+            trail=self._trail(entries),
         )
         await self.publisher.publish(key, job.event, updated, event)
         FLUSHES.labels(str(reason)).inc()
@@ -100,6 +104,11 @@ class Flusher:
                 reason,
             )
         return updated
+
+    def _trail(self, entries: Sequence[BufferedMessage]) -> Trail:
+        """The revisions to keep, each change placed at its buffered message's record."""
+        places = {e.message.message_id: Source.of(e.source, e.offset) for e in entries}
+        return Trail(self.revisions_per_field, places)
 
     async def _extract_chunks(
         self, record: ProfileRecord, messages: list[ChatMessage]

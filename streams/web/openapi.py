@@ -166,18 +166,18 @@ def _parameters(path: str, described: Operation) -> list[dict[str, Any]]:
         for name in names
     ]
     for query in described.query:
-        # A comma-separated list (`?include=provenance,usage`): form style, not exploded.
-        items: dict[str, Any] = {"type": "string", "enum": list(query.values)}
-        found.append(
-            {
-                "name": query.name,
-                "in": "query",
-                "description": query.description,
-                "style": "form",
-                "explode": False,
-                "schema": {"type": "array", "items": items},
-            }
-        )
+        schema: dict[str, Any] = dict(query.schema or {})
+        if not schema:
+            schema = {"type": "array", "items": {"type": "string", "enum": list(query.values)}}
+        parameter: dict[str, Any] = {
+            "name": query.name,
+            "in": "query",
+            "description": query.description,
+        }
+        if schema.get("type") == "array":
+            # A comma-separated list (`?include=provenance,usage`): form style, not exploded.
+            parameter |= {"style": "form", "explode": False}
+        found.append(parameter | {"schema": schema})
     return found
 
 

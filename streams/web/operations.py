@@ -10,6 +10,7 @@ from the route's scopes, not from here.
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from faust.web import View
 from pydantic import BaseModel
@@ -18,10 +19,13 @@ from schemas.http import (
     CommandAccepted,
     Correction,
     ErrorAnswer,
+    HistoryAnswer,
     Liveness,
     ProfileAnswer,
     Readiness,
+    Revert,
 )
+from streams.web.history import HistoryView, RevertView
 from streams.web.probes import Health, Metrics, OpenAPIDocument, Ready
 from streams.web.profiles import FlushView, KindView, ProfileView, PromptView
 
@@ -39,11 +43,13 @@ class Answer:
 
 @dataclass(frozen=True)
 class QueryParameter:
-    """A query parameter that takes a comma-separated list of ``values``."""
+    """A query parameter that takes a comma-separated list of ``values``, or (``schema``) a
+    value of that JSON Schema (an array: comma-separated)."""
 
     name: str
     description: str
-    values: tuple[str, ...]
+    values: tuple[str, ...] = ()
+    schema: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -86,19 +92,78 @@ _INCLUDE = QueryParameter(
     ("provenance", "usage"),
 )
 
+_PAST = (
+    QueryParameter(
+        "version",
+        "The profile as it was at this version, from the revisions the worker keeps.",
+        schema={"type": "integer", "minimum": 1},
+    ),
+    QueryParameter(
+        "as_of",
+        "The profile as it was at this time (RFC 3339 with an offset): at the highest version "
+        "whose time (its input's) is at or before it.",
+        schema={"type": "string", "format": "date-time"},
+    ),
+    QueryParameter(
+        "fields",
+        "With `version` or `as_of`: only these fields (only they need to be kept).",
+        schema={"type": "array", "items": {"type": "string"}},
+    ),
+)
+_PAST_ANSWERS: Mapping[int, Answer] = {
+    400: Answer(
+        "The id is longer than 256 characters, or `version`, `as_of` or `fields` is not valid."
+    ),
+    410: Answer(
+        "An as-of read the kept revisions no longer hold: names the field and why "
+        "(PROFILE_STREAM_REVISIONS_PER_FIELD dropped them, or the history starts later)."
+    ),
+}
+
 OPERATIONS: Mapping[tuple[type[View], str], Operation] = {
     (ProfileView, "get"): Operation(
         "getProfile",
-        "Read a user's profile",
+        "Read a user's profile, now or as it was",
         {
             200: Answer("The profile.", ProfileAnswer),
-            404: Answer("No profile for this user (never seen, or forgotten)."),
+            404: Answer(
+                "No profile for this user (never seen, or forgotten); or no such version, or "
+                "none yet at that time."
+            ),
             **_READ_ANSWERS,
+            **_PAST_ANSWERS,
         },
         description="Any worker answers: one that does not own the user's partition forwards "
         "the request to the owner, once.",
-        query=(_INCLUDE,),
+        query=(_INCLUDE, *_PAST),
         typed_profile=True,
+    ),
+    (HistoryView, "get"): Operation(
+        "getProfileHistory",
+        "Each field's revisions of a user's profile",
+        {
+            200: Answer("The revisions, oldest first.", HistoryAnswer),
+            400: Answer("The id is longer than 256 characters, or `field` names no field."),
+            404: Answer("No profile for this user (never seen, or forgotten)."),
+            503: _BUSY,
+            504: _OWNER_SLOW,
+        },
+        query=(QueryParameter("field", "Only this field's revisions.", schema={"type": "string"}),),
+    ),
+    (RevertView, "post"): Operation(
+        "revertProfile",
+        "Roll a user's fields back to their values at a version",
+        {
+            202: _ACCEPTED,
+            400: Answer("No version from 1, or fields the schema does not have."),
+            413: Answer("The body is over PROFILE_STREAM_MAX_REQUEST_BYTES."),
+            503: _NO_KEYS,
+        },
+        description="Becomes a signed `revert` command on the input topic, applied in order "
+        "with the user's messages: the event lists each changed field with op `revert` and "
+        "`restored_version`. One the kept revisions cannot satisfy is dead-lettered "
+        "`invalid_command`; read `?version=N&fields=...` first.",
+        body=Revert,
     ),
     (ProfileView, "patch"): Operation(
         "correctProfile",
@@ -145,8 +210,9 @@ OPERATIONS: Mapping[tuple[type[View], str], Operation] = {
             200: Answer("The profile.", ProfileAnswer),
             404: Answer("No such kind on this worker, or no profile for the subject."),
             **_READ_ANSWERS,
+            **_PAST_ANSWERS,
         },
-        query=(_INCLUDE,),
+        query=(_INCLUDE, *_PAST),
     ),
     (Health, "get"): Operation(
         "getHealth", "Liveness", {200: Answer("Serving.", Liveness)}, tags=("operations",)

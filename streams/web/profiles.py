@@ -1,5 +1,5 @@
-"""The profile views: read a profile of any kind, render a user's for a prompt, forget or
-correct a user's.
+"""The profile views: read a profile of any kind (now, or as it was: ``streams.web.past``),
+render a user's for a prompt, forget or correct a user's.
 
 Reads go through a ``ProfileReader`` (here or at the owner). DELETE and PATCH become commands
 on the input topic, keyed by the user, so they are ordered with the user's messages, and signed
@@ -27,10 +27,20 @@ from streams.core.corrections import parse_correction
 from streams.core.kinds import USER
 from streams.core.signing import KEYS_SETTING, command_headers
 from streams.extract.prompt import render_profile
+from streams.web.past import past_answer, wants_past
 from streams.web.reader import ProfileReader
 from streams.web.responses import error, json
 
-__all__ = ["MAX_SUBJECT", "FlushView", "KindView", "ProfileView", "PromptView", "profile_body"]
+__all__ = [
+    "MAX_SUBJECT",
+    "FlushView",
+    "KindView",
+    "ProfileView",
+    "PromptView",
+    "bad_subject",
+    "profile_body",
+    "send_command",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -50,14 +60,14 @@ class ProfileView(View):
     command_keys: ClassVar[tuple[SecretStr, ...]]  # the first signs each command
 
     async def get(self, request: Request, user_id: str) -> Response:
-        """The user's profile as JSON (404 if there is none)."""
-        if (problem := _bad_subject(self, user_id)) is not None:
+        """The user's profile as JSON (404 if there is none), now or as it was."""
+        if (problem := bad_subject(self, user_id)) is not None:
             return problem
         return await _read(self, request, self.reader, user_id)
 
     async def delete(self, request: Request, user_id: str) -> Response:
         """Forget the user: 202 once the command is on the topic."""
-        if (problem := _bad_subject(self, user_id)) is not None:
+        if (problem := bad_subject(self, user_id)) is not None:
             return problem
         forget = ProfileCommand(
             command_id=str(uuid.uuid4()),
@@ -69,7 +79,7 @@ class ProfileView(View):
 
     async def patch(self, request: Request, user_id: str) -> Response:
         """Correct the user's profile (``streams.core.corrections``): 202, or 400/413."""
-        if (problem := _bad_subject(self, user_id)) is not None:
+        if (problem := bad_subject(self, user_id)) is not None:
             return problem
         body = await request.read()
         if len(body) > self.max_body:
@@ -81,7 +91,7 @@ class ProfileView(View):
         return await self._submit(command)
 
     async def _submit(self, command: ProfileCommand) -> Response:
-        return await _submit(self, self.commands, self.command_keys, command)
+        return await send_command(self, self.commands, self.command_keys, command)
 
 
 class FlushView(View):
@@ -92,7 +102,7 @@ class FlushView(View):
 
     async def post(self, request: Request, user_id: str) -> Response:
         """A ``flush`` command on the user's partition: 202 once it is in Kafka."""
-        if (problem := _bad_subject(self, user_id)) is not None:
+        if (problem := bad_subject(self, user_id)) is not None:
             return problem
         flush = ProfileCommand(
             command_id=str(uuid.uuid4()),
@@ -100,16 +110,17 @@ class FlushView(View):
             user_id=user_id,
             requested_at=datetime.now(UTC),
         )
-        return await _submit(self, self.commands, self.command_keys, flush)
+        return await send_command(self, self.commands, self.command_keys, flush)
 
 
-async def _submit(
+async def send_command(
     view: View,
     commands: faust.TopicT,
     keys: tuple[SecretStr, ...],
     command: ProfileCommand,
 ) -> Response:
-    """Send ``command`` signed to the input topic, keyed by its user: 202 once acknowledged."""
+    """Sign ``command`` and send it to ``commands``: 202 once the broker has it, 503 without a
+    command key."""
     if not keys:
         return error(view, 503, f"commands are off on this worker: {KEYS_SETTING} is not set")
     key, value = command.user_id.encode(), encode(command)
@@ -127,7 +138,7 @@ class PromptView(View):
 
     async def get(self, request: Request, user_id: str) -> Response:
         """The profile as ``text/plain`` (404 if there is none)."""
-        if (problem := _bad_subject(self, user_id)) is not None:
+        if (problem := bad_subject(self, user_id)) is not None:
             return problem
         schema = self.reader.kind.schema
 
@@ -146,7 +157,7 @@ class KindView(View):
 
     async def get(self, request: Request, kind: str, subject: str) -> Response:
         """The profile as JSON (404 if the kind or the profile does not exist)."""
-        if (problem := _bad_subject(self, subject)) is not None:
+        if (problem := bad_subject(self, subject)) is not None:
             return problem
         if kind not in self.readers:
             known = sorted(self.readers)
@@ -160,12 +171,15 @@ async def _read(view: View, request: Request, reader: ProfileReader, subject: st
     def render(record: ProfileRecord | None) -> Response:
         if record is None:
             return error(view, 404, f"no {reader.kind.name} profile for this subject")
+        if wants_past(request):
+            return past_answer(view, request, record, reader.kind.schema)
         return json(view, profile_body(record, request))
 
     return await reader.answer(view, request, subject, render)
 
 
-def _bad_subject(view: View, subject: str) -> Response | None:
+def bad_subject(view: View, subject: str) -> Response | None:
+    """400 for a subject longer than :data:`MAX_SUBJECT`, else None."""
     if len(subject) > MAX_SUBJECT:
         return error(view, 400, f"user id longer than {MAX_SUBJECT} characters")
     return None

@@ -20,6 +20,7 @@ from streams.faust_glue import add_web_middleware
 from streams.settings import Settings
 from streams.web import openapi
 from streams.web.auth import Scope, bearer_auth
+from streams.web.history import HistoryView, RevertView
 from streams.web.probes import Health, Metrics, OpenAPIDocument, Ready
 from streams.web.profiles import FlushView, KindView, ProfileView, PromptView
 from streams.web.reader import ProfileReader
@@ -47,9 +48,12 @@ class Route(NamedTuple):
 #: dependencies (``routes`` binds them). The OpenAPI document is built from this table.
 TABLE: tuple[Route, ...] = (
     Route("/profiles/{user_id}", ProfileView, READ_OR_ADMIN),
-    # Before the kind route, so a user's prompt is never taken for a kind named by a user id.
+    # Before the kind route, so a user's prompt, flush, history or revert is never taken for a
+    # kind named by a user id.
     Route("/profiles/{user_id}/prompt", PromptView, READ),
     Route("/profiles/{user_id}/flush", FlushView, ADMIN_POST),
+    Route("/profiles/{user_id}/history", HistoryView, READ),
+    Route("/profiles/{user_id}/revert", RevertView, ADMIN_POST),
     Route("/profiles/{kind}/{subject}", KindView, READ),
     Route("/healthz", Health, OPEN),
     Route("/metrics", Metrics, OPEN),  # counters only: no label names a user
@@ -64,15 +68,13 @@ def routes(
     """``TABLE``, each view bound to its dependencies."""
     user = readers[USER]
     document = openapi.render(openapi.build(TABLE, profile_model=user.kind.schema.model))
+    command = {"commands": commands, "command_keys": settings.command_keys}
     dependencies: dict[type[View], dict[str, Any]] = {
-        ProfileView: {
-            "reader": user,
-            "commands": commands,
-            "max_body": settings.max_request_bytes,
-            "command_keys": settings.command_keys,
-        },
+        ProfileView: {"reader": user, "max_body": settings.max_request_bytes, **command},
         PromptView: {"reader": user},
-        FlushView: {"commands": commands, "command_keys": settings.command_keys},
+        HistoryView: {"reader": user},
+        RevertView: {"reader": user, "max_body": settings.max_request_bytes, **command},
+        FlushView: command,
         KindView: {"readers": readers},
         OpenAPIDocument: {"document": document.encode()},
     }

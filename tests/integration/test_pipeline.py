@@ -62,15 +62,24 @@ async def test_seed_conversation_builds_one_profile_in_two_versions(
         "location": first["message_id"],
         "timezone": first["message_id"],
     }
+    # The evidence names the message and the input record it was read from.
+    [sent] = [r for r in await kafka.read(names.input, lambda r: len(r) >= 2) if r.offset == 1]
     assert events[1]["changes"] == [
         {
             "field": "languages",
             "op": "add",
             "old": [],
             "new": ["Spanish"],
-            "evidence": {"message_id": second["message_id"], "quote": ""},
+            "evidence": {
+                "message_id": second["message_id"],
+                "quote": "",
+                "topic": names.input,
+                "partition": sent.partition,
+                "offset": 1,
+            },
         }
     ]
+    assert orjson.loads(sent.value)["message_id"] == second["message_id"]
     status, body = await http("GET", f"{worker.url}/profiles/alice")
     assert status == 200
     assert body["version"] == 2 and body["profile"] == latest

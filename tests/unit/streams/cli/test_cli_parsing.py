@@ -21,6 +21,7 @@ from streams.cli.messages import check_line, checked
 from streams.cli.support import event_line
 from streams.core.codecs import COMMAND_HEADER, decode_message
 from streams.core.origin import ORIGIN_HEADER
+from streams.core.partitioning import partition_for
 from streams.settings import Settings
 
 LOCOMO = Path(__file__).resolve().parents[5] / "shared" / "data" / "locomo"
@@ -234,6 +235,13 @@ def test_publish_help_states_the_exit_statuses(runner: CliRunner) -> None:
         (["forget", "alice"], "no admin token: pass --token"),
         (["dlq", "replay"], "choose what to replay: --reason CODE, --offset OFFSET or --all"),
         (["tail", "--timeout", "0"], "not in the range x>0"),
+        (["get", "alice", "--as-of", "yesterday"], "--as-of must be an RFC 3339 time"),
+        (["get", "alice", "--as-of", "2026-11-25T10:00:00"], "with an offset"),
+        (["get", "alice", "--version", "0"], "not in the range x>=1"),
+        (["get", "alice", "--version", "2", "--as-of", "2026-11-25T10:00:00Z"], "not both"),
+        (["revert", "alice"], "Missing option '--version'"),
+        (["revert", "alice", "--version", "2", "--lock"], "--lock needs the fields to lock"),
+        (["show-source", "alice", "location"], "is not an event id such as alice:3"),
     ],
 )
 def test_usage_errors_say_what_to_do(runner: CliRunner, args: list[str], problem: str) -> None:
@@ -286,3 +294,24 @@ def test_dlq_replay_refuses_a_truncated_letter_and_replays_the_others(
     assert "cannot be replayed" in result.output
     assert [record.value for record in sent] == [b"{oops"]
     assert "re-published 1 dead letters" in result.output
+
+
+def test_history_of_one_user_reads_only_the_partition_of_its_key(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[Any] = []
+
+    async def eight(topic: str, **kw: Any) -> list[int]:
+        return list(range(8))
+
+    async def records(topic: str, **kw: Any) -> Any:
+        asked.append(kw)
+        return
+        yield
+
+    monkeypatch.setattr("streams.cli.events.partitions_of", eight)
+    monkeypatch.setattr("streams.cli.events.read_to_end", records)
+    result = runner.invoke(main, ["history", "alice"])
+    assert "no events for 'alice'" in result.output
+    [kw] = asked
+    assert kw["partitions"] == [partition_for(b"alice", 8)] == [5] and kw["key"] == b"alice"

@@ -6,11 +6,13 @@ from typing import Any
 
 import orjson
 import pytest
+from pydantic import ValidationError
 
 from schemas import DeadLetter, Provenance
 from streams.core.codecs import (
     dead_letter_record,
     decode_command,
+    decode_event,
     decode_message,
     decode_record,
     encode,
@@ -19,7 +21,7 @@ from streams.core.codecs import (
 from streams.core.framing import frame
 from streams.core.merge import merge
 from streams.core.profile_schema import ProfileSchema
-from streams.core.records import new_record
+from streams.core.records import deleted_event, new_record
 from streams.errors import InvalidEvent
 from tests.unit.helpers import T0
 
@@ -297,3 +299,12 @@ def test_what_follows_an_accepted_frame_is_checked_like_any_value(
         decode_message(frame(payload, 7), max_content_chars=8_000, framing="auto")
     assert info.value.code == code
     assert "after its Schema Registry frame, schema id 7" in info.value.reason
+
+
+def test_an_event_with_fields_of_a_newer_release_is_read_for_what_is_known() -> None:
+    event = deleted_event(new_record("u1", "UserProfile/v1"), "c1", T0)
+    body = orjson.loads(encode(event)) | {"trace": "t-1"}
+    assert decode_event(orjson.dumps(body)) == event
+    del body["version"]
+    with pytest.raises(ValidationError):
+        decode_event(orjson.dumps(body))

@@ -1,7 +1,7 @@
 """Stored records written by the release after this one (or before it) are read, not refused."""
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import orjson
@@ -10,10 +10,13 @@ from pydantic import ValidationError
 
 from schemas import (
     RECORD_FORMAT,
+    REVISIONS_FORMAT,
     TOMBSTONE_FORMAT,
+    USAGE_FORMAT,
     Evidence,
     FieldChange,
     ProfileRecord,
+    ProfileUsage,
     Provenance,
     SetAside,
 )
@@ -127,3 +130,13 @@ def test_a_tombstone_says_format_2_and_other_records_keep_the_previous_releases_
     raw = encode(tombstone)
     assert raw.startswith(b'{"format":2,') and b'"forgotten_at":"2026-12-01T00:00:00Z"' in raw
     assert decode_record(raw) == tombstone
+
+
+def test_a_record_claims_the_highest_format_among_the_features_it_holds() -> None:
+    usage = ProfileUsage(day=date(2026, 11, 25))
+    assert stored.format_of(current()) == 1
+    assert stored.format_of(current().model_copy(update={"usage": usage})) == USAGE_FORMAT
+    with_history = current().model_copy(update={"history_from": 0})
+    assert stored.format_of(with_history) == REVISIONS_FORMAT
+    both = with_history.model_copy(update={"usage": usage})
+    assert stored.format_of(both) == REVISIONS_FORMAT == RECORD_FORMAT

@@ -52,6 +52,7 @@ class Served:
     commands: FakeTopic
     owner: list[str | None] = field(default_factory=list)  # [0]: the partition owner's URL
     recovered: list[bool] = field(default_factory=lambda: [True])
+    users: dict[bytes, bytes] = field(default_factory=dict)  # the user kind's table
 
     async def call(
         self, method: str, path: str, token: str | None = None, data: bytes | None = None
@@ -94,7 +95,7 @@ async def served(
     commands = FakeTopic()
     register_views(app, kinds, commands, settings)  # type: ignore[arg-type]
     async with TestClient(TestServer(app.web.web_app)) as client:  # type: ignore[attr-defined]
-        served = Served(client, commands, [str(app.conf.canonical_url)])
+        served = Served(client, commands, [str(app.conf.canonical_url)], users=users)
         monkeypatch.setattr(reader_module, "tables_recovered", lambda _: served.recovered[0])
         monkeypatch.setattr(reader_module, "owner_of", lambda *_: served.owner[0])
         yield served

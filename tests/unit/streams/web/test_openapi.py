@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from schemas import (
     CommandAccepted,
     ErrorAnswer,
+    HistoryAnswer,
     Liveness,
     ModelUsage,
     ProfileAnswer,
@@ -35,7 +36,8 @@ from .conftest import ADMIN_TOKEN, READ_TOKEN, SCHEMA, Served
 ROOT = Path(__file__).resolve().parents[4]
 COMMITTED = ROOT / "docs" / "openapi.json"
 CONTRACTS: dict[str, type[BaseModel]] = {
-    m.__name__: m for m in (ProfileAnswer, CommandAccepted, ErrorAnswer, Liveness, Readiness)
+    m.__name__: m
+    for m in (ProfileAnswer, CommandAccepted, ErrorAnswer, HistoryAnswer, Liveness, Readiness)
 }
 REGENERATE = ".venv/bin/python -m streams.web.openapi docs/openapi.json"
 
@@ -90,6 +92,7 @@ def _operations(document: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 PATCH = orjson.dumps({"operations": [{"field": "name", "op": "set", "value": "Zee"}]})
+REVERT = orjson.dumps({"version": 1, "fields": ["name"], "lock": ["name"]})
 CALLS = [
     # method, path as sent, its route, token, body, the status the view answers
     ("GET", "/profiles/zed", "/profiles/{user_id}", READ_TOKEN, None, 200),
@@ -102,6 +105,14 @@ CALLS = [
     ("PATCH", "/profiles/zed", "/profiles/{user_id}", ADMIN_TOKEN, b"[]", 400),
     ("PATCH", "/profiles/zed", "/profiles/{user_id}", READ_TOKEN, PATCH, 403),
     ("DELETE", "/profiles/zed", "/profiles/{user_id}", ADMIN_TOKEN, None, 202),
+    ("GET", "/profiles/zed?version=2", "/profiles/{user_id}", READ_TOKEN, None, 200),
+    ("GET", "/profiles/zed?version=1", "/profiles/{user_id}", READ_TOKEN, None, 410),
+    ("GET", "/profiles/zed?version=9", "/profiles/{user_id}", READ_TOKEN, None, 404),
+    ("GET", "/profiles/zed?as_of=soon", "/profiles/{user_id}", READ_TOKEN, None, 400),
+    ("GET", "/profiles/zed/history", "/profiles/{user_id}/history", READ_TOKEN, None, 200),
+    ("GET", "/profiles/zed/history?field=x", "/profiles/{user_id}/history", READ_TOKEN, None, 400),
+    ("POST", "/profiles/zed/revert", "/profiles/{user_id}/revert", ADMIN_TOKEN, REVERT, 202),
+    ("POST", "/profiles/zed/revert", "/profiles/{user_id}/revert", ADMIN_TOKEN, b"{}", 400),
     ("GET", "/profiles/zed/prompt", "/profiles/{user_id}/prompt", READ_TOKEN, None, 200),
     ("GET", "/profiles/team/t1", "/profiles/{kind}/{subject}", READ_TOKEN, None, 200),
     ("GET", "/profiles/galaxy/t1", "/profiles/{kind}/{subject}", READ_TOKEN, None, 404),
