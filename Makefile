@@ -7,11 +7,12 @@ STAMP := $(VENV)/.installed
 # The extras `make install` adds to the worker; `make lock` locks the same set.
 EXTRAS := test
 
-.PHONY: install lock client demo test lint unit integration bench clean help
+.PHONY: install lock client demo real-model test lint unit integration bench clean help
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make demo    install, start Kafka+Redis, run a worker on a sample conversation"
+	@echo "make real-model   the demo against llama.cpp's llama-server, a tiny model (opt-in, not in test)"
 	@echo "make test    install, start Kafka (with TLS/SASL listeners)+Redis, lint, type-check, run every test"
 	@echo "make up|down|status   the local Kafka (KRaft) and Redis"
 	@echo "make bench   the short benchmark run"
@@ -50,6 +51,11 @@ include deploy/stack.mk
 
 demo: install
 	@bash deploy/demo.sh
+
+# Opt-in, not part of `make test`: builds llama-server once (about 12 min on 2 busy cores, cached under
+# .stack/llm/), then runs the demo conversation through a worker against it (deploy/real_model.py).
+real-model: install
+	@bash deploy/real_model.sh
 
 lint: install
 	@echo "[make] ruff and mypy (strict)"
