@@ -7,11 +7,12 @@ STAMP := $(VENV)/.installed
 # The extras `make install` adds to the worker; `make lock` locks the same set.
 EXTRAS := test
 
-.PHONY: install lock client demo test test-cluster lint unit integration bench clean help
+.PHONY: install lock client demo real-model test test-cluster lint unit integration bench clean help
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make demo    install, start Kafka+Redis, run a worker on a sample conversation"
+	@echo "make real-model   the demo against llama.cpp's llama-server, a tiny model (opt-in, not in test)"
 	@echo "make test    install, start Kafka (with TLS/SASL listeners)+Redis, lint, type-check, run every test"
 	@echo "make test-cluster   the three-broker fault test, long form (KILLS=4 broker kills)"
 	@echo "make up|down|status   the local Kafka (KRaft) and Redis"
@@ -51,6 +52,11 @@ include deploy/stack.mk
 
 demo: install
 	@bash deploy/demo.sh
+
+# Opt-in, not part of `make test`: builds llama-server once (about 12 min on 2 busy cores, cached under
+# .stack/llm/), then runs the demo conversation through a worker against it (deploy/real_model.py).
+real-model: install
+	@bash deploy/real_model.sh
 
 lint: install
 	@echo "[make] ruff and mypy (strict)"
