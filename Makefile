@@ -72,11 +72,19 @@ unit: install
 integration test: SECURE ?= 1
 
 integration: up
-	@$(BIN)/pytest tests/integration -q
+	@$(BIN)/pytest tests/integration -q $(PYTEST_PARALLEL) -m "not faults"
+	@$(BIN)/pytest tests/integration -q -m faults
+
+# Two processes for the tests that share the stack quietly (each has its own topics and group;
+# a file stays in one process), then the fault tests alone: they kill workers, restart Kafka and
+# run a cluster beside it, which must not land on the others.
+PYTEST_PARALLEL := -n 2 --dist loadfile
 
 test: up lint
 	@echo "[make] the whole suite: unit and integration, on the local Kafka and Redis"
-	@$(BIN)/pytest -q
+	@$(BIN)/pytest -q $(PYTEST_PARALLEL) -m "not faults" --durations=15
+	@echo "[make] the fault tests, one at a time"
+	@$(BIN)/pytest -q -m faults --durations=10
 
 # The three-broker lane, longer than the one kill `make test` runs: the test starts a Kafka 4.1.1
 # cluster of its own beside the stack (deploy/stack.sh STACK_DIR=.stack/cluster-faults) and
