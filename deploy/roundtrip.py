@@ -6,7 +6,8 @@ value written to the health-check topic is read back.
 
 With --secure-env (the env file `deploy/stack.sh up` writes with STACK_SECURE=1) it
 also makes the same round trip over SASL_SSL with SCRAM-SHA-256, and logs in over
-every other listener and mechanism the file names.
+every other listener and mechanism the file names (OAUTHBEARER with an unsigned JWT,
+which the stack's unsecured validator accepts).
 
 Usage: roundtrip.py [--bootstrap HOST:PORT[,...]] [--topic NAME] [--timeout S]
                     [--kafka-version V] [--replication-factor N] [--expect-brokers N]
@@ -17,13 +18,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import json
 import logging
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.abc import AbstractTokenProvider
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from aiokafka.helpers import create_ssl_context
@@ -42,6 +47,16 @@ def read_env(path: Path) -> dict[str, str]:
     return out
 
 
+class UnsecuredJwt(AbstractTokenProvider):  # type: ignore[misc]
+    """An unsigned JWT (alg none) with sub, iat and exp: what Kafka's unsecured validator takes."""
+
+    async def token(self) -> str:
+        now = int(time.time())
+        parts = ({"alg": "none"}, {"sub": "stack-healthcheck", "iat": now, "exp": now + 300})
+        encoded = (base64.urlsafe_b64encode(json.dumps(p).encode()).rstrip(b"=") for p in parts)
+        return b".".join(encoded).decode() + "."
+
+
 def security(env: dict[str, str], protocol: str, mechanism: str = "") -> Security:
     """aiokafka keyword arguments for one protocol (and SASL mechanism) of the env file."""
     kw: Security = {"security_protocol": protocol}
@@ -52,7 +67,10 @@ def security(env: dict[str, str], protocol: str, mechanism: str = "") -> Securit
             certfile=env["STACK_KAFKA_SSL_CERTFILE"] if client_cert else None,
             keyfile=env["STACK_KAFKA_SSL_KEYFILE"] if client_cert else None,
         )
-    if protocol.startswith("SASL_"):
+    if protocol.startswith("SASL_") and mechanism == "OAUTHBEARER":
+        kw["sasl_mechanism"] = mechanism
+        kw["sasl_oauth_token_provider"] = UnsecuredJwt()
+    elif protocol.startswith("SASL_"):
         kw["sasl_mechanism"] = mechanism
         kw["sasl_plain_username"] = env["PROFILE_STREAM_KAFKA_SASL_USERNAME"]
         kw["sasl_plain_password"] = env["PROFILE_STREAM_KAFKA_SASL_PASSWORD"]
@@ -142,7 +160,10 @@ async def roundtrip(
 async def secure_checks(
     env: dict[str, str], topic: str, timeout_s: float, replication: int, expect_brokers: int
 ) -> str:
-    """SASL_SSL + SCRAM-SHA-256 round trip, then a login on every other combination."""
+    """SASL_SSL + SCRAM-SHA-256 round trip, then a login on every other combination.
+
+    aiokafka takes a refused OAUTHBEARER token for a login; the metadata request after it
+    fails, so the login still fails."""
     sasl_ssl = env["STACK_KAFKA_SASL_SSL_BOOTSTRAP"]
     sec = security(env, "SASL_SSL", "SCRAM-SHA-256")
     await roundtrip(sasl_ssl, topic, timeout_s, replication, expect_brokers, sec)
@@ -154,6 +175,8 @@ async def secure_checks(
     ]
     logins.append((env["STACK_KAFKA_SSL_BOOTSTRAP"], "SSL", ""))
     logins.append((env["STACK_KAFKA_SASL_PLAINTEXT_BOOTSTRAP"], "SASL_PLAINTEXT", "SCRAM-SHA-256"))
+    if env.get("STACK_KAFKA_OAUTHBEARER"):
+        logins.append((sasl_ssl, "SASL_SSL", "OAUTHBEARER"))
     for bootstrap, protocol, mech in logins:
         await login(bootstrap, timeout_ms, security(env, protocol, mech))
     done = ", ".join(f"{p}{'/' + m if m else ''}" for _, p, m in logins)

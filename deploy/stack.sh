@@ -13,7 +13,8 @@
 # Env: PROFILE_STREAM_KAFKA_PORT (9092), PROFILE_STREAM_KAFKA_CONTROLLER_PORT (port+1),
 #      PROFILE_STREAM_KAFKA_SASL_SSL_PORT (port+2; SSL with client certificate on +1 from
 #      it, SASL_PLAINTEXT on +2), PROFILE_STREAM_REDIS_PORT (6379), STACK_WAIT_S (90; 180 for 3),
-#      STACK_BROKERS (1 or 3), STACK_SECURE (1: add the TLS/SASL listeners),
+#      STACK_BROKERS (1 or 3), STACK_SECURE (1: add the TLS/SASL listeners; SASL takes
+#      SCRAM-SHA-256/512 and PLAIN with one user, and OAUTHBEARER with unsigned test JWTs),
 #      STACK_KAFKA_VERSION (the pom's <kafka.version>, 3.9.1), STACK_PYTHON (the Python with
 #      aiokafka for the health check; $REPO/.venv/bin/python), STACK_DIR (the state dir,
 #      $REPO/.stack: another dir and other ports make a second stack beside the first),
@@ -205,9 +206,9 @@ EOF
   # PEM stores (Kafka 2.7+): the key is unencrypted PKCS#8, so no key password.
   local scram="org.apache.kafka.common.security.scram.ScramLoginModule required;"
   cat <<EOF
-# STACK_SECURE=1: SASL_SSL (SCRAM-SHA-256/512, PLAIN), SSL with a client certificate
-# required (mTLS), SASL_PLAINTEXT; certificates and password in $TLS.
-sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512,PLAIN
+# STACK_SECURE=1: SASL_SSL (SCRAM-SHA-256/512, PLAIN, OAUTHBEARER), SSL with a client
+# certificate required (mTLS), SASL_PLAINTEXT; certificates and password in $TLS.
+sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512,PLAIN,OAUTHBEARER
 ssl.keystore.type=PEM
 ssl.keystore.location=$TLS/broker.pem
 ssl.truststore.type=PEM
@@ -220,6 +221,15 @@ listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=$scram
 listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=$scram
 listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$SASL_USER="$(sasl_password)";
 EOF
+  # OAUTHBEARER for testing token-provider hooks: Kafka's unsecured validator accepts an
+  # unsigned JWT (alg "none") with a sub and an exp still ahead, and refuses an expired or
+  # malformed one. The login module is only the listener's own (unused: the brokers talk
+  # over PLAINTEXT). Never for a real cluster: anyone can mint such a token.
+  local l oauth="org.apache.kafka.common.security.oauthbearer"
+  for l in sasl_ssl sasl_plaintext; do
+    echo "listener.name.$l.oauthbearer.sasl.jaas.config=$oauth.OAuthBearerLoginModule required unsecuredLoginStringClaim_sub=\"admin\";"
+    echo "listener.name.$l.oauthbearer.sasl.server.callback.handler.class=$oauth.internals.unsecured.OAuthBearerUnsecuredValidatorCallbackHandler"
+  done
 }
 
 log4j_config() { # log4j_config DIR
@@ -286,6 +296,9 @@ PROFILE_STREAM_KAFKA_SASL_PASSWORD=$(sasl_password)
 PROFILE_STREAM_KAFKA_SSL_CAFILE=$TLS/ca.crt
 # Every mechanism takes the same user and password, on both SASL listeners.
 STACK_KAFKA_SASL_MECHANISMS=SCRAM-SHA-256,SCRAM-SHA-512,PLAIN
+# Both SASL listeners also take OAUTHBEARER (PROFILE_STREAM_KAFKA_OAUTH_TOKEN_PROVIDER), checked
+# by Kafka's unsecured validator: an unsigned JWT (alg none) with sub and a future exp passes.
+STACK_KAFKA_OAUTHBEARER=unsecured-jwt
 STACK_KAFKA_PLAINTEXT_BOOTSTRAP=$(bootstrap plain_port)
 STACK_KAFKA_SASL_SSL_BOOTSTRAP=$(bootstrap sasl_ssl_port)
 STACK_KAFKA_SASL_PLAINTEXT_BOOTSTRAP=$(bootstrap sasl_plaintext_port)
@@ -488,6 +501,19 @@ adopt_running() { # adopt_running "VERSION BROKERS SECURE": refuse if the call a
   set_mode "$v" "$b" "$s"
 }
 
+# A running broker keeps the config it started with (and secure.env stays as written then):
+# say so when this script would now write another, e.g. after a pull that added a listener.
+config_drift() {
+  local n dir
+  for n in "${NODES[@]}"; do
+    dir=$(node_dir "$n")
+    if ! kafka_config "$n" | cmp -s - "$dir/server.properties"; then
+      say "kafka: NOTE: $dir/server.properties is not what this deploy/stack.sh writes (started by an older one?); 'deploy/stack.sh down' then 'up' applies the new config"
+      return
+    fi
+  done
+}
+
 kafka_up() {
   local running out n missing=()
   running=$(running_mode)
@@ -496,6 +522,7 @@ kafka_up() {
     for n in "${NODES[@]}"; do [[ -n $(node_pid "$n") ]] || missing+=("$n"); done
     if ((${#missing[@]} == 0)) && out=$(kafka_check 10); then
       say "kafka already running ($(describe_mode "$KAFKA_VERSION" "$BROKERS" "$SECURE"), pid$( ((BROKERS == 1)) || echo s) $(for n in "${NODES[@]}"; do node_pid "$n"; done | xargs)) and healthy on 127.0.0.1:$KAFKA_PORT; nothing to do"
+      config_drift
       return
     fi
     ((${#missing[@]} == 0)) || say "kafka: broker(s) ${missing[*]} not running; starting them"

@@ -21,5 +21,6 @@ The packages say what each module may import (``tests/unit/test_architecture.py`
 - ``streams.settings``, ``streams.errors``, ``streams.metrics``: shared by all of the above.
 - ``streams.kafka_security``: how every Kafka client connects (servers, TLS, SASL); shared by
   the settings, the client and the CLI. Imports aiokafka and pydantic, never Faust;
+  ``streams.kafka_oauth`` holds its OAUTHBEARER token-provider hook (aiokafka only), and
   ``streams.kafka_credentials`` turns it into the worker's Faust ``broker_credentials``.
 """

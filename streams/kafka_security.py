@@ -9,7 +9,6 @@ appears in a repr, a log line or an error.
 """
 
 import asyncio
-import importlib
 import os
 import ssl
 from collections.abc import Mapping
@@ -19,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka.abc import AbstractTokenProvider
-from aiokafka.conn import create_conn
 from aiokafka.errors import (
     AuthenticationFailedError,
     KafkaConnectionError,
@@ -30,6 +28,7 @@ from aiokafka.errors import (
 from aiokafka.helpers import create_ssl_context
 from pydantic import SecretStr
 
+from streams import kafka_oauth
 from streams.errors import BrokerUnavailable, ConfigError
 
 __all__ = ["MECHANISMS", "PROTOCOLS", "KafkaConnection", "diagnose"]
@@ -39,16 +38,6 @@ MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER")
 _V = "PROFILE_STREAM_KAFKA_"
 #: How long the explanation of a failed connection may take (one more connection attempt).
 _DIAGNOSE_S = 10.0
-
-
-class _StaticToken(AbstractTokenProvider):  # type: ignore[misc]
-    """A token provider hook that returned a token string rather than a provider."""
-
-    def __init__(self, token: str) -> None:
-        self._token = token
-
-    async def token(self) -> str:
-        return self._token
 
 
 @dataclass(frozen=True)
@@ -149,25 +138,10 @@ class KafkaConnection:
 
     @cached_property
     def token_provider(self) -> AbstractTokenProvider | None:
-        """The OAUTHBEARER token provider, the hook called once."""
+        """The OAUTHBEARER token provider (the hook called once), its failures guarded
+        (:func:`streams.kafka_oauth.load_provider`)."""
         hook = self.oauth_token_provider
-        if hook is None or isinstance(hook, AbstractTokenProvider):
-            return hook
-        module, _, name = hook.partition(":")
-        try:
-            made = getattr(importlib.import_module(module), name)()
-        except Exception as exc:  # noqa: BLE001 - any failure of the hook is a config error
-            raise ConfigError(
-                f"{_V}OAUTH_TOKEN_PROVIDER={hook}: calling it failed ({type(exc).__name__}: {exc})"
-            ) from None
-        if isinstance(made, str):
-            return _StaticToken(made)
-        if not isinstance(made, AbstractTokenProvider):
-            raise ConfigError(
-                f"{_V}OAUTH_TOKEN_PROVIDER={hook} returned a {type(made).__name__}; it must "
-                "return an aiokafka.abc.AbstractTokenProvider or a token string"
-            )
-        return made
+        return None if hook is None else kafka_oauth.load_provider(hook)
 
     def security_kwargs(self) -> dict[str, Any]:
         """aiokafka's security keyword arguments (for a producer, consumer or admin client)."""
@@ -291,7 +265,7 @@ async def diagnose(conn: KafkaConnection) -> BrokerUnavailable | None:
     host, _, port = conn.bootstrap.split(",")[0].strip().rpartition(":")
     try:
         made = await asyncio.wait_for(
-            create_conn(
+            kafka_oauth.connect_strictly(
                 host or "127.0.0.1",
                 int(port),
                 request_timeout_ms=int(_DIAGNOSE_S * 1000),
@@ -312,6 +286,13 @@ async def diagnose(conn: KafkaConnection) -> BrokerUnavailable | None:
 
 def _explain(conn: KafkaConnection, exc: BaseException) -> str | None:
     text = f"{type(exc).__name__}: {exc}"
+    oauth = kafka_oauth.explain(exc)
+    if oauth is not None:
+        return oauth
+    if conn.sasl_mechanism == "OAUTHBEARER" and isinstance(
+        exc, SaslAuthenticationFailed | AuthenticationFailedError
+    ):
+        return f"SASL authentication failed ({exc}); check {_V}OAUTH_TOKEN_PROVIDER"
     if isinstance(exc, SaslAuthenticationFailed | AuthenticationFailedError):
         return (
             f"SASL authentication failed ({exc}); check {_V}SASL_USERNAME and "

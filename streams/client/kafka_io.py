@@ -76,7 +76,9 @@ async def why_unreachable(
     """The error for a client that could not connect: the security setting to fix when one
     explains it (aiokafka says only "Unable to bootstrap"), else :func:`unreachable`'s."""
     conn = KafkaConnection.of(bootstrap)
-    if isinstance(exc, KafkaConnectionError):
+    # aiokafka takes a refused OAUTHBEARER token for a login, and the request after it fails
+    # with an error that is no connection error: any error may be that token.
+    if isinstance(exc, KafkaConnectionError) or conn.sasl_mechanism == "OAUTHBEARER":
         explained = await diagnose(conn)
         if explained is not None:
             return explained

@@ -2,8 +2,10 @@
 (`make up SECURE=1`; `make test` starts it so). The settings come from the stack's
 ``.stack/kafka/secure.env``; a stack without its secure listeners fails the run, never skips.
 
-A misconfigured client (wrong password, unknown CA, plaintext against the TLS port) must fail
-within seconds with one line naming the setting to fix: the worker, the CLI and the client.
+A misconfigured client (wrong password, unknown CA, plaintext against the TLS port, an OAUTHBEARER
+token provider that fails or gives a token the broker refuses) must fail within seconds with one
+line naming the setting to fix: the worker, the CLI and the client. OAUTHBEARER tokens come from
+tests/fakes/oauth_token.py through PROFILE_STREAM_KAFKA_OAUTH_TOKEN_PROVIDER.
 """
 
 import asyncio
@@ -20,6 +22,7 @@ import redis.asyncio as aioredis
 from streams.client import BrokerUnavailable, KafkaConnection, ProfileEvents, publish
 from streams.client.kafka_io import ensure_topics, partitions_of
 from tests.fakes.llm_server import FakeLLM
+from tests.fakes.oauth_token import UnsecuredJwt
 from tests.support import free_port
 
 from .conftest import StartWorker
@@ -65,6 +68,22 @@ def kafka_env(secure: dict[str, str], **changes: str) -> dict[str, str]:
     env = {k: v for k, v in secure.items() if k.startswith("PROFILE_STREAM_KAFKA_")}
     env |= {f"PROFILE_STREAM_KAFKA_{k.upper()}": v for k, v in changes.items()}
     return {k: v for k, v in env.items() if v}
+
+
+def oauth_env(secure: dict[str, str], provider: str = "UnsecuredJwt") -> dict[str, str]:
+    """SASL_SSL with OAUTHBEARER, the token from a hook of tests/fakes/oauth_token.py (no user,
+    no password). The worker and the CLI are console scripts: PYTHONPATH lets them import it."""
+    if secure.get("STACK_KAFKA_OAUTHBEARER") != "unsecured-jwt":
+        pytest.fail(
+            "the secured stack does not take OAUTHBEARER (no STACK_KAFKA_OAUTHBEARER in its "
+            "secure.env: started by an older deploy/stack.sh); restart it: `make down` then "
+            "`make up SECURE=1`"
+        )
+    hook = f"tests.fakes.oauth_token:{provider}"
+    env = kafka_env(secure, sasl_mechanism="OAUTHBEARER", sasl_username="", sasl_password="") | {
+        "PROFILE_STREAM_KAFKA_OAUTH_TOKEN_PROVIDER": hook
+    }
+    return env | {"PYTHONPATH": str(ROOT)}
 
 
 @pytest.fixture(scope="module")
@@ -124,9 +143,11 @@ async def test_every_protocol_and_mechanism_the_stack_offers_connects(
         assert await partitions_of("__consumer_offsets", bootstrap=conn), conn.describe()
 
 
-def _misconfigured(secure: dict[str, str]) -> dict[str, tuple[dict[str, str], str]]:
-    """name: (settings changes, the variable the error must name)."""
-    return {
+def _misconfigured(secure: dict[str, str], case: str) -> tuple[dict[str, str], str]:
+    """The settings of ``case`` and the variable its error must name."""
+    if case in OAUTH_CASES:
+        return oauth_env(secure, OAUTH_CASES[case]), "OAUTH_TOKEN_PROVIDER"
+    changes, setting = {
         "wrong password": ({"sasl_password": "not-the-password"}, "SASL_PASSWORD"),
         "unknown CA": ({"ssl_cafile": secure["STACK_KAFKA_SSL_OTHER_CAFILE"]}, "SSL_CAFILE"),
         "plaintext client on the TLS port": (
@@ -139,18 +160,30 @@ def _misconfigured(secure: dict[str, str]) -> dict[str, tuple[dict[str, str], st
             },
             "SECURITY_PROTOCOL",
         ),
-    }
+    }[case]
+    return kafka_env(secure, **changes), setting
 
 
+#: case: the hook of tests/fakes/oauth_token.py that makes it.
+OAUTH_CASES = {
+    "OAUTHBEARER provider raises": "Unreachable",
+    "OAUTHBEARER token expired": "ExpiredJwt",
+    "OAUTHBEARER token is no JWT": "Garbage",
+    "OAUTHBEARER hook raises": "unconfigured",
+}
+#: Refused connections: the client raises BrokerUnavailable, the CLI exits with status 3.
 CASES = ["wrong password", "unknown CA", "plaintext client on the TLS port"]
+CASES += ["OAUTHBEARER provider raises", "OAUTHBEARER token expired", "OAUTHBEARER token is no JWT"]
+#: A hook that fails when called is a setting that cannot work (the CLI's status 1; the client's
+#: ConfigError is in tests/unit): the worker stops as for the others.
+WORKER_CASES = [*CASES, "OAUTHBEARER hook raises"]
 
 
 @pytest.mark.parametrize("case", CASES)
 async def test_a_misconfigured_client_and_cli_fail_fast_naming_the_setting(
     secure: dict[str, str], names: Names, case: str
 ) -> None:
-    changes, setting = _misconfigured(secure)[case]
-    env = kafka_env(secure, **changes)
+    env, setting = _misconfigured(secure, case)
     conn = KafkaConnection.from_env(env)
 
     started = time.monotonic()
@@ -168,12 +201,12 @@ async def test_a_misconfigured_client_and_cli_fail_fast_naming_the_setting(
     assert "not-the-password" not in run.err + run.out
 
 
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("case", WORKER_CASES)
 async def test_a_misconfigured_worker_exits_fast_with_one_line(
     secure: dict[str, str], start_worker: StartWorker, case: str
 ) -> None:
-    changes, setting = _misconfigured(secure)[case]
-    worker = await start_worker(ready=False, **kafka_env(secure, **changes))
+    env, setting = _misconfigured(secure, case)
+    worker = await start_worker(ready=False, **env)
     assert await worker.wait_exit(FAIL_WITHIN_S + 10), f"still running:\n{worker.tail()}"
     took = time.time() - worker.started_at
     assert worker.proc is not None and worker.proc.returncode != 0
@@ -226,6 +259,49 @@ async def test_the_pipeline_runs_over_sasl_ssl_scram_sha_512_with_redis_over_tls
     log = worker.log.read_text()
     for secret in (secure["PROFILE_STREAM_KAFKA_SASL_PASSWORD"], REDIS_PASSWORD):
         assert secret not in log + got.err + history.err
+
+
+async def test_the_pipeline_runs_over_sasl_ssl_oauthbearer_through_the_token_provider_hook(
+    secure: dict[str, str], start_worker: StartWorker, names: Names, fake_llm: FakeLLM
+) -> None:
+    seed_script(fake_llm)
+    env = oauth_env(secure)
+    conn = KafkaConnection.from_env(env)
+    assert (conn.security_protocol, conn.sasl_mechanism) == ("SASL_SSL", "OAUTHBEARER")
+    assert conn.sasl_username is None and conn.sasl_password is None
+    worker = await start_worker(**env)
+
+    run_env = cli_env(names, worker) | env
+    sent = await cli(run_env, "send", "--user", "alice", "I'm Alice from California")
+    assert sent.code == 0, sent.err
+    # An app passes a provider object rather than a hook.
+    app_conn = dataclasses.replace(conn, oauth_token_provider=UnsecuredJwt())
+    from schemas import ChatMessage
+
+    message = ChatMessage.model_validate(
+        {
+            "message_id": "m-oauth-2",
+            "user_id": "alice",
+            "conversation_id": "c1",
+            "role": "user",
+            "content": "I speak Spanish too",
+            "sent_at": "2026-11-25T10:01:00+00:00",
+        }
+    )
+    assert await publish([message], bootstrap=app_conn, topic=names.input) == 1
+    seen = []
+    async with ProfileEvents(
+        bootstrap=app_conn, topic=names.output, from_beginning=True, idle_timeout_s=60
+    ) as events:
+        async for event in events:
+            seen.append(event)
+            if "Spanish" in event.profile.get("languages", []):
+                break
+    assert seen and seen[-1].user_id == "alice", seen
+    assert seen[-1].profile["name"] == "Alice" and seen[-1].profile["languages"] == ["Spanish"]
+
+    history = await cli(run_env, "history", "alice")
+    assert history.code == 0 and len(history.lines) == len(seen), history.err
 
 
 async def _cache_keys(url: str, secure: dict[str, str], prefix: str) -> list[bytes]:

@@ -70,7 +70,9 @@ ALLOWED: dict[str, tuple[set[str], set[str]]] = {
         {"pydantic", "orjson", "aiohttp", "langgraph"},
         {"streams.errors", "streams.client"},
     ),
-    "streams.kafka_security": ({"pydantic", "aiokafka"}, {"streams.errors"}),
+    "streams.kafka_security": ({"pydantic", "aiokafka"}, {"streams.errors", "streams.kafka_oauth"}),
+    # OAUTHBEARER's token-provider hook, for kafka_security alone.
+    "streams.kafka_oauth": ({"aiokafka"}, {"streams.errors"}),
 }
 INTERNALS = (
     "_current_event",

@@ -1,10 +1,12 @@
 """docker-compose.yml: the mistakes a user would only meet at `docker compose up`."""
 
+import os
 import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import certifi
 import pytest
 import yaml
 
@@ -143,3 +145,63 @@ def test_demo_is_behind_a_profile() -> None:
     assert demo["profiles"]
     assert demo["command"][0] in cli.commands
     assert demo.get("image") == SERVICES["worker-1"].get("image") or "build" in demo
+
+
+#: The settings that hold a secret (or name who holds one).
+SECRET_SETTINGS = {
+    PREFIX + name.upper()
+    for name, field in Settings.model_fields.items()
+    if "SecretStr" in str(field.annotation)
+} | {"OPENAI_API_KEY", PREFIX + "KAFKA_SASL_USERNAME"}
+TEXT = (ROOT / "docker-compose.yml").read_text()
+
+
+def _commented_settings() -> dict[str, str]:
+    """``# NAME: value`` lines: the settings for a secured cluster, shown commented out."""
+    found = re.findall(r"^\s*#\s*((?:PROFILE_STREAM|OPENAI)_\w+):\s*(.*?)\s*$", TEXT, re.M)
+    return dict(found)
+
+
+def test_the_secured_cluster_settings_are_shown_with_secrets_from_the_environment() -> None:
+    shown = _commented_settings()
+    security = {"SECURITY_PROTOCOL", "SASL_MECHANISM", "SASL_USERNAME", "SASL_PASSWORD"}
+    assert {PREFIX + "KAFKA_" + name for name in security | {"SSL_CAFILE"}} <= set(shown)
+    assert set(shown) <= SETTINGS_ENV
+    for name in SECRET_SETTINGS & set(shown):
+        # Interpolated from the shell or .env, with no default: never a value in this file.
+        assert re.fullmatch(r"\$\{" + name + r":\?[^}]+\}", shown[name]), (name, shown[name])
+
+
+def test_the_kafka_ca_is_a_compose_secret_every_kafka_client_mounts() -> None:
+    cafile = _commented_settings()[PREFIX + "KAFKA_SSL_CAFILE"]
+    name = cafile.removeprefix("/run/secrets/")
+    assert re.search(rf"^#\s+secrets:\n#\s+{name}:\n#\s+file: \S+$", TEXT, re.M)
+    for service in [*WORKERS, "demo"]:
+        block = re.search(rf"^  {service}:\n(.*?)(?=^  \S|^\S)", TEXT, re.M | re.S)
+        assert block and f"# secrets: [{name}]" in block.group(1), service
+
+
+def test_uncommented_the_secured_settings_are_valid(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    shown = _commented_settings()
+    given = {
+        PREFIX + "KAFKA_SASL_USERNAME": "profile_stream",
+        PREFIX + "KAFKA_SASL_PASSWORD": "from-the-env-file",
+        PREFIX + "REDIS_URL": "rediss://:pw@redis.example:6380/0",
+    }
+    env = {k: v for k, v in _env("worker-1").items() if v} | shown | given
+    ca = tmp_path / "kafka-ca"  # the mounted secret: a real PEM bundle
+    ca.write_text(Path(certifi.where()).read_text())
+    env[PREFIX + "KAFKA_SSL_CAFILE"] = str(ca)
+    for name in list(os.environ):
+        if name.startswith((PREFIX, "OPENAI_")):
+            monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings()
+    assert (settings.kafka.security_protocol, settings.kafka.sasl_mechanism) == (
+        "SASL_SSL",
+        "SCRAM-SHA-512",
+    )
+    assert settings.kafka.ssl_context is not None and settings.kafka_sasl_username

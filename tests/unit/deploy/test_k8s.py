@@ -2,9 +2,11 @@
 
 import os
 import re
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import urlsplit
 
+import certifi
 import pytest
 import yaml
 
@@ -18,6 +20,14 @@ PREFIX = Settings.model_config["env_prefix"]
 SETTINGS_ENV = {PREFIX + name.upper() for name in Settings.model_fields}
 SETTINGS_ENV |= {"OPENAI_API_KEY", "OPENAI_BASE_URL"}
 HELPERS = {"POD_NAME", "NAMESPACE"}  # downward API, only to build PROFILE_STREAM_WEB_HOST
+#: The settings that hold a secret (or name who holds one): never a literal in a manifest.
+SECRET_SETTINGS = {
+    PREFIX + name.upper()
+    for name, field in Settings.model_fields.items()
+    if "SecretStr" in str(field.annotation)
+} | {"OPENAI_API_KEY", PREFIX + "KAFKA_SASL_USERNAME"}
+#: ``# NAME: "value"``: a setting a manifest shows commented out, to uncomment when needed.
+COMMENTED = re.compile(r'^\s*#\s*((?:PROFILE_STREAM|OPENAI)_\w+):\s*"?([^"\n]*)"?\s*$', re.M)
 # The paths the worker serves, from its route table (the views' dependencies are not needed).
 ROUTES = {route.path for route in TABLE}
 DOCKERFILE = (ROOT / "deploy" / "Dockerfile").read_text()
@@ -41,7 +51,8 @@ STS = _one("StatefulSet")
 POD = STS["spec"]["template"]
 (WORKER,) = POD["spec"]["containers"]
 CONFIG = _one("ConfigMap")
-SECRET = _one("Secret")
+SECRETS = {name: doc for (kind, name), doc in OBJECTS.items() if kind == "Secret"}
+SECRET = SECRETS["profile-stream"]  # the one the pods read whole (envFrom)
 SERVICES = {name: doc for (kind, name), doc in OBJECTS.items() if kind == "Service"}
 HEADLESS = SERVICES["profile-stream-headless"]
 PORTS = {p["name"]: p["containerPort"] for p in WORKER["ports"]}
@@ -102,8 +113,63 @@ def test_secrets_are_in_the_secret_and_placeholders_say_so() -> None:
     assert secret_keys <= set(SECRET["stringData"])
     assert not secret_keys & set(CONFIG["data"]), "keys and tokens belong in the Secret"
     assert not secret_keys & {e["name"] for e in WORKER["env"]}
-    for value in SECRET["stringData"].values():
-        assert "REPLACE-ME" in value
+    for secret in SECRETS.values():
+        for value in secret["stringData"].values():
+            assert "REPLACE-ME" in value
+
+
+def _commented(path: Path) -> dict[str, str]:
+    return dict(COMMENTED.findall(path.read_text()))
+
+
+def _secret_refs() -> dict[str, dict[str, Any]]:
+    """Env name: its secretKeyRef."""
+    return {
+        e["name"]: e["valueFrom"]["secretKeyRef"]
+        for e in WORKER["env"]
+        if "secretKeyRef" in e.get("valueFrom", {})
+    }
+
+
+def test_every_secret_setting_comes_from_a_secret_never_a_literal() -> None:
+    refs = _secret_refs()
+    connection = {PREFIX + n for n in ("KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD", "REDIS_URL")}
+    assert connection <= set(refs)
+    for name in SECRET_SETTINGS:
+        for path in MANIFESTS:
+            assert name not in _commented(path), f"{path.name}: {name} as a literal, commented"
+        for item in WORKER["env"]:
+            assert item["name"] != name or name in refs, f"{name}: a literal value in the pod"
+    # A literal only as the fallback of a Secret's, and holding no secret: a password-less URL.
+    for name in SECRET_SETTINGS & set(CONFIG["data"]):
+        url = urlsplit(CONFIG["data"][name])
+        assert name in refs and url.username is None and url.password is None, name
+
+
+def test_each_secret_key_ref_is_optional_and_the_example_has_its_key() -> None:
+    for name, ref in _secret_refs().items():
+        assert ref["optional"] is True, f"{name}: without the Secret the pod would not start"
+        assert ref["key"] in SECRETS[ref["name"]]["stringData"], f"{name}: {ref}"
+        assert ref["name"] != SECRET["metadata"]["name"], "read whole already (envFrom)"
+
+
+def _kafka_ca() -> tuple[PurePosixPath, str, str]:
+    """The CA file's path in the pod, the Secret and the key it comes from."""
+    (mount,) = [m for m in WORKER["volumeMounts"] if m["name"] == "kafka-ca"]
+    (volume,) = [v for v in POD["spec"]["volumes"] if v["name"] == mount["name"]]
+    assert mount["readOnly"] is True and volume["secret"]["optional"] is True
+    ((item),) = volume["secret"]["items"]  # the CA only: the password stays out of files
+    return (
+        PurePosixPath(mount["mountPath"], item["path"]),
+        volume["secret"]["secretName"],
+        item["key"],
+    )
+
+
+def test_the_kafka_ca_file_setting_names_the_mounted_secret_key() -> None:
+    path, secret, key = _kafka_ca()
+    assert _commented(K8S / "configmap.yaml")[PREFIX + "KAFKA_SSL_CAFILE"] == str(path)
+    assert key in SECRETS[secret]["stringData"]
 
 
 def test_dependent_env_vars_come_after_what_they_use() -> None:
@@ -120,19 +186,60 @@ def _expand(value: str, env: dict[str, str]) -> str:
     return re.sub(r"\$\((\w+)\)", lambda m: env[m.group(1)], value)
 
 
-@pytest.fixture
-def pod_settings(monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """The settings a worker pod reads: ConfigMap, Secret example, then the pod's own env."""
+def _pod_env(config: dict[str, str], secrets: dict[str, dict[str, str]]) -> dict[str, str]:
+    """Pod 0's environment: ``config`` and the Secret (envFrom), then the container's env, its
+    secretKeyRefs read from ``secrets`` (name: data), the Secrets that exist."""
+    env = {**config, **SECRET["stringData"]}
+    downward = {"POD_NAME": f"{STS['metadata']['name']}-0", "NAMESPACE": "ns"}
+    for item in WORKER["env"]:
+        ref = item.get("valueFrom", {}).get("secretKeyRef")
+        if ref is None:
+            env[item["name"]] = downward.get(item["name"]) or _expand(item["value"], downward | env)
+        elif ref["key"] in secrets.get(ref["name"], {}):
+            env[item["name"]] = secrets[ref["name"]][ref["key"]]
+    return env
+
+
+def _settings(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> Settings:
     for name in list(os.environ):
         if name.startswith(PREFIX) or name.startswith("OPENAI_"):
             monkeypatch.delenv(name)
-    env = {**CONFIG["data"], **SECRET["stringData"]}
-    downward = {"POD_NAME": f"{STS['metadata']['name']}-0", "NAMESPACE": "ns"}
-    for item in WORKER["env"]:
-        env[item["name"]] = downward.get(item["name"]) or _expand(item["value"], downward | env)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return Settings()
+
+
+@pytest.fixture
+def pod_settings(monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """The settings a worker pod reads with the manifests as they are: ConfigMap, the Secret
+    example, then the pod's own env; no Kafka or Redis Secret."""
+    return _settings(monkeypatch, _pod_env(CONFIG["data"], {}))
+
+
+def test_without_the_kafka_and_redis_secrets_a_pod_connects_as_the_config_map_says(
+    pod_settings: Settings,
+) -> None:
+    assert pod_settings.kafka.security_protocol == "PLAINTEXT"
+    assert pod_settings.kafka_sasl_username is None and pod_settings.kafka_sasl_password is None
+    assert pod_settings.redis_url.get_secret_value() == CONFIG["data"][PREFIX + "REDIS_URL"]
+
+
+def test_with_the_secrets_and_the_commented_settings_a_pod_uses_sasl_ssl(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    config = CONFIG["data"] | _commented(K8S / "configmap.yaml")
+    path, secret, key = _kafka_ca()
+    # The Secret's file, mounted: a real PEM bundle in place of the example's placeholder.
+    (tmp_path / path.name).write_text(Path(certifi.where()).read_text())
+    config[PREFIX + "KAFKA_SSL_CAFILE"] = str(tmp_path / path.name)
+    data = {name: doc["stringData"] for name, doc in SECRETS.items()}
+    settings = _settings(monkeypatch, _pod_env(config, data))
+    assert settings.kafka.security_protocol == "SASL_SSL" and settings.kafka.ssl_context
+    assert settings.kafka.sasl_mechanism == "SCRAM-SHA-512"
+    assert settings.kafka_sasl_username == data[secret]["sasl-username"] and key in data[secret]
+    password = settings.kafka_sasl_password
+    assert password is not None and password.get_secret_value() == data[secret]["sasl-password"]
+    assert settings.redis_url.get_secret_value() == data["profile-stream-redis"]["url"]
 
 
 def test_pod_settings_are_valid_and_reachable(pod_settings: Settings) -> None:

@@ -7,12 +7,16 @@ a temporary folder, so no .stack of the repository is touched.
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import importlib.util
+import json
 import os
 import re
 import shutil
 import socket
 import subprocess
+import time
 from pathlib import Path
 from types import ModuleType
 
@@ -138,7 +142,7 @@ def test_secure_adds_three_listeners_and_an_env_file_with_every_setting(repo: Pa
         "SASL_PLAINTEXT://127.0.0.1:19096",
     ]
     assert cfg["inter.broker.listener.name"] == "PLAINTEXT"
-    assert cfg["sasl.enabled.mechanisms"] == "SCRAM-SHA-256,SCRAM-SHA-512,PLAIN"
+    assert cfg["sasl.enabled.mechanisms"] == "SCRAM-SHA-256,SCRAM-SHA-512,PLAIN,OAUTHBEARER"
     assert cfg["ssl.keystore.type"] == cfg["ssl.truststore.type"] == "PEM"
     assert cfg["listener.name.ssl.ssl.client.auth"] == "required"
     env = props(out[f"{kdir}/secure.env"])
@@ -153,11 +157,60 @@ def test_secure_adds_three_listeners_and_an_env_file_with_every_setting(repo: Pa
     assert roundtrip().read_env(_write(repo / "secure.env", out[f"{kdir}/secure.env"])) == env
 
 
+OAUTH = "org.apache.kafka.common.security.oauthbearer"
+
+
+def test_secure_sasl_listeners_take_oauthbearer_checked_by_the_unsecured_validator(
+    repo: Path,
+) -> None:
+    kdir = repo / ".stack" / "kafka"
+    out = files(repo, STACK_SECURE="1")
+    cfg = props(out[f"{kdir}/server.properties"])
+    for listener in ("sasl_ssl", "sasl_plaintext"):
+        prefix = f"listener.name.{listener}.oauthbearer.sasl."
+        assert cfg[prefix + "jaas.config"] == (
+            f'{OAUTH}.OAuthBearerLoginModule required unsecuredLoginStringClaim_sub="admin";'
+        )
+        assert cfg[prefix + "server.callback.handler.class"] == (
+            f"{OAUTH}.internals.unsecured.OAuthBearerUnsecuredValidatorCallbackHandler"
+        )
+    assert not [k for k in cfg if k.startswith("listener.name.ssl.oauthbearer")]
+    # The brokers and the controller keep talking over PLAINTEXT, with no SASL to agree on.
+    assert cfg["inter.broker.listener.name"] == "PLAINTEXT"
+    protocols = dict(p.split(":") for p in cfg["listener.security.protocol.map"].split(","))
+    assert protocols["CONTROLLER"] == protocols["PLAINTEXT"] == "PLAINTEXT"
+    assert not {"sasl.mechanism.inter.broker.protocol", "sasl.mechanism.controller.protocol"} & set(
+        cfg
+    )
+    env = props(out[f"{kdir}/secure.env"])
+    assert env["STACK_KAFKA_OAUTHBEARER"] == "unsecured-jwt"
+    # The mechanisms that take the user and password (tests log in with each): not OAUTHBEARER.
+    assert "OAUTHBEARER" not in env["STACK_KAFKA_SASL_MECHANISMS"].split(",")
+
+
+def test_the_health_check_logs_in_with_an_unsigned_jwt(repo: Path) -> None:
+    kdir = repo / ".stack" / "kafka"
+    module = roundtrip()
+    env = module.read_env(
+        _write(repo / "secure.env", files(repo, STACK_SECURE="1")[f"{kdir}/secure.env"])
+    )
+    kw = module.security(env, "SASL_PLAINTEXT", "OAUTHBEARER")  # SASL_SSL: the same, and TLS
+    assert kw["sasl_mechanism"] == "OAUTHBEARER" and "sasl_plain_password" not in kw
+    header, payload, signature = asyncio.run(kw["sasl_oauth_token_provider"].token()).split(".")
+    decoded = [
+        json.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4))) for p in (header, payload)
+    ]
+    assert decoded[0] == {"alg": "none"} and signature == ""
+    assert decoded[1]["sub"] and decoded[1]["iat"] < time.time() < decoded[1]["exp"]
+
+
 def test_three_secure_brokers_advertise_their_own_secure_ports(repo: Path) -> None:
     kdir = repo / ".stack" / "kafka"
     out = files(repo, STACK_SECURE="1", STACK_BROKERS="3", STACK_KAFKA_VERSION="4.1.1")
     cfg = props(out[f"{kdir}/cluster/node2/server.properties"])
     assert "SASL_SSL://127.0.0.1:9104" in cfg["advertised.listeners"].split(",")
+    assert "OAUTHBEARER" in cfg["sasl.enabled.mechanisms"].split(",")
+    assert cfg["listener.name.sasl_ssl.oauthbearer.sasl.server.callback.handler.class"]
     env = props(out[f"{kdir}/secure.env"])
     assert env["PROFILE_STREAM_KAFKA_BOOTSTRAP"] == "127.0.0.1:9094,127.0.0.1:9104,127.0.0.1:9114"
     assert props(out[f"{kdir}/stack.env"])["STACK_KAFKA_VERSION"] == "4.1.1"
