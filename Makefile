@@ -72,19 +72,18 @@ unit: install
 integration test: SECURE ?= 1
 
 integration: up
-	@$(BIN)/pytest tests/integration -q $(PYTEST_PARALLEL) -m "not faults"
-	@$(BIN)/pytest tests/integration -q -m faults
+	@$(BIN)/pytest tests/integration -q $(PYTEST_PARALLEL) -m "not serial"
+	@$(BIN)/pytest tests/integration -q -m serial
 
-# Two processes for the tests that share the stack quietly (each has its own topics and group;
-# a file stays in one process), then the fault tests alone: they kill workers, restart Kafka and
-# run a cluster beside it, which must not land on the others.
+# Two processes (each test has its own topics and group, its own workers; a file stays in one
+# process), then, alone, the tests that restart the shared Kafka or Redis (marker `serial`).
 PYTEST_PARALLEL := -n 2 --dist loadfile
 
 test: up lint
 	@echo "[make] the whole suite: unit and integration, on the local Kafka and Redis"
-	@$(BIN)/pytest -q $(PYTEST_PARALLEL) -m "not faults" --durations=15
-	@echo "[make] the fault tests, one at a time"
-	@$(BIN)/pytest -q -m faults --durations=10
+	@$(BIN)/pytest -q $(PYTEST_PARALLEL) -m "not serial" --durations=15
+	@echo "[make] the tests that restart the shared Kafka, alone"
+	@$(BIN)/pytest -q -m serial --durations=5
 
 # The three-broker lane, longer than the one kill `make test` runs: the test starts a Kafka 4.1.1
 # cluster of its own beside the stack (deploy/stack.sh STACK_DIR=.stack/cluster-faults) and

@@ -175,6 +175,7 @@ async def profiles(url: str, users: list[str]) -> dict[str, Any]:
     return out
 
 
+@pytest.mark.serial  # every other test would lose its broker too
 async def test_kafka_and_redis_restarted_mid_run_the_worker_reconnects_and_finishes(
     start_worker: StartWorker, kafka: Kafka, names: Names, fake_llm: FakeLLM
 ) -> None:
