@@ -76,6 +76,14 @@ _ADMIN_TOKEN = click.option(
 )
 
 
+def _accepted(command_id: str, user_id: str, as_json: bool) -> None:
+    """What an admin command prints once the worker has put it on the topic."""
+    if as_json:
+        echo_json({"command_id": command_id, "status": "accepted", "user_id": user_id})
+    else:
+        click.echo(command_id)
+
+
 def _print_profile(body: dict[str, Any]) -> None:
     now = f" of {body['current_version']}" if "current_version" in body else ""  # an as-of read
     click.echo(f"{body['user_id']} (version {body['version']}{now}, {body['schema']})")
@@ -234,11 +242,7 @@ def correct(
         lock=lock,
         unlock=unlock,
     )
-    command_id = run(_ask(call, base, url, "admin"))
-    if as_json:
-        echo_json({"command_id": command_id, "status": "accepted", "user_id": user_id})
-    else:
-        click.echo(command_id)
+    _accepted(run(_ask(call, base, url, "admin")), user_id, as_json)
 
 
 @click.command()
@@ -257,11 +261,7 @@ def forget(user_id: str, as_json: bool, url: str | None, token: str | None) -> N
     settings = load()
     base = worker_url(settings, url)
     call = forget_profile(base, user_id, token=admin_token(settings, token))
-    command_id = run(_ask(call, base, url, "admin"))
-    if as_json:
-        echo_json({"command_id": command_id, "status": "accepted", "user_id": user_id})
-    else:
-        click.echo(command_id)
+    _accepted(run(_ask(call, base, url, "admin")), user_id, as_json)
 
 
 @click.command()
@@ -280,11 +280,7 @@ def flush(user_id: str, as_json: bool, url: str | None, token: str | None) -> No
     settings = load()
     base = worker_url(settings, url)
     call = flush_profile(base, user_id, token=admin_token(settings, token))
-    command_id = run(_ask(call, base, url, "admin"))
-    if as_json:
-        echo_json({"command_id": command_id, "status": "accepted", "user_id": user_id})
-    else:
-        click.echo(command_id)
+    _accepted(run(_ask(call, base, url, "admin")), user_id, as_json)
 
 
 def _revision_line(revision: dict[str, Any]) -> str:
@@ -381,8 +377,4 @@ def revert(
     settings = load()
     base = worker_url(settings, url)
     call = _revert(base, user_id, admin_token(settings, token), version, fields, lock)
-    command_id = run(_ask(call, base, url, "admin"))
-    if as_json:
-        echo_json({"command_id": command_id, "status": "accepted", "user_id": user_id})
-    else:
-        click.echo(command_id)
+    _accepted(run(_ask(call, base, url, "admin")), user_id, as_json)

@@ -50,7 +50,7 @@ from streams.core.records import (
 )
 from streams.extract.base import Extractor
 from streams.metrics import BUDGET_DEFERRALS
-from streams.pipeline.buffering import BufferedSource, entry_of
+from streams.pipeline.buffering import entry_of
 from streams.pipeline.dead_letters import DeadLetters
 from streams.pipeline.flush import Flusher, newest
 from streams.pipeline.job import Job, TopicPartition
@@ -142,13 +142,7 @@ class ProfileUpdater:
         """Dead-letter the buffered messages a timer's flush failed on, and empty the buffer,
         so a bug met by one buffer is not met again at every tick."""
         record = self._load(key)
-        for entry in record.buffer:
-            await self.dead_letters.send(
-                BufferedSource.of(entry, key),
-                decision,
-                user_id=entry.message.user_id,
-                message_id=entry.message.message_id,
-            )
+        await self._flusher.dead_letter(key, record.buffer, decision)
         if record.buffer:
             ids = [entry.message.message_id for entry in record.buffer]
             await self.publisher.publish(

@@ -70,14 +70,7 @@ class Flusher:
                 raise
             release()
             EXTRACTIONS.labels("failed").inc()
-            for entry in entries:
-                source = (inputs or {}).get(entry.message.message_id)
-                await self.dead_letters.send(
-                    source or BufferedSource.of(entry, key),
-                    decision,
-                    user_id=entry.message.user_id,
-                    message_id=entry.message.message_id,
-                )
+            await self.dead_letter(key, entries, decision, inputs)
             emptied = dead_lettered(emptied, [m.message_id for m in messages])
             result, spent = None, ModelUsage()
         release()  # the model is done with this batch; writing results needs no slot
@@ -109,6 +102,24 @@ class Flusher:
         """The revisions to keep, each change placed at its buffered message's record."""
         places = {e.message.message_id: Source.of(e.source, e.offset) for e in entries}
         return Trail(self.revisions_per_field, places)
+
+    async def dead_letter(
+        self,
+        key: bytes,
+        entries: Sequence[BufferedMessage],
+        decision: DeadLetter,
+        inputs: Mapping[str, SourceMessage] | None = None,
+    ) -> None:
+        """Dead-letter buffered messages: as they were read when one of ``inputs`` (by message
+        id), else rebuilt from the buffer."""
+        for entry in entries:
+            source = (inputs or {}).get(entry.message.message_id)
+            await self.dead_letters.send(
+                source or BufferedSource.of(entry, key),
+                decision,
+                user_id=entry.message.user_id,
+                message_id=entry.message.message_id,
+            )
 
     async def _extract_chunks(
         self, record: ProfileRecord, messages: list[ChatMessage]
