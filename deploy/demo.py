@@ -14,6 +14,7 @@ topics of its own, so it cannot.
 
 import asyncio
 import os
+import shutil
 import sys
 import time
 import uuid
@@ -52,6 +53,9 @@ class Outcome:
 
 def start_worker(port: int, name: str = "demo-worker") -> WorkerProcess:
     log = ROOT / ".stack" / f"{name}.log"
+    # The table is rebuilt from its changelog: a data dir left from a Kafka since wiped (or
+    # another one) would hold offsets that Kafka no longer has, and Faust refuses to start.
+    shutil.rmtree(ROOT / ".stack" / name, ignore_errors=True)
     env = {
         "PROFILE_STREAM_READ_TOKENS": TOKEN,
         "PROFILE_STREAM_ADMIN_TOKENS": "demo-admin",
