@@ -51,12 +51,12 @@ client:
 include deploy/stack.mk
 
 demo: install
-	@bash deploy/demo.sh
+	@bash deploy/with_stack.sh demo deploy.demo
 
 # Opt-in, not part of `make test`: builds llama-server once (about 12 min on 2 busy cores, cached under
 # .stack/llm/), then runs the demo conversation through a worker against it (deploy/real_model.py).
 real-model: install
-	@bash deploy/real_model.sh
+	@bash deploy/with_stack.sh real-model deploy.real_model
 
 lint: install
 	@echo "[make] ruff and mypy (strict)"
