@@ -12,9 +12,9 @@ import faust
 from faust.web import Request, Response, View
 from pydantic import SecretStr
 
-from schemas import FieldHistory, ProfileRecord
+from schemas import FieldHistory, ProfileCommand, ProfileRecord
 from streams.core.corrections import parse_revert
-from streams.web.profiles import bad_subject, send_command
+from streams.web.profiles import bad_subject, command_from_body, send_command
 from streams.web.reader import ProfileReader
 from streams.web.responses import error, json
 
@@ -78,11 +78,12 @@ class RevertView(View):
         topic; 400 for a body that names no version or unknown fields."""
         if (problem := bad_subject(self, user_id)) is not None:
             return problem
-        body = await request.read()
-        if len(body) > self.max_body:
-            return error(self, 413, f"body over {self.max_body} bytes")
-        try:
-            command = parse_revert(body, user_id, self.reader.kind.schema)
-        except ValueError as exc:
-            return error(self, 400, str(exc))
+        command = await command_from_body(
+            self,
+            request,
+            self.max_body,
+            lambda body: parse_revert(body, user_id, self.reader.kind.schema),
+        )
+        if not isinstance(command, ProfileCommand):
+            return command  # the refusal
         return await send_command(self, self.commands, self.command_keys, command)

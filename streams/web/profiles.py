@@ -13,6 +13,7 @@ Faust builds a view as ``cls(app, web)``, so a view cannot take its dependencies
 
 import logging
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -38,6 +39,7 @@ __all__ = [
     "ProfileView",
     "PromptView",
     "bad_subject",
+    "command_from_body",
     "profile_body",
     "send_command",
 ]
@@ -81,13 +83,14 @@ class ProfileView(View):
         """Correct the user's profile (``streams.core.corrections``): 202, or 400/413."""
         if (problem := bad_subject(self, user_id)) is not None:
             return problem
-        body = await request.read()
-        if len(body) > self.max_body:
-            return error(self, 413, f"body over {self.max_body} bytes")
-        try:
-            command = parse_correction(body, user_id, self.reader.kind.schema)
-        except ValueError as exc:
-            return error(self, 400, str(exc))
+        command = await command_from_body(
+            self,
+            request,
+            self.max_body,
+            lambda body: parse_correction(body, user_id, self.reader.kind.schema),
+        )
+        if not isinstance(command, ProfileCommand):
+            return command  # the refusal
         return await self._submit(command)
 
     async def _submit(self, command: ProfileCommand) -> Response:
@@ -176,6 +179,20 @@ async def _read(view: View, request: Request, reader: ProfileReader, subject: st
         return json(view, profile_body(record, request))
 
     return await reader.answer(view, request, subject, render)
+
+
+async def command_from_body(
+    view: View, request: Request, max_body: int, parse: Callable[[bytes], ProfileCommand]
+) -> ProfileCommand | Response:
+    """The command ``parse`` makes of the request's body, or the answer refusing it: 413 over
+    ``max_body`` bytes, 400 with the parser's reason."""
+    body = await request.read()
+    if len(body) > max_body:
+        return error(view, 413, f"body over {max_body} bytes")
+    try:
+        return parse(body)
+    except ValueError as exc:
+        return error(view, 400, str(exc))
 
 
 def bad_subject(view: View, subject: str) -> Response | None:
