@@ -27,8 +27,10 @@ from streams.extract.rules import RuleExtractor
 from streams.faust_glue import (
     ProfileTable,
     actives_ready,
+    committed_offset,
     consumer_lag,
     create_topics_with_broker_default_replication,
+    end_offset,
     keep_fetched_events_on_resume,
     make_event_current,
     partition_event,
@@ -42,6 +44,7 @@ from streams.pipeline.flush_clock import FlushClock, buffers_in
 from streams.pipeline.job import Job
 from streams.pipeline.policy import exit_on_batch_crash
 from streams.pipeline.publish import Publisher
+from streams.pipeline.read_your_writes import ReadYourWrites, Waiting
 from streams.pipeline.scheduler import KeyedScheduler, RevokeReport, SchedulerLimits
 from streams.settings import Settings
 from streams.topology import (
@@ -76,6 +79,7 @@ def create_worker(settings: Settings) -> faust.App:
     lanes = [_lane(app, settings, topics, kind, extractor, len(kinds)) for kind in kinds]
     # The user lane hands a chat message on to every other kind it names.
     lanes[0].admission.forwards = [(lane.kind, TopicSender(lane.source)) for lane in lanes[1:]]
+    fresh = lanes[0].fresh = _read_your_writes(app, settings, lanes[0])
     for lane in lanes:
         _agent(app, lane)
     _gauges(app, settings, lanes)
@@ -85,7 +89,11 @@ def create_worker(settings: Settings) -> faust.App:
     app.on_partitions_revoked.connect(_on_revoked(app, lanes, settings.revoke_grace_s))
     app.on_partitions_assigned.connect(_on_assigned(lanes))
     register_views(
-        app, {lane.kind.name: (lane.kind, lane.table) for lane in lanes}, topics.chat, settings
+        app,
+        {lane.kind.name: (lane.kind, lane.table) for lane in lanes},
+        topics.chat,
+        settings,
+        fresh=fresh,
     )
     return app
 
@@ -105,6 +113,8 @@ class _Lane:
     clock: FlushClock
     #: Partitions assigned whose buffers are not in ``clock`` yet (read once restored).
     unread: set[tuple[str, int]] = field(default_factory=set)
+    #: Read-your-writes (the user lane's only): told what the agent hands on.
+    fresh: ReadYourWrites | None = None
 
 
 def _lane(
@@ -142,6 +152,22 @@ def _lane(
     scheduler = KeyedScheduler(updater.apply, exit_on_batch_crash, _limits(settings, lanes))
     admission = Admission(settings, kind, dead_letters, reroute=TopicSender(topics.chat))
     return _Lane(kind, source, table, admission, scheduler, updater, clock)
+
+
+def _read_your_writes(app: faust.App, settings: Settings, lane: _Lane) -> ReadYourWrites:
+    """The user lane's waits for freshness, told of each write of its table."""
+    fresh = ReadYourWrites(
+        lane.table,
+        lane.scheduler,
+        settings.input_topic,
+        settings.partitions,
+        end_offset=functools.partial(end_offset, app),
+        event_for=partition_event,
+        waiting=Waiting(settings.max_waiting_reads),
+        start_of=functools.partial(committed_offset, app),
+    )
+    lane.updater.publisher.on_stored = fresh.stored
+    return fresh
 
 
 def _flushing(settings: Settings) -> FlushPolicy:
@@ -182,6 +208,8 @@ def _agent(app: faust.App, lane: _Lane) -> None:
                 await lane.scheduler.skip(job)
             else:
                 await lane.scheduler.submit(job)
+            if lane.fresh is not None:
+                lane.fresh.passed(job.tp, job.offset)
 
     app.agent(lane.source, name=name)(consume)
 
@@ -332,6 +360,8 @@ def _on_revoked(
         for lane in lanes:
             lane.clock.drop(tps)
             lane.unread -= tps
+            if lane.fresh is not None:
+                lane.fresh.forget(tps)
         reports = await asyncio.gather(*(lane.scheduler.revoke(tps, grace_s) for lane in lanes))
         total = RevokeReport()
         for report in reports:
@@ -361,6 +391,8 @@ def _on_assigned(lanes: list[_Lane]) -> Callable[..., Awaitable[None]]:
         leftovers = sum(lane.scheduler.assign(tps) for lane in lanes)
         for lane in lanes:
             lane.clock.drop(tps)  # a new ownership: read what the restored table holds
+            if lane.fresh is not None:
+                lane.fresh.forget(tps)
             lane.unread |= {tp for tp in tps if tp[0] == lane.source.get_topic_name()}
         logger.info("assigned partitions=%d (left over from before: %d)", len(tps), leftovers)
 

@@ -30,7 +30,9 @@ __all__ = [
     "actives_ready",
     "add_web_middleware",
     "consumer_lag",
+    "committed_offset",
     "create_topics_with_broker_default_replication",
+    "end_offset",
     "keep_fetched_events_on_resume",
     "make_event_current",
     "mounted_methods",
@@ -117,6 +119,24 @@ def consumer_lag(app: faust.App, topic: str) -> float:
             committed = consumer._committed_offset.get(tp) or 0  # noqa: SLF001 - no public API
             lag += max(0, highwater - committed)
     return float(lag)
+
+
+async def end_offset(app: faust.App, tp: tuple[str, int]) -> int:
+    """The offset after the last record of partition ``tp``, asked of the broker now (Faust's
+    ``Consumer.highwaters``, a ListOffsets request; not the fetcher's cached high watermark)."""
+    partition = TP(*tp)
+    offsets = await app.consumer.highwaters(partition)
+    return int(offsets[partition])
+
+
+def committed_offset(app: faust.App, tp: tuple[str, int]) -> int | None:
+    """The next offset to read that this consumer committed (or found committed on
+    assignment) for ``tp``; None when it knows none.
+
+    Internal: ``Consumer._committed_offset``, as :func:`consumer_lag` reads it.
+    """
+    offset = cast(Any, app.consumer)._committed_offset.get(TP(*tp))  # noqa: SLF001
+    return int(offset) if offset is not None else None
 
 
 class ProfileTable(faust.Table[bytes, bytes]):

@@ -208,12 +208,13 @@ async def owner() -> AsyncIterator[tuple[str, list[dict[str, str]]]]:
 
     server_app = web.Application()
     server_app.router.add_get("/profiles/{user_id}", profile)
+    server_app.router.add_post("/profiles/{user_id}/refresh", profile)
     async with TestServer(server_app) as server:
         yield str(server.make_url("")), seen
 
 
-def request_for(path: str, headers: dict[str, str]) -> Any:
-    return SimpleNamespace(rel_url=URL(path), headers=CIMultiDict(headers))
+def request_for(path: str, headers: dict[str, str], method: str = "GET") -> Any:
+    return SimpleNamespace(rel_url=URL(path), headers=CIMultiDict(headers), method=method)
 
 
 async def test_proxy_forwards_the_tokens_and_marks_the_hop(
@@ -226,6 +227,18 @@ async def test_proxy_forwards_the_tokens_and_marks_the_hop(
         answer = await proxy(app, view, request, url)  # type: ignore[arg-type]
     assert answer.status == 200 and orjson.loads(answer.body) == {"user_id": "zed"}
     assert seen[0]["Authorization"] == "Bearer r" and "Cookie" not in seen[0]
+    assert seen[0][FORWARDED_HEADER] == "1"
+
+
+async def test_proxy_forwards_a_refresh_as_a_post(
+    view: View, owner: tuple[str, list[dict[str, str]]]
+) -> None:
+    url, seen = owner
+    async with aiohttp.ClientSession() as session:
+        app = SimpleNamespace(http_client=session)
+        request = request_for("/profiles/zed/refresh?timeout_s=1", {}, method="POST")
+        answer = await proxy(app, view, request, url)  # type: ignore[arg-type]
+    assert answer.status == 200 and orjson.loads(answer.body) == {"user_id": "zed"}
     assert seen[0][FORWARDED_HEADER] == "1"
 
 
