@@ -25,12 +25,12 @@ from streams.extract.ratelimit import RateLimiter, limits_from_settings
 from streams.extract.redis_client import redis_client
 from streams.extract.rules import RuleExtractor
 from streams.faust_glue import (
+    EndOffsets,
     ProfileTable,
     actives_ready,
     committed_offset,
     consumer_lag,
     create_topics_with_broker_default_replication,
-    end_offset,
     keep_fetched_events_on_resume,
     make_event_current,
     partition_event,
@@ -79,22 +79,18 @@ def create_worker(settings: Settings) -> faust.App:
     lanes = [_lane(app, settings, topics, kind, extractor, len(kinds)) for kind in kinds]
     # The user lane hands a chat message on to every other kind it names.
     lanes[0].admission.forwards = [(lane.kind, TopicSender(lane.source)) for lane in lanes[1:]]
-    fresh = lanes[0].fresh = _read_your_writes(app, settings, lanes[0])
+    end_offsets = EndOffsets(app)
+    fresh = lanes[0].fresh = _read_your_writes(settings, lanes[0], end_offsets, app)
     for lane in lanes:
         _agent(app, lane)
     _gauges(app, settings, lanes)
     app.timer(settings.flush_tick_s)(_flush_due(app, lanes))
     app.task(_declare_outputs(topics))
-    app.on_before_shutdown.connect(_shut_down(lanes, extractor))
+    app.on_before_shutdown.connect(_shut_down(lanes, extractor, end_offsets))
     app.on_partitions_revoked.connect(_on_revoked(app, lanes, settings.revoke_grace_s))
     app.on_partitions_assigned.connect(_on_assigned(lanes))
-    register_views(
-        app,
-        {lane.kind.name: (lane.kind, lane.table) for lane in lanes},
-        topics.chat,
-        settings,
-        fresh=fresh,
-    )
+    tables = {lane.kind.name: (lane.kind, lane.table) for lane in lanes}
+    register_views(app, tables, topics.chat, settings, fresh=fresh)
     return app
 
 
@@ -154,14 +150,16 @@ def _lane(
     return _Lane(kind, source, table, admission, scheduler, updater, clock)
 
 
-def _read_your_writes(app: faust.App, settings: Settings, lane: _Lane) -> ReadYourWrites:
+def _read_your_writes(
+    settings: Settings, lane: _Lane, end_offsets: EndOffsets, app: faust.App
+) -> ReadYourWrites:
     """The user lane's waits for freshness, told of each write of its table."""
     fresh = ReadYourWrites(
         lane.table,
         lane.scheduler,
         settings.input_topic,
         settings.partitions,
-        end_offset=functools.partial(end_offset, app),
+        end_offset=end_offsets,
         event_for=partition_event,
         waiting=Waiting(settings.max_waiting_reads),
         start_of=functools.partial(committed_offset, app),
@@ -330,7 +328,9 @@ def _declare_outputs(topics: Topics) -> Callable[[], Awaitable[None]]:
     return declare_outputs
 
 
-def _shut_down(lanes: list[_Lane], extractor: Extractor) -> Callable[..., Awaitable[None]]:
+def _shut_down(
+    lanes: list[_Lane], extractor: Extractor, end_offsets: EndOffsets
+) -> Callable[..., Awaitable[None]]:
     async def shut_down(sender: Any, /, *_: Any, signal: Any, **__: Any) -> None:
         # The consumer has stopped and committed what is acknowledged; tables are still open.
         cancelled = sum(
@@ -343,6 +343,7 @@ def _shut_down(lanes: list[_Lane], extractor: Extractor) -> Callable[..., Awaita
                 _STOP_GRACE_S,
             )
         await extractor.close()
+        await end_offsets.close()
 
     return shut_down
 

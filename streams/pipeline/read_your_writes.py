@@ -19,6 +19,7 @@ the answer's freshness shows the messages still buffered.
 """
 
 import asyncio
+import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Hashable, Mapping
 from dataclasses import dataclass, field
@@ -32,6 +33,8 @@ from streams.pipeline.ports import EventHandle
 from streams.pipeline.scheduler import KeyedScheduler
 
 __all__ = ["ReadYourWrites", "Waiting"]
+
+logger = logging.getLogger(__name__)
 
 
 class Waiting:
@@ -133,8 +136,16 @@ class ReadYourWrites:
             end = await asyncio.wait_for(self.end_offset(tp), timeout_s)
         except TimeoutError:
             return Waited.TIMED_OUT
+        asked = loop.time()
         caught_up = await self.waiting.until(
             tp, lambda: self._handed_on(tp) >= end, deadline - loop.time()
+        )
+        logger.debug(
+            "refresh user_id=%s end_offset_s=%.3f caught_up_s=%.3f waited=%s",
+            subject,
+            asked - deadline + timeout_s,
+            loop.time() - asked,
+            caught_up.value,
         )
         if caught_up is not Waited.FRESH:
             return caught_up

@@ -1,0 +1,82 @@
+"""Read-your-writes on the real stack, with the default flush settings (60 s of quiet): a
+message waits in its user's buffer; a read says so (freshness); ``?wait_for`` does not flush
+and times out with 504 at once; a refresh with a read token extracts it with one model call and
+answers the profile that reflects it."""
+
+import statistics
+import time
+from typing import Any
+
+import aiohttp
+
+from streams.client import publish_turn
+from streams.settings import Settings
+from tests.fakes.llm_server import FakeLLM
+
+from .conftest import StartWorker
+from .harness import BOOTSTRAP, READ_TOKEN, Names
+
+#: The worker's default idle trigger, given explicitly: the integration harness sets 0.
+DEFAULT_IDLE = str(Settings.model_fields["flush_idle_s"].default)
+AUTH = {"Authorization": f"Bearer {READ_TOKEN}"}
+
+
+async def call(method: str, url: str) -> tuple[int, Any, float]:
+    """Status, JSON body and seconds taken of one request with the read token."""
+    started = time.monotonic()
+    async with aiohttp.ClientSession() as s, s.request(method, url, headers=AUTH) as r:
+        return r.status, await r.json(), time.monotonic() - started
+
+
+async def test_a_buffered_message_is_reflected_after_a_refresh_with_one_model_call(
+    start_worker: StartWorker, names: Names, fake_llm: FakeLLM
+) -> None:
+    assert DEFAULT_IDLE == "60.0"
+    fake_llm.on("I'm Alice", {"field": "name", "op": "set", "value": "Alice"})
+    worker = await start_worker(PROFILE_STREAM_FLUSH_IDLE_S=DEFAULT_IDLE)
+    profile = f"{worker.url}/profiles/alice"
+    said, answered = await publish_turn(
+        "alice", "I'm Alice", "Hello Alice!", bootstrap=BOOTSTRAP, topic=names.input
+    )
+
+    status, body, took = await call("GET", f"{profile}?wait_for={said}&timeout_s=1")
+    assert status == 504, body
+    assert f"message {said!r} is not reflected" in body["error"] and "refresh" in body["error"]
+    assert took < 3
+    status, body, _ = await call("GET", profile)  # buffered, and the answer says so
+    assert status == 200 and body["freshness"]["buffered_messages"] == 2
+    assert body["freshness"]["last_message_id"] is None and fake_llm.requests == []
+
+    status, body, _ = await call("POST", f"{profile}/refresh?timeout_s=30&include=usage")
+    assert status == 200, body
+    assert body["profile"]["name"] == "Alice"
+    assert body["freshness"]["buffered_messages"] == 0
+    assert body["freshness"]["last_message_id"] == answered  # the turn's newest message
+    assert body["usage"]["total"]["calls"] == 1 and len(fake_llm.requests) == 1
+
+    status, body, took = await call("GET", f"{profile}?wait_for={said}&timeout_s=1")
+    assert status == 200 and body["profile"]["name"] == "Alice" and took < 1
+    # Nothing buffered any more: a refresh answers at once and costs no call.
+    status, body, _ = await call("POST", f"{profile}/refresh?include=usage")
+    assert status == 200 and body["usage"]["total"]["calls"] == 1
+    assert len(fake_llm.requests) == 1
+
+
+async def test_refresh_latency_with_the_fake_model(
+    start_worker: StartWorker, names: Names, fake_llm: FakeLLM
+) -> None:
+    """Publish a turn, refresh at once: p50 of the whole refresh, one call per refresh.
+    Printed for docs/contracts.md ("Read-your-writes"); run with -s to see it."""
+    fake_llm.on("I'm Bea", {"field": "name", "op": "set", "value": "Bea"})
+    worker = await start_worker(PROFILE_STREAM_FLUSH_IDLE_S=DEFAULT_IDLE)
+    rounds, seconds = 20, []
+    for i in range(rounds):
+        user = f"bea-{i}"
+        await publish_turn(user, "I'm Bea", "Hi!", bootstrap=BOOTSTRAP, topic=names.input)
+        status, body, took = await call("POST", f"{worker.url}/profiles/{user}/refresh")
+        assert status == 200 and body["profile"]["name"] == "Bea", body
+        seconds.append(took)
+    assert len(fake_llm.requests) == rounds  # one model call per refresh
+    p50, worst = statistics.median(seconds), max(seconds)
+    print(f"\nrefresh after publish_turn: p50 {p50 * 1000:.0f} ms, max {worst * 1000:.0f} ms")
+    assert p50 < 5.0  # against the idle trigger's 60 s
