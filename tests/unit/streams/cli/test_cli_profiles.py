@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 import streams.client
 from streams.cli import main
-from streams.cli.profiles import assignment
+from streams.cli.profiles import _operations, assignment
 
 
 @pytest.fixture
@@ -180,3 +180,15 @@ def test_every_command_that_prints_data_takes_json() -> None:
         if not any("--json" in p.opts for p in command.params if isinstance(p, click.Option))
     }
     assert without == NO_JSON
+
+
+def test_a_field_set_more_than_once_is_one_set_of_all_its_values() -> None:
+    ops = _operations(
+        ("languages=English", "name=Ann", "languages=Basque"), ("note",), ("topics=x",), ()
+    )
+    assert ops == [
+        {"field": "languages", "op": "set", "value": ["English", "Basque"]},
+        {"field": "name", "op": "set", "value": "Ann"},
+        {"field": "topics", "op": "add", "value": "x"},
+        {"field": "note", "op": "unset"},
+    ]
