@@ -65,8 +65,9 @@ async def test_a_buffered_message_is_reflected_after_a_refresh_with_one_model_ca
 async def test_refresh_latency_with_the_fake_model(
     start_worker: StartWorker, names: Names, fake_llm: FakeLLM
 ) -> None:
-    """Publish a turn, refresh at once: p50 of the whole refresh, one call per refresh.
-    Printed for docs/contracts.md ("Read-your-writes"); run with -s to see it."""
+    """Publish a turn, refresh at once: each refresh reflects its turn with one model call.
+    The time it took is printed, not asserted (docs/contracts.md, "Read-your-writes", quotes
+    it; run with -s to see it)."""
     fake_llm.on("I'm Bea", {"field": "name", "op": "set", "value": "Bea"})
     worker = await start_worker(PROFILE_STREAM_FLUSH_IDLE_S=DEFAULT_IDLE)
     rounds, seconds = 20, []
@@ -79,4 +80,3 @@ async def test_refresh_latency_with_the_fake_model(
     assert len(fake_llm.requests) == rounds  # one model call per refresh
     p50, worst = statistics.median(seconds), max(seconds)
     print(f"\nrefresh after publish_turn: p50 {p50 * 1000:.0f} ms, max {worst * 1000:.0f} ms")
-    assert p50 < 5.0  # against the idle trigger's 60 s
