@@ -92,6 +92,9 @@ def _print_profile(body: dict[str, Any]) -> None:
             click.echo(
                 f"  {name}: {', '.join(map(str, value)) if isinstance(value, list) else value}"
             )
+    if buffered := body.get("freshness", {}).get("buffered_messages"):
+        # The profile is behind the user's messages until the idle trigger or a refresh.
+        click.echo(f"  buffered: {buffered} messages not extracted yet (POST .../refresh: now)")
     if body.get("locked"):
         now = " now" if "current_version" in body else ""  # locks are not versioned
         click.echo(f"  locked{now}: {', '.join(body['locked'])}")

@@ -192,6 +192,43 @@ async def test_a_forwarded_request_is_served_here_but_never_forwarded_again(
     assert orjson.loads(moved.body) == {"error": "owner changed during forwarding, retry"}
 
 
+async def test_a_wait_runs_on_the_owner_and_a_forward_waits_that_much_longer(
+    view: View, recovered: list[bool], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mine = partition_for(b"zed", PARTITIONS)
+    table = FakeTable({b"zed": encode(record())})
+    timeouts: list[float] = []
+    waited: list[str] = []
+
+    async def fake_proxy(
+        app: Any, v: View, request: Any, owner: str, *, timeout_s: float
+    ) -> Response:
+        timeouts.append(timeout_s)
+        return v.text("from the owner")
+
+    async def wait() -> Response | None:
+        waited.append("here")
+        return None
+
+    async def too_late() -> Response | None:
+        return view.text("504", status=504)
+
+    monkeypatch.setattr(reader_module, "proxy", fake_proxy)
+
+    def render(found: ProfileRecord | None) -> Response:
+        return view.text(found.user_id if found else "none")
+
+    there = reader_for(fake_app({THERE: [mine]}), table)
+    request = SimpleNamespace(headers={})
+    await there.answer(view, request, "zed", render, before=wait, wait_s=20)  # type: ignore[arg-type]
+    assert timeouts == [there.proxy_timeout_s + 20] and waited == []  # the owner waits
+    here = reader_for(fake_app({HERE: [mine]}), table)
+    answer = await here.answer(view, request, "zed", render, before=wait)  # type: ignore[arg-type]
+    assert answer.text == "zed" and waited == ["here"]
+    late = await here.answer(view, request, "zed", render, before=too_late)  # type: ignore[arg-type]
+    assert late.status == 504
+
+
 # The proxy itself, against an aiohttp server playing the owner.
 
 
