@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 
 from schemas import ProfileRecord
+from streams import metrics
 from streams.core.codecs import decode_record
 from streams.core.freshness import Waited, reflects
 from streams.core.partitioning import partition_for
@@ -103,6 +104,14 @@ class ReadYourWrites:
     start_of: Callable[[TopicPartition], int | None] = lambda tp: None
     #: Per input partition, the offset after the last record the agent handed on.
     _passed: dict[TopicPartition, int] = field(default_factory=dict, init=False)
+
+    def __post_init__(self) -> None:
+        metrics.gauge(
+            "waiting_reads",
+            "Reads waiting for freshness (?wait_for, refresh); at most "
+            "PROFILE_STREAM_MAX_WAITING_READS",
+            lambda: len(self.waiting),
+        )
 
     def stored(self, key: bytes) -> None:
         """The publisher wrote ``key``'s record (``Publisher.on_stored``)."""
