@@ -80,3 +80,26 @@ async def test_refresh_latency_with_the_fake_model(
     assert len(fake_llm.requests) == rounds  # one model call per refresh
     p50, worst = statistics.median(seconds), max(seconds)
     print(f"\nrefresh after publish_turn: p50 {p50 * 1000:.0f} ms, max {worst * 1000:.0f} ms")
+
+
+async def test_without_a_refresh_the_idle_trigger_reflects_the_turn_after_a_minute(
+    start_worker: StartWorker, names: Names, fake_llm: FakeLLM
+) -> None:
+    """The other side of the trade-off: no refresh, so no extra call, and the turn is reflected
+    once the user has been quiet for the default 60 s; a waiting read wakes when it is."""
+    fake_llm.on("I'm Cy", {"field": "name", "op": "set", "value": "Cy"})
+    worker = await start_worker(PROFILE_STREAM_FLUSH_IDLE_S=DEFAULT_IDLE)
+    said, _ = await publish_turn("cy", "I'm Cy", "Hi!", bootstrap=BOOTSTRAP, topic=names.input)
+    published = time.monotonic()
+    for _ in range(4):  # 30 s a wait, the longest a read may wait
+        status, body, _ = await call(
+            "GET", f"{worker.url}/profiles/cy?wait_for={said}&timeout_s=30"
+        )
+        if status == 200:
+            break
+        assert status == 504, body
+    took = time.monotonic() - published
+    assert status == 200 and body["profile"]["name"] == "Cy", body
+    assert body["freshness"]["buffered_messages"] == 0 and len(fake_llm.requests) == 1
+    assert took >= float(DEFAULT_IDLE)
+    print(f"\nidle trigger after publish_turn: {took:.1f} s")
