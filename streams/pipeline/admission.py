@@ -148,11 +148,14 @@ class Admission:
         # To the partition named here, not the producer's count: partitions added at run time
         # would otherwise send the copy back to a partition this check calls wrong, for ever.
         # The origin header lets the user's lane skip a second copy sent again after a crash.
-        await self.reroute.send(
-            key=key,
-            value=msg.value,
-            partition=partition_for(key, self.settings.partitions),
-            headers=origin_headers(msg.topic, msg.partition, msg.offset),
+        # Delivered before the input is acknowledged: a copy Kafka lost would lose the message.
+        await (
+            await self.reroute.send(
+                key=key,
+                value=msg.value,
+                partition=partition_for(key, self.settings.partitions),
+                headers=origin_headers(msg.topic, msg.partition, msg.offset),
+            )
         )
         EVENTS_IN.labels("rerouted").inc()
         logger.info(
@@ -165,16 +168,21 @@ class Admission:
         )
 
     async def _forward(self, msg: SourceMessage, body: ChatMessage) -> None:
-        """Hand the message to each other kind it names, keyed by that kind's subject."""
+        """Hand the message to each other kind it names, keyed by that kind's subject; every
+        copy is delivered before the input can be acknowledged."""
+        deliveries = []
         for kind, topic in self.forwards:
             subject = kind.subject_of(body)
             if subject is not None and body.role in kind.schema.source_roles:
                 assert msg.value is not None  # noqa: S101 - decoded above
-                await topic.send(
+                sent = await topic.send(
                     key=subject.encode(),
                     value=msg.value,
                     headers=origin_headers(msg.topic, msg.partition, msg.offset),
                 )
+                deliveries.append(sent)
+        for delivery in deliveries:
+            await delivery
 
     async def _act(self, msg: SourceMessage, decision: Decision) -> None:
         if isinstance(decision, DeadLetter):

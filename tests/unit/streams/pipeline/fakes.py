@@ -41,13 +41,15 @@ INPUT = "chat-messages"
 
 
 class Topic:
-    """A topic that keeps what was sent; ``fail`` makes the next sends raise it."""
+    """A topic that keeps what was sent; ``fail`` makes the next sends raise it, ``lose``
+    makes their deliveries fail with it (the send itself is accepted)."""
 
     def __init__(self) -> None:
         self.sent: list[tuple[bytes | None, bytes]] = []
         #: The partition (None: the producer's choice) and headers of each record sent.
         self.routing: list[tuple[int | None, list[tuple[str, bytes]]]] = []
         self.fail: BaseException | None = None
+        self.lose: BaseException | None = None
 
     async def send(
         self,
@@ -62,7 +64,10 @@ class Topic:
         self.sent.append((key, value))
         self.routing.append((partition, list(headers or ())))
         delivered = asyncio.get_running_loop().create_future()
-        delivered.set_result(None)
+        if self.lose is not None:
+            delivered.set_exception(self.lose)
+        else:
+            delivered.set_result(None)
         return delivered
 
     @property

@@ -178,6 +178,26 @@ async def test_kafka_failing_during_admission_exits_for_redelivery_instead_of_de
     assert pipeline.dlq.sent == []
 
 
+async def test_a_re_routed_copy_kafka_fails_to_deliver_stops_the_worker_before_the_ack() -> None:
+    pipeline = Pipeline(partitions=8)
+    pipeline.reroute.lose = BrokerUnavailable("partition leader gone")
+    home = partition_for(b"alice", 8)
+    assert await pipeline.admit(chat("m1", "hi", partition=(home + 1) % 8, offset=5)) is None
+    (exit_,) = pipeline.exits  # not acknowledged: redelivered to the next worker
+    assert "partition leader gone" in exit_.reason and "offset=5" in exit_.reason
+
+
+async def test_a_forwarded_copy_kafka_fails_to_deliver_stops_the_worker_before_the_ack() -> None:
+    pipeline = Pipeline()
+    teams = Topic()
+    teams.lose = SendRejected("not authorized to write teams")
+    pipeline.admission.forwards = [(_team(), teams)]
+    assert await pipeline.admit(chat("m1", "hi", metadata={"team_id": "t7"})) is None
+    (exit_,) = pipeline.exits
+    assert "not authorized" in exit_.reason
+    assert pipeline.dlq.sent == []
+
+
 async def test_a_bug_met_by_one_event_dead_letters_it_and_admission_goes_on() -> None:
     pipeline = Pipeline()
     teams = Topic()
