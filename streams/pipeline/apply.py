@@ -101,6 +101,7 @@ class ProfileUpdater:
             self.dead_letters,
             self.flushing,
             revisions_per_field=self.revisions_per_field,
+            clock=self.clock,
         )
 
     @property
