@@ -10,6 +10,7 @@ dead-lettered, or the worker exits for redelivery. Nothing raised by an input es
 """
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -61,6 +62,8 @@ class Admission:
     forwards: list[tuple[Kind, CopySender]] = field(default_factory=list)
     #: What the policy's :class:`Exit` does (the process exits; tests record it instead).
     on_exit: Callable[[Exit], None] = exit_for_redelivery
+    #: The worker's clock (seconds), against which a command's signing time is checked.
+    clock: Callable[[], float] = time.time
 
     async def admit(self, msg: SourceMessage) -> Admitted | None:
         """The event as work for its subject, or None when it was handled here (dead-lettered,
@@ -114,7 +117,9 @@ class Admission:
         if is_command(msg.headers):
             # Produce rights on the input topic are not admin rights: only a signed command
             # changes a profile (DESIGN invariant 6).
-            require_authentic_command(msg.key, msg.value, msg.headers, self.settings.command_keys)
+            require_authentic_command(
+                msg.key, msg.value, msg.headers, self.settings.command_signing, self.clock()
+            )
             return decode_command(msg.value)
         return decode_message(
             msg.value,

@@ -48,6 +48,7 @@ from streams.core.records import (
     source_key,
     unbuffered,
 )
+from streams.core.signing import signed_at_ms
 from streams.extract.base import Extractor
 from streams.metrics import BUDGET_DEFERRALS
 from streams.pipeline.buffering import entry_of
@@ -287,6 +288,7 @@ class ProfileUpdater:
                 offset=job.offset,
                 exists=job.key in self.table,
                 migration=migration,
+                signed_ms=signed_at_ms(job.work.msg.headers),
                 trail=Trail(
                     self.revisions_per_field, {command.command_id: Source(*job.tp, job.offset)}
                 ),

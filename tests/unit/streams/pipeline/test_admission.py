@@ -1,5 +1,6 @@
 """Admission: what becomes work, what is dead-lettered (and why), re-routed or forwarded."""
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -10,11 +11,12 @@ from streams.core.kinds import Kind
 from streams.core.origin import ORIGIN_HEADER
 from streams.core.partitioning import partition_for
 from streams.core.profile_schema import ProfileSchema
+from streams.core.signing import command_headers
 from streams.errors import BrokerUnavailable, SendRejected
 from streams.pipeline.dead_letters import DeadLetters
 from tests.unit.helpers import T0
 
-from .fakes import Pipeline, Record, Topic, chat, command, raw_bytes
+from .fakes import SIGNING, Pipeline, Record, Topic, chat, command, raw_bytes
 
 
 async def test_a_valid_message_is_admitted_for_its_user() -> None:
@@ -265,6 +267,22 @@ async def test_a_command_without_a_valid_signature_is_dead_lettered_and_changes_
     assert [d["reason_code"] for d in letters] == ["invalid_command", "invalid_command"]
     assert all("signature" in d["reason"] for d in letters)
     assert pipeline.table == {} and pipeline.output.sent == []
+
+
+async def test_a_command_signed_too_long_ago_or_for_another_deployment_is_dead_lettered() -> None:
+    pipeline = Pipeline()
+    pipeline.now = T0.timestamp() + 3600
+    assert await pipeline.admit(command("c1", "forget", signed_at=T0.timestamp())) is not None
+    pipeline.now += 1  # an hour and a second after it was signed: a replay, or a long outage
+    assert await pipeline.admit(command("c1", "forget", signed_at=T0.timestamp())) is None
+    staging = command("c2", "forget", offset=1)
+    assert staging.value is not None
+    other = replace(SIGNING, audience="staging/chat-messages")  # the same key
+    staging.headers = command_headers(staging.key, staging.value, other, pipeline.now)
+    assert await pipeline.admit(staging) is None
+    reasons = [d["reason"] for d in pipeline.dlq.values]
+    assert "PROFILE_STREAM_COMMAND_MAX_AGE_S" in reasons[0]
+    assert "PROFILE_STREAM_COMMAND_AUDIENCE" in reasons[1]
 
 
 async def test_a_schema_registry_framed_message_is_dead_lettered_naming_the_setting() -> None:
