@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from schemas import ChatMessage, ProfileCommand
 from streams.core.codecs import decode_command, decode_message, is_command
 from streams.core.kinds import Kind
-from streams.core.origin import origin_headers
+from streams.core.origin import origin_headers, origin_of
 from streams.core.partitioning import partition_for
 from streams.core.signing import require_authentic_command
 from streams.errors import InvalidEvent
@@ -42,11 +42,14 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Admitted:
-    """An input event admitted for its subject: its record, the subject's key, the body."""
+    """An input event admitted for its subject: its record, the subject's key, the body, and
+    for a copy a worker re-routed or forwarded, the ``applied`` key and offset of its original
+    (``streams.core.origin``; checked here, None for anything else)."""
 
     msg: SourceMessage
     key: bytes
     body: ChatMessage | ProfileCommand
+    origin: tuple[str, int] | None = None
 
 
 @dataclass
@@ -100,7 +103,7 @@ class Admission:
         EVENTS_IN.labels("command" if isinstance(body, ProfileCommand) else "chat").inc()
         if isinstance(body, ChatMessage):
             await self._forward(msg, body)
-        return Admitted(msg, key, body)
+        return Admitted(msg, key, body, self._origin(msg))
 
     async def _admit_subject_event(self, msg: SourceMessage) -> Admitted:
         """A message forwarded to this kind's topic, keyed by its subject (or a command)."""
@@ -111,7 +114,12 @@ class Admission:
                 "key_mismatch", f"not keyed by its {self.kind.name} subject", user_id=body.user_id
             )
         EVENTS_IN.labels(f"kind:{self.kind.name}").inc()
-        return Admitted(msg, msg.key, body)
+        return Admitted(msg, msg.key, body, self._origin(msg))
+
+    def _origin(self, msg: SourceMessage) -> tuple[str, int] | None:
+        """Where a copy came from, when a worker of this deployment sealed it: a producer's
+        origin header alone would let it hide later copies (``streams.core.origin``)."""
+        return origin_of(msg.headers, msg.key, msg.value, self.settings.command_signing)
 
     def _decode(self, msg: SourceMessage) -> ChatMessage | ProfileCommand:
         if is_command(msg.headers):
@@ -159,7 +167,7 @@ class Admission:
                 key=key,
                 value=msg.value,
                 partition=partition_for(key, self.settings.partitions),
-                headers=origin_headers(msg.topic, msg.partition, msg.offset),
+                headers=self._origin_headers(msg, key),
             )
         )
         EVENTS_IN.labels("rerouted").inc()
@@ -183,11 +191,18 @@ class Admission:
                 sent = await topic.send(
                     key=subject.encode(),
                     value=msg.value,
-                    headers=origin_headers(msg.topic, msg.partition, msg.offset),
+                    headers=self._origin_headers(msg, subject.encode()),
                 )
                 deliveries.append(sent)
         for delivery in deliveries:
             await delivery
+
+    def _origin_headers(self, msg: SourceMessage, key: bytes) -> list[tuple[str, bytes]]:
+        """The sealed origin of a copy of ``msg`` sent under ``key``."""
+        signing = self.settings.command_signing
+        return origin_headers(
+            msg.topic, msg.partition, msg.offset, key=key, value=msg.value, signing=signing
+        )
 
     async def _act(self, msg: SourceMessage, decision: Decision) -> None:
         if isinstance(decision, DeadLetter):

@@ -37,7 +37,6 @@ from streams.core.flushing import (
 from streams.core.history import Source, Trail
 from streams.core.kinds import Kind
 from streams.core.migration import migrate
-from streams.core.origin import origin_of
 from streams.core.profile_schema import ProfileSchema
 from streams.core.records import (
     applied_before,
@@ -312,7 +311,7 @@ def _origins(jobs: Iterable[Job]) -> dict[str, int]:
     """The original offsets of the re-routed or forwarded copies among ``jobs``."""
     origins: dict[str, int] = {}
     for job in jobs:
-        origin = origin_of(job.work.msg.headers)
+        origin = job.work.origin
         if origin is not None:
             origins[origin[0]] = max(origin[1], origins.get(origin[0], -1))
     return origins
@@ -328,7 +327,7 @@ def _not_applied(record: ProfileRecord, jobs: list[Job]) -> list[tuple[Job, Chat
             source_key(*job.tp),
             job.offset,
             message.message_id,
-            origin_of(job.work.msg.headers),
+            job.work.origin,
         ):
             fresh.append((job, message))
     return fresh
