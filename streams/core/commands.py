@@ -60,33 +60,11 @@ def apply_command(
     """
     if applied_before(record, source, offset, command.command_id):
         return None  # redelivered: a forget replayed after a new profile began must not end it
-    if signed_ms is not None and signed_ms <= record.applied.get(SIGNED_KEY, -1):
-        # Its id may have left the recent ids, so only its signing time tells a replay.
-        raise InvalidEvent(
-            "invalid_command",
-            "the command was signed at or before the last command applied to this subject: a "
-            "copy produced again, or its signer's clock is behind; send it again",
-            user_id=command.user_id,
-        )
-    outcome = _outcome(command, record, schema, source, offset, exists, migration, trail)
-    if outcome is None or signed_ms is None:
-        return outcome
-    applied = {**outcome.record.applied, SIGNED_KEY: signed_ms}
-    return replace(outcome, record=outcome.record.model_copy(update={"applied": applied}))
-
-
-def _outcome(
-    command: ProfileCommand,
-    record: ProfileRecord,
-    schema: ProfileSchema,
-    source: str,
-    offset: int,
-    exists: bool,
-    migration: Sequence[FieldChange],
-    trail: Trail | None,
-) -> Outcome | None:
+    _refuse_replay(command, record, signed_ms)
     if command.type != "correct" and not (exists and record.forgotten_at is None):
         return None  # forgetting or migrating never creates a profile
+    if signed_ms is not None:  # kept through the tombstone or the next version
+        record = record.model_copy(update={"applied": {**record.applied, SIGNED_KEY: signed_ms}})
     if command.type == "forget":
         # No profile data, no provenance: only the version and what was applied are kept.
         tombstone, deleted = forgotten(
@@ -117,6 +95,17 @@ def _outcome(
         trail=trail,
     )
     return Outcome(updated, event)
+
+
+def _refuse_replay(command: ProfileCommand, record: ProfileRecord, signed_ms: int | None) -> None:
+    if signed_ms is not None and signed_ms <= record.applied.get(SIGNED_KEY, -1):
+        # Its id may have left the recent ids, so only its signing time tells a replay.
+        raise InvalidEvent(
+            "invalid_command",
+            "the command was signed at or before the last command applied to this subject: a "
+            "copy produced again, or its signer's clock is behind; send it again",
+            user_id=command.user_id,
+        )
 
 
 def _correction(
