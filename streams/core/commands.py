@@ -50,21 +50,19 @@ def apply_command(
     ``exists``: the table holds a record for the subject. A tombstone (a forgotten user) counts
     as absent: forgetting, migrating or reverting it does nothing. ``trail``: the revisions to
     keep and where the command's record sits (``streams.core.history``). ``signed_ms``: when
-    the command was signed (``streams.core.signing.signed_at_ms``); the record remembers the
-    latest, under :data:`SIGNED_KEY`.
+    the command was signed; the record keeps the latest (:data:`SIGNED_KEY`).
 
     Raises:
         InvalidEvent: a correction names unknown fields or values the schema refuses; a revert
             names a version or values the profile's history does not hold; the command was
-            signed at or before the last command applied to the subject.
+            signed at or before the last command applied to the subject (a replay).
     """
     if applied_before(record, source, offset, command.command_id):
         return None  # redelivered: a forget replayed after a new profile began must not end it
     _refuse_replay(command, record, signed_ms)
     if command.type != "correct" and not (exists and record.forgotten_at is None):
         return None  # forgetting or migrating never creates a profile
-    if signed_ms is not None:  # kept through the tombstone or the next version
-        record = record.model_copy(update={"applied": {**record.applied, SIGNED_KEY: signed_ms}})
+    record = _stamped(record, signed_ms)
     if command.type == "forget":
         # No profile data, no provenance: only the version and what was applied are kept.
         tombstone, deleted = forgotten(
@@ -95,6 +93,14 @@ def apply_command(
         trail=trail,
     )
     return Outcome(updated, event)
+
+
+def _stamped(record: ProfileRecord, signed_ms: int | None) -> ProfileRecord:
+    """``record`` remembering when the command applied to it was signed; ``applied`` is kept
+    through the tombstone and the next version."""
+    if signed_ms is None:
+        return record
+    return record.model_copy(update={"applied": {**record.applied, SIGNED_KEY: signed_ms}})
 
 
 def _refuse_replay(command: ProfileCommand, record: ProfileRecord, signed_ms: int | None) -> None:
