@@ -87,8 +87,8 @@ def create_worker(settings: Settings) -> faust.App:
     app.timer(settings.flush_tick_s)(_flush_due(app, lanes))
     app.task(_declare_outputs(topics))
     app.on_before_shutdown.connect(_shut_down(lanes, extractor, end_offsets))
-    app.on_partitions_revoked.connect(_on_revoked(app, lanes, settings.revoke_grace_s))
-    app.on_partitions_assigned.connect(_on_assigned(lanes))
+    app.on_partitions_revoked.connect(_on_revoked(app, lanes, settings.revoke_grace_s, fresh))
+    app.on_partitions_assigned.connect(_on_assigned(lanes, fresh))
     tables = {lane.kind.name: (lane.kind, lane.table) for lane in lanes}
     register_views(app, tables, topics.chat, settings, fresh=fresh)
     return app
@@ -109,8 +109,7 @@ class _Lane:
     clock: FlushClock
     #: Partitions assigned whose buffers are not in ``clock`` yet (read once restored).
     unread: set[tuple[str, int]] = field(default_factory=set)
-    #: Read-your-writes (the user lane's only): told what the agent hands on.
-    fresh: ReadYourWrites | None = None
+    fresh: ReadYourWrites | None = None  # the user lane's: told what the agent hands on
 
 
 def _lane(
@@ -253,6 +252,9 @@ def _faust_app(settings: Settings) -> faust.App:
         web_port=settings.web_port,
         web_bind=settings.web_bind,
         web_tables_enabled=False,  # /table/ would serve every profile to anyone
+        # /router/ would show anyone which worker holds each partition, without a token; reads
+        # are routed by the project's own views (streams.web.routing), behind the token.
+        web_router_enabled=False,
         web_stats_enabled=False,
         web_graph_enabled=False,
         autodiscover=False,
@@ -353,7 +355,7 @@ def _tps(partitions: Set[Any]) -> set[tuple[str, int]]:
 
 
 def _on_revoked(
-    app: faust.App, lanes: list[_Lane], grace_s: float
+    app: faust.App, lanes: list[_Lane], grace_s: float, fresh: ReadYourWrites
 ) -> Callable[..., Awaitable[None]]:
     async def on_revoked(sender: Any, revoked: Set[Any], /, *_: Any, **__: Any) -> None:
         # Faust awaits this before the partitions go: fence them (DESIGN.md, invariant 1).
@@ -361,8 +363,7 @@ def _on_revoked(
         for lane in lanes:
             lane.clock.drop(tps)
             lane.unread -= tps
-            if lane.fresh is not None:
-                lane.fresh.forget(tps)
+        fresh.forget(tps)
         reports = await asyncio.gather(*(lane.scheduler.revoke(tps, grace_s) for lane in lanes))
         total = RevokeReport()
         for report in reports:
@@ -386,15 +387,14 @@ def _on_revoked(
     return on_revoked
 
 
-def _on_assigned(lanes: list[_Lane]) -> Callable[..., Awaitable[None]]:
+def _on_assigned(lanes: list[_Lane], fresh: ReadYourWrites) -> Callable[..., Awaitable[None]]:
     async def on_assigned(sender: Any, assigned: Set[Any], /, *_: Any, **__: Any) -> None:
         tps = _tps(assigned)
         leftovers = sum(lane.scheduler.assign(tps) for lane in lanes)
         for lane in lanes:
             lane.clock.drop(tps)  # a new ownership: read what the restored table holds
-            if lane.fresh is not None:
-                lane.fresh.forget(tps)
             lane.unread |= {tp for tp in tps if tp[0] == lane.source.get_topic_name()}
+        fresh.forget(tps)
         logger.info("assigned partitions=%d (left over from before: %d)", len(tps), leftovers)
 
     return on_assigned
