@@ -18,8 +18,9 @@ class Worker:
     """A pipeline buffering for 60 s of quiet (the default), run by a real scheduler, with the
     agent's hand-on step and the broker's end offset played by the test."""
 
-    def __init__(self, limit: int = 8) -> None:
-        self.pipeline = Pipeline(flushing=FlushPolicy(idle_s=60.0, max_age_s=600.0))
+    def __init__(self, limit: int = 8, daily_tokens: int = 0) -> None:
+        policy = FlushPolicy(idle_s=60.0, max_age_s=600.0, daily_tokens=daily_tokens)
+        self.pipeline = Pipeline(flushing=policy)
         self.scheduler = KeyedScheduler(
             self.pipeline.updater.apply, self._fatal, SchedulerLimits(window_s=0.0)
         )
@@ -177,3 +178,18 @@ async def test_a_notify_of_another_key_does_not_end_a_wait() -> None:
 async def test_a_zero_timeout_answers_at_once() -> None:
     worker = Worker()
     assert await worker.fresh.reflected("alice", "m1", 0.0) is Waited.TIMED_OUT
+
+
+async def test_refresh_keeps_to_the_users_daily_token_budget() -> None:
+    worker = Worker(daily_tokens=10)  # one call (15 tokens) spends it
+    first, second = chat("m1", "name=Alice", offset=0), chat("m2", "name=Al", offset=1)
+    worker.publish(first)
+    await worker.hand_on(first)
+    assert await worker.fresh.refresh("alice", 5.0) is Waited.FRESH
+    worker.publish(second)
+    await worker.hand_on(second)
+    assert await worker.fresh.refresh("alice", 5.0) is Waited.FRESH  # answered, not flushed
+    record = worker.pipeline.stored()
+    assert worker.pipeline.model.calls == [["m1"]]
+    assert [entry.message.message_id for entry in record.buffer] == ["m2"]
+    assert record.profile["name"] == "Alice"
