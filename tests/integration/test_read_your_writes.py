@@ -3,6 +3,7 @@ message waits in its user's buffer; a read says so (freshness); ``?wait_for`` do
 and times out with 504 at once; a refresh with a read token extracts it with one model call and
 answers the profile that reflects it."""
 
+import asyncio
 import statistics
 import time
 from typing import Any
@@ -103,3 +104,29 @@ async def test_without_a_refresh_the_idle_trigger_reflects_the_turn_after_a_minu
     assert body["freshness"]["buffered_messages"] == 0 and len(fake_llm.requests) == 1
     assert took >= float(DEFAULT_IDLE)
     print(f"\nidle trigger after publish_turn: {took:.1f} s")
+
+
+async def call_settled(method: str, url: str) -> tuple[int, Any]:
+    """As :func:`call`, again while the worker answers 503 (a rebalance settling)."""
+    for _ in range(60):
+        status, body, _ = await call(method, url)
+        if status != 503:
+            return status, body
+        await asyncio.sleep(1)  # the worker's Retry-After
+    return status, body
+
+
+async def test_any_worker_refreshes_forwarding_to_the_owner(
+    start_worker: StartWorker, names: Names, fake_llm: FakeLLM
+) -> None:
+    fake_llm.on("I'm Dee", {"field": "name", "op": "set", "value": "Dee"})
+    workers = [await start_worker(i, PROFILE_STREAM_FLUSH_IDLE_S=DEFAULT_IDLE) for i in range(2)]
+    users = [f"dee-{i}" for i in range(8)]  # spread over the partitions: both workers own some
+    for user in users:
+        await publish_turn(user, "I'm Dee", "Hi!", bootstrap=BOOTSTRAP, topic=names.input)
+    for user in users:
+        for worker in workers:  # one of the two forwards the POST to the other
+            status, body = await call_settled("POST", f"{worker.url}/profiles/{user}/refresh")
+            assert status == 200 and body["profile"]["name"] == "Dee", body
+            assert body["freshness"]["buffered_messages"] == 0
+    assert len(fake_llm.requests) == len(users)  # the second refresh of each found nothing
