@@ -101,6 +101,9 @@ class Settings(BaseSettings):
     # A view request forwarded to the partition's owner: below the client's 10 s, so the client
     # hears 504 from the worker rather than timing out itself.
     proxy_timeout_s: float = Field(5.0, gt=0, le=60)
+    # Reads waiting on this worker for a message to be reflected (?wait_for) or for a refresh
+    # (streams.pipeline.read_your_writes); one more is answered 503 at once.
+    max_waiting_reads: int = Field(1000, ge=1)
     extractor: Literal["openai", "rules"] | None = None
     model: str = "gpt-4o-mini"
     openai_api_key: SecretStr | None = Field(

@@ -241,5 +241,6 @@ def settled(record: ProfileRecord) -> ProfileRecord:
             "buffer": (),
             "history": {},
             "history_from": None,
+            "last_message": None,
         }
     return record.model_copy(update=update)

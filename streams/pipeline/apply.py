@@ -158,7 +158,7 @@ class ProfileUpdater:
             record = await self.publisher.resume(key, first.event, record)
         record, migration = migrate(record, self.schema)
         if first.timer:
-            reason = self._due_now(record)
+            reason = self._due_now(record, forced=first.forced)
             if reason is not None:
                 record = await self._flusher.flush(key, first, record, migration, reason, release)
         elif isinstance(command := first.work.body, ProfileCommand):
@@ -167,9 +167,12 @@ class ProfileUpdater:
             record = await self._apply_messages(key, jobs, record, migration, release)
         self.on_buffer(key, first.tp, self._due(record))
 
-    def _due_now(self, record: ProfileRecord) -> FlushReason | None:
-        """Why the buffer must be flushed now, unless the user's daily budget is spent."""
+    def _due_now(self, record: ProfileRecord, *, forced: bool = False) -> FlushReason | None:
+        """Why the buffer must be flushed now (``forced``: a reader's refresh asks, and there
+        is a buffer), unless the user's daily budget is spent."""
         reason = reason_after(record.buffer, self.flushing, self.clock())
+        if forced and record.buffer:
+            reason = FlushReason.REFRESH
         if reason is not None and over_budget(record.usage, self.flushing, self.clock()):
             BUDGET_DEFERRALS.inc()
             logger.info(

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from schemas import BufferedMessage, ChatMessage, FieldChange, ModelUsage, ProfileRecord
 from streams.core.flushing import FlushPolicy, FlushReason
+from streams.core.freshness import reflecting
 from streams.core.history import Source, Trail
 from streams.core.kinds import Kind
 from streams.core.merge import MergeResult, merge
@@ -65,6 +66,7 @@ class Flusher:
         entries = record.buffer
         messages = [entry.message for entry in entries]
         emptied = unbuffered(record)
+        extracted = True
         try:
             result, spent = await self._extract_chunks(emptied, messages)
         except Exception as exc:
@@ -75,7 +77,7 @@ class Flusher:
             EXTRACTIONS.labels("failed").inc()
             await self.dead_letter(key, entries, decision, inputs)
             emptied = dead_lettered(emptied, [m.message_id for m in messages])
-            result, spent = None, ModelUsage()
+            result, spent, extracted = None, ModelUsage(), False
         release()  # the model is done with this batch; writing results needs no slot
         updated, event = next_version(
             emptied,
@@ -91,6 +93,8 @@ class Flusher:
             # sent_at (a client's clock, a backlog) would charge a day no check looks at.
             charged_at=datetime.fromtimestamp(self.clock(), UTC),
         )
+        if extracted:  # what a read's freshness names, and a wait for a message looks for
+            updated = reflecting(updated, record)
         await self.publisher.publish(key, job.event, updated, event)
         FLUSHES.labels(str(reason)).inc()
         if event is not None:

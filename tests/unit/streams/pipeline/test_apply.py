@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from schemas import RECENT_IDS_KEPT, ModelUsage, PatchOperation
+from schemas import LAST_MESSAGE_FORMAT, RECENT_IDS_KEPT, ModelUsage, PatchOperation
 from streams.errors import BrokerUnavailable, CachePurgeFailed, ExtractionFailed, SendRejected
 from streams.pipeline import apply as apply_module
 from streams.pipeline import flush as flush_module
@@ -140,8 +140,11 @@ async def test_a_message_after_a_forget_starts_an_empty_profile_at_the_next_vers
     assert last["changes"][0]["old"] is None  # from empty, not from the forgotten profile
     record = pipeline.stored()
     assert record.forgotten_at is None and record.version == 4
-    # The usage counts the calls since the forget (m3, m4), so the record is format 3.
-    assert record.usage is not None and record.usage.total.calls == 2 and record.format == 3
+    # The usage counts the calls since the forget (m3, m4); it names m4 as the newest message
+    # it reflects, so the record is format 6.
+    assert record.usage is not None and record.usage.total.calls == 2
+    assert record.last_message is not None and record.last_message.message_id == "m4"
+    assert record.format == LAST_MESSAGE_FORMAT
     assert b"forgotten_at" not in pipeline.table[b"alice"]  # a profile again, no tombstone
     assert pipeline.model.calls[-1] == ["m4"]
 
