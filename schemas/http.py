@@ -21,6 +21,7 @@ __all__ = [
     "Correction",
     "ErrorAnswer",
     "FieldRevisions",
+    "Freshness",
     "HistoryAnswer",
     "Liveness",
     "ProfileAnswer",
@@ -38,6 +39,15 @@ class UsageAnswer(Produced):
     total: ModelUsage
     day: date | None
     today: ModelUsage
+
+
+class Freshness(Produced):
+    """How fresh a current profile answer is (read-your-writes): the user's messages
+    accepted and not yet extracted, and the newest message the profile reflects."""
+
+    buffered_messages: int = Field(ge=0)
+    last_message_id: str | None
+    last_message_at: datetime | None
 
 
 def _absent(schema: dict[str, Any]) -> None:
@@ -90,6 +100,12 @@ class ProfileAnswer(Produced):
     as_of: datetime | SkipJsonSchema[None] = Field(
         None,
         description="Only with `?as_of`: the time asked for.",
+        json_schema_extra=_absent,
+    )
+    freshness: Freshness | SkipJsonSchema[None] = Field(
+        None,
+        description="Only in a current read: the messages buffered and not yet extracted, "
+        "and the newest message the profile reflects.",
         json_schema_extra=_absent,
     )
 
