@@ -8,6 +8,7 @@ __all__ = [
     "Refused",
     "TopicMissing",
     "UnsupportedOperation",
+    "WorkerUnreachable",
     "ConfigError",
     "ExtractionFailed",
     "HistoryUnavailable",
@@ -97,6 +98,11 @@ class ServiceError(ProfileStreamError):
     """A worker's HTTP view refused or failed; the message carries its status and answer."""
 
     retriable: ClassVar[bool] = True
+
+
+class WorkerUnreachable(ServiceError):
+    """No worker answered at the URL: nothing listening, an unknown host, no connection in
+    time, or the connection dropped; the message names the URL."""
 
 
 class ServiceTimeout(ServiceError):

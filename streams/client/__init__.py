@@ -44,6 +44,7 @@ from streams.errors import (
     ServiceTimeout,
     TopicMissing,
     UnsupportedOperation,
+    WorkerUnreachable,
 )
 from streams.kafka_security import KafkaConnection
 
@@ -67,6 +68,7 @@ __all__ = [
     "TopicMissing",
     "Turn",
     "UnsupportedOperation",
+    "WorkerUnreachable",
     "correct_profile",
     "flush_profile",
     "forget_profile",

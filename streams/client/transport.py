@@ -30,6 +30,7 @@ from streams.errors import (
     Refused,
     ServiceError,
     ServiceTimeout,
+    WorkerUnreachable,
 )
 
 __all__ = [
@@ -110,14 +111,16 @@ def failure(url: str, exc: BaseException, timeout_s: float) -> ServiceError:
     if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ServerTimeoutError):
         # Refused, no such host, or no connection within CONNECT_S (the only socket timeout).
         reason = _why_not_connected(exc)
-        return ServiceError(f"cannot connect to {url} ({reason}); is a worker listening there?")
+        return WorkerUnreachable(
+            f"cannot connect to {url} ({reason}); is a worker listening there?"
+        )
     if isinstance(exc, TimeoutError):
         return ServiceTimeout(
             f"{url} accepted the connection but did not answer within {timeout_s:g}s; "
             "is the worker overloaded or stuck?"
         )
     reason = str(exc) or type(exc).__name__
-    return ServiceError(f"cannot reach {url} ({reason}); is a worker running?")
+    return WorkerUnreachable(f"cannot reach {url} ({reason}); is a worker running?")
 
 
 def _reason(body: bytes) -> str:
