@@ -42,12 +42,21 @@ class UsageAnswer(Produced):
 
 
 class Freshness(Produced):
-    """How fresh a current profile answer is (read-your-writes): the user's messages
-    accepted and not yet extracted, and the newest message the profile reflects."""
+    """How far a current profile answer is behind the user's messages."""
 
-    buffered_messages: int = Field(ge=0)
-    last_message_id: str | None
-    last_message_at: datetime | None
+    buffered_messages: int = Field(
+        ge=0,
+        description="The user's messages accepted and not yet extracted: they wait in the "
+        "buffer for a flush trigger (PROFILE_STREAM_FLUSH_IDLE_S of quiet, by default 60 s), "
+        "or for `POST /profiles/{user_id}/refresh`.",
+    )
+    last_message_id: str | None = Field(
+        description="The newest message the profile reflects (extracted, whether or not it "
+        "changed anything); null before the first extraction."
+    )
+    last_message_at: datetime | None = Field(
+        description="When that message was sent; null with it."
+    )
 
 
 def _absent(schema: dict[str, Any]) -> None:
@@ -97,15 +106,15 @@ class ProfileAnswer(Produced):
         "at now; `version`, `updated_at` and `profile` are then the past version's.",
         json_schema_extra=_absent,
     )
+    freshness: Freshness | SkipJsonSchema[None] = Field(
+        None,
+        description="In a current read: how far the profile is behind the user's messages "
+        "(absent in an as-of read).",
+        json_schema_extra=_absent,
+    )
     as_of: datetime | SkipJsonSchema[None] = Field(
         None,
         description="Only with `?as_of`: the time asked for.",
-        json_schema_extra=_absent,
-    )
-    freshness: Freshness | SkipJsonSchema[None] = Field(
-        None,
-        description="Only in a current read: the messages buffered and not yet extracted, "
-        "and the newest message the profile reflects.",
         json_schema_extra=_absent,
     )
 
