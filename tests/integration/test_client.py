@@ -12,7 +12,10 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from schemas import ChatMessage, ProfileEvent
 from streams.client import (
+    AsyncProfileStreamClient,
     BrokerUnavailable,
+    ClientConfig,
+    KafkaConnection,
     ProfileEvents,
     ProfileNotFound,
     Refused,
@@ -167,6 +170,31 @@ async def test_publish_keys_by_user_on_kafkas_default_partition(topic: str, kafk
         assert ChatMessage.model_validate_json(r.value).user_id == r.key.decode()
     firsts = [ChatMessage.model_validate_json(r.value) for r in records if r.key == b"user-0"]
     assert [m.message_id for m in firsts] == ["m0", "m5", "m10", "m15"]
+
+
+async def test_a_client_publishes_every_turn_over_one_producer_in_order(
+    topic: str, kafka: Kafka
+) -> None:
+    config = ClientConfig(kafka=KafkaConnection(BOOTSTRAP), input_topic=topic)
+    async with AsyncProfileStreamClient(config) as client:
+        turns = [
+            await client.publish_turn(USERS[n % 2], f"turn {n}", "ok" if n % 3 else "")
+            for n in range(12)
+        ]
+        assert client.producers_started == 1
+    records = await kafka.read(topic, lambda r: len(r) >= 20)  # 12 turns, 4 tool calls
+    for parity, user in enumerate(USERS[:2]):
+        ids = [
+            ChatMessage.model_validate_json(r.value).message_id
+            for r in records
+            if r.key == user.encode()
+        ]
+        assert ids == [
+            message_id
+            for t in turns[parity::2]
+            for message_id in (t.user_message_id, t.assistant_message_id)
+            if message_id is not None
+        ]
 
 
 async def test_an_unreachable_broker_is_one_clear_error() -> None:
