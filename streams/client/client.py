@@ -25,7 +25,7 @@ from pydantic import BaseModel, ValidationError
 from schemas import ChatMessage, HistoryAnswer, PatchOperation, ProfileAnswer
 from streams.client.config import ClientConfig
 from streams.client.events import ProfileEvents
-from streams.client.messages import Turn, records_of, turn_messages
+from streams.client.messages import Turn, records_for, records_of, turn_messages
 from streams.client.producer import Producer
 from streams.client.transport import new_session
 from streams.client.views import Worker, correction_body
@@ -147,7 +147,7 @@ class AsyncProfileStreamClient:
             metadata=metadata,
             end_of_conversation=end_of_conversation,
         )
-        await self.publish(messages)
+        await self._producer.send_together(records_for(messages), topic=self.config.input_topic)
         return Turn.of(messages)
 
     def subscribe(

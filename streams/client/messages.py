@@ -19,7 +19,15 @@ from streams.client.producer import Producer
 from streams.core.codecs import encode
 from streams.errors import InvalidRequest
 
-__all__ = ["INPUT_TOPIC", "Turn", "publish", "publish_turn", "records_of", "turn_messages"]
+__all__ = [
+    "INPUT_TOPIC",
+    "Turn",
+    "publish",
+    "publish_turn",
+    "records_for",
+    "records_of",
+    "turn_messages",
+]
 
 #: The workers' input topic unless PROFILE_STREAM_INPUT_TOPIC names another.
 INPUT_TOPIC = "chat-messages"
@@ -44,10 +52,15 @@ class Turn(NamedTuple):
         return self.assistant_message_id or self.user_message_id
 
 
+def records_for(messages: Iterable[ChatMessage]) -> list[OutRecord]:
+    """Chat messages as input records: keyed by user id (UTF-8), encoded as the worker reads."""
+    return [OutRecord(message.user_id.encode(), encode(message)) for message in messages]
+
+
 async def records_of(
     messages: Iterable[ChatMessage] | AsyncIterable[ChatMessage],
 ) -> AsyncIterator[OutRecord]:
-    """Chat messages as input records: keyed by user id (UTF-8), encoded as the worker reads."""
+    """:func:`records_for`, of a sync or async iterable, as they come."""
     async for message in aiter_any(messages):
         yield OutRecord(message.user_id.encode(), encode(message))
 
@@ -142,7 +155,8 @@ async def publish_turn(
     the same ``turn_id`` (a retry after an error) is recognised by the workers and applied
     once. Without ``turn_id`` a random one is drawn.
 
-    The call returns once Kafka has the messages; the profile changes later, when a worker
+    The turn's messages go to Kafka in one request. The call returns once Kafka has them;
+    the profile changes later, when a worker
     has extracted and applied them, in order with the user's other messages.
 
     Raises:
@@ -160,5 +174,6 @@ async def publish_turn(
         metadata=metadata,
         end_of_conversation=end_of_conversation,
     )
-    await publish(messages, bootstrap=bootstrap, topic=topic)
+    async with Producer(bootstrap) as producer:
+        await producer.send_together(records_for(messages), topic=topic)
     return Turn.of(messages)

@@ -8,7 +8,7 @@ do), rather than paying that per turn and leaving the broker a producer id per c
 """
 
 import asyncio
-from collections.abc import AsyncIterable, Callable, Iterable
+from collections.abc import AsyncIterable, Callable, Iterable, Sequence
 from types import TracebackType
 from typing import Any, Self
 
@@ -23,6 +23,8 @@ from streams.client.kafka_io import (
     unreachable,
     why_unreachable,
 )
+from streams.core.partitioning import partition_for
+from streams.errors import BrokerUnavailable
 
 __all__ = ["Producer", "produce"]
 
@@ -92,16 +94,45 @@ class Producer:
             sent += len(await asyncio.gather(*pending))
             _tell(on_sent, sent)
         except KafkaError as exc:
-            await self._drop(producer)
-            done = f" after {sent} records were confirmed"
-            raise unreachable(self.connection.bootstrap, exc, done) from exc
+            raise await self._failed(producer, exc, sent) from exc
         return sent
 
-    async def _drop(self, producer: AIOKafkaProducer) -> None:
+    async def send_together(self, records: Sequence[OutRecord], *, topic: str) -> int:
+        """Produce a few records of one key (a chat turn) in one batch, one request to the
+        key's partition (Kafka's default partitioner's); return how many Kafka confirmed.
+        Records of several keys, or too large for one batch, go as :meth:`send` sends them.
+
+        Raises:
+            BrokerUnavailable: as :meth:`send`.
+        """
+        keys = {record.key for record in records}
+        if len(keys) != 1 or None in keys:
+            return await self.send(records, topic=topic)
+        producer = await self._started()
+        batch = producer.create_batch()
+        for r in records:
+            headers = list(r.headers)
+            if batch.append(key=r.key, value=r.value, timestamp=None, headers=headers) is None:
+                return await self.send(records, topic=topic)
+        (key,) = keys
+        assert key is not None
+        try:
+            partition = partition_for(key, len(await producer.partitions_for(topic)))
+            await (await producer.send_batch(batch, topic, partition=partition))
+        except KafkaError as exc:
+            raise await self._failed(producer, exc, 0) from exc
+        return len(records)
+
+    async def _failed(
+        self, producer: AIOKafkaProducer, exc: KafkaError, sent: int
+    ) -> BrokerUnavailable:
+        """Drop the producer a send failed on (the next send starts another); the error."""
         async with self._starting:
             if self._producer is producer:
                 self._producer = None
         await producer.stop()
+        done = f" after {sent} records were confirmed"
+        return unreachable(self.connection.bootstrap, exc, done)
 
     async def close(self) -> None:
         """Wait for what is in flight, then stop the producer (a later send starts another)."""

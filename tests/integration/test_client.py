@@ -172,7 +172,7 @@ async def test_publish_keys_by_user_on_kafkas_default_partition(topic: str, kafk
     assert [m.message_id for m in firsts] == ["m0", "m5", "m10", "m15"]
 
 
-async def test_a_client_publishes_every_turn_over_one_producer_in_order(
+async def test_a_client_publishes_every_turn_over_one_producer_in_order_on_its_partition(
     topic: str, kafka: Kafka
 ) -> None:
     config = ClientConfig(kafka=KafkaConnection(BOOTSTRAP), input_topic=topic)
@@ -183,6 +183,7 @@ async def test_a_client_publishes_every_turn_over_one_producer_in_order(
         ]
         assert client.producers_started == 1
     records = await kafka.read(topic, lambda r: len(r) >= 20)  # 12 turns, 4 tool calls
+    assert all(r.partition == partition_for(r.key, PARTITIONS) for r in records)
     for parity, user in enumerate(USERS[:2]):
         ids = [
             ChatMessage.model_validate_json(r.value).message_id

@@ -32,6 +32,7 @@ class FakeProducer:
         self.kwargs = kwargs
         self.sent: list[tuple[str, bytes | None, dict[str, Any]]] = []
         self.started = self.stopped = False
+        self.requests = 0
         FakeProducer.made.append(self)
 
     async def start(self) -> None:
@@ -41,12 +42,30 @@ class FakeProducer:
         self.stopped = True
 
     async def send(self, topic: str, value: bytes, *, key: bytes | None, headers: Any) -> Any:
+        return await self.send_batch([(key, value)], topic, partition=-1)
+
+    def create_batch(self) -> "FakeBatch":
+        return FakeBatch()
+
+    async def partitions_for(self, topic: str) -> set[int]:
+        return set(range(8))
+
+    async def send_batch(self, batch: Any, topic: str, *, partition: int) -> Any:
         if FakeProducer.fail_sends:
             raise KafkaConnectionError("broker gone")
-        self.sent.append((topic, key, orjson.loads(value)))
+        self.requests += 1
+        self.sent.extend((topic, key, orjson.loads(value)) for key, value in batch)
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         done.set_result(None)
         return done
+
+
+class FakeBatch(list[tuple[bytes | None, bytes]]):
+    def append(  # type: ignore[override]
+        self, *, key: bytes | None, value: bytes, timestamp: None, headers: Any
+    ) -> object:
+        super().append((key, value))
+        return object()
 
 
 @pytest.fixture
@@ -69,7 +88,7 @@ async def test_a_client_keeps_one_idempotent_producer_for_all_its_publishes(
         assert client.producers_started == 1
     [producer] = producers
     assert producer.kwargs["enable_idempotence"] and producer.kwargs["acks"] == "all"
-    assert producer.stopped
+    assert producer.stopped and producer.requests == 20  # a turn's two messages in one
     sent = [(topic, key, value["message_id"]) for topic, key, value in producer.sent]
     assert sent == [
         ("chat-messages", b"alice", message_id)
