@@ -9,15 +9,14 @@ of ``schemas`` (:class:`~schemas.ProfileAnswer`, :class:`~schemas.HistoryAnswer`
 :class:`~schemas.ProfileEvent`)::
 
     async with AsyncProfileStreamClient(url="http://127.0.0.1:6066", token="demo-read") as ps:
-        turn = await ps.publish_turn("alice", "I'm Alice, I live in Lisbon.", "Hi Alice!")
+        turn = await ps.publish_turn("alice", "I'm Alice from California", "Hi Alice!")
         profile = await ps.refresh("alice")       # read-your-writes: the turn is in it
         print(profile.profile["name"], profile.freshness)
 """
 
 from collections.abc import AsyncIterable, Callable, Iterable, Mapping, Sequence
-from datetime import datetime
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Self, TypeVar, Unpack
 
 import aiohttp
 from pydantic import BaseModel, ValidationError
@@ -26,6 +25,7 @@ from schemas import ChatMessage, HistoryAnswer, PatchOperation, ProfileAnswer
 from streams.client.config import ClientConfig
 from streams.client.events import ProfileEvents
 from streams.client.messages import Turn, records_for, records_of, turn_messages
+from streams.client.options import ReadOptions, SubscribeOptions, TurnOptions
 from streams.client.producer import Producer
 from streams.client.transport import new_session
 from streams.client.views import Worker, correction_body
@@ -126,81 +126,31 @@ class AsyncProfileStreamClient:
         user_id: str,
         user_message: str,
         assistant_message: str | None = None,
-        *,
-        conversation_id: str = "",
-        turn_id: str | None = None,
-        sent_at: datetime | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        end_of_conversation: bool = False,
+        **options: Unpack[TurnOptions],
     ) -> Turn:
-        """Publish one chat turn; return its message ids (see
-        :func:`streams.client.messages.publish_turn`: an empty assistant text is not sent,
-        ``end_of_conversation`` extracts now). Raises ``InvalidRequest`` (nothing sent) or
-        ``BrokerUnavailable``."""
-        messages = turn_messages(
-            user_id,
-            user_message,
-            assistant_message,
-            conversation_id=conversation_id,
-            turn_id=turn_id,
-            sent_at=sent_at,
-            metadata=metadata,
-            end_of_conversation=end_of_conversation,
-        )
+        """Publish one chat turn, in one request; return its message ids (see
+        :func:`streams.client.messages.publish_turn`: an empty assistant text is not sent;
+        :class:`~streams.client.options.TurnOptions`: ``turn_id``, ``end_of_conversation``...).
+        Raises ``InvalidRequest`` (nothing sent) or ``BrokerUnavailable``."""
+        messages = turn_messages(user_id, user_message, assistant_message, **options)
         await self._producer.send_together(records_for(messages), topic=self.config.input_topic)
         return Turn.of(messages)
 
-    def subscribe(
-        self,
-        *,
-        group_id: str | None = None,
-        kind: str | None = "user",
-        user_id: str | None = None,
-        from_beginning: bool = False,
-        idle_timeout_s: float | None = None,
-    ) -> ProfileEvents:
+    def subscribe(self, **options: Unpack[SubscribeOptions]) -> ProfileEvents:
         """Profile events as an async iterator (``async with client.subscribe(...) as
-        events: async for event in events``); ``kind`` keeps one kind's (None: every kind's),
-        ``user_id`` one subject's. See :class:`~streams.client.events.ProfileEvents`."""
-        return ProfileEvents(
-            bootstrap=self.config.kafka,
-            topic=self.config.events_topic,
-            group_id=group_id,
-            kind=kind,
-            user_id=user_id,
-            from_beginning=from_beginning,
-            idle_timeout_s=idle_timeout_s,
-        )
+        events: async for event in events``), users' by default; see
+        :class:`~streams.client.options.SubscribeOptions` and
+        :class:`~streams.client.events.ProfileEvents`."""
+        kafka, topic = self.config.kafka, self.config.events_topic
+        return ProfileEvents(bootstrap=kafka, topic=topic, **options)
 
-    async def get(
-        self,
-        user_id: str,
-        *,
-        kind: str = "user",
-        provenance: bool = False,
-        usage: bool = False,
-        version: int | None = None,
-        as_of: datetime | None = None,
-        fields: Sequence[str] = (),
-        wait_for: str | None = None,
-        wait_s: float = 10.0,
-    ) -> ProfileAnswer:
+    async def get(self, user_id: str, **options: Unpack[ReadOptions]) -> ProfileAnswer:
         """A profile: now (``freshness`` says what it reflects), as it was at ``version`` or
         ``as_of``, or once it reflects message ``wait_for`` (up to ``wait_s``, at most 30;
-        nothing is flushed for it). See :func:`streams.client.http.get_profile` for the
-        parts and errors (``ProfileNotFresh`` when ``wait_for`` times out)."""
-        include = [name for name, on in (("provenance", provenance), ("usage", usage)) if on]
-        data = await self._worker().profile(
-            user_id,
-            kind=kind,
-            include=include,
-            version=version,
-            as_of=as_of,
-            fields=fields,
-            wait_for=wait_for,
-            wait_s=wait_s,
-        )
-        return typed(ProfileAnswer, data)
+        nothing is flushed for it); see :class:`~streams.client.options.ReadOptions`, and
+        :func:`streams.client.http.get_profile` for the errors (``ProfileNotFresh`` when
+        ``wait_for`` times out)."""
+        return typed(ProfileAnswer, await self._worker().profile(user_id, **options))
 
     async def refresh(self, user_id: str, *, wait_s: float = 30.0) -> ProfileAnswer:
         """Extract the user's buffered messages now and return the profile once applied

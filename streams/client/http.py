@@ -14,10 +14,10 @@ that is not a worker's is a :class:`~streams.errors.ServiceError` saying so.
 
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime
-from typing import Any
+from typing import Any, Unpack
 
 from schemas import PatchOperation
+from streams.client.options import ReadOptions
 from streams.client.transport import client_timeout, failure, one_shot, profile_url
 from streams.client.views import Worker, correction_body
 
@@ -52,16 +52,9 @@ async def get_profile(
     user_id: str,
     *,
     token: str,
-    kind: str = "user",
     attempts: int = 10,
     timeout_s: float = 10.0,
-    provenance: bool = False,
-    usage: bool = False,
-    version: int | None = None,
-    as_of: datetime | None = None,
-    fields: Sequence[str] = (),
-    wait_for: str | None = None,
-    wait_s: float = 10.0,
+    **options: Unpack[ReadOptions],
 ) -> dict[str, Any]:
     """One user's profile (or, with ``kind``, a team's, the assistant's...) as the worker
     answers it (``schemas.ProfileAnswer``: ``user_id``, ``version``, ``profile``,
@@ -89,18 +82,8 @@ async def get_profile(
             (nothing is sent).
         ProfileNotFresh: ``wait_for``'s message is not reflected after ``wait_s``.
     """
-    include = [name for name, on in (("provenance", provenance), ("usage", usage)) if on]
     async with _worker(base_url, token, timeout_s, attempts) as worker:
-        return await worker.profile(
-            user_id,
-            kind=kind,
-            include=include,
-            version=version,
-            as_of=as_of,
-            fields=fields,
-            wait_for=wait_for,
-            wait_s=wait_s,
-        )
+        return await worker.profile(user_id, **options)
 
 
 async def refresh_profile(

@@ -7,14 +7,15 @@ the messages are the same (:func:`turn_messages`).
 """
 
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import NamedTuple, Unpack
 
 from pydantic import ValidationError
 
 from schemas import ChatMessage, Role
 from streams.client.kafka_io import Bootstrap, OutRecord, aiter_any
+from streams.client.options import TurnOptions
 from streams.client.producer import Producer
 from streams.core.codecs import encode
 from streams.errors import InvalidRequest
@@ -88,12 +89,7 @@ def turn_messages(
     user_id: str,
     user_message: str,
     assistant_message: str | None,
-    *,
-    conversation_id: str = "",
-    turn_id: str | None = None,
-    sent_at: datetime | None = None,
-    metadata: Mapping[str, Any] | None = None,
-    end_of_conversation: bool = False,
+    **options: Unpack[TurnOptions],
 ) -> list[ChatMessage]:
     """The messages of one turn (see :func:`publish_turn`): the user's, then the assistant's
     unless its text is empty or blank.
@@ -102,8 +98,9 @@ def turn_messages(
         InvalidRequest: the user's message is blank, an id is empty or too long, ``sent_at``
             has no time zone; the message names the argument.
     """
-    turn = turn_id or uuid.uuid4().hex
-    at = sent_at or datetime.now(UTC)
+    turn = options.get("turn_id") or uuid.uuid4().hex
+    at = options.get("sent_at") or datetime.now(UTC)
+    end = options.get("end_of_conversation", False)
     said: list[tuple[Role, str]] = [("user", user_message)]
     if assistant_message is not None and assistant_message.strip():
         said.append(("assistant", assistant_message))
@@ -114,12 +111,12 @@ def turn_messages(
                 ChatMessage(
                     message_id=f"{turn}:{role}",
                     user_id=user_id,
-                    conversation_id=conversation_id,
+                    conversation_id=options.get("conversation_id", ""),
                     role=role,
                     content=content,
                     sent_at=at,
-                    metadata=dict(metadata or {}),
-                    end_of_conversation=end_of_conversation and index == len(said),
+                    metadata=dict(options.get("metadata") or {}),
+                    end_of_conversation=end and index == len(said),
                 )
             )
         except ValidationError as exc:
@@ -137,11 +134,7 @@ async def publish_turn(
     *,
     bootstrap: Bootstrap,
     topic: str = INPUT_TOPIC,
-    conversation_id: str = "",
-    turn_id: str | None = None,
-    sent_at: datetime | None = None,
-    metadata: Mapping[str, Any] | None = None,
-    end_of_conversation: bool = False,
+    **options: Unpack[TurnOptions],
 ) -> Turn:
     """Publish one turn of a chat for extraction: the user's message, then the assistant's
     answer (context for the model, never a source of facts about the user); return their
@@ -164,16 +157,7 @@ async def publish_turn(
             (nothing is sent); the message names the argument.
         BrokerUnavailable: Kafka cannot be reached or refused the messages.
     """
-    messages = turn_messages(
-        user_id,
-        user_message,
-        assistant_message,
-        conversation_id=conversation_id,
-        turn_id=turn_id,
-        sent_at=sent_at,
-        metadata=metadata,
-        end_of_conversation=end_of_conversation,
-    )
+    messages = turn_messages(user_id, user_message, assistant_message, **options)
     async with Producer(bootstrap) as producer:
         await producer.send_together(records_for(messages), topic=topic)
     return Turn.of(messages)

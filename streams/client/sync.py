@@ -20,15 +20,15 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from datetime import datetime
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Self, TypeVar, Unpack
 
 from schemas import ChatMessage, HistoryAnswer, PatchOperation, ProfileAnswer, ProfileEvent
 from streams.client.client import AsyncProfileStreamClient
 from streams.client.config import ClientConfig
 from streams.client.events import ProfileEvents
 from streams.client.messages import Turn
+from streams.client.options import ReadOptions, SubscribeOptions, TurnOptions
 
 __all__ = ["ProfileStreamClient", "SyncProfileEvents"]
 
@@ -140,72 +140,19 @@ class ProfileStreamClient:
         user_id: str,
         user_message: str,
         assistant_message: str | None = None,
-        *,
-        conversation_id: str = "",
-        turn_id: str | None = None,
-        sent_at: datetime | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        end_of_conversation: bool = False,
+        **options: Unpack[TurnOptions],
     ) -> Turn:
         """See :meth:`AsyncProfileStreamClient.publish_turn`."""
-        call = self._client.publish_turn(
-            user_id,
-            user_message,
-            assistant_message,
-            conversation_id=conversation_id,
-            turn_id=turn_id,
-            sent_at=sent_at,
-            metadata=metadata,
-            end_of_conversation=end_of_conversation,
-        )
+        call = self._client.publish_turn(user_id, user_message, assistant_message, **options)
         return self._loop.run(call)
 
-    def subscribe(
-        self,
-        *,
-        group_id: str | None = None,
-        kind: str | None = "user",
-        user_id: str | None = None,
-        from_beginning: bool = False,
-        idle_timeout_s: float | None = None,
-    ) -> SyncProfileEvents:
+    def subscribe(self, **options: Unpack[SubscribeOptions]) -> SyncProfileEvents:
         """See :meth:`AsyncProfileStreamClient.subscribe`."""
-        events = self._client.subscribe(
-            group_id=group_id,
-            kind=kind,
-            user_id=user_id,
-            from_beginning=from_beginning,
-            idle_timeout_s=idle_timeout_s,
-        )
-        return SyncProfileEvents(events, self._loop.run)
+        return SyncProfileEvents(self._client.subscribe(**options), self._loop.run)
 
-    def get(
-        self,
-        user_id: str,
-        *,
-        kind: str = "user",
-        provenance: bool = False,
-        usage: bool = False,
-        version: int | None = None,
-        as_of: datetime | None = None,
-        fields: Sequence[str] = (),
-        wait_for: str | None = None,
-        wait_s: float = 10.0,
-    ) -> ProfileAnswer:
+    def get(self, user_id: str, **options: Unpack[ReadOptions]) -> ProfileAnswer:
         """See :meth:`AsyncProfileStreamClient.get`."""
-        return self._loop.run(
-            self._client.get(
-                user_id,
-                kind=kind,
-                provenance=provenance,
-                usage=usage,
-                version=version,
-                as_of=as_of,
-                fields=fields,
-                wait_for=wait_for,
-                wait_s=wait_s,
-            )
-        )
+        return self._loop.run(self._client.get(user_id, **options))
 
     def refresh(self, user_id: str, *, wait_s: float = 30.0) -> ProfileAnswer:
         """See :meth:`AsyncProfileStreamClient.refresh`."""

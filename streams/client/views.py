@@ -7,13 +7,14 @@ Answers are returned as the worker sent them (JSON objects as dicts); the client
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Unpack
 
 import aiohttp
 import orjson
 from pydantic import ValidationError
 
 from schemas import Correction, PatchOperation
+from streams.client.options import ReadOptions
 from streams.client.transport import Expect, json_object, profile_url, query_of, request
 from streams.errors import InvalidRequest, ProfileNotFound, ProfileNotFresh
 
@@ -77,20 +78,14 @@ class Worker:
     timeout_s: float = 10.0
     attempts: int = 10
 
-    async def profile(
-        self,
-        user_id: str,
-        *,
-        kind: str = "user",
-        include: Sequence[str] = (),
-        version: int | None = None,
-        as_of: datetime | None = None,
-        fields: Sequence[str] = (),
-        wait_for: str | None = None,
-        wait_s: float = 10.0,
-    ) -> dict[str, Any]:
-        """``GET /profiles/...``: now (with ``include``d parts, or once ``wait_for`` is
-        reflected) or as it was at ``version``/``as_of``."""
+    async def profile(self, user_id: str, **options: Unpack[ReadOptions]) -> dict[str, Any]:
+        """``GET /profiles/...``: now (with provenance or usage, or once ``wait_for`` is
+        reflected) or as it was at ``version``/``as_of`` (see :class:`ReadOptions`)."""
+        kind, wait_for = options.get("kind", "user"), options.get("wait_for")
+        wait_s = options.get("wait_s", 10.0)
+        include = [part for part in ("provenance", "usage") if options.get(part)]
+        fields = options.get("fields", ())
+        version, as_of = options.get("version"), options.get("as_of")
         url = profile_url(self.base_url, user_id, kind)
         past = _past(version, as_of, fields)
         if past and wait_for is not None:

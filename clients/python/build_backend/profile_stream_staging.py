@@ -45,7 +45,7 @@ included), follow profile events::
     from profile_stream import ProfileStreamClient       # AsyncProfileStreamClient for asyncio
 
     with ProfileStreamClient() as ps:                     # PROFILE_STREAM_URL, _TOKEN, _KAFKA_*...
-        turn = ps.publish_turn("alice", "I'm Alice, I live in Lisbon.", "Hi Alice!")
+        turn = ps.publish_turn("alice", "I'm Alice from California", "Hi Alice!")
         print(ps.refresh("alice").profile)
 
 This package holds the app's API: the clients, their configuration and errors, and the
@@ -57,75 +57,59 @@ the model client) is in it.
 """
 
 from profile_stream.client import (
-    AsyncProfileStreamClient,
-    BrokerUnavailable,
-    ClientConfig,
-    ConfigError,
-    HistoryUnavailable,
-    InvalidRequest,
-    KafkaConnection,
-    ProfileEvents,
-    ProfileNotFound,
-    ProfileNotFresh,
-    ProfileStreamClient,
-    ProfileStreamError,
-    Refused,
-    ServiceError,
-    ServiceTimeout,
-    SyncProfileEvents,
-    TopicMissing,
-    Turn,
-    UnsupportedOperation,
+{client_names}
 )
 from profile_stream.schemas import (
-    ChatMessage,
-    FieldChange,
-    FieldRevisions,
-    Freshness,
-    HistoryAnswer,
-    PatchOperation,
-    ProfileAnswer,
-    ProfileEvent,
-    UsageAnswer,
-    UserProfile,
+{contract_names}
 )
 
 __version__ = "{version}"
 __all__ = [
-    "AsyncProfileStreamClient",
-    "BrokerUnavailable",
-    "ChatMessage",
-    "ClientConfig",
-    "ConfigError",
-    "FieldChange",
-    "FieldRevisions",
-    "Freshness",
-    "HistoryAnswer",
-    "HistoryUnavailable",
-    "InvalidRequest",
-    "KafkaConnection",
-    "PatchOperation",
-    "ProfileAnswer",
-    "ProfileEvent",
-    "ProfileEvents",
-    "ProfileNotFound",
-    "ProfileNotFresh",
-    "ProfileStreamClient",
-    "ProfileStreamError",
-    "Refused",
-    "ServiceError",
-    "ServiceTimeout",
-    "SyncProfileEvents",
-    "TopicMissing",
-    "Turn",
-    "UnsupportedOperation",
-    "UserProfile",
+{exported}
 ]
 '''
 
 
 class StagingError(Exception):
     """The client cannot be built from the sources as they are; the message says where."""
+
+
+#: The contracts ``import profile_stream`` gives beside the client's classes: what an app sends
+#: and receives, none of the worker's storage types.
+CONTRACTS = (
+    "ChatMessage",
+    "FieldChange",
+    "FieldRevisions",
+    "Freshness",
+    "HistoryAnswer",
+    "PatchOperation",
+    "ProfileAnswer",
+    "ProfileEvent",
+    "UsageAnswer",
+    "UserProfile",
+)
+
+
+def _client_classes(repo: Path) -> list[str]:
+    """The classes ``streams.client`` exports (its ``__all__``, the functions left out): the
+    clients, their configuration and errors."""
+    tree = ast.parse((repo / "streams" / "client" / "__init__.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "__all__":
+            names = ast.literal_eval(node.value)
+            return [name for name in names if name[:1].isupper()]
+    return []  # a client without exports (the tests' small repositories)
+
+
+def _init(repo: Path, version: str) -> str:
+    """``profile_stream/__init__.py``: the app's API at the top of the package."""
+    classes = _client_classes(repo)
+    return _INIT.format(
+        version=version,
+        client_names="\n".join(f"    {name}," for name in classes),
+        contract_names="\n".join(f"    {name}," for name in CONTRACTS),
+        exported="\n".join(f'    "{name}",' for name in sorted([*classes, *CONTRACTS])),
+    )
 
 
 def roots(client_dir: Path) -> list[str]:
@@ -252,6 +236,6 @@ def stage(repo: Path, dest: Path, packages: Iterable[str], version: str) -> list
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(rename(path.read_text(), str(path.relative_to(repo))))
     shutil.copytree(repo / "schemas" / "jsonschema", out / "schemas" / "jsonschema")
-    (out / "__init__.py").write_text(_INIT.format(version=version))
+    (out / "__init__.py").write_text(_init(repo, version))
     (out / "py.typed").write_text("")
     return sorted(modules)

@@ -82,15 +82,12 @@ def test_the_package_exports_the_apps_api_and_no_storage_types(
     staged: tuple[Path, list[str]],
 ) -> None:
     dest, _ = staged
-    probe = (
-        f"import sys; sys.path.insert(0, {str(dest)!r}); import profile_stream as p;"
+    missing, exported = _probe(
+        dest,
+        "import profile_stream as p;"
         "missing = [n for n in p.__all__ if not hasattr(p, n)];"
-        "print(' '.join(missing)); print(' '.join(p.__all__))"
+        "print(' '.join(missing)); print(' '.join(p.__all__))",
     )
-    done = subprocess.run(  # noqa: S603 - this interpreter, a fixed script
-        [sys.executable, "-I", "-c", probe], capture_output=True, text=True, check=True, cwd=dest
-    )
-    missing, exported = done.stdout.splitlines()
     assert missing == ""
     names = set(exported.split())
     assert {"ProfileStreamClient", "AsyncProfileStreamClient", "ProfileAnswer"} <= names
@@ -98,6 +95,16 @@ def test_the_package_exports_the_apps_api_and_no_storage_types(
     storage = {"ProfileRecord", "BufferedMessage", "RECORD_FORMAT", "TOMBSTONE_FORMAT"}
     assert not names & storage
     assert not names & {"CachePurgeFailed", "SendRejected", "ExtractionFailed"}
+
+
+def _probe(dest: Path, code: str) -> list[str]:
+    """The lines ``code`` prints, run by this interpreter isolated, the staged tree on its
+    path."""
+    probe = f"import sys; sys.path.insert(0, {str(dest)!r});" + code
+    done = subprocess.run(  # noqa: S603 - this interpreter, a fixed script
+        [sys.executable, "-I", "-c", probe], capture_output=True, text=True, check=True, cwd=dest
+    )
+    return done.stdout.splitlines()
 
 
 def _original(relative: Path) -> Path | None:
@@ -110,17 +117,13 @@ def test_the_staged_client_imports_neither_streams_nor_schemas(
     staged: tuple[Path, list[str]],
 ) -> None:
     dest, _ = staged
-    probe = (
-        f"import sys; sys.path.insert(0, {str(dest)!r});"
+    version, tops = _probe(
+        dest,
         "from profile_stream.client import ProfileEvents, get_profile, publish;"
         "from profile_stream.schemas import ChatMessage, ProfileEvent;"
         "import profile_stream; print(profile_stream.__version__);"
-        "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))"
+        "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))",
     )
-    done = subprocess.run(  # noqa: S603 - this interpreter, a fixed script
-        [sys.executable, "-I", "-c", probe], capture_output=True, text=True, check=True, cwd=dest
-    )
-    version, tops = done.stdout.splitlines()
     assert version == "0.0.0"
     assert "profile_stream" in tops.split()
     assert not {"streams", "schemas", "faust", "redis", "openai", "click"} & set(tops.split())
