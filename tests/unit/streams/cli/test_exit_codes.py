@@ -1,10 +1,14 @@
 """Scripts tell outcomes apart by the exit status: a profile that does not exist (4), no worker
 answering (5) and Kafka unreachable (3) each have their own, and ``--help`` lists them."""
 
+import os
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -56,13 +60,23 @@ def test_not_found_and_worker_down_exit_differently(
 
 
 def test_kafka_unreachable_exits_3_for_the_worker_too(
-    runner: CliRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: object
+    clean_env: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setenv("PROFILE_STREAM_KAFKA_BOOTSTRAP", "127.0.0.1:1")
-    monkeypatch.setenv("PROFILE_STREAM_DATA_DIR", str(tmp_path))
-    result = runner.invoke(main, ["worker"])
-    assert result.exit_code == 3, result.output
-    assert "cannot reach Kafka at 127.0.0.1:1" in result.output
+    # Its own process: a worker registers process-wide metrics that other tests read.
+    env = dict(os.environ) | {
+        "PROFILE_STREAM_KAFKA_BOOTSTRAP": "127.0.0.1:1",
+        "PROFILE_STREAM_DATA_DIR": str(tmp_path),
+    }
+    done = subprocess.run(  # noqa: S603 - this interpreter, a fixed command
+        [str(Path(sys.executable).with_name("profile-stream")), "worker"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 3, done.stderr
+    assert "cannot reach Kafka at 127.0.0.1:1" in done.stderr
 
 
 def test_the_help_lists_every_exit_status(runner: CliRunner) -> None:
