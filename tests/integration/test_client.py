@@ -1,9 +1,11 @@
 """The app-side client on real Kafka: publish keyed by user, and a profile-event subscription
 that resumes after a restart without gaps and delivers each event once."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import orjson
@@ -18,6 +20,7 @@ from streams.client import (
     KafkaConnection,
     ProfileEvents,
     ProfileNotFound,
+    ProfileStreamClient,
     Refused,
     correct_profile,
     forget_profile,
@@ -146,6 +149,28 @@ async def test_a_user_filter_and_a_forgotten_user_whose_versions_start_again(
     assert got == [("ann:1", "updated"), ("ann:2", "updated"), ("ann:3", "deleted")] + [
         ("ann:1", "updated")
     ]
+
+
+async def test_the_sync_client_follows_users_events_apart_from_a_teams_under_the_same_key(
+    topic: str, kafka: Kafka
+) -> None:
+    """User ``team/x`` and team ``x`` share the key ``team/x`` and their event ids."""
+    user = event("team/x", 1)
+    team = event("x", 1).model_copy(update={"event_id": "team/x:1", "kind": "team"})
+    await kafka.send(topic, encode(user), key=b"team/x")
+    await kafka.send(topic, encode(team), key=b"team/x")
+    config = ClientConfig(kafka=KafkaConnection(BOOTSTRAP), events_topic=topic)
+
+    def follow(**options: Any) -> list[tuple[str, str]]:  # sync code, as in a script
+        with (
+            ProfileStreamClient(config) as client,
+            client.subscribe(from_beginning=True, idle_timeout_s=3, **options) as events,
+        ):
+            return [(e.kind, e.user_id) for e in events]
+
+    assert await asyncio.to_thread(follow, user_id="team/x") == [("user", "team/x")]
+    assert await asyncio.to_thread(follow, kind="team", user_id="x") == [("team", "x")]
+    assert await asyncio.to_thread(follow, kind=None) == [("user", "team/x"), ("team", "x")]
 
 
 async def test_publish_keys_by_user_on_kafkas_default_partition(topic: str, kafka: Kafka) -> None:
