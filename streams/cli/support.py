@@ -70,8 +70,11 @@ def _code(exc: ProfileStreamError) -> Exit:
 def exit_for(exc: ProfileStreamError) -> click.ClickException:
     """The click error (its message, its exit status) a profile-stream error ends a command
     with."""
-    failure = click.ClickException(str(exc))
-    failure.exit_code = int(_code(exc))
+    code = _code(exc)
+    # The client's message serves apps; a command runs in a checkout, where this helps.
+    local = " `make up` starts a local one." if code is Exit.KAFKA_UNREACHABLE else ""
+    failure = click.ClickException(f"{exc}{local}")
+    failure.exit_code = int(code)
     return failure
 
 

@@ -63,7 +63,7 @@ def unreachable(bootstrap: str, exc: BaseException, done: str = "") -> BrokerUna
     """The error for a broker that does not answer, saying what to do."""
     return BrokerUnavailable(
         f"cannot reach Kafka at {bootstrap} ({exc}){done}; is it running? "
-        "(`make up` starts a local one; PROFILE_STREAM_KAFKA_BOOTSTRAP names another)"
+        "(PROFILE_STREAM_KAFKA_BOOTSTRAP names another)"
     )
 
 
