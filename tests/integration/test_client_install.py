@@ -141,11 +141,17 @@ async def test_the_client_installs_alone_under_one_top_level_package(venv: Venv)
     probe = (
         "import importlib.metadata as md, importlib.util as u, json, sys;"
         f"absent = [n for n in {NOT_IMPORTABLE!r} if u.find_spec(n) is None];"
-        "tops = {f.parts[0] for f in md.distribution('profile-stream-client').files};"
-        "print(json.dumps({'absent': absent, 'tops': sorted(tops)}))"
+        "dist = md.distribution('profile-stream-client');"
+        "tops = {f.parts[0] for f in dist.files};"
+        "lic = [f.read_text()[:200] for f in dist.files if f.name == 'LICENSE'];"
+        "print(json.dumps({'absent': absent, 'tops': sorted(tops), 'license': lic,"
+        " 'expression': dist.metadata['License-Expression']}))"
     )
     seen = json.loads(await _run(venv.python, "-I", "-c", probe, cwd=venv.python.parent))
     assert seen["absent"] == NOT_IMPORTABLE
+    [license_text] = seen["license"]
+    assert "Apache License" in license_text and "Version 2.0" in license_text
+    assert seen["expression"] == "Apache-2.0"
     assert [t for t in seen["tops"] if not t.endswith(".dist-info")] == ["profile_stream"]
 
 
