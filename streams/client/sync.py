@@ -54,6 +54,10 @@ class _LoopThread:
             loop = self._loop
         return asyncio.run_coroutine_threadsafe(coro, loop).result()
 
+    @property
+    def started(self) -> bool:
+        return self._loop is not None
+
     def stop(self) -> None:
         with self._lock:
             loop, thread, self._loop, self._thread = self._loop, self._thread, None, None
@@ -116,6 +120,8 @@ class ProfileStreamClient:
 
     def close(self) -> None:
         """Close the HTTP session, stop the producer and the client's loop thread."""
+        if not self._loop.started:
+            return  # never used: nothing was opened
         try:
             self._loop.run(self._client.aclose())
         finally:

@@ -37,6 +37,9 @@ class FakeWorker:
     def __init__(self) -> None:
         self.seen: list[dict[str, Any]] = []
         self.buffered = 2
+        self.include: list[str] = []
+        spent = {"calls": 2, "prompt_tokens": 300, "completion_tokens": 40}
+        self.usage = {"total": spent, "day": "2026-12-06", "today": spent}
 
     def answer(self, user_id: str) -> dict[str, Any]:
         return {
@@ -52,7 +55,7 @@ class FakeWorker:
                 "last_message_at": "2026-12-06T10:00:00Z",
             },
             "a_key_of_a_newer_worker": True,
-        }
+        } | ({"usage": self.usage} if "usage" in self.include else {})
 
     async def handle(self, request: web.Request) -> web.Response:
         user_id = request.match_info["user_id"]
@@ -69,6 +72,7 @@ class FakeWorker:
         )
         if user_id == "ghost":
             return web.json_response({"error": "no profile"}, status=404)
+        self.include = request.query.get("include", "").split(",")
         if request.path.endswith("/history"):
             return web.json_response(
                 {"user_id": user_id, "version": 3, "history_from": 1, "fields": {}}
@@ -107,7 +111,10 @@ async def test_answers_are_typed_with_freshness_and_unknown_keys_are_left_out(
     async with AsyncProfileStreamClient(_config(url)) as client:
         profile = await client.get("alice")
         history = await client.history("alice", field="name")
+        spent = await client.get("alice", usage=True)
     assert isinstance(profile, ProfileAnswer) and isinstance(history, HistoryAnswer)
+    assert spent.usage is not None and spent.usage.total.prompt_tokens == 300
+    assert spent.usage.day is not None and spent.usage.day.isoformat() == "2026-12-06"
     assert profile.profile["name"] == "Alice" and profile.schema_id == "user/v1"
     assert profile.freshness == Freshness(
         buffered_messages=2, last_message_id="m1", last_message_at=profile.updated_at
