@@ -21,11 +21,16 @@ from typing import Any, Self, TypeVar, Unpack
 import aiohttp
 from pydantic import BaseModel, ValidationError
 
-from schemas import ChatMessage, HistoryAnswer, PatchOperation, ProfileAnswer
+from schemas import ChatMessage, HistoryAnswer, ProfileAnswer
 from streams.client.config import ClientConfig
 from streams.client.events import ProfileEvents
 from streams.client.messages import Turn, records_for, records_of, turn_messages
-from streams.client.options import ReadOptions, SubscribeOptions, TurnOptions
+from streams.client.options import (
+    CorrectionOptions,
+    ReadOptions,
+    SubscribeOptions,
+    TurnOptions,
+)
 from streams.client.producer import Producer
 from streams.client.transport import new_session
 from streams.client.views import Worker, correction_body
@@ -166,18 +171,11 @@ class AsyncProfileStreamClient:
         """The user's profile as a ``<User Profile>`` block for a system prompt."""
         return await self._worker().prompt(user_id)
 
-    async def correct(
-        self,
-        user_id: str,
-        *,
-        values: Mapping[str, Any] | None = None,
-        operations: Iterable[PatchOperation | Mapping[str, Any]] = (),
-        lock: Iterable[str] = (),
-        unlock: Iterable[str] = (),
-    ) -> str:
+    async def correct(self, user_id: str, **options: Unpack[CorrectionOptions]) -> str:
         """Correct a profile as an operator (admin token); return the command id. See
+        :class:`~streams.client.options.CorrectionOptions` and
         :func:`streams.client.http.correct_profile`."""
-        body = correction_body(values, operations, lock, unlock)
+        body = correction_body(**options)
         return await self._worker(admin=True).command("PATCH", user_id, body=body)
 
     async def flush(self, user_id: str) -> str:

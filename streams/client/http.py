@@ -12,12 +12,11 @@ does not answer within ``timeout_s`` raises :class:`~streams.errors.ServiceTimeo
 that is not a worker's is a :class:`~streams.errors.ServiceError` saying so.
 """
 
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Unpack
 
-from schemas import PatchOperation
-from streams.client.options import ReadOptions
+from streams.client.options import CorrectionOptions, ReadOptions
 from streams.client.transport import client_timeout, failure, one_shot, profile_url
 from streams.client.views import Worker, correction_body
 
@@ -140,11 +139,8 @@ async def correct_profile(
     user_id: str,
     *,
     token: str,
-    values: Mapping[str, Any] | None = None,
-    operations: Iterable[PatchOperation | Mapping[str, Any]] = (),
-    lock: Iterable[str] = (),
-    unlock: Iterable[str] = (),
     timeout_s: float = 10.0,
+    **options: Unpack[CorrectionOptions],
 ) -> str:
     """Correct a user's profile as an operator (``PATCH /profiles/{user_id}``, admin token);
     return the command id.
@@ -164,7 +160,7 @@ async def correct_profile(
         ServiceError: the worker cannot be reached.
         ConfigError: ``base_url`` is not an http(s) URL.
     """
-    body = correction_body(values, operations, lock, unlock)
+    body = correction_body(**options)
     async with _worker(base_url, token, timeout_s) as worker:
         return await worker.command("PATCH", user_id, body=body)
 

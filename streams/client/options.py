@@ -1,13 +1,15 @@
-"""The keyword options of a profile read, a published turn and a subscription, declared once
+"""The keyword options of a read, a turn, a subscription and a correction, declared once
 for the async client, the sync client and the one-shot functions
 (``**options: Unpack[ReadOptions]``), so their signatures cannot drift apart and type checkers
 still check each keyword."""
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypedDict
 
-__all__ = ["ReadOptions", "SubscribeOptions", "TurnOptions"]
+from schemas import PatchOperation
+
+__all__ = ["CorrectionOptions", "ReadOptions", "SubscribeOptions", "TurnOptions"]
 
 
 class ReadOptions(TypedDict, total=False):
@@ -60,3 +62,17 @@ class SubscribeOptions(TypedDict, total=False):
     user_id: str | None
     from_beginning: bool
     idle_timeout_s: float | None
+
+
+class CorrectionOptions(TypedDict, total=False):
+    """What an operator's correction changes (give at least one).
+
+    ``values``: each field set to its value (``None`` unsets it); ``operations``: any patch
+    operations (``{"field": "languages", "op": "add", "value": "Basque"}``); ``lock``: fields
+    extraction must no longer change; ``unlock``: fields released.
+    """
+
+    values: Mapping[str, Any] | None
+    operations: Iterable[PatchOperation | Mapping[str, Any]]
+    lock: Iterable[str]
+    unlock: Iterable[str]

@@ -17,18 +17,22 @@ from collections.abc import (
     Coroutine,
     Iterable,
     Iterator,
-    Mapping,
     Sequence,
 )
 from types import TracebackType
 from typing import Any, Self, TypeVar, Unpack
 
-from schemas import ChatMessage, HistoryAnswer, PatchOperation, ProfileAnswer, ProfileEvent
+from schemas import ChatMessage, HistoryAnswer, ProfileAnswer, ProfileEvent
 from streams.client.client import AsyncProfileStreamClient
 from streams.client.config import ClientConfig
 from streams.client.events import ProfileEvents
 from streams.client.messages import Turn
-from streams.client.options import ReadOptions, SubscribeOptions, TurnOptions
+from streams.client.options import (
+    CorrectionOptions,
+    ReadOptions,
+    SubscribeOptions,
+    TurnOptions,
+)
 
 __all__ = ["ProfileStreamClient", "SyncProfileEvents"]
 
@@ -172,20 +176,9 @@ class ProfileStreamClient:
         """See :meth:`AsyncProfileStreamClient.prompt`."""
         return self._loop.run(self._client.prompt(user_id))
 
-    def correct(
-        self,
-        user_id: str,
-        *,
-        values: Mapping[str, Any] | None = None,
-        operations: Iterable[PatchOperation | Mapping[str, Any]] = (),
-        lock: Iterable[str] = (),
-        unlock: Iterable[str] = (),
-    ) -> str:
+    def correct(self, user_id: str, **options: Unpack[CorrectionOptions]) -> str:
         """See :meth:`AsyncProfileStreamClient.correct`."""
-        call = self._client.correct(
-            user_id, values=values, operations=operations, lock=lock, unlock=unlock
-        )
-        return self._loop.run(call)
+        return self._loop.run(self._client.correct(user_id, **options))
 
     def flush(self, user_id: str) -> str:
         """See :meth:`AsyncProfileStreamClient.flush`."""

@@ -4,7 +4,7 @@ token over a session its owner holds (a long-lived client's pool, or one call's 
 Answers are returned as the worker sent them (JSON objects as dicts); the clients type them.
 """
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Unpack
@@ -14,7 +14,7 @@ import orjson
 from pydantic import ValidationError
 
 from schemas import Correction, PatchOperation
-from streams.client.options import ReadOptions
+from streams.client.options import CorrectionOptions, ReadOptions
 from streams.client.transport import Expect, json_object, profile_url, query_of, request
 from streams.errors import InvalidRequest, ProfileNotFound, ProfileNotFresh
 
@@ -41,23 +41,19 @@ def _bounded(name: str, seconds: float, most: float) -> str:
     return f"{seconds:g}"
 
 
-def correction_body(
-    values: Mapping[str, Any] | None,
-    operations: Iterable[PatchOperation | Mapping[str, Any]],
-    lock: Iterable[str],
-    unlock: Iterable[str],
-) -> bytes:
+def correction_body(**options: Unpack[CorrectionOptions]) -> bytes:
     """The body of a ``PATCH``: ``operations``, then a ``set`` (``unset`` for None) per value.
 
     Raises:
         InvalidRequest: nothing to correct, or an operation that is not a patch operation.
     """
+    lock, unlock = list(options.get("lock", ())), list(options.get("unlock", ()))
     try:
-        ops = [PatchOperation.model_validate(op) for op in operations]
-        for field, value in (values or {}).items():
+        ops = [PatchOperation.model_validate(op) for op in options.get("operations", ())]
+        for field, value in (options.get("values") or {}).items():
             op = "unset" if value is None else "set"
             ops.append(PatchOperation(field=field, op=op, value=value))
-        correction = Correction(operations=ops, lock=list(lock), unlock=list(unlock))
+        correction = Correction(operations=ops, lock=lock, unlock=unlock)
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         where = ".".join(str(part) for part in first["loc"])
