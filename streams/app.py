@@ -35,6 +35,7 @@ from streams.faust_glue import (
 )
 from streams.group import joining_the_group
 from streams.kafka_credentials import broker_credentials
+from streams.local_state import record_clean_stop
 from streams.pipeline.admission import Admission
 from streams.pipeline.apply import ProfileUpdater
 from streams.pipeline.dead_letters import DeadLetters
@@ -81,7 +82,7 @@ def create_worker(settings: Settings) -> faust.App:
     _gauges(app, settings, lanes)
     app.timer(settings.flush_tick_s)(_flush_due(app, lanes))
     app.task(_declare_outputs(topics))
-    app.on_before_shutdown.connect(_shut_down(lanes, extractor))
+    app.on_before_shutdown.connect(_shut_down(app, lanes, extractor, settings))
     app.on_partitions_revoked.connect(_on_revoked(app, lanes, settings.revoke_grace_s))
     app.on_partitions_assigned.connect(_on_assigned(lanes))
     register_views(
@@ -305,7 +306,9 @@ def _declare_outputs(topics: Topics) -> Callable[[], Awaitable[None]]:
     return declare_outputs
 
 
-def _shut_down(lanes: list[_Lane], extractor: Extractor) -> Callable[..., Awaitable[None]]:
+def _shut_down(
+    app: faust.App, lanes: list[_Lane], extractor: Extractor, settings: Settings
+) -> Callable[..., Awaitable[None]]:
     async def shut_down(sender: Any, /, *_: Any, signal: Any, **__: Any) -> None:
         # The consumer has stopped and committed what is acknowledged; tables are still open.
         cancelled = sum(
@@ -318,6 +321,8 @@ def _shut_down(lanes: list[_Lane], extractor: Extractor) -> Callable[..., Awaita
                 _STOP_GRACE_S,
             )
         await extractor.close()
+        # No batch runs any more: the local stores stop changing here.
+        await record_clean_stop(app, settings.data_dir)
 
     return shut_down
 
