@@ -52,7 +52,12 @@ def prepare_local_state(app: faust.App, data_dir: Path) -> LocalStores:
 async def record_clean_stop(app: faust.App, data_dir: Path) -> bool:
     """Write the clean-stop marker in ``data_dir`` if every changelog write of the tables is
     acknowledged; whether it was written. Call once no batch can write a table any more."""
-    if not await changelog_settled(app):
+    try:
+        settled = await changelog_settled(app)
+    except Exception:  # a producer that never started, or one that failed: not clean
+        logger.exception("cannot tell whether the changelog writes were acknowledged")
+        settled = False
+    if not settled:
         logger.warning("stopped with changelog writes not acknowledged: no clean-stop marker")
         return False
     marker = data_dir / MARKER

@@ -144,3 +144,14 @@ async def test_a_table_that_tracks_no_writes_is_never_taken_as_settled(
     monkeypatch.setattr(app, "_producer", _Producer())
     app.Table("plain", key_type=bytes, value_type=bytes)  # Faust registers it
     assert not await changelog_settled(app)
+
+
+async def test_a_stop_whose_producer_cannot_flush_leaves_no_marker(
+    app: faust.App, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(app: faust.App) -> bool:
+        raise RuntimeError("Cannot flush: Producer not Running")
+
+    monkeypatch.setattr(local_state, "changelog_settled", broken)
+    assert not await record_clean_stop(app, tmp_path)
+    assert not (tmp_path / MARKER).exists()
