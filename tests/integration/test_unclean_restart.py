@@ -207,7 +207,10 @@ async def test_a_buffered_message_the_changelog_never_got_is_not_lost_after_a_re
     await a.terminate()  # a clean stop is recorded: its next start would keep its stores
     assert (Path(a.env["PROFILE_STREAM_DATA_DIR"]) / MARKER).exists(), a.tail()
     await _moved_and_checked(start_worker, kafka, names, fake_llm, sent, static)
-    print(f"\nrestart after a refused buffer write: ready in {back_s:.1f}s; lost 0, doubled 0")
+    print(
+        f"\nrestart after a refused buffer write: ready in {back_s:.1f}s; {len(sent)} messages, "
+        "lost 0, doubled 0, event ids with two contents 0"
+    )
 
 
 async def test_a_version_the_changelog_never_got_is_not_announced_after_a_restart(
@@ -247,4 +250,7 @@ async def test_a_version_the_changelog_never_got_is_not_announced_after_a_restar
     a.kill()
     await _changelog_limit(names, None)
     await _moved_and_checked(start_worker, kafka, names, fake_llm, sent, static)
-    print("\nrestarts after a kill -9 mid-flush and a refused version: two-content ids 0")
+    print(
+        f"\nrestarts after a kill -9 mid-flush and a refused version: {len(sent)} messages, "
+        "lost 0, doubled 0, event ids with two contents 0"
+    )
