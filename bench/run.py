@@ -310,6 +310,21 @@ def _publishing_rows(pb: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def _restart_rows(rs: dict[str, Any]) -> list[dict[str, Any]]:
+    """Time to ready after an unclean stop (stores wiped, restored) against a clean one."""
+    return [
+        _row(
+            f"restart: s to ready after kill -9, {r['records']:,} profiles "
+            f"({r['changelog_mb']:.0f} MB changelog)",
+            r["unclean_s"],
+            f"{_fmt(r['clean_s'])} after a clean stop",
+            r["ratio"],
+        )
+        for r in rs.values()
+        if isinstance(r, dict) and "unclean_s" in r
+    ]
+
+
 def _summary_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     """Rows over all scenarios: per-user order, peak RSS, and the failed scenarios."""
     rows: list[dict[str, Any]] = []
@@ -371,6 +386,9 @@ def table(results: dict[str, Any], cfg: Config) -> list[dict[str, Any]]:
     pb = results.get("publishing")
     if isinstance(pb, dict) and "plaintext" in pb:
         rows.extend(_publishing_rows(pb))
+    rs = results.get("restart")
+    if isinstance(rs, dict) and "error" not in rs:
+        rows.extend(_restart_rows(rs))
     rows.extend(_summary_rows(results))
     return rows
 

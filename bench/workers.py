@@ -54,10 +54,13 @@ class Baseline(SampledProcess):
 
 
 class Worker(SampledProcess, WorkerProcess):
-    """``profile-stream worker`` with its own web port and data dir in ``workdir``."""
+    """``profile-stream worker`` with its own web port and data dir in ``workdir`` (a worker
+    started again under ``name`` and ``port`` has the same data dir and address)."""
 
-    def __init__(self, env: dict[str, str], workdir: Path, name: str = "worker") -> None:
-        port = free_port()
+    def __init__(
+        self, env: dict[str, str], workdir: Path, name: str = "worker", port: int | None = None
+    ) -> None:
+        port = port or free_port()
         self.data_dir = workdir / f"{name}-data"
         env = {
             **env,

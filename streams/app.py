@@ -37,6 +37,7 @@ from streams.faust_glue import (
 )
 from streams.group import joining_the_group
 from streams.kafka_credentials import broker_credentials
+from streams.local_state import record_clean_stop
 from streams.pipeline.admission import Admission
 from streams.pipeline.apply import ProfileUpdater
 from streams.pipeline.dead_letters import DeadLetters
@@ -86,7 +87,7 @@ def create_worker(settings: Settings) -> faust.App:
     _gauges(app, settings, lanes)
     app.timer(settings.flush_tick_s)(_flush_due(app, lanes))
     app.task(_declare_outputs(topics))
-    app.on_before_shutdown.connect(_shut_down(lanes, extractor, end_offsets))
+    app.on_before_shutdown.connect(_shut_down(app, lanes, extractor, end_offsets, settings))
     app.on_partitions_revoked.connect(_on_revoked(app, lanes, settings.revoke_grace_s, fresh))
     app.on_partitions_assigned.connect(_on_assigned(lanes, fresh))
     tables = {lane.kind.name: (lane.kind, lane.table) for lane in lanes}
@@ -331,7 +332,11 @@ def _declare_outputs(topics: Topics) -> Callable[[], Awaitable[None]]:
 
 
 def _shut_down(
-    lanes: list[_Lane], extractor: Extractor, end_offsets: EndOffsets
+    app: faust.App,
+    lanes: list[_Lane],
+    extractor: Extractor,
+    end_offsets: EndOffsets,
+    settings: Settings,
 ) -> Callable[..., Awaitable[None]]:
     async def shut_down(sender: Any, /, *_: Any, signal: Any, **__: Any) -> None:
         # The consumer has stopped and committed what is acknowledged; tables are still open.
@@ -346,6 +351,8 @@ def _shut_down(
             )
         await extractor.close()
         await end_offsets.close()
+        # No batch runs any more: the local stores stop changing here.
+        await record_clean_stop(app, settings.data_dir)
 
     return shut_down
 

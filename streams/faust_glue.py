@@ -8,8 +8,10 @@ each one against the installed Faust, so an upgrade is a one-file review.
 import asyncio
 import functools
 import logging
+import re
 import weakref
 from collections.abc import Callable, Mapping, Set
+from pathlib import Path
 from typing import Any, cast
 
 import faust
@@ -34,6 +36,7 @@ __all__ = [
     "create_topics_with_broker_default_replication",
     "EndOffsets",
     "keep_fetched_events_on_resume",
+    "local_table_stores",
     "make_event_current",
     "mounted_methods",
     "partition_event",
@@ -171,6 +174,8 @@ class ProfileTable(faust.Table[bytes, bytes]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._pending: dict[bytes, asyncio.Future[Any]] = {}
+        #: A changelog write failed or was cancelled: the local store may hold what it lacks.
+        self.lost_a_write = False
 
     def send_changelog(self, *args: Any, **kwargs: Any) -> Any:
         """Faust's send, remembering its future as the key's last changelog write."""
@@ -181,6 +186,8 @@ class ProfileTable(faust.Table[bytes, bytes]):
         return future
 
     def _forget(self, key: bytes, future: asyncio.Future[Any]) -> None:
+        if future.cancelled() or future.exception() is not None:
+            self.lost_a_write = True
         if self._pending.get(key) is future:
             del self._pending[key]
 
@@ -189,6 +196,12 @@ class ProfileTable(faust.Table[bytes, bytes]):
         future = self._pending.get(key)
         if future is not None:
             await future
+
+    async def settled(self) -> bool:
+        """Wait for every changelog write in flight; whether all this process made were
+        acknowledged (none failed or was cancelled)."""
+        await asyncio.gather(*self._pending.values(), return_exceptions=True)
+        return not self.lost_a_write
 
 
 def add_web_middleware(app: faust.App, middleware: Any) -> None:
@@ -398,3 +411,24 @@ def refuse_assignments_for_another_url(app: faust.App, refuse: Callable[[str], A
         faust_on_assignment(assignment)
 
     assignor.on_assignment = on_assignment
+
+
+# A partition's database (it holds the changelog offset recovery resumes from) or the backups.
+_STORE_FOLDER = re.compile(r"(?P<table>.+)-(?:\d+\.db|backups)")
+
+
+def local_table_stores(app: faust.App) -> list[Path]:
+    """The local store folders of every table of ``app`` in its data dir, whatever its name.
+    Internal: Faust's RocksDB store keeps table ``name``'s partition ``n`` in
+    ``<tabledir>/<name>-<n>.db`` (``Store.partition_path``) and its backups in
+    ``<tabledir>/<name>-backups``; ``tabledir`` is ``<datadir>/v<version>/tables``.
+    """
+    tabledir = Path(app.conf.tabledir)
+    if not tabledir.is_dir():
+        return []
+    tables = {table.name for table in app.tables.values()}
+    return sorted(
+        path
+        for path in tabledir.iterdir()
+        if (found := _STORE_FOLDER.fullmatch(path.name)) and found["table"] in tables
+    )

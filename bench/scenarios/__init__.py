@@ -1,5 +1,5 @@
 """The benchmark scenarios, one module each (plumbing, concurrency, cost and replay, latency,
-live pace, history, publishing),
+live pace, history, publishing, restart after a clean and an unclean stop),
 and :data:`ORDER`, the order ``bench.run`` runs them in. Each one runs on its own topics and
 consumer group, starts its own worker (``profile-stream worker`` subprocess) and baseline
 processes, and stops them and deletes its topics when it ends, also on failure (``stage``)."""
@@ -14,6 +14,7 @@ from .latency import latency_run
 from .live import live_pace
 from .plumbing import plumbing
 from .publishing import publishing_run
+from .restart import restart_run
 from .stage import Config, config
 
 __all__ = ["ORDER", "Config", "config"]
@@ -43,4 +44,5 @@ ORDER: list[tuple[str, Callable[[Config, dict[str, Any]], Any]]] = [
     ("live", live_pace),
     ("history", run_history),
     ("publishing", publishing_run),
+    ("restart", restart_run),
 ]

@@ -3,7 +3,9 @@ worker without its terminal spinner."""
 
 import asyncio
 import fcntl
+import functools
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -36,6 +38,7 @@ def _lock_data_dir(path: Path) -> IO[str]:
 def worker(web_port: int | None, data_dir: Path | None, log_level: str | None) -> None:
     """Start a worker: consume chat messages, keep profiles, serve the views."""
     from streams.app import create_worker
+    from streams.local_state import prepare_local_state
 
     settings = load(web_port=web_port, data_dir=data_dir, log_level=log_level)
     lock = _lock_data_dir(settings.data_dir)
@@ -50,7 +53,10 @@ def worker(web_port: int | None, data_dir: Path | None, log_level: str | None) -
         f"data {settings.data_dir}",
         err=True,
     )
-    _service_worker(app, settings.log_level).execute_from_commandline()
+    # With the data dir locked (no other worker's stores) and logging set up, before any store
+    # opens.
+    prepare = functools.partial(prepare_local_state, app, settings.data_dir)
+    _service_worker(app, settings.log_level, prepare).execute_from_commandline()
     lock.close()
 
 
@@ -66,8 +72,9 @@ def _quietly(coro: Any) -> None:
         kafka_logger.setLevel(level)
 
 
-def _service_worker(app: Any, log_level: str) -> Any:
-    """Faust's worker without its terminal spinner.
+def _service_worker(app: Any, log_level: str, before_start: Callable[[], Any]) -> Any:
+    """Faust's worker without its terminal spinner, calling ``before_start`` once its logging
+    is set up and before the app (its tables) starts.
 
     At WARNING or above the spinner sets the root logger to DEBUG so it can spin on every
     record: each library's debug record is then built and formatted, a share of a busy worker's
@@ -77,6 +84,9 @@ def _service_worker(app: Any, log_level: str) -> Any:
     class ServiceWorker(Worker):
         def on_setup_root_logger(self, logger: Any, level: int) -> None:
             self.spinner = None
+
+        async def on_execute(self) -> None:
+            before_start()
 
     return ServiceWorker(app, loglevel=log_level, quiet=True)
 

@@ -24,7 +24,7 @@ def root_logger() -> Iterator[logging.Logger]:
 def test_debug_records_are_not_built_at_warning_and_above(
     root_logger: logging.Logger, name: str, level: int
 ) -> None:
-    worker = _service_worker(faust.App("logging-test", autodiscover=False), name)
+    worker = _service_worker(faust.App("logging-test", autodiscover=False), name, lambda: None)
     worker._setup_logging()
     # Plain Faust sets the root logger to DEBUG here so its spinner sees every record; then each
     # library's debug record is built and formatted on the hot path.
