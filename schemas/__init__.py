@@ -25,6 +25,7 @@ from .patch import Op, PatchOperation, PatchValue, ProfilePatch
 from .profile import ProfileModel, UserProfile
 from .record import (
     BUFFER_FORMAT,
+    BUFFER_STORE_FORMAT,
     RECENT_IDS_KEPT,
     RECORD_FORMAT,
     REVISIONS_FORMAT,
@@ -43,6 +44,7 @@ from .record import (
 
 __all__ = [
     "BUFFER_FORMAT",
+    "BUFFER_STORE_FORMAT",
     "RECENT_IDS_KEPT",
     "RECORD_FORMAT",
     "REVISIONS_FORMAT",

@@ -11,6 +11,7 @@ from .messages import ChatMessage
 
 __all__ = [
     "BUFFER_FORMAT",
+    "BUFFER_STORE_FORMAT",
     "BufferedMessage",
     "FieldHistory",
     "ModelUsage",
@@ -37,9 +38,10 @@ RECENT_IDS_KEPT = 256
 #: no usage is format 1, byte for byte what the releases before this one write and read.
 #: Format 3 adds ``usage`` (what the model cost for this profile); format 4 adds ``buffer``
 #: (messages accepted and not yet extracted); format 5 adds ``history`` and ``history_from``
-#: (each field's revisions). A record claims the highest format among the features it holds
-#: (``streams.core.stored.format_of``).
-RECORD_FORMAT = 5
+#: (each field's revisions); format 6 adds ``buffer_seq``: the buffer left the record for a
+#: table of its own (docs/state.md), and the record says where it starts. A record claims the
+#: highest format among the features it holds (``streams.core.stored.format_of``).
+RECORD_FORMAT = 6
 
 #: The format of a tombstone (a record with ``forgotten_at``).
 TOMBSTONE_FORMAT = 2
@@ -52,6 +54,9 @@ BUFFER_FORMAT = 4
 
 #: The format of a record that keeps field revisions (``history``).
 REVISIONS_FORMAT = 5
+
+#: The format of a record whose buffer is in the buffer table (``buffer_seq``).
+BUFFER_STORE_FORMAT = 6
 
 #: What made a revision: an extraction's patch operation, an operator's correction, a
 #: rollback, a schema migration, or ``baseline``: the value a field held when its history began
@@ -88,13 +93,17 @@ class BufferedMessage(Produced):
     """A chat message accepted for its user (its offset is acknowledged) and not yet extracted.
 
     ``source`` and ``offset`` say where it was read (``topic:partition``); ``received`` is its
-    record's timestamp in seconds, from which the idle and age triggers count.
+    record's timestamp in seconds (never later than the worker's clock when it was buffered),
+    from which the idle and age triggers count. ``origin``: for a re-routed or forwarded copy,
+    the ``applied`` key and offset of the input it was copied from (so a buffered entry alone
+    says which inputs it stands for; ``streams.core.records.restored``).
     """
 
     message: ChatMessage
     source: str
     offset: int
     received: float
+    origin: tuple[str, int] | None = Field(None, exclude_if=lambda v: v is None)
 
 
 class SetAside(Produced):
@@ -168,8 +177,9 @@ class ProfileRecord(Produced):
     #: The model calls and tokens spent on this profile (format 3); None until the first call,
     #: and again after a forget.
     usage: ProfileUsage | None = Field(None, exclude_if=lambda v: v is None)
-    #: Messages accepted and waiting for their flush (format 4), oldest first; their offsets
-    #: and ids are already in ``applied`` and ``recent_message_ids``.
+    #: Messages accepted and waiting for their flush, oldest first; their offsets and ids are
+    #: in ``applied`` and ``recent_message_ids``. Stored here by formats 4 and 5 only; from
+    #: format 6 on they live in the buffer table and are filled in when the record is loaded.
     buffer: tuple[BufferedMessage, ...] = Field((), exclude_if=lambda v: not v)
     #: Per field, its revisions (format 5), at most ``PROFILE_STREAM_REVISIONS_PER_FIELD`` each;
     #: ``streams.core.history`` writes them and reads the profile as it was.
@@ -177,3 +187,7 @@ class ProfileRecord(Produced):
     #: The version the history starts at: the profile at that version is known (empty, or the
     #: ``baseline`` revisions), earlier ones are not. None: the record keeps no history.
     history_from: int | None = Field(None, ge=0, exclude_if=lambda v: v is None)
+    #: Where the buffer starts in the buffer table (format 6): the sequence number of the
+    #: oldest entry not yet flushed (docs/state.md). A stored record of format 6 never holds
+    #: ``buffer``; in memory, ``buffer`` is the entries read from there.
+    buffer_seq: int = Field(0, ge=0, exclude_if=lambda v: v == 0)

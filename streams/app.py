@@ -37,6 +37,7 @@ from streams.group import joining_the_group
 from streams.kafka_credentials import broker_credentials
 from streams.pipeline.admission import Admission
 from streams.pipeline.apply import ProfileUpdater
+from streams.pipeline.buffer_store import BufferStore
 from streams.pipeline.dead_letters import DeadLetters
 from streams.pipeline.flush_clock import FlushClock, buffers_in
 from streams.pipeline.job import Job
@@ -47,6 +48,7 @@ from streams.settings import Settings
 from streams.topology import (
     Topics,
     TopicSender,
+    buffer_table,
     changelog_acked,
     declare_topics,
     profile_table,
@@ -98,6 +100,8 @@ class _Lane:
     kind: Kind
     source: faust.TopicT
     table: ProfileTable
+    #: The buffered messages of ``table``'s subjects, one entry each (docs/state.md).
+    buffers: ProfileTable
     admission: Admission
     scheduler: KeyedScheduler
     updater: ProfileUpdater
@@ -117,6 +121,7 @@ def _lane(
 ) -> _Lane:
     source = topics.source_of(kind)
     table = profile_table(app, kind, settings)
+    buffers = buffer_table(app, kind, settings)
     dead_letters = DeadLetters(
         TopicSender(topics.dead_letters), max_request_bytes=app.conf.producer_max_request_size
     )
@@ -138,10 +143,15 @@ def _lane(
         flushing=_flushing(settings),
         on_buffer=clock.set,
         revisions_per_field=settings.revisions_per_field,
+        buffers=BufferStore(
+            buffers,
+            make_event_current=make_event_current,
+            changelog_acked=changelog_acked(buffers),
+        ),
     )
     scheduler = KeyedScheduler(updater.apply, exit_on_batch_crash, _limits(settings, lanes))
     admission = Admission(settings, kind, dead_letters, reroute=TopicSender(topics.chat))
-    return _Lane(kind, source, table, admission, scheduler, updater, clock)
+    return _Lane(kind, source, table, buffers, admission, scheduler, updater, clock)
 
 
 def _flushing(settings: Settings) -> FlushPolicy:
@@ -283,12 +293,20 @@ def _read_buffers(lane: _Lane) -> None:
     """Put the buffers of the partitions assigned since the last tick in the lane's clock."""
     tps, lane.unread = lane.unread, set()
     started = time.monotonic()
-    found = lane.clock.rebuild(buffers_in(lane.table, tps, lane.updater.flushing))
+    skipped: list[bytes] = []
+    try:
+        found = lane.clock.rebuild(
+            buffers_in(lane.table, lane.buffers, tps, lane.updater.flushing, skipped)
+        )
+    except BaseException:
+        lane.unread |= tps  # read again at the next tick, not never
+        raise
     logger.info(
-        "buffers read kind=%s partitions=%d buffers=%d seconds=%.2f",
+        "buffers read kind=%s partitions=%d buffers=%d skipped=%d seconds=%.2f",
         lane.kind.name,
         len(tps),
         found,
+        len(skipped),
         time.monotonic() - started,
     )
 

@@ -42,8 +42,9 @@ def apply_command(
 ) -> Outcome | None:
     """The outcome of ``command`` on ``record`` (None: nothing to do, the profile is absent).
 
-    ``exists``: the table holds a record for the subject. A tombstone (a forgotten user) counts
-    as absent: forgetting, migrating or reverting it does nothing. ``trail``: the revisions to
+    ``exists``: the table holds a record for the subject (or a buffer). A tombstone (a forgotten
+    user) counts as absent: forgetting, migrating or reverting it does nothing, except that a
+    forget drops the buffer a tombstone holds. ``trail``: the revisions to
     keep and where the command's record sits (``streams.core.history``).
 
     Raises:
@@ -52,7 +53,10 @@ def apply_command(
     """
     if applied_before(record, source, offset, command.command_id):
         return None  # redelivered: a forget replayed after a new profile began must not end it
-    if command.type != "correct" and not (exists and record.forgotten_at is None):
+    # A tombstone holding a buffer (forgotten, then chatted again) is forgotten again: its
+    # messages were sent before this forget and must never become a profile.
+    live = record.forgotten_at is None or (command.type == "forget" and bool(record.buffer))
+    if command.type != "correct" and not (exists and live):
         return None  # forgetting or migrating never creates a profile
     if command.type == "forget":
         # No profile data, no provenance: only the version and what was applied are kept.

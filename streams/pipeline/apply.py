@@ -19,7 +19,7 @@ failure to send the dead letters, leaves the batch unacknowledged and reaches th
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from schemas import ChatMessage, FieldChange, ProfileCommand, ProfileRecord
@@ -45,16 +45,18 @@ from streams.core.records import (
     dead_lettered,
     new_record,
     next_version,
+    restored,
     source_key,
-    unbuffered,
 )
 from streams.extract.base import Extractor
 from streams.metrics import BUDGET_DEFERRALS
+from streams.pipeline.buffer_store import BufferStore
 from streams.pipeline.buffering import entry_of
 from streams.pipeline.dead_letters import DeadLetters
 from streams.pipeline.flush import Flusher, newest
 from streams.pipeline.job import Job, TopicPartition
 from streams.pipeline.policy import DeadLetter, Stage, decide
+from streams.pipeline.ports import EventHandle
 from streams.pipeline.publish import Publisher
 from streams.pipeline.scheduler import Release
 
@@ -92,6 +94,8 @@ class ProfileUpdater:
     clock: Callable[[], float] = time.time
     #: Revisions kept per field (PROFILE_STREAM_REVISIONS_PER_FIELD; 0: none).
     revisions_per_field: int = 0
+    #: The buffered messages, one entry each (the default keeps them in memory, for tests).
+    buffers: BufferStore = field(default_factory=lambda: BufferStore({}))
 
     def __post_init__(self) -> None:
         self._flusher = Flusher(
@@ -100,6 +104,7 @@ class ProfileUpdater:
             self.publisher,
             self.dead_letters,
             self.flushing,
+            self.buffers,
             revisions_per_field=self.revisions_per_field,
         )
 
@@ -141,20 +146,22 @@ class ProfileUpdater:
     async def _dead_letter_buffer(self, key: bytes, job: Job, decision: DeadLetter) -> None:
         """Dead-letter the buffered messages a timer's flush failed on, and empty the buffer,
         so a bug met by one buffer is not met again at every tick."""
-        record = self._load(key)
+        record = await self._load(key, job.event)
         await self._flusher.dead_letter(key, record.buffer, decision)
         if record.buffer:
             ids = [entry.message.message_id for entry in record.buffer]
-            await self.publisher.publish(
-                key, job.event, dead_lettered(unbuffered(record), ids), None
-            )
+            emptied = dead_lettered(self.buffers.emptied(key, record), ids)
+            await self.publisher.publish(key, job.event, emptied, None, durable=True)
+            self.buffers.clear(key, job.event, emptied.buffer_seq)
         self.on_buffer(key, job.tp, None)
 
     async def _apply(self, key: bytes, jobs: list[Job], release: Release) -> None:
         first = jobs[0]
-        record = self._load(key)
+        record = await self._load(key, first.event)
         if record.pending_event is not None:
             record = await self.publisher.resume(key, first.event, record)
+            # A worker killed after a flush's or forget's record, before its clear.
+            self.buffers.clear(key, first.event, record.buffer_seq)
         record, migration = migrate(record, self.schema)
         if first.timer:
             reason = self._due_now(record)
@@ -208,11 +215,31 @@ class ProfileUpdater:
             return record
         return await self._command(job, command, record, migration)
 
-    def _load(self, key: bytes) -> ProfileRecord:
+    async def _load(self, key: bytes, handle: EventHandle | None) -> ProfileRecord:
+        """The subject's record with its buffer read from the buffer table (a record of the
+        single-record release is converted first: docs/state.md)."""
         raw = self.table.get(key)
-        if raw is not None:
-            return decode_record(raw)
-        return new_record(key.decode(), self.schema.schema_id, self.kind.name)
+        if raw is None:
+            record = new_record(key.decode(), self.schema.schema_id, self.kind.name)
+        else:
+            record = decode_record(raw)
+            if record.buffer:
+                record = await self._convert(key, handle, record)
+        return restored(record, self.buffers.entries(key, record.buffer_seq))
+
+    async def _convert(
+        self, key: bytes, handle: EventHandle | None, record: ProfileRecord
+    ) -> ProfileRecord:
+        """Move the buffer a record of format 4 or 5 holds into the buffer table: the entries
+        first (durable), then the record without them. Both writes are the same again if the
+        worker dies in between, so a crash converts again on the next touch, losing nothing."""
+        written = self.buffers.write(key, handle, record, stored=0)
+        await self.buffers.durable(written)
+        await self.publisher.publish(key, handle, record, None)
+        logger.info(
+            "buffer moved to the buffer table user_id=%s entries=%d", record.user_id, len(written)
+        )
+        return record.model_copy(update={"buffer": ()})
 
     async def _apply_messages(
         self,
@@ -237,8 +264,7 @@ class ProfileUpdater:
                     key, job, record, migration, FlushReason.NEW_CONVERSATION, _no_slot
                 )
                 migration = []
-            offsets = {source_key(*job.tp): job.offset} | _origins([job])
-            record = buffered(record, [entry_of(job, message)], offsets=offsets)
+            record = buffered(record, [entry_of(job, message, self.clock())])
         last = fresh[-1][0]
         reason = self._due_now(record)
         if reason is not None:
@@ -254,8 +280,13 @@ class ProfileUpdater:
             migration=migration,
             trail=Trail(self.revisions_per_field),
         )
-        # Durable before the inputs are acknowledged: from here on only the buffer has them.
-        await self.publisher.publish(key, last.event, updated, event, durable=True)
+        # Only the new entries are written; the record only when it changed (a migration) or
+        # is new. Durable before the inputs are acknowledged: from here on only the buffer has
+        # them.
+        written = self.buffers.write(key, last.event, updated)
+        if event is not None or key not in self.table:
+            await self.publisher.publish(key, last.event, updated, event, durable=True)
+        await self.buffers.durable(written)
         return updated
 
     async def _refuse_over_budget(self, job: Job, message: ChatMessage, held: int) -> None:
@@ -284,7 +315,7 @@ class ProfileUpdater:
                 self.schema,
                 source=source_key(*job.tp),
                 offset=job.offset,
-                exists=job.key in self.table,
+                exists=job.key in self.table or bool(record.buffer),
                 migration=migration,
                 trail=Trail(
                     self.revisions_per_field, {command.command_id: Source(*job.tp, job.offset)}
@@ -298,21 +329,17 @@ class ProfileUpdater:
             return record
         if outcome is None:
             return record
+        final = outcome.record
         if outcome.forgets:
             cached = await self.extractor.forget(command.user_id, kind=self.kind.name)
             logger.info("forgetting user_id=%s cache_entries=%d", command.user_id, cached)
-        await self.publisher.publish(job.key, job.event, outcome.record, outcome.event)
-        return outcome.record
-
-
-def _origins(jobs: Iterable[Job]) -> dict[str, int]:
-    """The original offsets of the re-routed or forwarded copies among ``jobs``."""
-    origins: dict[str, int] = {}
-    for job in jobs:
-        origin = origin_of(job.work.msg.headers)
-        if origin is not None:
-            origins[origin[0]] = max(origin[1], origins.get(origin[0], -1))
-    return origins
+            final = final.model_copy(
+                update={"buffer_seq": self.buffers.emptied(job.key, record).buffer_seq}
+            )
+        await self.publisher.publish(job.key, job.event, final, outcome.event)
+        if outcome.forgets:
+            self.buffers.clear(job.key, job.event, final.buffer_seq)
+        return final
 
 
 def _not_applied(record: ProfileRecord, jobs: list[Job]) -> list[tuple[Job, ChatMessage]]:

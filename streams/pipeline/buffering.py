@@ -12,19 +12,26 @@ from typing import Any
 
 from schemas import BufferedMessage, ChatMessage
 from streams.core.codecs import encode
+from streams.core.origin import origin_of
 from streams.core.records import source_key
 from streams.pipeline.job import Job
 
 __all__ = ["BufferedSource", "chunks", "entry_of"]
 
 
-def entry_of(job: Job, message: ChatMessage) -> BufferedMessage:
-    """The buffer entry for ``job``'s chat message."""
+def entry_of(job: Job, message: ChatMessage, now: float) -> BufferedMessage:
+    """The buffer entry for ``job``'s chat message, buffered at ``now`` (the worker's clock).
+
+    ``received`` is the record's timestamp, set by its producer, but never later than ``now``:
+    a producer's clock a year ahead must not put the idle and age triggers a year out. It is
+    kept in the entry, so a replay of the buffer decides the same.
+    """
     return BufferedMessage(
         message=message,
         source=source_key(*job.tp),
         offset=job.offset,
-        received=job.work.msg.timestamp,
+        received=min(job.work.msg.timestamp, now),
+        origin=origin_of(job.work.msg.headers),
     )
 
 

@@ -17,10 +17,11 @@ from streams.core.flushing import FlushPolicy, FlushReason
 from streams.core.history import Source, Trail
 from streams.core.kinds import Kind
 from streams.core.merge import MergeResult, merge
-from streams.core.records import dead_lettered, next_version, unbuffered
+from streams.core.records import dead_lettered, next_version
 from streams.core.usage import add_usage
 from streams.extract.base import Extractor
 from streams.metrics import EXTRACTIONS, FLUSHES, MESSAGES_EXTRACTED
+from streams.pipeline.buffer_store import BufferStore
 from streams.pipeline.buffering import BufferedSource, chunks
 from streams.pipeline.dead_letters import DeadLetters
 from streams.pipeline.job import Job
@@ -43,6 +44,8 @@ class Flusher:
     publisher: Publisher
     dead_letters: DeadLetters
     policy: FlushPolicy
+    #: Where the buffered messages are: a flush deletes them once its version is durable.
+    buffers: BufferStore
     #: Revisions kept per field (PROFILE_STREAM_REVISIONS_PER_FIELD; 0: none).
     revisions_per_field: int = 0
 
@@ -61,7 +64,7 @@ class Flusher:
         it is one of this batch's ``inputs`` (by message id), else rebuilt from the buffer."""
         entries = record.buffer
         messages = [entry.message for entry in entries]
-        emptied = unbuffered(record)
+        emptied = self.buffers.emptied(key, record)
         try:
             result, spent = await self._extract_chunks(emptied, messages)
         except Exception as exc:
@@ -85,7 +88,9 @@ class Flusher:
             sources=[m.message_id for m in messages],
             trail=self._trail(entries),
         )
-        await self.publisher.publish(key, job.event, updated, event)
+        # Durable before the entries go (with an event it is anyway: announced only once durable).
+        await self.publisher.publish(key, job.event, updated, event, durable=True)
+        self.buffers.clear(key, job.event, updated.buffer_seq)
         FLUSHES.labels(str(reason)).inc()
         if event is not None:
             logger.info(

@@ -6,35 +6,85 @@ job per subject (``streams.app``). The clock is memory only: after a restart or 
 is rebuilt from the buffers stored in the table (:meth:`FlushClock.rebuild`).
 """
 
+import logging
 from collections.abc import Collection, Iterable, Iterator, Mapping
 
+from pydantic import ValidationError
+
+from schemas import BufferedMessage
 from streams.core.codecs import decode_record
 from streams.core.flushing import FlushPolicy, due_at
+from streams.pipeline.buffer_store import subject_of
 from streams.pipeline.ownership import TopicPartition
 
 __all__ = ["FlushClock", "buffers_in"]
 
-# In the bytes of every record with a buffer (an empty one is left out): most records are
-# skipped without being decoded.
+logger = logging.getLogger(__name__)
+
+# In the bytes of every record of format 4 or 5 with a buffer (an empty one is left out): most
+# records are skipped without being decoded.
 _HAS_BUFFER = b'"buffer":['
 
 
 def buffers_in(
-    table: Mapping[bytes, bytes], tps: Collection[TopicPartition], policy: FlushPolicy
+    records: Mapping[bytes, bytes],
+    entries: Mapping[bytes, bytes],
+    tps: Collection[TopicPartition],
+    policy: FlushPolicy,
+    skipped: list[bytes] | None = None,
 ) -> Iterator[tuple[bytes, TopicPartition, float]]:
-    """The subjects of ``tps`` whose record in ``table`` holds a buffer, with its partition
-    (where its first message was read) and when it is due."""
-    for key, raw in table.items():
-        if _HAS_BUFFER not in raw:
-            continue
-        buffer = decode_record(raw).buffer
-        if not buffer:
-            continue
+    """The subjects of ``tps`` with a buffer, with its partition (where its first message was
+    read) and when it is due: from the buffer table's ``entries``, and from the ``records``
+    that still hold their buffer (written by the single-record release). An entry or record
+    that cannot be decoded is left out, its key logged (never its value) and added to
+    ``skipped``; the others are found all the same."""
+    bad = skipped if skipped is not None else []
+    for key, buffer in [*_split_buffers(entries, bad), *_embedded_buffers(records, bad)]:
         topic, _, partition = buffer[0].source.rpartition(":")
         tp = (topic, int(partition))
         due = due_at(buffer, policy)
         if tp in tps and due is not None:
             yield key, tp, due
+
+
+def _split_buffers(
+    entries: Mapping[bytes, bytes], bad: list[bytes]
+) -> Iterator[tuple[bytes, list[BufferedMessage]]]:
+    """Per subject, its first and last entries (the triggers read no others)."""
+    ends: dict[bytes, dict[int, BufferedMessage]] = {}
+    for raw_key, raw in entries.items():
+        try:
+            key, seq = subject_of(raw_key)
+            entry = BufferedMessage.model_validate_json(raw)
+        except (ValueError, ValidationError):
+            _skip(raw_key, bad)
+            continue
+        held = ends.setdefault(key, {})
+        held[seq] = entry
+        if len(held) > 2:  # noqa: PLR2004 - the oldest and the newest
+            del held[sorted(held)[1]]
+    for key, held in ends.items():
+        yield key, [held[seq] for seq in sorted(held)]
+
+
+def _embedded_buffers(
+    records: Mapping[bytes, bytes], bad: list[bytes]
+) -> Iterator[tuple[bytes, list[BufferedMessage]]]:
+    for key, raw in records.items():
+        if _HAS_BUFFER not in raw:
+            continue
+        try:
+            buffer = decode_record(raw).buffer
+        except ValidationError:
+            _skip(key, bad)
+            continue
+        if buffer:
+            yield key, list(buffer)
+
+
+def _skip(key: bytes, bad: list[bytes]) -> None:
+    bad.append(key)
+    logger.warning("undecodable buffer left out of the flush clock key=%r", key[:200])
 
 
 class FlushClock:

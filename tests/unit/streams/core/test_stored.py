@@ -9,6 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from schemas import (
+    BUFFER_STORE_FORMAT,
     RECORD_FORMAT,
     REVISIONS_FORMAT,
     TOMBSTONE_FORMAT,
@@ -139,4 +140,6 @@ def test_a_record_claims_the_highest_format_among_the_features_it_holds() -> Non
     with_history = current().model_copy(update={"history_from": 0})
     assert stored.format_of(with_history) == REVISIONS_FORMAT
     both = with_history.model_copy(update={"usage": usage})
-    assert stored.format_of(both) == REVISIONS_FORMAT == RECORD_FORMAT
+    assert stored.format_of(both) == REVISIONS_FORMAT
+    split = both.model_copy(update={"buffer_seq": 3})
+    assert stored.format_of(split) == BUFFER_STORE_FORMAT == RECORD_FORMAT

@@ -1,4 +1,4 @@
-"""Buffered flushes: messages wait durably in the user's record, one call per conversation."""
+"""Buffered flushes: messages wait durably in the buffer table, one call per conversation."""
 
 from datetime import timedelta
 
@@ -17,6 +17,7 @@ def _at(seconds: float) -> dict[str, object]:
 
 async def test_a_conversation_is_extracted_in_one_call_once_idle() -> None:
     pipeline = Pipeline(flushing=POLICY)
+    pipeline.now = S + 9  # the worker reads the records once they are written
     await pipeline.feed(
         chat("m1", "hi", offset=0, **_at(0)),
         chat("m2", "name=Alice", offset=1, **_at(5)),
@@ -137,3 +138,57 @@ async def test_a_user_over_the_daily_budget_keeps_buffering_until_the_next_day()
     pipeline.now = S + 86_400  # the next UTC day: the budget is new
     await pipeline.tick()
     assert pipeline.model.calls[-1] == ["o0", "o1", "o2"] and pipeline.stored().buffer == ()
+
+
+class _Counted(dict[bytes, bytes]):
+    """A table that counts the bytes written to it (what its changelog would carry)."""
+
+    written = 0
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        self.written += len(key) + len(value)
+        super().__setitem__(key, value)
+
+
+async def test_buffering_a_message_writes_about_its_size_not_the_profile() -> None:
+    pipeline = Pipeline(flushing=POLICY, revisions_per_field=10)
+    for n in range(6):  # a profile with history: six versions of the name
+        pipeline.now = S + 100 * n
+        await pipeline.feed(chat(f"v{n}", f"name=Alice {n}", offset=n, **_at(100 * n)))
+        pipeline.now += 60
+        await pipeline.tick()
+    assert pipeline.stored().version == 6
+    records, entries = _Counted(pipeline.table), _Counted(pipeline.buffer_table)
+    pipeline.table = pipeline.publisher.table = pipeline.updater.table = records
+    pipeline.buffers.table = entries
+    messages = [chat(f"m{n}", "x" * 200, offset=10 + n, **_at(700 + n)) for n in range(5)]
+    for message in messages:
+        pipeline.now = message.timestamp
+        await pipeline.feed(message)
+    assert len(pipeline.stored().buffer) == 5
+    assert records.written == 0  # the profile record is not rewritten per message
+    per_message = entries.written / len(messages)
+    assert per_message <= 3 * len(messages[0].value or b"")
+
+
+async def test_a_second_forget_drops_the_buffer_a_tombstone_holds() -> None:
+    pipeline = Pipeline(flushing=POLICY)
+    pipeline.now = S
+    await pipeline.feed(chat("m1", "name=Alice", offset=0), command("f1", "forget", offset=1))
+    await pipeline.feed(chat("m2", "name=Alicia", offset=2), command("f2", "forget", offset=3))
+    assert pipeline.stored().buffer == () and pipeline.buffer_table == {}
+    pipeline.now += 3600
+    await pipeline.tick()
+    assert pipeline.model.calls == []
+    assert [e["type"] for e in pipeline.output.values] == ["deleted", "deleted"]
+    assert pipeline.stored().forgotten_at is not None and pipeline.stored().profile == {}
+
+
+async def test_a_record_stamped_in_the_future_is_flushed_when_idle_by_the_worker_clock() -> None:
+    pipeline = Pipeline(flushing=POLICY)
+    pipeline.now = S
+    year = 365 * 86400.0
+    await pipeline.feed(chat("m1", "name=Alice", offset=0, timestamp=S + year))
+    pipeline.now = S + POLICY.idle_s
+    await pipeline.tick()
+    assert pipeline.model.calls == [["m1"]]
