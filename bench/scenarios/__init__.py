@@ -1,5 +1,5 @@
 """The benchmark scenarios, one module each (plumbing, concurrency, cost and replay, latency,
-live pace, history),
+live pace, history, state),
 and :data:`ORDER`, the order ``bench.run`` runs them in. Each one runs on its own topics and
 consumer group, starts its own worker (``profile-stream worker`` subprocess) and baseline
 processes, and stops them and deletes its topics when it ends, also on failure (``stage``)."""
@@ -14,6 +14,7 @@ from .latency import latency_run
 from .live import live_pace
 from .plumbing import plumbing
 from .stage import Config, config
+from .state import state_run
 
 __all__ = ["ORDER", "Config", "config"]
 
@@ -34,6 +35,10 @@ async def run_history(cfg: Config, results: dict[str, Any]) -> None:
     results["history"] = await history_run(cfg)
 
 
+async def run_state(cfg: Config, results: dict[str, Any]) -> None:
+    results["state"] = await state_run(cfg)
+
+
 ORDER: list[tuple[str, Callable[[Config, dict[str, Any]], Any]]] = [
     ("plumbing", run_plumbing),
     ("concurrency", run_concurrency),
@@ -41,4 +46,5 @@ ORDER: list[tuple[str, Callable[[Config, dict[str, Any]], Any]]] = [
     ("latency", run_latency),
     ("live", live_pace),
     ("history", run_history),
+    ("state", run_state),
 ]
