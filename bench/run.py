@@ -265,12 +265,18 @@ def _state_rows(st: dict[str, Any]) -> list[dict[str, Any]]:
             st["after_bytes_per_message"] <= 3 * size,
         ),
         _row(
-            f"state: flush clock µs per tick (nothing due), {large:,} buffered users",
+            f"state: flush clock µs per tick ({st['tick_due']} due), {large:,} buffered users",
             st[f"tick_us_{large}"],
             f"{_fmt(st[f'tick_us_{small}'])} at {small:,}",
             tick_ratio,
             "<= 2",
             tick_ratio <= 2,  # noqa: PLR2004 - the issue's bound
+        ),
+        _row(
+            f"state: the single-dict clock (before) µs per tick, {large:,} buffered users",
+            st[f"scan_tick_us_{large}"],
+            f"{_fmt(st[f'scan_tick_us_{small}'])} at {small:,}",
+            st[f"scan_tick_us_{large}"] / max(st[f"scan_tick_us_{small}"], 1e-3),
         ),
     ]
 

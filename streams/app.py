@@ -10,7 +10,7 @@ import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Set
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, cast
 
 import faust
@@ -31,15 +31,15 @@ from streams.faust_glue import (
     create_topics_with_broker_default_replication,
     keep_fetched_events_on_resume,
     make_event_current,
-    partition_event,
 )
+from streams.flush_timer import FlushTimer
 from streams.group import joining_the_group
 from streams.kafka_credentials import broker_credentials
 from streams.pipeline.admission import Admission
 from streams.pipeline.apply import ProfileUpdater
 from streams.pipeline.buffer_store import BufferStore
 from streams.pipeline.dead_letters import DeadLetters
-from streams.pipeline.flush_clock import FlushClock, buffers_in
+from streams.pipeline.flush_clock import FlushClock
 from streams.pipeline.job import Job
 from streams.pipeline.policy import exit_on_batch_crash
 from streams.pipeline.publish import Publisher
@@ -106,9 +106,7 @@ class _Lane:
     scheduler: KeyedScheduler
     updater: ProfileUpdater
     #: The buffered subjects of this worker's partitions, and when each is due.
-    clock: FlushClock
-    #: Partitions assigned whose buffers are not in ``clock`` yet (read once restored).
-    unread: set[tuple[str, int]] = field(default_factory=set)
+    timer: FlushTimer
 
 
 def _lane(
@@ -151,7 +149,16 @@ def _lane(
     )
     scheduler = KeyedScheduler(updater.apply, exit_on_batch_crash, _limits(settings, lanes))
     admission = Admission(settings, kind, dead_letters, reroute=TopicSender(topics.chat))
-    return _Lane(kind, source, table, buffers, admission, scheduler, updater, clock)
+    timer = FlushTimer(
+        kind.name,
+        source.get_topic_name(),
+        table,
+        buffers,
+        scheduler,
+        updater.flushing,
+        clock,
+    )
+    return _Lane(kind, source, table, buffers, admission, scheduler, updater, timer)
 
 
 def _flushing(settings: Settings) -> FlushPolicy:
@@ -263,7 +270,7 @@ def _gauges(app: faust.App, settings: Settings, lanes: list[_Lane]) -> None:
     metrics.gauge(
         "buffered_users",
         "Users whose messages wait in a buffer on this worker",
-        lambda: sum(len(lane.clock) for lane in lanes),
+        lambda: sum(len(lane.timer.clock) for lane in lanes),
     )
     metrics.gauge(
         "consumer_lag",
@@ -278,37 +285,11 @@ def _flush_due(app: faust.App, lanes: list[_Lane]) -> Callable[[], Awaitable[Non
         try:
             now = time.time()
             for lane in lanes:
-                if lane.unread and actives_ready(app):
-                    _read_buffers(lane)
-                for key, tp in lane.clock.take_due(now):
-                    token = lane.scheduler.ownership.token(tp)
-                    lane.scheduler.submit_timer(Job.flush(key, tp, partition_event(tp), token))
+                await lane.timer.tick(now, actives_ready(app))
         except Exception:
             logger.exception("flush timer failed; buffers due are flushed at the next tick")
 
     return flush_due
-
-
-def _read_buffers(lane: _Lane) -> None:
-    """Put the buffers of the partitions assigned since the last tick in the lane's clock."""
-    tps, lane.unread = lane.unread, set()
-    started = time.monotonic()
-    skipped: list[bytes] = []
-    try:
-        found = lane.clock.rebuild(
-            buffers_in(lane.table, lane.buffers, tps, lane.updater.flushing, skipped)
-        )
-    except BaseException:
-        lane.unread |= tps  # read again at the next tick, not never
-        raise
-    logger.info(
-        "buffers read kind=%s partitions=%d buffers=%d skipped=%d seconds=%.2f",
-        lane.kind.name,
-        len(tps),
-        found,
-        len(skipped),
-        time.monotonic() - started,
-    )
 
 
 def _declare_outputs(topics: Topics) -> Callable[[], Awaitable[None]]:
@@ -348,8 +329,7 @@ def _on_revoked(
         # Faust awaits this before the partitions go: fence them (DESIGN.md, invariant 1).
         tps = _tps(revoked)
         for lane in lanes:
-            lane.clock.drop(tps)
-            lane.unread -= tps
+            lane.timer.revoked(tps)
         reports = await asyncio.gather(*(lane.scheduler.revoke(tps, grace_s) for lane in lanes))
         total = RevokeReport()
         for report in reports:
@@ -378,8 +358,7 @@ def _on_assigned(lanes: list[_Lane]) -> Callable[..., Awaitable[None]]:
         tps = _tps(assigned)
         leftovers = sum(lane.scheduler.assign(tps) for lane in lanes)
         for lane in lanes:
-            lane.clock.drop(tps)  # a new ownership: read what the restored table holds
-            lane.unread |= {tp for tp in tps if tp[0] == lane.source.get_topic_name()}
+            lane.timer.assigned(tps)  # a new ownership: read what the restored tables hold
         logger.info("assigned partitions=%d (left over from before: %d)", len(tps), leftovers)
 
     return on_assigned

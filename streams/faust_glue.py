@@ -9,7 +9,7 @@ import asyncio
 import functools
 import logging
 import weakref
-from collections.abc import Callable, Mapping, Set
+from collections.abc import Callable, Iterator, Mapping, Set
 from typing import Any, cast
 
 import faust
@@ -35,6 +35,7 @@ __all__ = [
     "make_event_current",
     "mounted_methods",
     "partition_event",
+    "partition_items",
     "refuse_assignments_for_another_url",
     "start_new_partitions",
     "tables_recovered",
@@ -102,6 +103,25 @@ def partition_event(tp: tuple[str, int]) -> Any:
     current event's ``message.topic`` and ``message.partition``, nothing else.
     """
     return _PartitionEvent(*tp)
+
+
+def partition_items(
+    table: faust.Table[bytes, bytes], partition: int
+) -> Iterator[tuple[bytes, bytes]]:
+    """The keys and values this worker stores for ``table``'s partition ``partition``, read
+    lazily, so a caller can read them in chunks and yield to the loop in between (``items()``
+    walks every active partition at once).
+
+    Internal: the RocksDB store's ``_dbs`` (partition number to its open database) and
+    ``_visible_items(db)``, what ``items()`` reads one database at a time. A store without
+    them (``memory://``) keeps no partitions apart: all its items are returned.
+    """
+    store = cast(Any, table).data
+    dbs = getattr(store, "_dbs", None)
+    if dbs is None:
+        return iter(table.items())
+    db = dbs.get(partition)
+    return iter(()) if db is None else cast(Iterator[tuple[bytes, bytes]], store._visible_items(db))  # noqa: SLF001
 
 
 def consumer_lag(app: faust.App, topic: str) -> float:

@@ -10,9 +10,10 @@ In-process, no services: both are properties of the state layout and the clock's
   change). *After* drives this release's ``ProfileUpdater`` over dict tables that count every
   byte written (key and value) to the profile table and the buffer table. Each is divided by the
   message's own encoded size.
-- **Flush clock work per tick.** ``FlushClock.take_due`` at a tick when nothing is due, with
-  ``SMALL`` and ``LARGE`` buffered users (the median of ``TICKS`` ticks); the ratio says whether
-  a tick's work grows with the number of buffered users.
+- **Flush clock work per tick.** ``FlushClock.take_due`` at a tick when ``DUE`` subjects are
+  due, with ``SMALL`` and ``LARGE`` buffered users (the median of ``TICKS`` ticks); the ratio
+  says whether a tick's work grows with the number of buffered users. The clock of the release
+  before (a walk over every subject, kept here as ``_ScanClock``) is timed the same way.
 """
 
 import asyncio
@@ -48,6 +49,7 @@ MESSAGES = 10
 CONTENT = 200
 SMALL, LARGE = 10_000, 1_000_000
 TICKS = 20
+DUE = 100
 
 
 class _Counted(dict[bytes, bytes]):
@@ -148,16 +150,39 @@ async def _after(record_bytes: bytes, user: str, jobs: list[Job]) -> tuple[float
     return (records.written + entries.written) / len(jobs), records.written
 
 
-def _tick_us(users: int) -> float:
-    clock = FlushClock()
+class _ScanClock(FlushClock):
+    """The clock of the release before (main at 89ab65a): ``take_due`` walks every subject."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._all: dict[bytes, tuple[tuple[str, int], float]] = {}
+
+    def set(self, key: bytes, tp: tuple[str, int], due: float | None) -> None:
+        if due is None:
+            self._all.pop(key, None)
+        else:
+            self._all[key] = (tp, due)
+
+    def take_due(self, now: float, limit: int | None = None) -> list[tuple[bytes, Any]]:
+        due = [(key, tp) for key, (tp, at) in self._all.items() if at <= now]
+        for key, _ in due:
+            del self._all[key]
+        return due
+
+
+def _tick_us(clock: FlushClock, users: int) -> float:
+    """The median µs of a tick at which ``DUE`` of ``users`` buffered subjects are due."""
     tp = (TOPIC, 3)
     for n in range(users):
         clock.set(f"user-{n}".encode(), tp, 10_000.0 + n)
     ticks = []
     for _ in range(TICKS):
+        for n in range(DUE):
+            clock.set(f"due-{n}".encode(), tp, 0.5)
         started = time.perf_counter()
-        clock.take_due(1.0)  # nothing due: the common tick
+        taken = clock.take_due(1.0)
         ticks.append((time.perf_counter() - started) * 1e6)
+        assert len(taken) == DUE  # noqa: S101 - the tick did its work
     return statistics.median(ticks)
 
 
@@ -178,7 +203,9 @@ async def state_run(cfg: Config) -> dict[str, Any]:
         "after_record_bytes": record_share,
     }
     for users in (SMALL, LARGE):
-        log(f"flush clock: {users:,} buffered users")
-        result[f"tick_us_{users}"] = _tick_us(users)
+        log(f"flush clock: {users:,} buffered users, {DUE} due per tick")
+        result[f"tick_us_{users}"] = _tick_us(FlushClock(), users)
+        result[f"scan_tick_us_{users}"] = _tick_us(_ScanClock(), users)
     result["tick_users"] = [SMALL, LARGE]
+    result["tick_due"] = DUE
     return result

@@ -20,11 +20,17 @@ from streams.core.records import unbuffered
 from streams.pipeline.ownership import check_owned
 from streams.pipeline.ports import EventHandle
 
-__all__ = ["BufferStore", "SEPARATOR", "entry_key", "subject_of"]
+__all__ = ["BufferStore", "LEGACY_SCANNED", "SEPARATOR", "entry_key", "subject_of"]
 
 #: Between a subject's key and an entry's sequence number (a control character: no user id of
 #: a chat app holds it, and the last one in a key is the separator anyway).
 SEPARATOR = b"\x1f"
+
+
+#: A key of its own in each partition of the buffer table: that partition's profile records
+#: hold no buffer of the single-record release any more (docs/state.md), so the flush clock's
+#: rebuild reads the buffer table alone.
+LEGACY_SCANNED = SEPARATOR + b"single-record buffers read"
 
 
 def entry_key(key: bytes, seq: int) -> bytes:

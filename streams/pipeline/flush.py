@@ -25,6 +25,7 @@ from streams.pipeline.buffer_store import BufferStore
 from streams.pipeline.buffering import BufferedSource, chunks
 from streams.pipeline.dead_letters import DeadLetters
 from streams.pipeline.job import Job
+from streams.pipeline.ownership import check_owned
 from streams.pipeline.policy import DeadLetter, Stage, decide
 from streams.pipeline.ports import SourceMessage
 from streams.pipeline.publish import Publisher
@@ -65,6 +66,7 @@ class Flusher:
         entries = record.buffer
         messages = [entry.message for entry in entries]
         emptied = self.buffers.emptied(key, record)
+        check_owned("a model call")  # a partition gone: no call, no dead letters for it
         try:
             result, spent = await self._extract_chunks(emptied, messages)
         except Exception as exc:
@@ -117,6 +119,7 @@ class Flusher:
     ) -> None:
         """Dead-letter buffered messages: as they were read when one of ``inputs`` (by message
         id), else rebuilt from the buffer."""
+        check_owned("a dead letter")
         for entry in entries:
             source = (inputs or {}).get(entry.message.message_id)
             await self.dead_letters.send(

@@ -115,6 +115,8 @@ class KeyedScheduler:
         self._held_bytes = 0
         self._revoking: set[TopicPartition] = set()
         self._fenced = 0
+        #: Timer jobs submitted and not finished yet (pruned in :meth:`timer_room`).
+        self._timers: list[Job] = []
         #: This worker's ownership of the partitions it reads; jobs carry its tokens.
         self.ownership = Ownership()
         self.counters = _Counters()
@@ -132,14 +134,23 @@ class KeyedScheduler:
             state.full.set()
 
     def submit_timer(self, job: Job) -> None:
-        """Queue a timer's job (:meth:`Job.flush`) behind its key's jobs. It holds no input, so
-        it takes no room in the read-ahead and nothing waits for its acknowledgement."""
-        if not self.ownership.owns(job.token) or self._stopping:
+        """Queue a timer's job (:meth:`Job.flush`) behind its key's jobs: no read-ahead room,
+        no acknowledgement; the timer submits what :meth:`timer_room` allows. A job for a
+        partition in its revoke grace is dropped: its token goes stale when the grace ends."""
+        if not self.ownership.owns(job.token) or self._stopping or job.tp in self._revoking:
             return
+        self._timers.append(job)
         job.arrived = asyncio.get_running_loop().time()
         state = self._state(job.key)
         state.waiting.append(job)
         state.full.set()
+
+    def timer_room(self) -> int:
+        """How many more timer jobs may be submitted: twice ``max_in_flight`` at most, so a
+        backlog of due buffers waits in the flush clock, not as a task each. A job counts until
+        it is done or its ownership is gone (dropped, fenced, cancelled)."""
+        self._timers = [j for j in self._timers if not j.done and self.ownership.owns(j.token)]
+        return max(0, 2 * self.limits.max_in_flight - len(self._timers))
 
     def _state(self, key: bytes) -> _KeyState:
         """``key``'s state, with the task serving it started if it had none."""

@@ -45,7 +45,9 @@ def _restart(pipeline: Pipeline) -> None:
     """What a new worker does on assignment: its clock rebuilt from the tables."""
     tps = {("chat-messages", 0)}
     pipeline.clock.rebuild(
-        buffers_in(pipeline.table, pipeline.buffer_table, tps, pipeline.updater.flushing)
+        buffers_in(
+            pipeline.table.items(), pipeline.buffer_table.items(), tps, pipeline.updater.flushing
+        )
     )
 
 
