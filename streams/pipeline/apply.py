@@ -22,8 +22,8 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from schemas import ChatMessage, FieldChange, ProfileCommand, ProfileRecord
-from streams.core.codecs import decode_record
+from schemas import BufferedMessage, ChatMessage, FieldChange, ProfileCommand, ProfileRecord
+from streams.core.codecs import decode_record, encode
 from streams.core.commands import apply_command
 from streams.core.flushing import (
     FlushPolicy,
@@ -63,6 +63,10 @@ from streams.pipeline.scheduler import Release
 __all__ = ["ProfileUpdater"]
 
 logger = logging.getLogger(__name__)
+
+
+#: Bytes a produce request adds around one record (batch and record headers, with room).
+_WRITE_OVERHEAD = 1024
 
 
 def _no_slot() -> None:
@@ -255,17 +259,24 @@ class ProfileUpdater:
         if not fresh:
             return record
         spent = over_budget(record.usage, self.flushing, self.clock())
+        taken = []
         for job, message in fresh:
             if spent and len(record.buffer) >= self.flushing.max_buffered:
                 await self._refuse_over_budget(job, message, len(record.buffer))
+                continue
+            entry = entry_of(job, message, self.clock())
+            if not await self._fits(job, message, entry):
                 continue
             if not spent and splits_conversation(record.buffer, message):
                 record = await self._flusher.flush(
                     key, job, record, migration, FlushReason.NEW_CONVERSATION, _no_slot
                 )
                 migration = []
-            record = buffered(record, [entry_of(job, message, self.clock())])
-        last = fresh[-1][0]
+            record = buffered(record, [entry])
+            taken.append(job)
+        if not taken:
+            return record
+        last = taken[-1]
         reason = self._due_now(record)
         if reason is not None:
             inputs = {message.message_id: job.work.msg for job, message in fresh}
@@ -288,6 +299,24 @@ class ProfileUpdater:
             await self.publisher.publish(key, last.event, updated, event, durable=True)
         await self.buffers.durable(written)
         return updated
+
+    async def _fits(self, job: Job, message: ChatMessage, entry: BufferedMessage) -> bool:
+        """Whether ``entry`` fits one changelog write; if not, the message is dead-lettered
+        (``invalid_message``): a write the producer refuses would crash the worker at every
+        redelivery."""
+        size = len(encode(entry)) + len(job.key)
+        if size <= self.dead_letters.max_request_bytes - _WRITE_OVERHEAD:
+            return True
+        reason = (
+            f"buffered, the message with its metadata is {size} bytes: more than one changelog "
+            f"write may carry ({self.dead_letters.max_request_bytes} bytes, Faust's "
+            "producer_max_request_size, less the record's framing); send less metadata"
+        )
+        decision = DeadLetter("invalid_message", reason, user_id=message.user_id)
+        await self.dead_letters.send(
+            job.work.msg, decision, user_id=message.user_id, message_id=message.message_id
+        )
+        return False
 
     async def _refuse_over_budget(self, job: Job, message: ChatMessage, held: int) -> None:
         """Dead-letter a message its user's full buffer cannot take (over budget)."""

@@ -192,3 +192,18 @@ async def test_a_record_stamped_in_the_future_is_flushed_when_idle_by_the_worker
     pipeline.now = S + POLICY.idle_s
     await pipeline.tick()
     assert pipeline.model.calls == [["m1"]]
+
+
+async def test_a_message_too_large_for_one_changelog_write_is_dead_lettered_not_buffered() -> None:
+    pipeline = Pipeline(flushing=POLICY)
+    pipeline.now = S
+    huge = {"blob": "x" * 999_000}  # with the message's fields, over 1,000,000 bytes less framing
+    await pipeline.feed(
+        chat("m1", "hi", offset=0),
+        chat("m2", "name=Alice", offset=1, metadata=huge),
+        chat("m3", "bye", offset=2),
+    )
+    ((letter_id, reason),) = [(d["message_id"], d["reason_code"]) for d in pipeline.dlq.values]
+    assert (letter_id, reason) == ("m2", "invalid_message")
+    assert [b.message.message_id for b in pipeline.stored().buffer] == ["m1", "m3"]
+    assert all(len(v) < 1_000_000 for v in pipeline.buffer_table.values())
