@@ -14,6 +14,8 @@ __all__ = [
     "BUFFER_STORE_FORMAT",
     "BufferedMessage",
     "FieldHistory",
+    "LAST_MESSAGE_FORMAT",
+    "LastMessage",
     "ModelUsage",
     "Provenance",
     "ProfileUsage",
@@ -38,10 +40,11 @@ RECENT_IDS_KEPT = 256
 #: no usage is format 1, byte for byte what the releases before this one write and read.
 #: Format 3 adds ``usage`` (what the model cost for this profile); format 4 adds ``buffer``
 #: (messages accepted and not yet extracted); format 5 adds ``history`` and ``history_from``
-#: (each field's revisions); format 6 adds ``buffer_seq``: the buffer left the record for a
-#: table of its own (docs/state.md), and the record says where it starts. A record claims the
-#: highest format among the features it holds (``streams.core.stored.format_of``).
-RECORD_FORMAT = 6
+#: (each field's revisions); format 6 adds ``last_message`` (the newest message extracted, for
+#: an answer's freshness); format 7 adds ``buffer_seq``: the buffer left the record for a table
+#: of its own (docs/state.md), and the record says where it starts. A record claims the highest
+#: format among the features it holds (``streams.core.stored.format_of``).
+RECORD_FORMAT = 7
 
 #: The format of a tombstone (a record with ``forgotten_at``).
 TOMBSTONE_FORMAT = 2
@@ -55,8 +58,11 @@ BUFFER_FORMAT = 4
 #: The format of a record that keeps field revisions (``history``).
 REVISIONS_FORMAT = 5
 
+#: The format of a record that names the newest message extracted (``last_message``).
+LAST_MESSAGE_FORMAT = 6
+
 #: The format of a record whose buffer is in the buffer table (``buffer_seq``).
-BUFFER_STORE_FORMAT = 6
+BUFFER_STORE_FORMAT = 7
 
 #: What made a revision: an extraction's patch operation, an operator's correction, a
 #: rollback, a schema migration, or ``baseline``: the value a field held when its history began
@@ -104,6 +110,14 @@ class BufferedMessage(Produced):
     offset: int
     received: float
     origin: tuple[str, int] | None = Field(None, exclude_if=lambda v: v is None)
+
+
+class LastMessage(Produced):
+    """The newest message a profile reflects: extracted (flushed), whether or not it changed
+    anything. ``sent_at`` is the message's own time."""
+
+    message_id: str
+    sent_at: AwareDatetime
 
 
 class SetAside(Produced):
@@ -179,7 +193,7 @@ class ProfileRecord(Produced):
     usage: ProfileUsage | None = Field(None, exclude_if=lambda v: v is None)
     #: Messages accepted and waiting for their flush, oldest first; their offsets and ids are
     #: in ``applied`` and ``recent_message_ids``. Stored here by formats 4 and 5 only; from
-    #: format 6 on they live in the buffer table and are filled in when the record is loaded.
+    #: format 7 on they live in the buffer table and are filled in when the record is loaded.
     buffer: tuple[BufferedMessage, ...] = Field((), exclude_if=lambda v: not v)
     #: Per field, its revisions (format 5), at most ``PROFILE_STREAM_REVISIONS_PER_FIELD`` each;
     #: ``streams.core.history`` writes them and reads the profile as it was.
@@ -187,7 +201,10 @@ class ProfileRecord(Produced):
     #: The version the history starts at: the profile at that version is known (empty, or the
     #: ``baseline`` revisions), earlier ones are not. None: the record keeps no history.
     history_from: int | None = Field(None, ge=0, exclude_if=lambda v: v is None)
-    #: Where the buffer starts in the buffer table (format 6): the sequence number of the
-    #: oldest entry not yet flushed (docs/state.md). A stored record of format 6 never holds
+    #: The newest message extracted (format 6): what a read's freshness names. None until the
+    #: first flush, and after a forget.
+    last_message: LastMessage | None = Field(None, exclude_if=lambda v: v is None)
+    #: Where the buffer starts in the buffer table (format 7): the sequence number of the
+    #: oldest entry not yet flushed (docs/state.md). A stored record of format 7 never holds
     #: ``buffer``; in memory, ``buffer`` is the entries read from there.
     buffer_seq: int = Field(0, ge=0, exclude_if=lambda v: v == 0)

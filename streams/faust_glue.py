@@ -30,7 +30,9 @@ __all__ = [
     "actives_ready",
     "add_web_middleware",
     "consumer_lag",
+    "committed_offset",
     "create_topics_with_broker_default_replication",
+    "EndOffsets",
     "keep_fetched_events_on_resume",
     "make_event_current",
     "mounted_methods",
@@ -50,28 +52,22 @@ StartPlan = Callable[[Mapping[int, RetainedRange]], Mapping[int, int]]
 
 def tables_recovered(app: faust.App) -> bool:
     """Whether the worker finished restoring its table partitions after the last rebalance.
-
-    Internal: ``app.tables.recovery.completed`` (an ``asyncio.Event``), no public accessor.
-    """
+    Internal: ``app.tables.recovery.completed`` (an ``asyncio.Event``), no public accessor."""
     return bool(cast(Any, app.tables).recovery.completed.is_set())
 
 
 def actives_ready(app: faust.App) -> bool:
     """Whether the tables' active partitions are restored for the current assignment.
-
     Internal: ``TableManager.actives_ready``, set False when a rebalance starts and True once
-    recovery resumes the streams (``recovery.completed`` is never cleared after the first).
-    """
+    recovery resumes the streams (``recovery.completed`` is never cleared after the first)."""
     return bool(cast(Any, app.tables).actives_ready)
 
 
 def make_event_current(event: Any) -> None:
     """Make ``event`` current in this task, so a table write goes to its partition.
-
     Faust finds the partition of a table write from the task-local current event; our batches
     run in their own tasks, so they set it themselves. Internal: the ``ContextVar``
-    ``faust.streams._current_event`` (holding a weak reference), which Faust's own stream sets.
-    """
+    ``faust.streams._current_event`` (holding a weak reference: keep ``event`` alive)."""
     _current_event.set(weakref.ref(event) if event is not None else None)
 
 
@@ -97,38 +93,26 @@ class _PartitionEvent:
 
 def partition_event(tp: tuple[str, int]) -> Any:
     """An event that routes a table write to partition ``tp`` outside any input's processing
-    (a flush the timer asks for); make it current with :func:`make_event_current`.
-
-    Internal: Faust's ``Table.partition_for_key`` and the RocksDB store's ``_set`` read the
-    current event's ``message.topic`` and ``message.partition``, nothing else.
-    """
+    (a flush the timer asks for); make it current with :func:`make_event_current`. Internal:
+    Faust's ``Table.partition_for_key`` and the RocksDB store's ``_set`` read the current
+    event's ``message.topic`` and ``message.partition``, nothing else."""
     return _PartitionEvent(*tp)
 
 
-def partition_items(
-    table: faust.Table[bytes, bytes], partition: int
-) -> Iterator[tuple[bytes, bytes]]:
-    """The keys and values this worker stores for ``table``'s partition ``partition``, read
-    lazily, so a caller can read them in chunks and yield to the loop in between (``items()``
-    walks every active partition at once).
-
-    Internal: the RocksDB store's ``_dbs`` (partition number to its open database) and
-    ``_visible_items(db)``, what ``items()`` reads one database at a time. A store without
-    them (``memory://``) keeps no partitions apart: all its items are returned.
-    """
+def partition_items(table: faust.Table[bytes, bytes], p: int) -> Iterator[tuple[bytes, bytes]]:
+    """What this worker stores for ``table``'s partition ``p``, read lazily (``items()`` walks
+    every active partition at once). Internal: the RocksDB store's ``_dbs`` (partition to open
+    database) and ``_visible_items(db)``; a store without them (``memory://``) gives all."""
     store = cast(Any, table).data
-    dbs = getattr(store, "_dbs", None)
-    if dbs is None:
+    if not hasattr(store, "_dbs"):
         return iter(table.items())
-    db = dbs.get(partition)
-    return iter(()) if db is None else cast(Iterator[tuple[bytes, bytes]], store._visible_items(db))  # noqa: SLF001
+    db = store._dbs.get(p)  # noqa: SLF001 - no public API
+    return iter(()) if db is None else cast(Iterator[Any], store._visible_items(db))  # noqa: SLF001
 
 
 def consumer_lag(app: faust.App, topic: str) -> float:
     """Input events not yet committed, summed over this worker's partitions of ``topic``.
-
-    Internal: ``Consumer._committed_offset`` (the last committed offset per partition).
-    """
+    Internal: ``Consumer._committed_offset`` (the last committed offset per partition)."""
     consumer = cast(Any, app.consumer)
     lag = 0
     for tp in consumer.assignment():
@@ -139,11 +123,50 @@ def consumer_lag(app: faust.App, topic: str) -> float:
     return float(lag)
 
 
-class ProfileTable(faust.Table[bytes, bytes]):
-    """A table that can wait for the changelog write of one key, not for every pending send.
+def committed_offset(app: faust.App, tp: tuple[str, int]) -> int | None:
+    """The next offset of ``tp`` to read, as committed (``Consumer._committed_offset``)."""
+    offset = cast(Any, app.consumer)._committed_offset.get(TP(*tp))  # noqa: SLF001
+    return int(offset) if offset is not None else None
 
-    A batch makes its version durable before announcing it; flushing the whole producer for
-    that was too costly in CPU under load (see ``bench/README.md``).
+
+class EndOffsets:
+    """A partition's end offset, asked of the broker now on connections of its own (Faust's
+    ``Consumer.highwaters`` waits behind the fetch long poll, 0.5-1.5 s). Internal: Faust's
+    ``credentials_to_aiokafka_auth`` and ``server_list``, which build its own consumer."""
+
+    def __init__(self, app: faust.App) -> None:
+        self.app = app
+        self._consumer: AIOKafkaConsumer | None = None
+        self._starting = asyncio.Lock()
+
+    async def __call__(self, tp: tuple[str, int]) -> int:
+        """The offset after the last record of ``tp`` now."""
+        async with self._starting:
+            self._consumer = self._consumer or await self._start()
+        partition = TopicPartition(*tp)
+        return int((await self._consumer.end_offsets([partition]))[partition])
+
+    async def close(self) -> None:
+        """Stop the consumer, if it was started."""
+        if self._consumer:
+            await self._consumer.stop()
+
+    async def _start(self) -> AIOKafkaConsumer:
+        conf, transport = self.app.conf, cast(Any, self.app).transport
+        credentials = conf.broker_credentials, conf.ssl_context
+        auth = faust_aiokafka.credentials_to_aiokafka_auth(*credentials)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=faust_aiokafka.server_list(transport.url, transport.default_port),
+            client_id=f"{conf.broker_client_id}-end-offsets",  # no group: it commits nothing
+            **auth,
+        )
+        await consumer.start()
+        return consumer
+
+
+class ProfileTable(faust.Table[bytes, bytes]):
+    """A table that can wait for the changelog write of one key, not for every pending send
+    (flushing the whole producer for that was too costly in CPU: ``bench/README.md``).
 
     Internal: overrides ``Table.send_changelog(partition, key, value, ...)``, which Faust calls
     positionally from ``on_key_set`` / ``on_key_del`` and which returns the send's future.
@@ -174,21 +197,17 @@ class ProfileTable(faust.Table[bytes, bytes]):
 
 def add_web_middleware(app: faust.App, middleware: Any) -> None:
     """Run ``middleware`` (an aiohttp middleware) around every request to ``app``'s web server.
-
     Driver-specific: Faust's web API has no middleware hook; its aiohttp driver exposes the
     ``aiohttp.web.Application`` as ``app.web.web_app``. Call before the worker starts: aiohttp
-    freezes the middleware list when the server starts.
-    """
+    freezes the middleware list when the server starts."""
     cast(Any, app.web).web_app.middlewares.append(middleware)
 
 
 def mounted_methods(view: type[faust.web.View]) -> frozenset[str]:
     """The HTTP methods Faust mounts ``view`` under: HEAD (answered by GET) and each method
-    the view defines over Faust's ``View``.
-
-    Faust decides this in ``View.get_methods``, on an instance; a view is built without its
-    app and web server to ask it (Faust's ``View.__init__`` only stores them).
-    """
+    the view defines over Faust's ``View``. Faust decides this in ``View.get_methods``, on an
+    instance; a view is built without its app and web server to ask it (Faust's
+    ``View.__init__`` only stores them)."""
     return frozenset(view(cast(Any, None), cast(Any, None)).get_methods())
 
 

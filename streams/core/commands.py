@@ -16,7 +16,11 @@ from streams.core.profile_schema import ProfileSchema
 from streams.core.records import applied_before, forgotten, next_version
 from streams.errors import InvalidEvent
 
-__all__ = ["Outcome", "apply_command"]
+__all__ = ["SIGNED_KEY", "Outcome", "apply_command"]
+
+#: The entry of a record's ``applied`` that holds when the last command applied to the subject
+#: was signed (ms since the epoch): a command signed at or before it is a replay, or late.
+SIGNED_KEY = "commands:signed_ms"
 
 
 @dataclass(frozen=True)
@@ -39,25 +43,26 @@ def apply_command(
     exists: bool,
     migration: Sequence[FieldChange] = (),
     trail: Trail | None = None,
+    signed_ms: int | None = None,
 ) -> Outcome | None:
     """The outcome of ``command`` on ``record`` (None: nothing to do, the profile is absent).
 
-    ``exists``: the table holds a record for the subject (or a buffer). A tombstone (a forgotten
-    user) counts as absent: forgetting, migrating or reverting it does nothing, except that a
-    forget drops the buffer a tombstone holds. ``trail``: the revisions to
-    keep and where the command's record sits (``streams.core.history``).
+    ``exists``: the table holds a record (or a buffer) for the subject. A tombstone counts as
+    absent, unless it holds a buffer and the command is a forget (:func:`_live`). ``trail``: the
+    revisions to keep and where the command's record sits (``streams.core.history``).
+    ``signed_ms``: when the command was signed; the record keeps the latest (:data:`SIGNED_KEY`).
 
     Raises:
         InvalidEvent: a correction names unknown fields or values the schema refuses; a revert
-            names a version or values the profile's history does not hold.
+            names a version or values the profile's history does not hold; the command was
+            signed at or before the last command applied to the subject (a replay).
     """
     if applied_before(record, source, offset, command.command_id):
         return None  # redelivered: a forget replayed after a new profile began must not end it
-    # A tombstone holding a buffer (forgotten, then chatted again) is forgotten again: its
-    # messages were sent before this forget and must never become a profile.
-    live = record.forgotten_at is None or (command.type == "forget" and bool(record.buffer))
-    if command.type != "correct" and not (exists and live):
+    _refuse_replay(command, record, signed_ms)
+    if command.type != "correct" and not (exists and _live(command, record)):
         return None  # forgetting or migrating never creates a profile
+    record = _stamped(record, signed_ms)
     if command.type == "forget":
         # No profile data, no provenance: only the version and what was applied are kept.
         tombstone, deleted = forgotten(
@@ -88,6 +93,32 @@ def apply_command(
         trail=trail,
     )
     return Outcome(updated, event)
+
+
+def _live(command: ProfileCommand, record: ProfileRecord) -> bool:
+    """Whether ``command`` finds a profile to act on: not a tombstone, except that a tombstone
+    holding a buffer (forgotten, then chatted again) is forgotten again: its messages were sent
+    before this forget and must never become a profile."""
+    return record.forgotten_at is None or (command.type == "forget" and bool(record.buffer))
+
+
+def _stamped(record: ProfileRecord, signed_ms: int | None) -> ProfileRecord:
+    """``record`` remembering when the command applied to it was signed; ``applied`` is kept
+    through the tombstone and the next version."""
+    if signed_ms is None:
+        return record
+    return record.model_copy(update={"applied": {**record.applied, SIGNED_KEY: signed_ms}})
+
+
+def _refuse_replay(command: ProfileCommand, record: ProfileRecord, signed_ms: int | None) -> None:
+    if signed_ms is not None and signed_ms <= record.applied.get(SIGNED_KEY, -1):
+        # Its id may have left the recent ids, so only its signing time tells a replay.
+        raise InvalidEvent(
+            "invalid_command",
+            "the command was signed at or before the last command applied to this subject: a "
+            "copy produced again, or its signer's clock is behind; send it again",
+            user_id=command.user_id,
+        )
 
 
 def _correction(

@@ -122,13 +122,15 @@ def next_version(
     spent: ModelUsage | None = None,
     sources: Sequence[str] | None = None,
     trail: Trail | None = None,
+    charged_at: datetime | None = None,
 ) -> tuple[ProfileRecord, ProfileEvent | None]:
     """The record after a batch, and the event to emit (None when the profile did not change).
 
     Offsets and message ids are remembered even when nothing changed, so a replay of the batch
     is skipped without asking the model again; so is what the batch cost (``spent``), charged
-    to the record's usage on the day of ``at``. ``migration`` lists the changes a schema
-    migration made to ``record`` before the batch; they lead the event's changes. ``sources``
+    to the record's usage on the day of ``charged_at`` (else ``at``). ``migration`` lists the
+    changes a schema migration made to ``record`` before the batch; they lead the event's
+    changes. ``sources``
     are the messages the event names (default ``message_ids``; a flush names the buffered
     messages, remembered when they were buffered). With a ``trail``, each change's evidence
     names its input record's topic, partition and offset, and a new version adds its changes to
@@ -136,7 +138,7 @@ def next_version(
     """
     update = _remember(record, offsets, message_ids)
     if spent is not None:
-        update["usage"] = charge(record.usage, spent, at)
+        update["usage"] = charge(record.usage, spent, charged_at or at)
     lock_changed = locked is not None and locked != record.locked
     if locked is not None:
         update["locked"] = locked
@@ -173,7 +175,7 @@ def buffered(record: ProfileRecord, entries: Sequence[BufferedMessage]) -> Profi
 
 def restored(record: ProfileRecord, entries: Sequence[BufferedMessage]) -> ProfileRecord:
     """``record`` as loaded with its buffer read from the buffer table: ``entries`` join its
-    buffer (after those a record of format 4 or 5 holds itself, not repeating them), and what
+    buffer (after those a record of formats 4 to 6 holds itself, not repeating them), and what
     they stand for is remembered as when they were buffered: the stored record is not rewritten
     per buffered message, its entries carry their share of the bookkeeping. Ids the record
     already remembers are not repeated."""
@@ -279,5 +281,6 @@ def settled(record: ProfileRecord) -> ProfileRecord:
             "buffer": (),
             "history": {},
             "history_from": None,
+            "last_message": None,
         }
     return record.model_copy(update=update)

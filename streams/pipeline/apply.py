@@ -17,13 +17,14 @@ failure to send the dead letters, leaves the batch unacknowledged and reaches th
 ``on_fatal``, with a note naming the batch's inputs.
 """
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from schemas import BufferedMessage, ChatMessage, FieldChange, ProfileCommand, ProfileRecord
-from streams.core.codecs import decode_record, encode
+from streams.core.codecs import decode_record
 from streams.core.commands import apply_command
 from streams.core.flushing import (
     FlushPolicy,
@@ -37,7 +38,6 @@ from streams.core.flushing import (
 from streams.core.history import Source, Trail
 from streams.core.kinds import Kind
 from streams.core.migration import migrate
-from streams.core.origin import origin_of
 from streams.core.profile_schema import ProfileSchema
 from streams.core.records import (
     applied_before,
@@ -48,10 +48,11 @@ from streams.core.records import (
     restored,
     source_key,
 )
+from streams.core.signing import signed_at_ms
 from streams.extract.base import Extractor
 from streams.metrics import BUDGET_DEFERRALS
 from streams.pipeline.buffer_store import BufferStore
-from streams.pipeline.buffering import entry_of
+from streams.pipeline.buffering import entry_of, oversized
 from streams.pipeline.dead_letters import DeadLetters
 from streams.pipeline.flush import Flusher, newest
 from streams.pipeline.job import Job, TopicPartition
@@ -63,10 +64,6 @@ from streams.pipeline.scheduler import Release
 __all__ = ["ProfileUpdater"]
 
 logger = logging.getLogger(__name__)
-
-
-#: Bytes a produce request adds around one record (batch and record headers, with room).
-_WRITE_OVERHEAD = 1024
 
 
 def _no_slot() -> None:
@@ -110,6 +107,7 @@ class ProfileUpdater:
             self.flushing,
             self.buffers,
             revisions_per_field=self.revisions_per_field,
+            clock=self.clock,
         )
 
     @property
@@ -168,7 +166,7 @@ class ProfileUpdater:
             self.buffers.clear(key, first.event, record.buffer_seq)
         record, migration = migrate(record, self.schema)
         if first.timer:
-            reason = self._due_now(record)
+            reason = self._due_now(record, forced=first.forced)
             if reason is not None:
                 record = await self._flusher.flush(key, first, record, migration, reason, release)
         elif isinstance(command := first.work.body, ProfileCommand):
@@ -177,9 +175,12 @@ class ProfileUpdater:
             record = await self._apply_messages(key, jobs, record, migration, release)
         self.on_buffer(key, first.tp, self._due(record))
 
-    def _due_now(self, record: ProfileRecord) -> FlushReason | None:
-        """Why the buffer must be flushed now, unless the user's daily budget is spent."""
+    def _due_now(self, record: ProfileRecord, *, forced: bool = False) -> FlushReason | None:
+        """Why the buffer must be flushed now (``forced``: a reader's refresh asks, and there
+        is a buffer), unless the user's daily budget is spent."""
         reason = reason_after(record.buffer, self.flushing, self.clock())
+        if forced and record.buffer:
+            reason = FlushReason.REFRESH
         if reason is not None and over_budget(record.usage, self.flushing, self.clock()):
             BUDGET_DEFERRALS.inc()
             logger.info(
@@ -222,19 +223,22 @@ class ProfileUpdater:
     async def _load(self, key: bytes, handle: EventHandle | None) -> ProfileRecord:
         """The subject's record with its buffer read from the buffer table (a record of the
         single-record release is converted first: docs/state.md)."""
+        record = self._stored(key)
+        if record.buffer:
+            record = await self._convert(key, handle, record)
+        return restored(record, self.buffers.entries(key, record.buffer_seq))
+
+    def _stored(self, key: bytes) -> ProfileRecord:
+        """The subject's record as the table holds it (a new one if none)."""
         raw = self.table.get(key)
         if raw is None:
-            record = new_record(key.decode(), self.schema.schema_id, self.kind.name)
-        else:
-            record = decode_record(raw)
-            if record.buffer:
-                record = await self._convert(key, handle, record)
-        return restored(record, self.buffers.entries(key, record.buffer_seq))
+            return new_record(key.decode(), self.schema.schema_id, self.kind.name)
+        return decode_record(raw)
 
     async def _convert(
         self, key: bytes, handle: EventHandle | None, record: ProfileRecord
     ) -> ProfileRecord:
-        """Move the buffer a record of format 4 or 5 holds into the buffer table: the entries
+        """Move the buffer a record of formats 4 to 6 holds into the buffer table: the entries
         first (durable), then the record without them. Both writes are the same again if the
         worker dies in between, so a crash converts again on the next touch, losing nothing."""
         written = self.buffers.write(key, handle, record, stored=0)
@@ -282,41 +286,37 @@ class ProfileUpdater:
             inputs = {message.message_id: job.work.msg for job, message in fresh}
             return await self._flusher.flush(key, last, record, migration, reason, release, inputs)
         release()
-        updated, event = next_version(
-            record,
-            None,
+        version = functools.partial(
+            next_version,
             offsets={},
             message_ids=[],
             at=newest(record),
-            migration=migration,
             trail=Trail(self.revisions_per_field),
         )
+        updated, event = version(record, None, migration=migration)
         # Only the new entries are written; the record only when it changed (a migration) or
-        # is new. Durable before the inputs are acknowledged: from here on only the buffer has
-        # them.
+        # is new, and as stored, without what this buffer's entries stand for: were its write
+        # durable and theirs not, a redelivery would be skipped as applied, and a read would
+        # take a buffered message for an extracted one. Durable before the inputs are
+        # acknowledged: from here on only the buffer has them.
         written = self.buffers.write(key, last.event, updated)
         if event is not None or key not in self.table:
-            await self.publisher.publish(key, last.event, updated, event, durable=True)
+            stored, changes = migrate(self._stored(key), self.schema)
+            await self.publisher.publish(
+                key, last.event, *version(stored, None, migration=changes), durable=True
+            )
         await self.buffers.durable(written)
         return updated
 
     async def _fits(self, job: Job, message: ChatMessage, entry: BufferedMessage) -> bool:
-        """Whether ``entry`` fits one changelog write; if not, the message is dead-lettered
-        (``invalid_message``): a write the producer refuses would crash the worker at every
-        redelivery."""
-        size = len(encode(entry)) + len(job.key)
-        if size <= self.dead_letters.max_request_bytes - _WRITE_OVERHEAD:
-            return True
-        reason = (
-            f"buffered, the message with its metadata is {size} bytes: more than one changelog "
-            f"write may carry ({self.dead_letters.max_request_bytes} bytes, Faust's "
-            "producer_max_request_size, less the record's framing); send less metadata"
-        )
-        decision = DeadLetter("invalid_message", reason, user_id=message.user_id)
-        await self.dead_letters.send(
-            job.work.msg, decision, user_id=message.user_id, message_id=message.message_id
-        )
-        return False
+        """Whether ``entry`` fits one changelog write; if not, the message is dead-lettered: a
+        write the producer refuses would crash the worker at every redelivery."""
+        decision = oversized(entry, job.key, self.dead_letters.max_request_bytes)
+        if decision is not None:
+            await self.dead_letters.send(
+                job.work.msg, decision, user_id=message.user_id, message_id=message.message_id
+            )
+        return decision is None
 
     async def _refuse_over_budget(self, job: Job, message: ChatMessage, held: int) -> None:
         """Dead-letter a message its user's full buffer cannot take (over budget)."""
@@ -346,6 +346,7 @@ class ProfileUpdater:
                 offset=job.offset,
                 exists=job.key in self.table or bool(record.buffer),
                 migration=migration,
+                signed_ms=signed_at_ms(job.work.msg.headers),
                 trail=Trail(
                     self.revisions_per_field, {command.command_id: Source(*job.tp, job.offset)}
                 ),
@@ -381,7 +382,7 @@ def _not_applied(record: ProfileRecord, jobs: list[Job]) -> list[tuple[Job, Chat
             source_key(*job.tp),
             job.offset,
             message.message_id,
-            origin_of(job.work.msg.headers),
+            job.work.origin,
         ):
             fresh.append((job, message))
     return fresh

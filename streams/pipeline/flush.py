@@ -8,12 +8,14 @@ dead-letter topic are applied.
 """
 
 import logging
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from schemas import BufferedMessage, ChatMessage, FieldChange, ModelUsage, ProfileRecord
 from streams.core.flushing import FlushPolicy, FlushReason
+from streams.core.freshness import reflecting
 from streams.core.history import Source, Trail
 from streams.core.kinds import Kind
 from streams.core.merge import MergeResult, merge
@@ -49,6 +51,8 @@ class Flusher:
     buffers: BufferStore
     #: Revisions kept per field (PROFILE_STREAM_REVISIONS_PER_FIELD; 0: none).
     revisions_per_field: int = 0
+    #: The worker's clock (seconds): the day a flush's model calls are charged to.
+    clock: Callable[[], float] = time.time
 
     async def flush(
         self,
@@ -66,6 +70,7 @@ class Flusher:
         entries = record.buffer
         messages = [entry.message for entry in entries]
         emptied = self.buffers.emptied(key, record)
+        extracted = True
         check_owned("a model call")  # a partition gone: no call, no dead letters for it
         try:
             result, spent = await self._extract_chunks(emptied, messages)
@@ -77,7 +82,7 @@ class Flusher:
             EXTRACTIONS.labels("failed").inc()
             await self.dead_letter(key, entries, decision, inputs)
             emptied = dead_lettered(emptied, [m.message_id for m in messages])
-            result, spent = None, ModelUsage()
+            result, spent, extracted = None, ModelUsage(), False
         release()  # the model is done with this batch; writing results needs no slot
         updated, event = next_version(
             emptied,
@@ -89,7 +94,12 @@ class Flusher:
             spent=spent,
             sources=[m.message_id for m in messages],
             trail=self._trail(entries),
+            # The day the model was paid, the day the budget is checked against: an old
+            # sent_at (a client's clock, a backlog) would charge a day no check looks at.
+            charged_at=datetime.fromtimestamp(self.clock(), UTC),
         )
+        if extracted:  # what a read's freshness names, and a wait for a message looks for
+            updated = reflecting(updated, record)
         # Durable before the entries go (with an event it is anyway: announced only once durable).
         await self.publisher.publish(key, job.event, updated, event, durable=True)
         self.buffers.clear(key, job.event, updated.buffer_seq)

@@ -24,7 +24,7 @@ __all__ = ["BufferScan", "FlushClock", "buffers_in"]
 
 logger = logging.getLogger(__name__)
 
-# In the bytes of every record of format 4 or 5 with a buffer (an empty one is left out): most
+# In the bytes of every record of formats 4 to 6 with a buffer (an empty one is left out): most
 # records are skipped without being decoded.
 _HAS_BUFFER = b'"buffer":['
 # Heap entries per live subject (plus a constant) beyond which stale ones are dropped.
@@ -49,7 +49,7 @@ class BufferScan:
     partition in chunks); :meth:`found` says when each is due.
 
     Entries of the buffer table are read for ``source`` and ``received`` only, not decoded as
-    messages; records of the single-record release (format 4, 5) for their buffer. One that
+    messages; records of the single-record release (formats 4 to 6) for their buffer. One that
     cannot be read is left out, its key logged (never its value) and kept in ``skipped``; the
     others are found all the same.
     """
@@ -79,7 +79,7 @@ class BufferScan:
             ends.last_seq, ends.last = seq, received
 
     def record(self, key: bytes, raw: bytes) -> None:
-        """One item of the profile table: a buffer inside it is found (format 4, 5)."""
+        """One item of the profile table: a buffer inside it is found (formats 4 to 6)."""
         if _HAS_BUFFER not in raw:
             return
         try:
@@ -105,7 +105,7 @@ class BufferScan:
 
     @property
     def embedded(self) -> int:
-        """How many buffers were found inside profile records (format 4, 5)."""
+        """How many buffers were found inside profile records (formats 4 to 6)."""
         return len(self._embedded)
 
     def _skip(self, key: bytes) -> None:

@@ -115,8 +115,7 @@ class KeyedScheduler:
         self._held_bytes = 0
         self._revoking: set[TopicPartition] = set()
         self._fenced = 0
-        #: Timer jobs submitted and not finished yet (pruned in :meth:`timer_room`).
-        self._timers: list[Job] = []
+        self._timers: list[Job] = []  # submitted, maybe not finished (see timer_room)
         #: This worker's ownership of the partitions it reads; jobs carry its tokens.
         self.ownership = Ownership()
         self.counters = _Counters()
@@ -133,22 +132,21 @@ class KeyedScheduler:
         if len(state.waiting) >= self.limits.max_batch or not job.coalesce:
             state.full.set()
 
-    def submit_timer(self, job: Job) -> None:
-        """Queue a timer's job (:meth:`Job.flush`) behind its key's jobs: no read-ahead room,
-        no acknowledgement; the timer submits what :meth:`timer_room` allows. A job for a
-        partition in its revoke grace is dropped: its token goes stale when the grace ends."""
+    def submit_timer(self, job: Job) -> bool:
+        """Queue a timer's job (:meth:`Job.flush`) behind its key's jobs (no read-ahead, no
+        ack; see :meth:`timer_room`). False when its partition is not this worker's or is in
+        its revoke grace (the token goes stale after it), or on stop."""
         if not self.ownership.owns(job.token) or self._stopping or job.tp in self._revoking:
-            return
+            return False
         self._timers.append(job)
         job.arrived = asyncio.get_running_loop().time()
         state = self._state(job.key)
         state.waiting.append(job)
         state.full.set()
+        return True
 
     def timer_room(self) -> int:
-        """How many more timer jobs may be submitted: twice ``max_in_flight`` at most, so a
-        backlog of due buffers waits in the flush clock, not as a task each. A job counts until
-        it is done or its ownership is gone (dropped, fenced, cancelled)."""
+        """Timer jobs the timer may submit now: 2 x ``max_in_flight`` outstanding at most."""
         self._timers = [j for j in self._timers if not j.done and self.ownership.owns(j.token)]
         return max(0, 2 * self.limits.max_in_flight - len(self._timers))
 
@@ -379,6 +377,8 @@ class KeyedScheduler:
 
     def _finish(self, job: Job) -> None:
         job.done = True
+        if job.on_done is not None:
+            job.on_done()
         if job.timer:
             return  # nothing read, nothing to acknowledge
         if job.tp in self._revoking or job.tp not in self._order:

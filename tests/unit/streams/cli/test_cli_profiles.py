@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 import streams.client
 from streams.cli import main
-from streams.cli.profiles import assignment
+from streams.cli.profiles import _operations, _print_profile, assignment
 
 
 @pytest.fixture
@@ -180,3 +180,33 @@ def test_every_command_that_prints_data_takes_json() -> None:
         if not any("--json" in p.opts for p in command.params if isinstance(p, click.Option))
     }
     assert without == NO_JSON
+
+
+def test_a_field_set_more_than_once_is_one_set_of_all_its_values() -> None:
+    ops = _operations(
+        ("languages=English", "name=Ann", "languages=Basque"), ("note",), ("topics=x",), ()
+    )
+    assert ops == [
+        {"field": "languages", "op": "set", "value": ["English", "Basque"]},
+        {"field": "name", "op": "set", "value": "Ann"},
+        {"field": "topics", "op": "add", "value": "x"},
+        {"field": "note", "op": "unset"},
+    ]
+
+
+def test_get_says_when_messages_wait_in_the_buffer(capsys: pytest.CaptureFixture[str]) -> None:
+    body = {
+        "user_id": "alice",
+        "version": 1,
+        "schema": "UserProfile/v1",
+        "profile": {"name": "Alice"},
+        "locked": [],
+        "freshness": {"buffered_messages": 2, "last_message_id": "m1", "last_message_at": None},
+    }
+    _print_profile(body)
+    assert (
+        "  buffered: 2 messages not extracted yet (POST .../refresh: now)"
+        in capsys.readouterr().out
+    )
+    _print_profile(body | {"freshness": {"buffered_messages": 0}})
+    assert "buffered" not in capsys.readouterr().out
