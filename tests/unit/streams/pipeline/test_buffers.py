@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+from streams.core.codecs import decode_record
 from streams.core.flushing import FlushPolicy
 from tests.unit.helpers import T0
 
@@ -222,3 +223,16 @@ async def test_a_message_too_large_for_one_changelog_write_is_dead_lettered_not_
     assert (letter_id, reason) == ("m2", "invalid_message")
     assert [b.message.message_id for b in pipeline.stored().buffer] == ["m1", "m3"]
     assert all(len(v) < 1_000_000 for v in pipeline.buffer_table.values())
+
+
+async def test_a_new_users_record_never_claims_a_buffered_message_its_entry_may_not_hold() -> None:
+    # The record and the entry go to two changelogs: were the record durable and the entry
+    # not (a crash), a redelivered message must be buffered again, not skipped as applied.
+    pipeline = Pipeline(flushing=POLICY)
+    pipeline.now = S
+    message = chat("m1", "name=Alice", offset=0)
+    await pipeline.feed(message)
+    assert "m1" not in decode_record(pipeline.table[b"alice"]).recent_message_ids
+    pipeline.buffer_table.clear()  # the entry's write lost, the record's kept
+    await pipeline.feed(message)  # redelivered: its offset was never committed
+    assert [b.message.message_id for b in pipeline.stored().buffer] == ["m1"]
