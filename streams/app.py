@@ -93,7 +93,8 @@ def create_worker(settings: Settings) -> faust.App:
     app.on_partitions_revoked.connect(_on_revoked(app, lanes, settings.revoke_grace_s, fresh))
     app.on_partitions_assigned.connect(_on_assigned(lanes, fresh))
     tables = {lane.kind.name: (lane.kind, lane.table) for lane in lanes}
-    register_views(app, tables, topics.chat, settings, fresh=fresh)
+    buffers = {lane.kind.name: lane.buffers for lane in lanes}
+    register_views(app, tables, topics.chat, settings, fresh=fresh, buffers=buffers)
     return app
 
 

@@ -20,9 +20,9 @@ import time
 from collections.abc import Callable, Iterator, Set
 from dataclasses import dataclass, field
 
+from streams.core.buffer_layout import LEGACY_SCANNED
 from streams.core.flushing import FlushPolicy
 from streams.faust_glue import ProfileTable, make_event_current, partition_event, partition_items
-from streams.pipeline.buffer_store import LEGACY_SCANNED
 from streams.pipeline.flush_clock import BufferScan, FlushClock
 from streams.pipeline.job import Job
 from streams.pipeline.ownership import TopicPartition

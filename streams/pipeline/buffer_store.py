@@ -12,36 +12,23 @@ oldest first, so what a crash leaves behind is one contiguous run right below ``
 which the next flush or forget deletes (:meth:`BufferStore.clear`).
 """
 
-from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 
 from schemas import BufferedMessage, ProfileRecord
+from streams.core.buffer_layout import (
+    LEGACY_SCANNED,
+    SEPARATOR,
+    entries_of,
+    entry_key,
+    run_of,
+    subject_of,
+)
 from streams.core.codecs import encode
 from streams.core.records import unbuffered
 from streams.pipeline.ownership import check_owned
 from streams.pipeline.ports import EventHandle
 
 __all__ = ["BufferStore", "LEGACY_SCANNED", "SEPARATOR", "entry_key", "subject_of"]
-
-#: Between a subject's key and an entry's sequence number (a control character: no user id of
-#: a chat app holds it, and the last one in a key is the separator anyway).
-SEPARATOR = b"\x1f"
-
-
-#: A key of its own in each partition of the buffer table: that partition's profile records
-#: hold no buffer of the single-record release any more (docs/state.md), so the flush clock's
-#: rebuild reads the buffer table alone.
-LEGACY_SCANNED = SEPARATOR + b"single-record buffers read"
-
-
-def entry_key(key: bytes, seq: int) -> bytes:
-    """The buffer table's key of ``key``'s entry number ``seq``."""
-    return key + SEPARATOR + str(seq).encode("ascii")
-
-
-def subject_of(entry: bytes) -> tuple[bytes, int]:
-    """The subject's key and the sequence number of a buffer table key."""
-    key, _, seq = entry.rpartition(SEPARATOR)
-    return key, int(seq)
 
 
 def _no_event_to_make_current(event: EventHandle | None) -> None:
@@ -68,11 +55,11 @@ class BufferStore:
 
     def entries(self, key: bytes, start: int) -> list[BufferedMessage]:
         """``key``'s buffer: its entries from ``start`` to the first missing one."""
-        return [BufferedMessage.model_validate_json(raw) for raw in self._run(key, start)]
+        return entries_of(self.table, key, start)
 
     def count(self, key: bytes, start: int) -> int:
         """How many entries ``key``'s buffer holds from ``start`` on."""
-        return sum(1 for _ in self._run(key, start))
+        return sum(1 for _ in run_of(self.table, key, start))
 
     def emptied(self, key: bytes, record: ProfileRecord) -> ProfileRecord:
         """``record`` with its buffer emptied and ``buffer_seq`` past every entry the table holds
@@ -113,12 +100,6 @@ class BufferStore:
             self._make_event_current(handle)
             del self.table[entry_key(key, seq)]
         return below - low
-
-    def _run(self, key: bytes, start: int) -> Iterator[bytes]:
-        seq = start
-        while (raw := self.table.get(entry_key(key, seq))) is not None:
-            yield raw
-            seq += 1
 
     def _set(self, entry: bytes, handle: EventHandle | None, value: bytes) -> bytes:
         check_owned("a store")

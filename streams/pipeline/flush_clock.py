@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 import orjson
 from pydantic import ValidationError
 
+from streams.core.buffer_layout import LEGACY_SCANNED, subject_of
 from streams.core.codecs import decode_record
 from streams.core.flushing import FlushPolicy, due_at
-from streams.pipeline.buffer_store import LEGACY_SCANNED, subject_of
 from streams.pipeline.ownership import TopicPartition
 
 __all__ = ["BufferScan", "FlushClock", "buffers_in"]
