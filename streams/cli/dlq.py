@@ -14,7 +14,8 @@ from pydantic import ValidationError
 from schemas import DeadLetter, DeadLetterReason
 from streams.cli.progress import Progress
 from streams.cli.support import echo_json, load, run
-from streams.client.kafka_io import OutRecord, produce, read_to_end
+from streams.client.kafka_io import OutRecord, read_to_end
+from streams.client.producer import produce
 from streams.core.codecs import COMMAND_HEADER
 from streams.core.origin import without_origin
 from streams.core.signing import KEYS_SETTING, CommandSigning, resign, verify

@@ -10,7 +10,8 @@ import orjson
 from schemas import ProfileCommand
 from streams.cli.progress import Progress
 from streams.cli.support import echo_json, load, run
-from streams.client.kafka_io import OutRecord, produce, read_to_end
+from streams.client.kafka_io import OutRecord, read_to_end
+from streams.client.producer import produce
 from streams.core.codecs import encode
 from streams.core.kinds import Kind, load_kinds
 from streams.core.signing import KEYS_SETTING, command_headers

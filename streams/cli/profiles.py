@@ -15,7 +15,7 @@ import orjson
 
 from streams.cli.support import admin_token, echo_json, load, read_token, run, worker_url
 from streams.core.past import parse_time
-from streams.errors import ProfileNotFound, Refused, ServiceError, ServiceTimeout
+from streams.errors import Refused, WorkerUnreachable
 from streams.settings import Settings
 
 __all__ = ["assignment", "correct", "field_history", "flush", "forget", "get", "revert"]
@@ -51,11 +51,9 @@ async def _ask(call: Awaitable[_T], base: str, url: str | None, need: _Need) -> 
         hint = _REFUSALS.get((exc.status, need))
         if hint is None:
             raise
-        raise ServiceError(f"the worker at {base} {hint}") from None
-    except (ServiceTimeout, ProfileNotFound):
-        raise
-    except ServiceError as exc:
-        raise ServiceError(f"{exc} ({_where(url)})") from None
+        raise Refused(f"the worker at {base} {hint}", status=exc.status) from None
+    except WorkerUnreachable as exc:
+        raise WorkerUnreachable(f"{exc} ({_where(url)})") from None
 
 
 def _as_of(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:

@@ -41,14 +41,14 @@ def test_get_with_no_worker_listening_says_so_in_one_line_at_once(
     started = time.monotonic()
     result = runner.invoke(main, ["get", "alice"])
     assert time.monotonic() - started < 2
-    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.exit_code == 5 and "Traceback" not in result.output
     (line,) = result.output.strip().splitlines()
     assert f"cannot connect to http://127.0.0.1:{closed_port}/profiles/alice" in line
     assert "PROFILE_STREAM_WEB_HOST" in line and "PROFILE_STREAM_WEB_PORT" in line
     assert "--url" in line
 
     by_url = runner.invoke(main, ["get", "alice", "--url", f"http://127.0.0.1:{closed_port}"])
-    assert by_url.exit_code == 1 and "check --url" in by_url.output
+    assert by_url.exit_code == 5 and "check --url" in by_url.output
 
 
 def test_get_from_a_worker_that_hangs_says_so_in_one_line(
@@ -57,7 +57,7 @@ def test_get_from_a_worker_that_hangs_says_so_in_one_line(
     quick = functools.partial(streams.client.get_profile, timeout_s=0.3)
     monkeypatch.setattr(streams.client, "get_profile", quick)
     result = runner.invoke(main, ["get", "a/b?c", "--url", f"http://127.0.0.1:{hanging_port}"])
-    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.exit_code == 5 and "Traceback" not in result.output
     (line,) = result.output.strip().splitlines()
     assert line == (
         f"Error: http://127.0.0.1:{hanging_port}/profiles/a%2Fb%3Fc accepted the connection but "
@@ -106,7 +106,7 @@ def test_every_worker_command_says_in_one_line_within_2s_that_none_answers(
     started = time.monotonic()
     result = runner.invoke(main, args)
     assert time.monotonic() - started < 2
-    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.exit_code == 5 and "Traceback" not in result.output
     (line,) = result.output.strip().splitlines()
     assert line.startswith(f"Error: cannot connect to http://127.0.0.1:{port}/profiles/alice")
     reason = "connection refused" if port_kind == "closed" else "no connection within 1.2s"
