@@ -26,6 +26,7 @@ from .patch import Op, PatchOperation, PatchValue, ProfilePatch
 from .profile import ProfileModel, UserProfile
 from .record import (
     BUFFER_FORMAT,
+    BUFFER_STORE_FORMAT,
     LAST_MESSAGE_FORMAT,
     RECENT_IDS_KEPT,
     RECORD_FORMAT,
@@ -46,6 +47,7 @@ from .record import (
 
 __all__ = [
     "BUFFER_FORMAT",
+    "BUFFER_STORE_FORMAT",
     "LAST_MESSAGE_FORMAT",
     "RECENT_IDS_KEPT",
     "RECORD_FORMAT",

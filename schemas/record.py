@@ -11,6 +11,7 @@ from .messages import ChatMessage
 
 __all__ = [
     "BUFFER_FORMAT",
+    "BUFFER_STORE_FORMAT",
     "BufferedMessage",
     "FieldHistory",
     "LAST_MESSAGE_FORMAT",
@@ -40,9 +41,10 @@ RECENT_IDS_KEPT = 256
 #: Format 3 adds ``usage`` (what the model cost for this profile); format 4 adds ``buffer``
 #: (messages accepted and not yet extracted); format 5 adds ``history`` and ``history_from``
 #: (each field's revisions); format 6 adds ``last_message`` (the newest message extracted, for
-#: an answer's freshness). A record claims the highest format among the features it holds
-#: (``streams.core.stored.format_of``).
-RECORD_FORMAT = 6
+#: an answer's freshness); format 7 adds ``buffer_seq``: the buffer left the record for a table
+#: of its own (docs/state.md), and the record says where it starts. A record claims the highest
+#: format among the features it holds (``streams.core.stored.format_of``).
+RECORD_FORMAT = 7
 
 #: The format of a tombstone (a record with ``forgotten_at``).
 TOMBSTONE_FORMAT = 2
@@ -58,6 +60,9 @@ REVISIONS_FORMAT = 5
 
 #: The format of a record that names the newest message extracted (``last_message``).
 LAST_MESSAGE_FORMAT = 6
+
+#: The format of a record whose buffer is in the buffer table (``buffer_seq``).
+BUFFER_STORE_FORMAT = 7
 
 #: What made a revision: an extraction's patch operation, an operator's correction, a
 #: rollback, a schema migration, or ``baseline``: the value a field held when its history began
@@ -94,13 +99,17 @@ class BufferedMessage(Produced):
     """A chat message accepted for its user (its offset is acknowledged) and not yet extracted.
 
     ``source`` and ``offset`` say where it was read (``topic:partition``); ``received`` is its
-    record's timestamp in seconds, from which the idle and age triggers count.
+    record's timestamp in seconds (never later than the worker's clock when it was buffered),
+    from which the idle and age triggers count. ``origin``: for a re-routed or forwarded copy,
+    the ``applied`` key and offset of the input it was copied from (so a buffered entry alone
+    says which inputs it stands for; ``streams.core.records.restored``).
     """
 
     message: ChatMessage
     source: str
     offset: int
     received: float
+    origin: tuple[str, int] | None = Field(None, exclude_if=lambda v: v is None)
 
 
 class LastMessage(Produced):
@@ -182,8 +191,9 @@ class ProfileRecord(Produced):
     #: The model calls and tokens spent on this profile (format 3); None until the first call,
     #: and again after a forget.
     usage: ProfileUsage | None = Field(None, exclude_if=lambda v: v is None)
-    #: Messages accepted and waiting for their flush (format 4), oldest first; their offsets
-    #: and ids are already in ``applied`` and ``recent_message_ids``.
+    #: Messages accepted and waiting for their flush, oldest first; their offsets and ids are
+    #: in ``applied`` and ``recent_message_ids``. Stored here by formats 4 and 5 only; from
+    #: format 7 on they live in the buffer table and are filled in when the record is loaded.
     buffer: tuple[BufferedMessage, ...] = Field((), exclude_if=lambda v: not v)
     #: Per field, its revisions (format 5), at most ``PROFILE_STREAM_REVISIONS_PER_FIELD`` each;
     #: ``streams.core.history`` writes them and reads the profile as it was.
@@ -194,3 +204,7 @@ class ProfileRecord(Produced):
     #: The newest message extracted (format 6): what a read's freshness names. None until the
     #: first flush, and after a forget.
     last_message: LastMessage | None = Field(None, exclude_if=lambda v: v is None)
+    #: Where the buffer starts in the buffer table (format 7): the sequence number of the
+    #: oldest entry not yet flushed (docs/state.md). A stored record of format 7 never holds
+    #: ``buffer``; in memory, ``buffer`` is the entries read from there.
+    buffer_seq: int = Field(0, ge=0, exclude_if=lambda v: v == 0)

@@ -10,7 +10,7 @@ import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Set
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, cast
 
 import faust
@@ -35,13 +35,15 @@ from streams.faust_glue import (
     make_event_current,
     partition_event,
 )
+from streams.flush_timer import FlushTimer
 from streams.group import joining_the_group
 from streams.kafka_credentials import broker_credentials
 from streams.local_state import record_clean_stop
 from streams.pipeline.admission import Admission
 from streams.pipeline.apply import ProfileUpdater
+from streams.pipeline.buffer_store import BufferStore
 from streams.pipeline.dead_letters import DeadLetters
-from streams.pipeline.flush_clock import FlushClock, buffers_in
+from streams.pipeline.flush_clock import FlushClock
 from streams.pipeline.job import Job
 from streams.pipeline.policy import exit_on_batch_crash
 from streams.pipeline.publish import Publisher
@@ -51,6 +53,7 @@ from streams.settings import Settings
 from streams.topology import (
     Topics,
     TopicSender,
+    buffer_table,
     changelog_acked,
     declare_topics,
     profile_table,
@@ -91,7 +94,8 @@ def create_worker(settings: Settings) -> faust.App:
     app.on_partitions_revoked.connect(_on_revoked(app, lanes, settings.revoke_grace_s, fresh))
     app.on_partitions_assigned.connect(_on_assigned(lanes, fresh))
     tables = {lane.kind.name: (lane.kind, lane.table) for lane in lanes}
-    register_views(app, tables, topics.chat, settings, fresh=fresh)
+    buffers = {lane.kind.name: lane.buffers for lane in lanes}
+    register_views(app, tables, topics.chat, settings, fresh=fresh, buffers=buffers)
     return app
 
 
@@ -103,13 +107,13 @@ class _Lane:
     kind: Kind
     source: faust.TopicT
     table: ProfileTable
+    #: The buffered messages of ``table``'s subjects, one entry each (docs/state.md).
+    buffers: ProfileTable
     admission: Admission
     scheduler: KeyedScheduler
     updater: ProfileUpdater
     #: The buffered subjects of this worker's partitions, and when each is due.
-    clock: FlushClock
-    #: Partitions assigned whose buffers are not in ``clock`` yet (read once restored).
-    unread: set[tuple[str, int]] = field(default_factory=set)
+    timer: FlushTimer
     fresh: ReadYourWrites | None = None  # the user lane's: told what the agent hands on
 
 
@@ -123,6 +127,7 @@ def _lane(
 ) -> _Lane:
     source = topics.source_of(kind)
     table = profile_table(app, kind, settings)
+    buffers = buffer_table(app, kind, settings)
     dead_letters = DeadLetters(
         TopicSender(topics.dead_letters), max_request_bytes=app.conf.producer_max_request_size
     )
@@ -144,10 +149,24 @@ def _lane(
         flushing=_flushing(settings),
         on_buffer=clock.set,
         revisions_per_field=settings.revisions_per_field,
+        buffers=BufferStore(
+            buffers,
+            make_event_current=make_event_current,
+            changelog_acked=changelog_acked(buffers),
+        ),
     )
     scheduler = KeyedScheduler(updater.apply, exit_on_batch_crash, _limits(settings, lanes))
     admission = Admission(settings, kind, dead_letters, reroute=TopicSender(topics.chat))
-    return _Lane(kind, source, table, admission, scheduler, updater, clock)
+    timer = FlushTimer(
+        kind.name,
+        source.get_topic_name(),
+        table,
+        buffers,
+        scheduler,
+        updater.flushing,
+        clock,
+    )
+    return _Lane(kind, source, table, buffers, admission, scheduler, updater, timer)
 
 
 def _read_your_writes(
@@ -282,7 +301,7 @@ def _gauges(app: faust.App, settings: Settings, lanes: list[_Lane]) -> None:
     metrics.gauge(
         "buffered_users",
         "Users whose messages wait in a buffer on this worker",
-        lambda: sum(len(lane.clock) for lane in lanes),
+        lambda: sum(len(lane.timer.clock) for lane in lanes),
     )
     metrics.gauge(
         "consumer_lag",
@@ -297,29 +316,11 @@ def _flush_due(app: faust.App, lanes: list[_Lane]) -> Callable[[], Awaitable[Non
         try:
             now = time.time()
             for lane in lanes:
-                if lane.unread and actives_ready(app):
-                    _read_buffers(lane)
-                for key, tp in lane.clock.take_due(now):
-                    token = lane.scheduler.ownership.token(tp)
-                    lane.scheduler.submit_timer(Job.flush(key, tp, partition_event(tp), token))
+                await lane.timer.tick(now, actives_ready(app))
         except Exception:
             logger.exception("flush timer failed; buffers due are flushed at the next tick")
 
     return flush_due
-
-
-def _read_buffers(lane: _Lane) -> None:
-    """Put the buffers of the partitions assigned since the last tick in the lane's clock."""
-    tps, lane.unread = lane.unread, set()
-    started = time.monotonic()
-    found = lane.clock.rebuild(buffers_in(lane.table, tps, lane.updater.flushing))
-    logger.info(
-        "buffers read kind=%s partitions=%d buffers=%d seconds=%.2f",
-        lane.kind.name,
-        len(tps),
-        found,
-        time.monotonic() - started,
-    )
 
 
 def _declare_outputs(topics: Topics) -> Callable[[], Awaitable[None]]:
@@ -368,8 +369,7 @@ def _on_revoked(
         # Faust awaits this before the partitions go: fence them (DESIGN.md, invariant 1).
         tps = _tps(revoked)
         for lane in lanes:
-            lane.clock.drop(tps)
-            lane.unread -= tps
+            lane.timer.revoked(tps)
         fresh.forget(tps)
         reports = await asyncio.gather(*(lane.scheduler.revoke(tps, grace_s) for lane in lanes))
         total = RevokeReport()
@@ -399,8 +399,7 @@ def _on_assigned(lanes: list[_Lane], fresh: ReadYourWrites) -> Callable[..., Awa
         tps = _tps(assigned)
         leftovers = sum(lane.scheduler.assign(tps) for lane in lanes)
         for lane in lanes:
-            lane.clock.drop(tps)  # a new ownership: read what the restored table holds
-            lane.unread |= {tp for tp in tps if tp[0] == lane.source.get_topic_name()}
+            lane.timer.assigned(tps)  # a new ownership: read what the restored tables hold
         fresh.forget(tps)
         logger.info("assigned partitions=%d (left over from before: %d)", len(tps), leftovers)
 

@@ -10,7 +10,7 @@ import functools
 import logging
 import re
 import weakref
-from collections.abc import Callable, Mapping, Set
+from collections.abc import Callable, Iterator, Mapping, Set
 from pathlib import Path
 from typing import Any, cast
 
@@ -40,6 +40,7 @@ __all__ = [
     "make_event_current",
     "mounted_methods",
     "partition_event",
+    "partition_items",
     "refuse_assignments_for_another_url",
     "start_new_partitions",
     "tables_recovered",
@@ -54,28 +55,22 @@ StartPlan = Callable[[Mapping[int, RetainedRange]], Mapping[int, int]]
 
 def tables_recovered(app: faust.App) -> bool:
     """Whether the worker finished restoring its table partitions after the last rebalance.
-
-    Internal: ``app.tables.recovery.completed`` (an ``asyncio.Event``), no public accessor.
-    """
+    Internal: ``app.tables.recovery.completed`` (an ``asyncio.Event``), no public accessor."""
     return bool(cast(Any, app.tables).recovery.completed.is_set())
 
 
 def actives_ready(app: faust.App) -> bool:
     """Whether the tables' active partitions are restored for the current assignment.
-
     Internal: ``TableManager.actives_ready``, set False when a rebalance starts and True once
-    recovery resumes the streams (``recovery.completed`` is never cleared after the first).
-    """
+    recovery resumes the streams (``recovery.completed`` is never cleared after the first)."""
     return bool(cast(Any, app.tables).actives_ready)
 
 
 def make_event_current(event: Any) -> None:
     """Make ``event`` current in this task, so a table write goes to its partition.
-
     Faust finds the partition of a table write from the task-local current event; our batches
     run in their own tasks, so they set it themselves. Internal: the ``ContextVar``
-    ``faust.streams._current_event`` (holding a weak reference), which Faust's own stream sets.
-    """
+    ``faust.streams._current_event`` (holding a weak reference: keep ``event`` alive)."""
     _current_event.set(weakref.ref(event) if event is not None else None)
 
 
@@ -101,12 +96,21 @@ class _PartitionEvent:
 
 def partition_event(tp: tuple[str, int]) -> Any:
     """An event that routes a table write to partition ``tp`` outside any input's processing
-    (a flush the timer asks for); make it current with :func:`make_event_current`.
-
-    Internal: Faust's ``Table.partition_for_key`` and the RocksDB store's ``_set`` read the
-    current event's ``message.topic`` and ``message.partition``, nothing else.
-    """
+    (a flush the timer asks for); make it current with :func:`make_event_current`. Internal:
+    Faust's ``Table.partition_for_key`` and the RocksDB store's ``_set`` read the current
+    event's ``message.topic`` and ``message.partition``, nothing else."""
     return _PartitionEvent(*tp)
+
+
+def partition_items(table: faust.Table[bytes, bytes], p: int) -> Iterator[tuple[bytes, bytes]]:
+    """What this worker stores for ``table``'s partition ``p``, read lazily (``items()`` walks
+    every active partition at once). Internal: the RocksDB store's ``_dbs`` (partition to open
+    database) and ``_visible_items(db)``; a store without them (``memory://``) gives all."""
+    store = cast(Any, table).data
+    if not hasattr(store, "_dbs"):
+        return iter(table.items())
+    db = store._dbs.get(p)  # noqa: SLF001 - no public API
+    return iter(()) if db is None else cast(Iterator[Any], store._visible_items(db))  # noqa: SLF001
 
 
 def consumer_lag(app: faust.App, topic: str) -> float:
@@ -206,21 +210,17 @@ class ProfileTable(faust.Table[bytes, bytes]):
 
 def add_web_middleware(app: faust.App, middleware: Any) -> None:
     """Run ``middleware`` (an aiohttp middleware) around every request to ``app``'s web server.
-
     Driver-specific: Faust's web API has no middleware hook; its aiohttp driver exposes the
     ``aiohttp.web.Application`` as ``app.web.web_app``. Call before the worker starts: aiohttp
-    freezes the middleware list when the server starts.
-    """
+    freezes the middleware list when the server starts."""
     cast(Any, app.web).web_app.middlewares.append(middleware)
 
 
 def mounted_methods(view: type[faust.web.View]) -> frozenset[str]:
     """The HTTP methods Faust mounts ``view`` under: HEAD (answered by GET) and each method
-    the view defines over Faust's ``View``.
-
-    Faust decides this in ``View.get_methods``, on an instance; a view is built without its
-    app and web server to ask it (Faust's ``View.__init__`` only stores them).
-    """
+    the view defines over Faust's ``View``. Faust decides this in ``View.get_methods``, on an
+    instance; a view is built without its app and web server to ask it (Faust's
+    ``View.__init__`` only stores them)."""
     return frozenset(view(cast(Any, None), cast(Any, None)).get_methods())
 
 

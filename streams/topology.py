@@ -24,6 +24,7 @@ __all__ = [
     "Topics",
     "changelog_acked",
     "declare_topics",
+    "buffer_table",
     "profile_table",
 ]
 
@@ -71,9 +72,21 @@ def declare_topics(app: faust.App, settings: Settings) -> Topics:
 
 def profile_table(app: faust.App, kind: Kind, settings: Settings) -> ProfileTable:
     """The RocksDB table of ``kind``'s profile records, registered with the app."""
+    return _table(app, "profiles" if kind.is_user else f"profiles-{kind.name}", settings)
+
+
+def buffer_table(app: faust.App, kind: Kind, settings: Settings) -> ProfileTable:
+    """The RocksDB table of ``kind``'s buffered messages, one entry each (docs/state.md),
+    co-partitioned with its profile table."""
+    return _table(
+        app, "profiles-buffers" if kind.is_user else f"profiles-{kind.name}-buffers", settings
+    )
+
+
+def _table(app: faust.App, name: str, settings: Settings) -> ProfileTable:
     table = ProfileTable(
         app,
-        name="profiles" if kind.is_user else f"profiles-{kind.name}",
+        name=name,
         key_type=bytes,
         value_type=bytes,
         partitions=settings.partitions,

@@ -1,5 +1,5 @@
 """The benchmark scenarios, one module each (plumbing, concurrency, cost and replay, latency,
-live pace, history, publishing, restart after a clean and an unclean stop),
+live pace, history, state, publishing, restart after a clean and an unclean stop),
 and :data:`ORDER`, the order ``bench.run`` runs them in. Each one runs on its own topics and
 consumer group, starts its own worker (``profile-stream worker`` subprocess) and baseline
 processes, and stops them and deletes its topics when it ends, also on failure (``stage``)."""
@@ -16,6 +16,7 @@ from .plumbing import plumbing
 from .publishing import publishing_run
 from .restart import restart_run
 from .stage import Config, config
+from .state import state_run
 
 __all__ = ["ORDER", "Config", "config"]
 
@@ -36,6 +37,10 @@ async def run_history(cfg: Config, results: dict[str, Any]) -> None:
     results["history"] = await history_run(cfg)
 
 
+async def run_state(cfg: Config, results: dict[str, Any]) -> None:
+    results["state"] = await state_run(cfg)
+
+
 ORDER: list[tuple[str, Callable[[Config, dict[str, Any]], Any]]] = [
     ("plumbing", run_plumbing),
     ("concurrency", run_concurrency),
@@ -43,6 +48,7 @@ ORDER: list[tuple[str, Callable[[Config, dict[str, Any]], Any]]] = [
     ("latency", run_latency),
     ("live", live_pace),
     ("history", run_history),
+    ("state", run_state),
     ("publishing", publishing_run),
     ("restart", restart_run),
 ]

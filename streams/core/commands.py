@@ -47,10 +47,10 @@ def apply_command(
 ) -> Outcome | None:
     """The outcome of ``command`` on ``record`` (None: nothing to do, the profile is absent).
 
-    ``exists``: the table holds a record for the subject. A tombstone (a forgotten user) counts
-    as absent: forgetting, migrating or reverting it does nothing. ``trail``: the revisions to
-    keep and where the command's record sits (``streams.core.history``). ``signed_ms``: when
-    the command was signed; the record keeps the latest (:data:`SIGNED_KEY`).
+    ``exists``: the table holds a record (or a buffer) for the subject. A tombstone counts as
+    absent, unless it holds a buffer and the command is a forget (:func:`_live`). ``trail``: the
+    revisions to keep and where the command's record sits (``streams.core.history``).
+    ``signed_ms``: when the command was signed; the record keeps the latest (:data:`SIGNED_KEY`).
 
     Raises:
         InvalidEvent: a correction names unknown fields or values the schema refuses; a revert
@@ -60,7 +60,7 @@ def apply_command(
     if applied_before(record, source, offset, command.command_id):
         return None  # redelivered: a forget replayed after a new profile began must not end it
     _refuse_replay(command, record, signed_ms)
-    if command.type != "correct" and not (exists and record.forgotten_at is None):
+    if command.type != "correct" and not (exists and _live(command, record)):
         return None  # forgetting or migrating never creates a profile
     record = _stamped(record, signed_ms)
     if command.type == "forget":
@@ -93,6 +93,13 @@ def apply_command(
         trail=trail,
     )
     return Outcome(updated, event)
+
+
+def _live(command: ProfileCommand, record: ProfileRecord) -> bool:
+    """Whether ``command`` finds a profile to act on: not a tombstone, except that a tombstone
+    holding a buffer (forgotten, then chatted again) is forgotten again: its messages were sent
+    before this forget and must never become a profile."""
+    return record.forgotten_at is None or (command.type == "forget" and bool(record.buffer))
 
 
 def _stamped(record: ProfileRecord, signed_ms: int | None) -> ProfileRecord:

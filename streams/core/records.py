@@ -32,8 +32,10 @@ __all__ = [
     "new_record",
     "next_version",
     "rerouted_key",
+    "restored",
     "settled",
     "source_key",
+    "stored_form",
 ]
 
 
@@ -162,15 +164,48 @@ def next_version(
     return _formatted(record.model_copy(update=update)), event
 
 
-def buffered(
-    record: ProfileRecord, entries: Sequence[BufferedMessage], *, offsets: Mapping[str, int]
-) -> ProfileRecord:
-    """``record`` with ``entries`` appended to its buffer; their ``offsets`` (with those of the
+def buffered(record: ProfileRecord, entries: Sequence[BufferedMessage]) -> ProfileRecord:
+    """``record`` with ``entries`` appended to its buffer; their offsets (with those of the
     inputs re-routed copies came from) and ids are remembered now, so a redelivered message is
     skipped whether or not it was extracted yet."""
-    update = _remember(record, offsets, [e.message.message_id for e in entries])
+    update = _remember(record, _offsets(entries), [e.message.message_id for e in entries])
     update["buffer"] = (*record.buffer, *entries)
     return _formatted(record.model_copy(update=update))
+
+
+def restored(record: ProfileRecord, entries: Sequence[BufferedMessage]) -> ProfileRecord:
+    """``record`` as loaded with its buffer read from the buffer table: ``entries`` join its
+    buffer (after those a record of formats 4 to 6 holds itself, not repeating them), and what
+    they stand for is remembered as when they were buffered: the stored record is not rewritten
+    per buffered message, its entries carry their share of the bookkeeping. Ids the record
+    already remembers are not repeated."""
+    embedded = {e.message.message_id for e in record.buffer}  # a record not converted yet
+    entries = [e for e in entries if e.message.message_id not in embedded]
+    known = set(record.recent_message_ids)
+    ids = [e.message.message_id for e in entries if e.message.message_id not in known]
+    update = _remember(record, _offsets(entries), ids)
+    update["buffer"] = (*record.buffer, *entries)
+    return _formatted(record.model_copy(update=update))
+
+
+def _offsets(entries: Iterable[BufferedMessage]) -> dict[str, int]:
+    """The highest input offset per ``applied`` key that ``entries`` stand for."""
+    offsets: dict[str, int] = {}
+    for entry in entries:
+        places = [(entry.source, entry.offset)]
+        if entry.origin is not None:
+            places.append(entry.origin)
+        for key, offset in places:
+            offsets[key] = max(offset, offsets.get(key, -1))
+    return offsets
+
+
+def stored_form(record: ProfileRecord) -> ProfileRecord:
+    """``record`` as the profile table stores it: without its buffer (the buffer table holds
+    it, from ``buffer_seq`` on)."""
+    if not record.buffer:
+        return record
+    return _formatted(record.model_copy(update={"buffer": ()}))
 
 
 def dead_lettered(record: ProfileRecord, message_ids: Iterable[str]) -> ProfileRecord:
@@ -182,9 +217,13 @@ def dead_lettered(record: ProfileRecord, message_ids: Iterable[str]) -> ProfileR
     return record.model_copy(update={"recent_message_ids": kept})
 
 
-def unbuffered(record: ProfileRecord) -> ProfileRecord:
-    """``record`` with its buffer emptied (flushed, or dropped by a forget)."""
-    return _formatted(record.model_copy(update={"buffer": ()}))
+def unbuffered(record: ProfileRecord, next_seq: int | None = None) -> ProfileRecord:
+    """``record`` with its buffer emptied (flushed, or dropped by a forget); ``next_seq``: where
+    the buffer table's next entry goes (past the entries emptied)."""
+    update: dict[str, object] = {"buffer": ()}
+    if next_seq is not None:
+        update["buffer_seq"] = next_seq
+    return _formatted(record.model_copy(update=update))
 
 
 def _formatted(record: ProfileRecord) -> ProfileRecord:
@@ -214,6 +253,7 @@ def forgotten(
         "version": event.version,
         "updated_at": at,
         "forgotten_at": at,
+        "buffer_seq": record.buffer_seq,
     }
     empty = new_record(record.user_id, record.schema_id, record.kind)
     return empty.model_copy(update=update), event

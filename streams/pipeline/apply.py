@@ -17,12 +17,13 @@ failure to send the dead letters, leaves the batch unacknowledged and reaches th
 ``on_fatal``, with a note naming the batch's inputs.
 """
 
+import functools
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from schemas import ChatMessage, FieldChange, ProfileCommand, ProfileRecord
+from schemas import BufferedMessage, ChatMessage, FieldChange, ProfileCommand, ProfileRecord
 from streams.core.codecs import decode_record
 from streams.core.commands import apply_command
 from streams.core.flushing import (
@@ -44,17 +45,19 @@ from streams.core.records import (
     dead_lettered,
     new_record,
     next_version,
+    restored,
     source_key,
-    unbuffered,
 )
 from streams.core.signing import signed_at_ms
 from streams.extract.base import Extractor
 from streams.metrics import BUDGET_DEFERRALS
-from streams.pipeline.buffering import entry_of
+from streams.pipeline.buffer_store import BufferStore
+from streams.pipeline.buffering import entry_of, oversized
 from streams.pipeline.dead_letters import DeadLetters
 from streams.pipeline.flush import Flusher, newest
 from streams.pipeline.job import Job, TopicPartition
 from streams.pipeline.policy import DeadLetter, Stage, decide
+from streams.pipeline.ports import EventHandle
 from streams.pipeline.publish import Publisher
 from streams.pipeline.scheduler import Release
 
@@ -92,6 +95,8 @@ class ProfileUpdater:
     clock: Callable[[], float] = time.time
     #: Revisions kept per field (PROFILE_STREAM_REVISIONS_PER_FIELD; 0: none).
     revisions_per_field: int = 0
+    #: The buffered messages, one entry each (the default keeps them in memory, for tests).
+    buffers: BufferStore = field(default_factory=lambda: BufferStore({}))
 
     def __post_init__(self) -> None:
         self._flusher = Flusher(
@@ -100,6 +105,7 @@ class ProfileUpdater:
             self.publisher,
             self.dead_letters,
             self.flushing,
+            self.buffers,
             revisions_per_field=self.revisions_per_field,
             clock=self.clock,
         )
@@ -142,20 +148,22 @@ class ProfileUpdater:
     async def _dead_letter_buffer(self, key: bytes, job: Job, decision: DeadLetter) -> None:
         """Dead-letter the buffered messages a timer's flush failed on, and empty the buffer,
         so a bug met by one buffer is not met again at every tick."""
-        record = self._load(key)
+        record = await self._load(key, job.event)
         await self._flusher.dead_letter(key, record.buffer, decision)
         if record.buffer:
             ids = [entry.message.message_id for entry in record.buffer]
-            await self.publisher.publish(
-                key, job.event, dead_lettered(unbuffered(record), ids), None
-            )
+            emptied = dead_lettered(self.buffers.emptied(key, record), ids)
+            await self.publisher.publish(key, job.event, emptied, None, durable=True)
+            self.buffers.clear(key, job.event, emptied.buffer_seq)
         self.on_buffer(key, job.tp, None)
 
     async def _apply(self, key: bytes, jobs: list[Job], release: Release) -> None:
         first = jobs[0]
-        record = self._load(key)
+        record = await self._load(key, first.event)
         if record.pending_event is not None:
             record = await self.publisher.resume(key, first.event, record)
+            # A worker killed after a flush's or forget's record, before its clear.
+            self.buffers.clear(key, first.event, record.buffer_seq)
         record, migration = migrate(record, self.schema)
         if first.timer:
             reason = self._due_now(record, forced=first.forced)
@@ -212,11 +220,34 @@ class ProfileUpdater:
             return record
         return await self._command(job, command, record, migration)
 
-    def _load(self, key: bytes) -> ProfileRecord:
+    async def _load(self, key: bytes, handle: EventHandle | None) -> ProfileRecord:
+        """The subject's record with its buffer read from the buffer table (a record of the
+        single-record release is converted first: docs/state.md)."""
+        record = self._stored(key)
+        if record.buffer:
+            record = await self._convert(key, handle, record)
+        return restored(record, self.buffers.entries(key, record.buffer_seq))
+
+    def _stored(self, key: bytes) -> ProfileRecord:
+        """The subject's record as the table holds it (a new one if none)."""
         raw = self.table.get(key)
-        if raw is not None:
-            return decode_record(raw)
-        return new_record(key.decode(), self.schema.schema_id, self.kind.name)
+        if raw is None:
+            return new_record(key.decode(), self.schema.schema_id, self.kind.name)
+        return decode_record(raw)
+
+    async def _convert(
+        self, key: bytes, handle: EventHandle | None, record: ProfileRecord
+    ) -> ProfileRecord:
+        """Move the buffer a record of formats 4 to 6 holds into the buffer table: the entries
+        first (durable), then the record without them. Both writes are the same again if the
+        worker dies in between, so a crash converts again on the next touch, losing nothing."""
+        written = self.buffers.write(key, handle, record, stored=0)
+        await self.buffers.durable(written)
+        await self.publisher.publish(key, handle, record, None)
+        logger.info(
+            "buffer moved to the buffer table user_id=%s entries=%d", record.user_id, len(written)
+        )
+        return record.model_copy(update={"buffer": ()})
 
     async def _apply_messages(
         self,
@@ -232,35 +263,60 @@ class ProfileUpdater:
         if not fresh:
             return record
         spent = over_budget(record.usage, self.flushing, self.clock())
+        taken = []
         for job, message in fresh:
             if spent and len(record.buffer) >= self.flushing.max_buffered:
                 await self._refuse_over_budget(job, message, len(record.buffer))
+                continue
+            entry = entry_of(job, message, self.clock())
+            if not await self._fits(job, message, entry):
                 continue
             if not spent and splits_conversation(record.buffer, message):
                 record = await self._flusher.flush(
                     key, job, record, migration, FlushReason.NEW_CONVERSATION, _no_slot
                 )
                 migration = []
-            offsets = {source_key(*job.tp): job.offset} | _origins([job])
-            record = buffered(record, [entry_of(job, message)], offsets=offsets)
-        last = fresh[-1][0]
+            record = buffered(record, [entry])
+            taken.append(job)
+        if not taken:
+            return record
+        last = taken[-1]
         reason = self._due_now(record)
         if reason is not None:
             inputs = {message.message_id: job.work.msg for job, message in fresh}
             return await self._flusher.flush(key, last, record, migration, reason, release, inputs)
         release()
-        updated, event = next_version(
-            record,
-            None,
+        version = functools.partial(
+            next_version,
             offsets={},
             message_ids=[],
             at=newest(record),
-            migration=migration,
             trail=Trail(self.revisions_per_field),
         )
-        # Durable before the inputs are acknowledged: from here on only the buffer has them.
-        await self.publisher.publish(key, last.event, updated, event, durable=True)
+        updated, event = version(record, None, migration=migration)
+        # Only the new entries are written; the record only when it changed (a migration) or
+        # is new, and as stored, without what this buffer's entries stand for: were its write
+        # durable and theirs not, a redelivery would be skipped as applied, and a read would
+        # take a buffered message for an extracted one. Durable before the inputs are
+        # acknowledged: from here on only the buffer has them.
+        written = self.buffers.write(key, last.event, updated)
+        if event is not None or key not in self.table:
+            stored, changes = migrate(self._stored(key), self.schema)
+            await self.publisher.publish(
+                key, last.event, *version(stored, None, migration=changes), durable=True
+            )
+        await self.buffers.durable(written)
         return updated
+
+    async def _fits(self, job: Job, message: ChatMessage, entry: BufferedMessage) -> bool:
+        """Whether ``entry`` fits one changelog write; if not, the message is dead-lettered: a
+        write the producer refuses would crash the worker at every redelivery."""
+        decision = oversized(entry, job.key, self.dead_letters.max_request_bytes)
+        if decision is not None:
+            await self.dead_letters.send(
+                job.work.msg, decision, user_id=message.user_id, message_id=message.message_id
+            )
+        return decision is None
 
     async def _refuse_over_budget(self, job: Job, message: ChatMessage, held: int) -> None:
         """Dead-letter a message its user's full buffer cannot take (over budget)."""
@@ -288,7 +344,7 @@ class ProfileUpdater:
                 self.schema,
                 source=source_key(*job.tp),
                 offset=job.offset,
-                exists=job.key in self.table,
+                exists=job.key in self.table or bool(record.buffer),
                 migration=migration,
                 signed_ms=signed_at_ms(job.work.msg.headers),
                 trail=Trail(
@@ -303,21 +359,17 @@ class ProfileUpdater:
             return record
         if outcome is None:
             return record
+        final = outcome.record
         if outcome.forgets:
             cached = await self.extractor.forget(command.user_id, kind=self.kind.name)
             logger.info("forgetting user_id=%s cache_entries=%d", command.user_id, cached)
-        await self.publisher.publish(job.key, job.event, outcome.record, outcome.event)
-        return outcome.record
-
-
-def _origins(jobs: Iterable[Job]) -> dict[str, int]:
-    """The original offsets of the re-routed or forwarded copies among ``jobs``."""
-    origins: dict[str, int] = {}
-    for job in jobs:
-        origin = job.work.origin
-        if origin is not None:
-            origins[origin[0]] = max(origin[1], origins.get(origin[0], -1))
-    return origins
+            final = final.model_copy(
+                update={"buffer_seq": self.buffers.emptied(job.key, record).buffer_seq}
+            )
+        await self.publisher.publish(job.key, job.event, final, outcome.event)
+        if outcome.forgets:
+            self.buffers.clear(job.key, job.event, final.buffer_seq)
+        return final
 
 
 def _not_applied(record: ProfileRecord, jobs: list[Job]) -> list[tuple[Job, ChatMessage]]:

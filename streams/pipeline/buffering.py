@@ -14,18 +14,43 @@ from schemas import BufferedMessage, ChatMessage
 from streams.core.codecs import encode
 from streams.core.records import source_key
 from streams.pipeline.job import Job
+from streams.pipeline.policy import DeadLetter
 
-__all__ = ["BufferedSource", "chunks", "entry_of"]
+__all__ = ["BufferedSource", "chunks", "entry_of", "oversized"]
 
 
-def entry_of(job: Job, message: ChatMessage) -> BufferedMessage:
-    """The buffer entry for ``job``'s chat message."""
+def entry_of(job: Job, message: ChatMessage, now: float) -> BufferedMessage:
+    """The buffer entry for ``job``'s chat message, buffered at ``now`` (the worker's clock).
+
+    ``received`` is the record's timestamp, set by its producer, but never later than ``now``:
+    a producer's clock a year ahead must not put the idle and age triggers a year out. It is
+    kept in the entry, so a replay of the buffer decides the same.
+    """
     return BufferedMessage(
         message=message,
         source=source_key(*job.tp),
         offset=job.offset,
-        received=job.work.msg.timestamp,
+        received=min(job.work.msg.timestamp, now),
+        origin=job.work.origin,
     )
+
+
+#: Bytes a produce request adds around one record (batch and record headers, with room).
+_WRITE_OVERHEAD = 1024
+
+
+def oversized(entry: BufferedMessage, key: bytes, max_request_bytes: int) -> DeadLetter | None:
+    """The dead letter for a message whose buffer entry would not fit one changelog write
+    (``max_request_bytes``, Faust's ``producer_max_request_size``), else None."""
+    size = len(encode(entry)) + len(key)
+    if size <= max_request_bytes - _WRITE_OVERHEAD:
+        return None
+    reason = (
+        f"buffered, the message with its metadata is {size} bytes: more than one changelog "
+        f"write may carry ({max_request_bytes} bytes, Faust's producer_max_request_size, less "
+        "the record's framing); send less metadata"
+    )
+    return DeadLetter("invalid_message", reason, user_id=entry.message.user_id)
 
 
 def chunks(

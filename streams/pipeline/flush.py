@@ -19,13 +19,15 @@ from streams.core.freshness import reflecting
 from streams.core.history import Source, Trail
 from streams.core.kinds import Kind
 from streams.core.merge import MergeResult, merge
-from streams.core.records import dead_lettered, next_version, unbuffered
+from streams.core.records import dead_lettered, next_version
 from streams.core.usage import add_usage
 from streams.extract.base import Extractor
 from streams.metrics import EXTRACTIONS, FLUSHES, MESSAGES_EXTRACTED
+from streams.pipeline.buffer_store import BufferStore
 from streams.pipeline.buffering import BufferedSource, chunks
 from streams.pipeline.dead_letters import DeadLetters
 from streams.pipeline.job import Job
+from streams.pipeline.ownership import check_owned
 from streams.pipeline.policy import DeadLetter, Stage, decide
 from streams.pipeline.ports import SourceMessage
 from streams.pipeline.publish import Publisher
@@ -45,6 +47,8 @@ class Flusher:
     publisher: Publisher
     dead_letters: DeadLetters
     policy: FlushPolicy
+    #: Where the buffered messages are: a flush deletes them once its version is durable.
+    buffers: BufferStore
     #: Revisions kept per field (PROFILE_STREAM_REVISIONS_PER_FIELD; 0: none).
     revisions_per_field: int = 0
     #: The worker's clock (seconds): the day a flush's model calls are charged to.
@@ -65,8 +69,9 @@ class Flusher:
         it is one of this batch's ``inputs`` (by message id), else rebuilt from the buffer."""
         entries = record.buffer
         messages = [entry.message for entry in entries]
-        emptied = unbuffered(record)
+        emptied = self.buffers.emptied(key, record)
         extracted = True
+        check_owned("a model call")  # a partition gone: no call, no dead letters for it
         try:
             result, spent = await self._extract_chunks(emptied, messages)
         except Exception as exc:
@@ -95,7 +100,9 @@ class Flusher:
         )
         if extracted:  # what a read's freshness names, and a wait for a message looks for
             updated = reflecting(updated, record)
-        await self.publisher.publish(key, job.event, updated, event)
+        # Durable before the entries go (with an event it is anyway: announced only once durable).
+        await self.publisher.publish(key, job.event, updated, event, durable=True)
+        self.buffers.clear(key, job.event, updated.buffer_seq)
         FLUSHES.labels(str(reason)).inc()
         if event is not None:
             logger.info(
@@ -122,6 +129,7 @@ class Flusher:
     ) -> None:
         """Dead-letter buffered messages: as they were read when one of ``inputs`` (by message
         id), else rebuilt from the buffer."""
+        check_owned("a dead letter")
         for entry in entries:
             source = (inputs or {}).get(entry.message.message_id)
             await self.dead_letters.send(

@@ -28,7 +28,7 @@ from typing import Any
 from schemas import ProfileEvent, ProfileRecord
 from streams.core.codecs import encode
 from streams.core.kinds import Kind
-from streams.core.records import settled
+from streams.core.records import settled, stored_form
 from streams.metrics import VERSIONS
 from streams.pipeline.ownership import check_owned
 from streams.pipeline.ports import EventHandle, Sender
@@ -156,7 +156,8 @@ class Publisher:
     def _store(self, key: bytes, handle: EventHandle | None, record: ProfileRecord) -> None:
         check_owned("a store")
         self.make_event_current(handle)
-        self.table[key] = encode(record)
+        # The buffer is the buffer table's (streams.pipeline.buffer_store), never the record's.
+        self.table[key] = encode(stored_form(record))
         self.on_stored(key)
 
     async def _emit(self, key: bytes, event: ProfileEvent) -> None:

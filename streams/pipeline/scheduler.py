@@ -115,6 +115,7 @@ class KeyedScheduler:
         self._held_bytes = 0
         self._revoking: set[TopicPartition] = set()
         self._fenced = 0
+        self._timers: list[Job] = []  # submitted, maybe not finished (see timer_room)
         #: This worker's ownership of the partitions it reads; jobs carry its tokens.
         self.ownership = Ownership()
         self.counters = _Counters()
@@ -132,16 +133,22 @@ class KeyedScheduler:
             state.full.set()
 
     def submit_timer(self, job: Job) -> bool:
-        """Queue a timer's job (:meth:`Job.flush`) behind its key's jobs. It holds no input, so
-        it takes no room in the read-ahead and nothing waits for its acknowledgement. False
-        (nothing queued) when its partition is no longer this worker's, or on stop."""
-        if not self.ownership.owns(job.token) or self._stopping:
+        """Queue a timer's job (:meth:`Job.flush`) behind its key's jobs (no read-ahead, no
+        ack; see :meth:`timer_room`). False when its partition is not this worker's or is in
+        its revoke grace (the token goes stale after it), or on stop."""
+        if not self.ownership.owns(job.token) or self._stopping or job.tp in self._revoking:
             return False
+        self._timers.append(job)
         job.arrived = asyncio.get_running_loop().time()
         state = self._state(job.key)
         state.waiting.append(job)
         state.full.set()
         return True
+
+    def timer_room(self) -> int:
+        """Timer jobs the timer may submit now: 2 x ``max_in_flight`` outstanding at most."""
+        self._timers = [j for j in self._timers if not j.done and self.ownership.owns(j.token)]
+        return max(0, 2 * self.limits.max_in_flight - len(self._timers))
 
     def _state(self, key: bytes) -> _KeyState:
         """``key``'s state, with the task serving it started if it had none."""

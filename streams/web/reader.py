@@ -6,7 +6,7 @@ served here either (the owner changed while it travelled) is answered 503. While
 rebalances or tables recover, nobody knows reliably, so the answer is 503 with ``Retry-After``.
 """
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 import faust
@@ -14,9 +14,11 @@ from faust.types import TableT
 from faust.web import Request, Response, View
 
 from schemas import ProfileRecord
+from streams.core.buffer_layout import entries_of
 from streams.core.codecs import decode_record
 from streams.core.kinds import Kind
 from streams.core.migration import migrate
+from streams.core.records import restored
 from streams.faust_glue import tables_recovered
 from streams.web.responses import RETRY_AFTER, error
 from streams.web.routing import FORWARDED_HEADER, PROXY_TIMEOUT_S, owner_of, proxy
@@ -77,10 +79,13 @@ class ProfileReader:
         partitions: int,
         *,
         proxy_timeout_s: float = PROXY_TIMEOUT_S,
+        buffers: Mapping[bytes, bytes] | None = None,
     ) -> None:
         self.app = app
         self.kind = kind
         self.table = table
+        #: The kind's buffer table: what a record's buffer holds (docs/state.md).
+        self.buffers = buffers
         self.partitions = partitions
         self.proxy_timeout_s = proxy_timeout_s
 
@@ -102,6 +107,9 @@ class ProfileReader:
         pending = record.pending_event
         if record.forgotten_at is not None or (pending is not None and pending.type == "deleted"):
             return None
+        if self.buffers is not None:
+            entries = entries_of(self.buffers, subject.encode(), record.buffer_seq)
+            record = restored(record, entries)
         return migrate(record, self.kind.schema)[0]
 
     async def answer(

@@ -104,6 +104,7 @@ def register_views(
     settings: Settings,
     *,
     fresh: FreshReads,
+    buffers: Mapping[str, Mapping[bytes, bytes]] | None = None,
 ) -> None:
     """Mount the routes of ``TABLE`` (``/profiles/...``, the probes, ``/metrics`` and
     ``/openapi.json``) on ``app``.
@@ -115,10 +116,16 @@ def register_views(
         settings: the tokens, the command keys, the partition count, the PATCH body limit and
             the forward's timeout.
         fresh: the user kind's waits for freshness (``?wait_for``, ``/refresh``).
+        buffers: by kind name, its buffer table (what an answer's freshness counts).
     """
     readers = {
         name: ProfileReader(
-            app, kind, table, settings.partitions, proxy_timeout_s=settings.proxy_timeout_s
+            app,
+            kind,
+            table,
+            settings.partitions,
+            proxy_timeout_s=settings.proxy_timeout_s,
+            buffers=(buffers or {}).get(name),
         )
         for name, (kind, table) in kinds.items()
     }

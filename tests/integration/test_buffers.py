@@ -1,4 +1,4 @@
-"""Buffered flushes on the real stack: messages wait durably in the users' records, their
+"""Buffered flushes on the real stack: messages wait durably in the buffer table, their
 offsets are committed, and each conversation costs one model call once idle, through kills
 and rebalances.
 

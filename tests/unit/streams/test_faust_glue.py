@@ -5,7 +5,7 @@ import asyncio
 import inspect
 import zlib
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import faust
 import faust.stores.rocksdb
@@ -36,6 +36,7 @@ from streams.faust_glue import (
     make_event_current,
     mounted_methods,
     partition_event,
+    partition_items,
     refuse_assignments_for_another_url,
     start_new_partitions,
     tables_recovered,
@@ -128,6 +129,23 @@ async def test_a_partition_event_routes_a_write_outside_any_input(
     assert "event.message.partition" in rocksdb_set
     assert event.ack() is False  # nothing was read, nothing is acknowledged
     make_event_current(None)
+
+
+def test_partition_items_reads_one_rocksdb_database_as_items_does(app: faust.App) -> None:
+    rocksdb = faust.stores.rocksdb.Store
+    assert "self._visible_items(db)" in inspect.getsource(rocksdb._iteritems)
+    assert "self._dbs" in inspect.getsource(rocksdb._db_for_partition)
+    table = ProfileTable(app, name="glue-items", key_type=bytes, value_type=bytes)
+    store = cast(Any, table).data
+    store._dbs, store._visible_items = {3: {b"alice": b"v"}}, lambda db: iter(db.items())
+    assert list(partition_items(table, 3)) == [(b"alice", b"v")]
+    assert list(partition_items(table, 4)) == []  # no database: nothing stored there
+
+
+def test_partition_items_of_a_memory_table_are_all_its_items(app: faust.App) -> None:
+    table = ProfileTable(app, name="glue-memory", key_type=bytes, value_type=bytes)
+    cast(Any, table).data[b"alice"] = b"v"
+    assert list(partition_items(table, 0)) == [(b"alice", b"v")]
 
 
 async def test_actives_ready_follows_the_rebalance(app: faust.App) -> None:

@@ -9,6 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from schemas import (
+    BUFFER_STORE_FORMAT,
     LAST_MESSAGE_FORMAT,
     RECORD_FORMAT,
     REVISIONS_FORMAT,
@@ -144,4 +145,6 @@ def test_a_record_claims_the_highest_format_among_the_features_it_holds() -> Non
     assert stored.format_of(both) == REVISIONS_FORMAT
     last = LastMessage(message_id="m1", sent_at=datetime(2026, 11, 25, tzinfo=UTC))
     reflecting = both.model_copy(update={"last_message": last})
-    assert stored.format_of(reflecting) == LAST_MESSAGE_FORMAT == RECORD_FORMAT
+    assert stored.format_of(reflecting) == LAST_MESSAGE_FORMAT
+    split = reflecting.model_copy(update={"buffer_seq": 3})
+    assert stored.format_of(split) == BUFFER_STORE_FORMAT == RECORD_FORMAT

@@ -20,10 +20,12 @@ from streams.core.flushing import FlushPolicy
 from streams.core.kinds import USER, Kind, load_kinds
 from streams.core.partitioning import partition_for
 from streams.core.profile_schema import ProfileSchema
+from streams.core.records import restored
 from streams.core.signing import CommandSigning, command_headers
 from streams.extract.base import Extraction
 from streams.pipeline.admission import Admission, Admitted
 from streams.pipeline.apply import ProfileUpdater
+from streams.pipeline.buffer_store import BufferStore
 from streams.pipeline.dead_letters import DeadLetters
 from streams.pipeline.flush_clock import FlushClock
 from streams.pipeline.job import Job
@@ -228,6 +230,7 @@ class Pipeline:
         kind: Kind | None = None,
         flushing: FlushPolicy | None = None,
         input_framing: str = "none",
+        revisions_per_field: int = 0,
     ) -> None:
         self.settings = Settings(
             partitions=partitions,
@@ -237,6 +240,9 @@ class Pipeline:
         )
         self.kind = kind or load_kinds(None, self.settings.profile_model)[0]
         self.table: dict[bytes, bytes] = {}
+        #: The buffer table: one entry per buffered message (``user\x1fseq``).
+        self.buffer_table: dict[bytes, bytes] = {}
+        self.buffers = BufferStore(self.buffer_table)
         self.output, self.dlq, self.reroute = Topic(), Topic(), Topic()
         self.model = ScriptedModel()
         self.exits: list[Exit] = []
@@ -263,6 +269,8 @@ class Pipeline:
             flushing=flushing or FlushPolicy(idle_s=0.0),
             on_buffer=self.clock.set,
             clock=lambda: self.now,
+            buffers=self.buffers,
+            revisions_per_field=revisions_per_field,
         )
 
     async def admit(self, record: Record) -> Admitted | None:
@@ -288,5 +296,6 @@ class Pipeline:
             await self.updater.apply(key, [Job.flush(key, tp, stand_in, None)])
 
     def stored(self, user: str = "alice") -> ProfileRecord:
-        """The record the table holds for ``user``."""
-        return decode_record(self.table[user.encode()])
+        """The record the table holds for ``user``, with its buffer from the buffer table."""
+        record = decode_record(self.table[user.encode()])
+        return restored(record, self.buffers.entries(user.encode(), record.buffer_seq))

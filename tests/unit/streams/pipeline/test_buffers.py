@@ -1,7 +1,8 @@
-"""Buffered flushes: messages wait durably in the user's record, one call per conversation."""
+"""Buffered flushes: messages wait durably in the buffer table, one call per conversation."""
 
 from datetime import timedelta
 
+from streams.core.codecs import decode_record
 from streams.core.flushing import FlushPolicy
 from tests.unit.helpers import T0
 
@@ -17,6 +18,7 @@ def _at(seconds: float) -> dict[str, object]:
 
 async def test_a_conversation_is_extracted_in_one_call_once_idle() -> None:
     pipeline = Pipeline(flushing=POLICY)
+    pipeline.now = S + 9  # the worker reads the records once they are written
     await pipeline.feed(
         chat("m1", "hi", offset=0, **_at(0)),
         chat("m2", "name=Alice", offset=1, **_at(5)),
@@ -152,3 +154,85 @@ async def test_messages_sent_on_an_earlier_day_are_charged_to_the_budget_of_toda
     usage = pipeline.stored().usage
     assert usage is not None and usage.day == T0.date()
     assert [b.message.message_id for b in pipeline.stored().buffer] == ["m1", "m2", "m3", "m4"]
+
+
+class _Counted(dict[bytes, bytes]):
+    """A table that counts the bytes written to it (what its changelog would carry)."""
+
+    written = 0
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        self.written += len(key) + len(value)
+        super().__setitem__(key, value)
+
+
+async def test_buffering_a_message_writes_about_its_size_not_the_profile() -> None:
+    pipeline = Pipeline(flushing=POLICY, revisions_per_field=10)
+    for n in range(6):  # a profile with history: six versions of the name
+        pipeline.now = S + 100 * n
+        await pipeline.feed(chat(f"v{n}", f"name=Alice {n}", offset=n, **_at(100 * n)))
+        pipeline.now += 60
+        await pipeline.tick()
+    assert pipeline.stored().version == 6
+    records, entries = _Counted(pipeline.table), _Counted(pipeline.buffer_table)
+    pipeline.table = pipeline.publisher.table = pipeline.updater.table = records
+    pipeline.buffers.table = entries
+    messages = [chat(f"m{n}", "x" * 200, offset=10 + n, **_at(700 + n)) for n in range(5)]
+    for message in messages:
+        pipeline.now = message.timestamp
+        await pipeline.feed(message)
+    assert len(pipeline.stored().buffer) == 5
+    assert records.written == 0  # the profile record is not rewritten per message
+    per_message = entries.written / len(messages)
+    assert per_message <= 3 * len(messages[0].value or b"")
+
+
+async def test_a_second_forget_drops_the_buffer_a_tombstone_holds() -> None:
+    pipeline = Pipeline(flushing=POLICY)
+    pipeline.now = S
+    await pipeline.feed(chat("m1", "name=Alice", offset=0), command("f1", "forget", offset=1))
+    await pipeline.feed(chat("m2", "name=Alicia", offset=2), command("f2", "forget", offset=3))
+    assert pipeline.stored().buffer == () and pipeline.buffer_table == {}
+    pipeline.now += 3600
+    await pipeline.tick()
+    assert pipeline.model.calls == []
+    assert [e["type"] for e in pipeline.output.values] == ["deleted", "deleted"]
+    assert pipeline.stored().forgotten_at is not None and pipeline.stored().profile == {}
+
+
+async def test_a_record_stamped_in_the_future_is_flushed_when_idle_by_the_worker_clock() -> None:
+    pipeline = Pipeline(flushing=POLICY)
+    pipeline.now = S
+    year = 365 * 86400.0
+    await pipeline.feed(chat("m1", "name=Alice", offset=0, timestamp=S + year))
+    pipeline.now = S + POLICY.idle_s
+    await pipeline.tick()
+    assert pipeline.model.calls == [["m1"]]
+
+
+async def test_a_message_too_large_for_one_changelog_write_is_dead_lettered_not_buffered() -> None:
+    pipeline = Pipeline(flushing=POLICY)
+    pipeline.now = S
+    huge = {"blob": "x" * 999_000}  # with the message's fields, over 1,000,000 bytes less framing
+    await pipeline.feed(
+        chat("m1", "hi", offset=0),
+        chat("m2", "name=Alice", offset=1, metadata=huge),
+        chat("m3", "bye", offset=2),
+    )
+    ((letter_id, reason),) = [(d["message_id"], d["reason_code"]) for d in pipeline.dlq.values]
+    assert (letter_id, reason) == ("m2", "invalid_message")
+    assert [b.message.message_id for b in pipeline.stored().buffer] == ["m1", "m3"]
+    assert all(len(v) < 1_000_000 for v in pipeline.buffer_table.values())
+
+
+async def test_a_new_users_record_never_claims_a_buffered_message_its_entry_may_not_hold() -> None:
+    # The record and the entry go to two changelogs: were the record durable and the entry
+    # not (a crash), a redelivered message must be buffered again, not skipped as applied.
+    pipeline = Pipeline(flushing=POLICY)
+    pipeline.now = S
+    message = chat("m1", "name=Alice", offset=0)
+    await pipeline.feed(message)
+    assert "m1" not in decode_record(pipeline.table[b"alice"]).recent_message_ids
+    pipeline.buffer_table.clear()  # the entry's write lost, the record's kept
+    await pipeline.feed(message)  # redelivered: its offset was never committed
+    assert [b.message.message_id for b in pipeline.stored().buffer] == ["m1"]

@@ -323,3 +323,50 @@ async def test_a_timer_job_of_a_partition_gone_is_dropped() -> None:
     await sched.revoke([tp], grace_s=0)
     sched.submit_timer(Job.flush(b"alice", tp, FakeEvent([], tp, -1), token))
     assert sched._keys == {} and rec.batches == []
+
+
+async def test_a_timer_job_submitted_during_the_revoke_grace_never_runs() -> None:
+    rec = Recorder(delay=0.0)
+    sched = rec.scheduler(window_s=0.0)
+    tp = ("t", 0)
+    started, finish = asyncio.Event(), asyncio.Event()
+    ran: list[bytes] = []
+
+    async def run(key: bytes, jobs: list[Job], release: object = None) -> None:
+        ran.append(key)
+        if key == b"alice":
+            started.set()
+            await finish.wait()
+
+    sched._run = run  # type: ignore[method-assign]
+    await sched.submit(rec.job("alice", 0))
+    await started.wait()
+    revoking = asyncio.create_task(sched.revoke([tp], grace_s=5.0))
+    await asyncio.sleep(0)  # the revoke is in its grace, waiting for alice's batch
+    sched.submit_timer(Job.flush(b"bob", tp, FakeEvent([], tp, -1), sched.ownership.token(tp)))
+    finish.set()
+    await revoking
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert ran == [b"alice"]
+
+
+async def test_timer_jobs_outstanding_are_bounded_by_twice_the_in_flight_limit() -> None:
+    rec = Recorder(delay=0.0)
+    sched = rec.scheduler(window_s=0.0, max_in_flight=2)
+    tp = ("t", 0)
+    gate = asyncio.Event()
+
+    async def run(key: bytes, jobs: list[Job], release: object = None) -> None:
+        await gate.wait()
+
+    sched._run = run  # type: ignore[method-assign]
+    assert sched.timer_room() == 4
+    for n in range(4):
+        token = sched.ownership.token(tp)
+        sched.submit_timer(Job.flush(f"u{n}".encode(), tp, FakeEvent([], tp, -1), token))
+    assert sched.timer_room() == 0
+    gate.set()
+    while sched._keys:  # noqa: ASYNC110 - the timer jobs finishing
+        await asyncio.sleep(0.001)
+    assert sched.timer_room() == 4

@@ -18,7 +18,9 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from schemas import ProfileRecord
+from streams.core.buffer_layout import entry_key
 from streams.core.codecs import encode
+from streams.core.freshness import freshness_of
 from streams.core.kinds import Kind
 from streams.core.partitioning import partition_for
 from streams.core.profile_schema import load_profile_schema
@@ -26,6 +28,7 @@ from streams.core.records import deleted_event
 from streams.web import reader as reader_module
 from streams.web.reader import Here, ProfileReader, Remote, Unavailable, place
 from streams.web.routing import FORWARDED_HEADER, proxy
+from tests.unit.helpers import buffered_message
 
 SCHEMA = load_profile_schema("schemas.profile:UserProfile")
 HERE = "http://w1:6066"
@@ -97,6 +100,25 @@ def test_while_rebalancing_or_recovering_nobody_answers(recovered: list[bool]) -
     assert reader_for(fake_app({HERE: [mine]})).locate("zed") == Unavailable(
         "rebalancing; try again"
     )
+
+
+def test_stored_holds_the_buffer_the_buffer_table_keeps_for_the_record() -> None:
+    table = FakeTable({b"zed": encode(record(buffer_seq=4))})
+    entries = {
+        entry_key(b"zed", seq): encode(buffered_message("zed", "chat:1", 1000.0 + seq, seq))
+        for seq in (3, 4, 5)  # 3: flushed already, left by a crash below buffer_seq
+    }
+    reader = ProfileReader(
+        Any,
+        Kind("user", SCHEMA),
+        table,
+        PARTITIONS,
+        buffers=entries,  # type: ignore[arg-type]
+    )
+    stored = reader.stored("zed")
+    assert stored is not None
+    assert [b.message.message_id for b in stored.buffer] == ["zed-4", "zed-5"]
+    assert freshness_of(stored).buffered_messages == 2
 
 
 def test_stored_reads_the_record_and_hides_absent_and_forgotten_ones() -> None:
