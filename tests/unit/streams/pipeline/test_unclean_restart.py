@@ -3,6 +3,7 @@ local write and the changelog's acknowledgement restarts on its data dir; the pa
 moves. The real-stack version is tests/integration/test_unclean_restart.py."""
 
 import asyncio
+from typing import Any
 
 from streams.core.flushing import FlushPolicy
 from streams.pipeline.flush_clock import buffers_in
@@ -13,12 +14,19 @@ from .fakes import Event, Pipeline, Topic, chat
 
 
 def _on(
-    table: DurableTable, flushing: FlushPolicy | None = None, output: Topic | None = None
+    table: DurableTable,
+    flushing: FlushPolicy | None = None,
+    output: Topic | None = None,
+    buffers: DurableTable | None = None,
 ) -> Pipeline:
     p = Pipeline(flushing=flushing)
     p.table = p.publisher.table = p.updater.table = table
     p.publisher.changelog_acked = table.changelog_acked
     p.updater._flusher.publisher = p.publisher  # noqa: SLF001 - the flusher's own publisher
+    if buffers is not None:
+        # The buffer table lives in the same data dir: it crashes and restarts with the profiles.
+        p.buffer_table = p.buffers.table = buffers
+        p.buffers._changelog_acked = buffers.changelog_acked  # noqa: SLF001
     if output is not None:
         p.output = p.publisher.output = output
     return p
@@ -33,19 +41,26 @@ async def _killed_mid_write(p: Pipeline, table: DurableTable, *jobs: Job) -> Non
     task.cancel()
 
 
+def _buffered(
+    p: Pipeline, tp: tuple[str, int], policy: FlushPolicy
+) -> list[tuple[bytes, Any, float]]:
+    return list(buffers_in(p.table.items(), p.buffer_table.items(), {tp}, policy))
+
+
 async def test_a_buffered_message_redelivered_after_a_restart_is_not_lost_when_it_moves() -> None:
     flushing = FlushPolicy(idle_s=30.0, max_age_s=300.0)
-    table = DurableTable()
-    a = _on(table, flushing)
+    table, buffers = DurableTable(), DurableTable()
+    a = _on(table, flushing, buffers=buffers)
     m1 = chat("m1", "name=Alice", offset=0)
-    # Offset 0 is never committed.
-    await _killed_mid_write(a, table, Job.of(Event(m1), await a.admit(m1), now=m1.timestamp))
+    # Offset 0 is never committed; the buffered entry's write is in flight at the kill.
+    await _killed_mid_write(a, buffers, Job.of(Event(m1), await a.admit(m1), now=m1.timestamp))
+    table.crash()
 
-    table = table.restarted()
-    again = _on(table, flushing)
+    table, buffers = table.restarted(), buffers.restarted()
+    again = _on(table, flushing, buffers=buffers)
     await again.feed(m1)  # redelivered, acknowledged
-    b = _on(table.moved(), flushing)
-    b.clock.rebuild(buffers_in(b.table, {(m1.topic, m1.partition)}, flushing))
+    b = _on(table.moved(), flushing, buffers=buffers.moved())
+    b.clock.rebuild(_buffered(b, (m1.topic, m1.partition), flushing))
     b.now += 3600
     await b.tick()
     assert [e["profile"]["name"] for e in b.output.values] == ["Alice"]
