@@ -29,7 +29,7 @@ from streams.pipeline.ports import SourceMessage
 from streams.pipeline.publish import Publisher
 from streams.pipeline.scheduler import Release
 
-__all__ = ["Flusher", "newest"]
+__all__ = ["ChunkedExtraction", "Flusher", "newest"]
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +45,9 @@ class Flusher:
     policy: FlushPolicy
     #: Revisions kept per field (PROFILE_STREAM_REVISIONS_PER_FIELD; 0: none).
     revisions_per_field: int = 0
+
+    def __post_init__(self) -> None:
+        self._extraction = ChunkedExtraction(self.kind, self.extractor, self.policy)
 
     async def flush(
         self,
@@ -63,7 +66,7 @@ class Flusher:
         messages = [entry.message for entry in entries]
         emptied = unbuffered(record)
         try:
-            result, spent = await self._extract_chunks(emptied, messages)
+            result, spent = await self._extraction.extract(emptied, messages)
         except Exception as exc:
             decision = decide(exc, Stage.BATCH)
             if not isinstance(decision, DeadLetter):
@@ -121,7 +124,18 @@ class Flusher:
                 message_id=entry.message.message_id,
             )
 
-    async def _extract_chunks(
+
+@dataclass(frozen=True)
+class ChunkedExtraction:
+    """One kind's messages to the model in chunks of one call's bounds (``policy``), merged:
+    what a flush does before it publishes, and all that ``profile-stream eval --mode direct``
+    does, so the evaluation measures the worker's own prompt, parsing and merge."""
+
+    kind: Kind
+    extractor: Extractor
+    policy: FlushPolicy
+
+    async def extract(
         self, record: ProfileRecord, messages: list[ChatMessage]
     ) -> tuple[MergeResult | None, ModelUsage]:
         """The merged result of ``messages``, asked in chunks of one model call's bounds, each
