@@ -11,7 +11,7 @@ from streams.evaluation.variants import Variant
 
 __all__ = ["build_report", "render_table", "score_variant"]
 
-_COLUMN = 20
+_COLUMN = 24
 
 
 def score_variant(variant: Variant, users: Sequence[EvalUser], outcome: Outcome) -> VariantReport:
@@ -56,6 +56,13 @@ def _of(part: int, whole: int) -> str:
     return f"{part}/{whole}"
 
 
+def _by_trait(variant: VariantReport, trait: str) -> str:
+    score = variant.traits.get(trait)
+    if score is None:
+        return "-"
+    return f"{_prf(score)} {_of(score.trap_hits, score.traps)}"
+
+
 def _cost_rows(costs: Sequence[EvalCost]) -> list[tuple[str, list[str]]]:
     return [
         ("model calls", [f"{c.model_calls} ({c.calls_per_message:.3f}/msg)" for c in costs]),
@@ -67,20 +74,26 @@ def _cost_rows(costs: Sequence[EvalCost]) -> list[tuple[str, list[str]]]:
 
 
 def render_table(report: EvalReport) -> str:
-    """Fields by variants: precision, recall and F1 per field and micro over all, then trap
-    hits, unsupported values, updates followed and what the run cost."""
+    """Fields by variants: precision, recall and F1 per field, micro over all and by trait
+    (with its traps hit), then trap hits, unsupported values, updates followed and what the
+    run cost."""
     variants = report.variants
     fields = sorted({f for v in variants for f in v.fields})
     rows: list[tuple[str, list[str]]] = [
         ("", [v.name for v in variants]),
-        ("field", ["P    R    F1" for _ in variants]),
+        ("by field", ["P    R    F1" for _ in variants]),
     ]
     for field in fields:
         rows.append(
             (field, [_prf(v.fields[field]) if field in v.fields else "-" for v in variants])
         )
+    rows.append(("micro", [_prf(v.overall) for v in variants]))
+    traits = sorted({t for v in variants for t in v.traits})
+    if traits:
+        rows.append(("by trait", ["P    R    F1   traps" for _ in variants]))
+    for trait in traits:
+        rows.append((f"  {trait}", [_by_trait(v, trait) for v in variants]))
     rows += [
-        ("micro", [_prf(v.overall) for v in variants]),
         ("trap hits", [_of(v.overall.trap_hits, v.overall.traps) for v in variants]),
         ("unsupported values", [_of(v.overall.unsupported, v.overall.produced) for v in variants]),
         (

@@ -50,6 +50,6 @@ async def test_the_pipeline_report_shows_right_answers_a_trap_hit_and_the_cost(
     assert one_by_one.overall == buffered.overall
     table = run.out.splitlines()
     assert table[0].split() == ["buffered", "one-by-one"]
-    assert "micro                  0.67 0.67 0.67      0.67 0.67 0.67" in table
-    assert "trap hits              1/2                 1/2" in table
-    assert "updates followed       1/1                 1/1" in table
+    assert "micro                  0.67 0.67 0.67          0.67 0.67 0.67" in table
+    assert "trap hits              1/2                     1/2" in table
+    assert "updates followed       1/1                     1/1" in table

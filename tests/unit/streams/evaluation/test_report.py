@@ -26,21 +26,21 @@ def _report() -> EvalReport:
     return build_report("sample.json", "two users", DATASET.users, variants)
 
 
-def test_the_table_has_a_row_per_field_and_a_column_per_variant() -> None:
+def test_the_table_has_a_row_per_field_and_trait_and_a_column_per_variant() -> None:
     lines = render_table(_report()).splitlines()
     assert lines[0].split() == ["perfect", "trapped"]
     rows = {line.split()[0]: line.split()[1:] for line in lines[2:] if line}
     assert rows["location"] == ["1.00", "1.00", "1.00", "0.00", "0.00", "0.00"]
-    assert rows["languages"] == ["1.00", "1.00", "1.00", "-", "0.00", "-"]
     assert rows["micro"] == ["1.00", "1.00", "1.00", "0.33", "0.33", "0.33"]  # 1 TP, 2 FP, 2 FN
-    assert "languages              1.00 1.00 1.00      -    0.00 -" in lines
-    assert "trap hits              0/2                 2/2" in lines
-    assert "unsupported values     0/3                 0/3" in lines
-    assert "updates followed       1/1                 0/1" in lines
-    assert "model calls            3 (0.375/msg)       4 (0.500/msg)" in lines
-    assert "prompt tokens/msg      112                 125" in lines
-    assert "failures               0                   1" in lines
-    assert "wall time              12s                 30s" in lines
+    assert rows["move"] == ["1.00", "1.00", "1.00", "0/1", "0.50", "0.50", "0.50", "1/1"]
+    assert "languages              1.00 1.00 1.00          -    0.00 -" in lines
+    assert "trap hits              0/2                     2/2" in lines
+    assert "unsupported values     0/3                     0/3" in lines
+    assert "updates followed       1/1                     0/1" in lines
+    assert "model calls            3 (0.375/msg)           4 (0.500/msg)" in lines
+    assert "prompt tokens/msg      112                     125" in lines
+    assert "failures               0                       1" in lines
+    assert "wall time              12s                     30s" in lines
 
 
 def test_the_json_report_reads_back_with_every_user() -> None:
