@@ -130,8 +130,7 @@ async def run_pipeline(
     started = time.monotonic()
     worker.start()
     try:
-        async with aiohttp.ClientSession() as session:
-            await worker.wait_ready(session, timeout_s=180)
+        await worker.wait_ready(timeout_s=180)
         await publish(messages, bootstrap=settings.kafka, topic=env["PROFILE_STREAM_INPUT_TOPIC"])
         metrics = await _wait_settled(worker, len(messages), on_progress, timeout_s)
         profiles = await _profiles(worker.url, token, users)

@@ -7,14 +7,14 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import aiohttp
 
 from streams.errors import ServiceError
 
-__all__ = ["EvalWorker", "Metrics"]
+__all__ = ["EvalWorker", "Metrics", "answers_ready"]
 
 # The worker command of this interpreter's install (the console script may not be on PATH).
 _ARGV = [sys.executable, "-c", "from streams.cli import main; main()", "worker"]
@@ -35,6 +35,25 @@ class Metrics:
     def total(self, name: str, label: str = "") -> float:
         """The sum of ``name``'s samples (those whose labels hold ``label``)."""
         return sum(v for n, labels, v in self.samples if n == name and label in labels)
+
+
+async def answers_ready(
+    url: str, check: Callable[[], None], timeout_s: float, poll_s: float = 0.3
+) -> bool:
+    """Whether the worker at ``url`` answers ``/readyz`` with 200 within ``timeout_s``;
+    ``check`` runs before each poll (it raises when the worker's process has exited)."""
+    deadline = time.monotonic() + timeout_s
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            check()
+            try:
+                async with session.get(f"{url}/readyz") as response:
+                    if response.status == 200:
+                        return True
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(poll_s)
+    return False
 
 
 class EvalWorker:
@@ -61,19 +80,10 @@ class EvalWorker:
             tail = "\n".join(self.log.read_text(errors="replace").splitlines()[-20:])
             raise ServiceError(f"the worker exited with {self._proc.returncode}:\n{tail}")
 
-    async def wait_ready(self, session: aiohttp.ClientSession, timeout_s: float) -> None:
+    async def wait_ready(self, timeout_s: float) -> None:
         """Poll ``/readyz`` until it answers 200."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            self.check()
-            try:
-                async with session.get(f"{self.url}/readyz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.3)
-        raise ServiceError(f"the worker was not ready after {timeout_s:.0f}s; see {self.log}")
+        if not await answers_ready(self.url, self.check, timeout_s):
+            raise ServiceError(f"the worker was not ready after {timeout_s:.0f}s; see {self.log}")
 
     async def metrics(self, session: aiohttp.ClientSession) -> Metrics:
         """The worker's ``/metrics`` now."""
