@@ -227,6 +227,9 @@ def _faust_app(settings: Settings) -> faust.App:
         web_port=settings.web_port,
         web_bind=settings.web_bind,
         web_tables_enabled=False,  # /table/ would serve every profile to anyone
+        # /router/ would show anyone which worker holds each partition, without a token; reads
+        # are routed by the project's own views (streams.web.routing), behind the token.
+        web_router_enabled=False,
         web_stats_enabled=False,
         web_graph_enabled=False,
         autodiscover=False,

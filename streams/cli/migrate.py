@@ -62,7 +62,9 @@ def _command(settings: Settings, key: bytes, now: datetime) -> OutRecord:
             command_id=str(uuid.uuid4()), type="migrate", user_id=key.decode(), requested_at=now
         )
     )
-    return OutRecord(key, value, command_headers(key, value, settings.command_keys))
+    return OutRecord(
+        key, value, command_headers(key, value, settings.command_signing, now.timestamp())
+    )
 
 
 async def _migrate(settings: Settings, kind: Kind, dry_run: bool) -> tuple[int, int]:

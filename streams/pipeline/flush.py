@@ -8,9 +8,10 @@ dead-letter topic are applied.
 """
 
 import logging
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from schemas import BufferedMessage, ChatMessage, FieldChange, ModelUsage, ProfileRecord
 from streams.core.flushing import FlushPolicy, FlushReason
@@ -45,6 +46,8 @@ class Flusher:
     policy: FlushPolicy
     #: Revisions kept per field (PROFILE_STREAM_REVISIONS_PER_FIELD; 0: none).
     revisions_per_field: int = 0
+    #: The worker's clock (seconds): the day a flush's model calls are charged to.
+    clock: Callable[[], float] = time.time
 
     def __post_init__(self) -> None:
         self._extraction = ChunkedExtraction(self.kind, self.extractor, self.policy)
@@ -87,6 +90,9 @@ class Flusher:
             spent=spent,
             sources=[m.message_id for m in messages],
             trail=self._trail(entries),
+            # The day the model was paid, the day the budget is checked against: an old
+            # sent_at (a client's clock, a backlog) would charge a day no check looks at.
+            charged_at=datetime.fromtimestamp(self.clock(), UTC),
         )
         await self.publisher.publish(key, job.event, updated, event)
         FLUSHES.labels(str(reason)).inc()

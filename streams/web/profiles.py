@@ -12,6 +12,7 @@ Faust builds a view as ``cls(app, web)``, so a view cannot take its dependencies
 """
 
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -19,14 +20,13 @@ from typing import Any, ClassVar
 
 import faust
 from faust.web import Request, Response, View
-from pydantic import SecretStr
 
 from schemas import ModelUsage, ProfileCommand, ProfileRecord
 from schemas.http import CommandAccepted
 from streams.core.codecs import encode
 from streams.core.corrections import parse_correction
 from streams.core.kinds import USER
-from streams.core.signing import KEYS_SETTING, command_headers
+from streams.core.signing import KEYS_SETTING, CommandSigning, command_headers
 from streams.extract.prompt import render_profile
 from streams.web.past import past_answer, wants_past
 from streams.web.reader import ProfileReader
@@ -59,7 +59,7 @@ class ProfileView(View):
     reader: ClassVar[ProfileReader]  # the user kind's
     commands: ClassVar[faust.TopicT]  # the input topic, where commands go with the messages
     max_body: ClassVar[int]  # bytes of a PATCH body
-    command_keys: ClassVar[tuple[SecretStr, ...]]  # the first signs each command
+    signing: ClassVar[CommandSigning]  # its first key signs each command
 
     async def get(self, request: Request, user_id: str) -> Response:
         """The user's profile as JSON (404 if there is none), now or as it was."""
@@ -94,14 +94,14 @@ class ProfileView(View):
         return await self._submit(command)
 
     async def _submit(self, command: ProfileCommand) -> Response:
-        return await send_command(self, self.commands, self.command_keys, command)
+        return await send_command(self, self.commands, self.signing, command)
 
 
 class FlushView(View):
     """``/profiles/{user_id}/flush``: extract the user's buffered messages now (POST)."""
 
     commands: ClassVar[faust.TopicT]  # the input topic, where commands go with the messages
-    command_keys: ClassVar[tuple[SecretStr, ...]]  # the first signs each command
+    signing: ClassVar[CommandSigning]  # its first key signs each command
 
     async def post(self, request: Request, user_id: str) -> Response:
         """A ``flush`` command on the user's partition: 202 once it is in Kafka."""
@@ -113,21 +113,22 @@ class FlushView(View):
             user_id=user_id,
             requested_at=datetime.now(UTC),
         )
-        return await send_command(self, self.commands, self.command_keys, flush)
+        return await send_command(self, self.commands, self.signing, flush)
 
 
 async def send_command(
     view: View,
     commands: faust.TopicT,
-    keys: tuple[SecretStr, ...],
+    signing: CommandSigning,
     command: ProfileCommand,
 ) -> Response:
     """Sign ``command`` and send it to ``commands``: 202 once the broker has it, 503 without a
     command key."""
-    if not keys:
+    if not signing.keys:
         return error(view, 503, f"commands are off on this worker: {KEYS_SETTING} is not set")
     key, value = command.user_id.encode(), encode(command)
-    sent = await commands.send(key=key, value=value, headers=command_headers(key, value, keys))
+    headers = command_headers(key, value, signing, time.time())
+    sent = await commands.send(key=key, value=value, headers=headers)
     await sent  # accepted means on the topic: the broker has acknowledged it
     logger.info("command accepted type=%s user_id=%s", command.type, command.user_id)
     accepted = CommandAccepted(command_id=command.command_id, status="accepted")

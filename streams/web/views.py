@@ -68,7 +68,7 @@ def routes(
     """``TABLE``, each view bound to its dependencies."""
     user = readers[USER]
     document = openapi.render(openapi.build(TABLE, profile_model=user.kind.schema.model))
-    command = {"commands": commands, "command_keys": settings.command_keys}
+    command = {"commands": commands, "signing": settings.command_signing}
     dependencies: dict[type[View], dict[str, Any]] = {
         ProfileView: {"reader": user, "max_body": settings.max_request_bytes, **command},
         PromptView: {"reader": user},

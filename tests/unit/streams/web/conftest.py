@@ -3,6 +3,7 @@ in-process by aiohttp's test server; the table, the command topic and the partit
 fakes."""
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -17,6 +18,8 @@ from schemas import ProfileRecord
 from streams.core.codecs import encode
 from streams.core.kinds import USER, Kind
 from streams.core.profile_schema import load_profile_schema
+from streams.core.signing import require_authentic_command
+from streams.errors import InvalidEvent
 from streams.settings import Settings
 from streams.web import reader as reader_module
 from streams.web.views import register_views
@@ -71,6 +74,16 @@ def stored(user_id: str, kind: str = USER) -> bytes:
         user_id=user_id, version=2, schema_id=SCHEMA.schema_id, profile=profile, kind=kind
     )
     return encode(record)
+
+
+def accepted_by_workers(key: bytes, value: bytes, headers: Any) -> bool:
+    """Whether a worker of the same deployment accepts the command now (signed, recent)."""
+    signing = Settings(command_keys=(COMMAND_KEY,)).command_signing
+    try:
+        require_authentic_command(key, value, headers, signing, time.time())
+    except InvalidEvent:
+        return False
+    return True
 
 
 @pytest.fixture
