@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from .evaluation import EvalDataset, EvalReport
 from .events import DeadLetter, ProfileEvent
 from .messages import ChatMessage, ProfileCommand
 from .patch import ProfilePatch
@@ -30,6 +31,8 @@ CONTRACTS: dict[str, type[BaseModel]] = {
     "profile-patch": ProfilePatch,
     "dead-letter": DeadLetter,
     "user-profile": UserProfile,
+    "eval-dataset": EvalDataset,
+    "eval-report": EvalReport,
 }
 
 

@@ -15,7 +15,9 @@ The packages say what each module may import (``tests/unit/test_architecture.py`
 - ``streams.web``: the HTTP views. ``streams.client``: what other apps import (no Faust);
   apps install it alone as ``profile_stream.client`` (clients/python, docs/packaging.md), with
   ``schemas`` and the modules of ours it imports.
-  ``streams.cli``: the command line.
+  ``streams.cli``: the command line. ``streams.evaluation``: ``profile-stream eval``'s runners
+  (the worker's own extraction without Kafka, or a worker process of its own); its scoring is
+  pure, in ``streams.core.evaluation``.
 - ``streams.app``: wiring only (topics, tables, agents, hooks); ``streams.faust_glue``: every
   touch of Faust internals, in one module.
 - ``streams.settings``, ``streams.errors``, ``streams.metrics``: shared by all of the above.

@@ -1,11 +1,12 @@
 """The ``profile-stream`` click group and the registration of its commands; each command
 lives in the module of its job: ``worker``, ``messages`` (send, publish, import-locomo),
 ``profiles`` (get, correct, flush, forget, revert), ``events`` (history, show-source, tail),
-``dlq`` and ``migrate``."""
+``dlq``, ``migrate`` and ``eval`` (``evaluate``)."""
 
 import click
 
 from streams.cli.dlq import dlq
+from streams.cli.evaluate import evaluate
 from streams.cli.events import history, show_source, tail
 from streams.cli.messages import import_locomo, publish, send
 from streams.cli.migrate import migrate
@@ -50,5 +51,6 @@ for _command in (
     tail,
     dlq,
     migrate,
+    evaluate,
 ):
     main.add_command(_command)

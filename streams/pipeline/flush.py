@@ -33,7 +33,7 @@ from streams.pipeline.ports import SourceMessage
 from streams.pipeline.publish import Publisher
 from streams.pipeline.scheduler import Release
 
-__all__ = ["Flusher", "newest"]
+__all__ = ["ChunkedExtraction", "Flusher", "newest"]
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +54,9 @@ class Flusher:
     #: The worker's clock (seconds): the day a flush's model calls are charged to.
     clock: Callable[[], float] = time.time
 
+    def __post_init__(self) -> None:
+        self._extraction = ChunkedExtraction(self.kind, self.extractor, self.policy)
+
     async def flush(
         self,
         key: bytes,
@@ -73,7 +76,7 @@ class Flusher:
         extracted = True
         check_owned("a model call")  # a partition gone: no call, no dead letters for it
         try:
-            result, spent = await self._extract_chunks(emptied, messages)
+            result, spent = await self._extraction.extract(emptied, messages)
         except Exception as exc:
             decision = decide(exc, Stage.BATCH)
             if not isinstance(decision, DeadLetter):
@@ -139,7 +142,18 @@ class Flusher:
                 message_id=entry.message.message_id,
             )
 
-    async def _extract_chunks(
+
+@dataclass(frozen=True)
+class ChunkedExtraction:
+    """One kind's messages to the model in chunks of one call's bounds (``policy``), merged:
+    what a flush does before it publishes, and all that ``profile-stream eval --mode direct``
+    does, so the evaluation measures the worker's own prompt, parsing and merge."""
+
+    kind: Kind
+    extractor: Extractor
+    policy: FlushPolicy
+
+    async def extract(
         self, record: ProfileRecord, messages: list[ChatMessage]
     ) -> tuple[MergeResult | None, ModelUsage]:
         """The merged result of ``messages``, asked in chunks of one model call's bounds, each

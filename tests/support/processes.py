@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Self
 
-import aiohttp
+from streams.evaluation.worker import answers_ready
 
 __all__ = [
     "PROFILE_STREAM",
@@ -142,15 +142,5 @@ async def wait_ready(url: str, process: Process, timeout: float, poll_s: float =
         ProcessExited: the process exited meanwhile.
         NotReady: not ready after ``timeout`` seconds.
     """
-    deadline = time.monotonic() + timeout
-    async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline:
-            process.check()
-            try:
-                async with session.get(f"{url}/readyz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(poll_s)
-    raise NotReady(f"worker not ready after {timeout}s:\n{process.tail()}")
+    if not await answers_ready(url, process.check, timeout, poll_s):
+        raise NotReady(f"worker not ready after {timeout}s:\n{process.tail()}")

@@ -77,6 +77,21 @@ ALLOWED: dict[str, tuple[set[str], set[str]]] = {
         {"pydantic", "orjson", "aiohttp", "langgraph"},
         {"streams.errors", "streams.client"},
     ),
+    # The evaluation's runners: the worker's own extraction (pipeline.flush), the client to
+    # publish and read profiles back, a worker process of their own.
+    "streams.evaluation": (
+        {"pydantic", "aiohttp", "prometheus_client"},
+        {
+            "streams.core",
+            "streams.errors",
+            "streams.evaluation",
+            "streams.metrics",
+            "streams.settings",
+            "streams.extract.llm",
+            "streams.pipeline.flush",
+            "streams.client",
+        },
+    ),
     "streams.kafka_security": ({"pydantic", "aiokafka"}, {"streams.errors", "streams.kafka_oauth"}),
     # OAUTHBEARER's token-provider hook, for kafka_security alone.
     "streams.kafka_oauth": ({"aiokafka"}, {"streams.errors"}),

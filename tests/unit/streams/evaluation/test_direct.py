@@ -1,0 +1,67 @@
+"""The direct run: the worker's extraction and merge per conversation, or per message."""
+
+import pytest
+
+from streams.evaluation.direct import run_direct
+from streams.evaluation.report import score_variant
+from streams.evaluation.variants import Variant, settings_of
+from tests.fakes.evaluation import DATASET
+from tests.fakes.llm_server import FakeLLM, Fault
+
+
+def _settings(llm: FakeLLM, variant: Variant):  # type: ignore[no-untyped-def]
+    base = {
+        "openai_base_url": llm.url,
+        "openai_api_key": "test-key",
+        "llm_timeout_s": "2",
+        "llm_backoff_s": "0.01",
+        "llm_backoff_max_s": "0.02",
+        "llm_max_attempts": "2",
+    }
+    return settings_of(variant, base)
+
+
+async def test_buffered_asks_once_per_conversation_and_follows_the_move(
+    llm: FakeLLM, clean_env: pytest.MonkeyPatch
+) -> None:
+    variant = Variant("buffered")
+    progress: list[tuple[int | None, int, int]] = []
+    outcome = await run_direct(
+        DATASET.users, _settings(llm, variant), variant.flush, lambda *a: progress.append(a)
+    )
+    assert outcome.profiles["alice"]["location"] == "Denver"
+    assert outcome.cost.model_calls == 3 == len(llm.requests)
+    assert outcome.cost.messages == 8
+    assert outcome.cost.calls_per_message == pytest.approx(3 / 8)
+    assert outcome.cost.prompt_tokens > 0 and outcome.cost.completion_tokens == 60
+    assert progress[-1] == (2, 8, 3)
+    report = score_variant(variant, DATASET.users, outcome)
+    assert (report.overall.tp, report.overall.fp, report.overall.fn) == (2, 1, 1)
+    assert (report.overall.trap_hits, report.overall.traps) == (1, 2)
+    assert report.overall.update_accuracy == 1.0
+    assert report.traits["move"].recall == 1.0
+
+
+async def test_per_message_asks_once_per_user_message(
+    llm: FakeLLM, clean_env: pytest.MonkeyPatch
+) -> None:
+    variant = Variant("one-by-one", flush="per-message")
+    outcome = await run_direct(
+        DATASET.users, _settings(llm, variant), variant.flush, lambda *a: None
+    )
+    assert outcome.cost.model_calls == 4  # assistant turns alone are never sent
+    assert all(len(r["messages"]) == 1 for r in llm.requests)
+    assert outcome.profiles["alice"]["name"] == "Alice"
+
+
+async def test_a_flush_that_gives_up_is_counted_and_the_rest_goes_on(
+    llm: FakeLLM, clean_env: pytest.MonkeyPatch
+) -> None:
+    llm.on("My friend", faults=[Fault(status=400, times=5)])
+    variant = Variant("buffered")
+    outcome = await run_direct(
+        DATASET.users, _settings(llm, variant), variant.flush, lambda *a: None
+    )
+    assert outcome.cost.failures == 1
+    assert outcome.profiles["alice"]["location"] == "Denver"
+    assert outcome.profiles["bruno"]["location"] is None
