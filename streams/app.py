@@ -24,6 +24,7 @@ from streams.extract.llm import LLMExtractor
 from streams.extract.ratelimit import RateLimiter, limits_from_settings
 from streams.extract.redis_client import redis_client
 from streams.extract.rules import RuleExtractor
+from streams.faust_app import faust_app
 from streams.faust_glue import (
     EndOffsets,
     ProfileTable,
@@ -37,7 +38,6 @@ from streams.faust_glue import (
 )
 from streams.flush_timer import FlushTimer
 from streams.group import joining_the_group
-from streams.kafka_credentials import broker_credentials
 from streams.local_state import record_clean_stop
 from streams.pipeline.admission import Admission
 from streams.pipeline.apply import ProfileUpdater
@@ -64,8 +64,6 @@ __all__ = ["create_worker"]
 
 logger = logging.getLogger(__name__)
 
-# Bigger produce requests: see _faust_app.
-_PRODUCER_BATCH_BYTES = 512 * 1024
 # How long running batches may finish on stop before they are cancelled (and redelivered).
 _STOP_GRACE_S = 10.0
 
@@ -73,7 +71,7 @@ _STOP_GRACE_S = 10.0
 def create_worker(settings: Settings) -> faust.App:
     """Build the app for ``settings``; nothing connects until the worker starts."""
     kinds = load_kinds(settings.kinds_file, settings.profile_model)
-    app = _faust_app(settings)
+    app = faust_app(settings)
     keep_fetched_events_on_resume(app)  # else recovery can drop fetched input events
     if settings.replication_factor is None:
         create_topics_with_broker_default_replication(app)
@@ -239,47 +237,6 @@ def _extractor(settings: Settings) -> Extractor:
     limits = limits_from_settings(settings)
     limiter = RateLimiter(redis, limits, settings.app_id) if limits else None
     return CachedExtractor(LLMExtractor(settings, limiter), redis, settings.app_id)
-
-
-def _faust_app(settings: Settings) -> faust.App:
-    return faust.App(
-        settings.app_id,
-        broker=settings.broker_url,
-        broker_credentials=broker_credentials(settings.kafka),  # TLS, SASL: every connection
-        store="rocksdb://",
-        datadir=str(settings.data_dir),
-        topic_partitions=settings.partitions,
-        # Unset: the broker's default, through the hook in create_worker.
-        topic_replication_factor=settings.replication_factor or 1,
-        table_standby_replicas=settings.standby_replicas,
-        processing_guarantee="at_least_once",
-        # Do not wait on stop for every held event (up to MAX_PENDING, minutes with a slow
-        # model): running batches get _STOP_GRACE_S, the rest is redelivered to the next owner.
-        stream_wait_empty=False,
-        # aiokafka keeps one produce request in flight per broker; with 16 KiB batches a busy
-        # worker's changelog and events queue up behind it (Faust's producer buffer full,
-        # admission paused). Figures: bench/README.md, "Why these defaults".
-        producer_max_batch_size=_PRODUCER_BATCH_BYTES,
-        # A dead worker's partitions move after this long; heartbeats keep a live one.
-        broker_session_timeout=settings.session_timeout_s,
-        broker_heartbeat_interval=settings.session_timeout_s / 10,
-        # A new group's start on the input topic is set by start_new_partitions; this is for
-        # a committed offset that retention has deleted: resume at the oldest message kept.
-        consumer_auto_offset_reset="earliest",
-        # Static membership: a restart within the session timeout rebalances no one.
-        consumer_group_instance_id=settings.group_instance_id,
-        web_host=settings.web_host,
-        web_port=settings.web_port,
-        web_bind=settings.web_bind,
-        web_tables_enabled=False,  # /table/ would serve every profile to anyone
-        # /router/ would show anyone which worker holds each partition, without a token; reads
-        # are routed by the project's own views (streams.web.routing), behind the token.
-        web_router_enabled=False,
-        web_stats_enabled=False,
-        web_graph_enabled=False,
-        autodiscover=False,
-        logging_config=None,
-    )
 
 
 def _gauges(app: faust.App, settings: Settings, lanes: list[_Lane]) -> None:

@@ -196,7 +196,8 @@ def test_faust_internals_are_touched_in_one_module() -> None:
         for module, path in MODULES
         if any(internal in path.read_text() for internal in INTERNALS)
     }
-    assert touching <= {"streams.faust_glue"}, sorted(touching)
+    # One package, a module per part of Faust it works around (tables, transport, web).
+    assert all(m.startswith("streams.faust_glue.") for m in touching), sorted(touching)
 
 
 @pytest.mark.parametrize(("module", "path"), MODULES, ids=[m for m, _ in MODULES])

@@ -1,24 +1,17 @@
-"""Every touch of Faust (and aiokafka) internals, in one module.
-
-Faust 0.15.3 has no public API for a few things the worker needs; each hook here names the
-private attribute it reads or overrides, and ``tests/unit/streams/test_faust_glue.py`` checks
-each one against the installed Faust, so an upgrade is a one-file review.
+"""Faust's consumer and topics: lag and committed offsets, end offsets on connections of their
+own, flow control on resume, topic creation, where new partitions start, and the assignor's
+URL check.
 """
 
 import asyncio
-import functools
 import logging
-import re
-import weakref
-from collections.abc import Callable, Iterator, Mapping, Set
-from pathlib import Path
+from collections.abc import Callable, Mapping, Set
 from typing import Any, cast
 
 import faust
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 from faust.assignor.client_assignment import ClientMetadata
-from faust.streams import _current_event
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 from mode.utils.queues import FlowControlEvent
@@ -27,90 +20,22 @@ from streams.core.start_position import RetainedRange
 
 __all__ = [
     "BROKER_DEFAULT_REPLICATION",
-    "ProfileTable",
-    "StartPlan",
-    "actives_ready",
-    "add_web_middleware",
-    "consumer_lag",
-    "committed_offset",
-    "create_topics_with_broker_default_replication",
     "EndOffsets",
+    "StartPlan",
+    "committed_offset",
+    "consumer_lag",
+    "create_topics_with_broker_default_replication",
     "keep_fetched_events_on_resume",
-    "local_table_stores",
-    "make_event_current",
-    "mounted_methods",
-    "partition_event",
-    "partition_items",
     "refuse_assignments_for_another_url",
     "start_new_partitions",
-    "tables_recovered",
 ]
 
 logger = logging.getLogger(__name__)
 
+
 #: Given the retained range of each partition (by number) that has no committed offset, the
 #: offset each starts at.
 StartPlan = Callable[[Mapping[int, RetainedRange]], Mapping[int, int]]
-
-
-def tables_recovered(app: faust.App) -> bool:
-    """Whether the worker finished restoring its table partitions after the last rebalance.
-    Internal: ``app.tables.recovery.completed`` (an ``asyncio.Event``), no public accessor."""
-    return bool(cast(Any, app.tables).recovery.completed.is_set())
-
-
-def actives_ready(app: faust.App) -> bool:
-    """Whether the tables' active partitions are restored for the current assignment.
-    Internal: ``TableManager.actives_ready``, set False when a rebalance starts and True once
-    recovery resumes the streams (``recovery.completed`` is never cleared after the first)."""
-    return bool(cast(Any, app.tables).actives_ready)
-
-
-def make_event_current(event: Any) -> None:
-    """Make ``event`` current in this task, so a table write goes to its partition.
-    Faust finds the partition of a table write from the task-local current event; our batches
-    run in their own tasks, so they set it themselves. Internal: the ``ContextVar``
-    ``faust.streams._current_event`` (holding a weak reference: keep ``event`` alive)."""
-    _current_event.set(weakref.ref(event) if event is not None else None)
-
-
-class _PartitionMessage:
-    """What Faust's table and RocksDB store read of the current event's record."""
-
-    def __init__(self, topic: str, partition: int) -> None:
-        self.topic, self.partition = topic, partition
-        self.offset, self.timestamp = -1, 0.0
-        self.key = self.value = None
-        self.headers: list[tuple[str, bytes]] = []
-
-
-class _PartitionEvent:
-    """Stands for an event of ``topic``/``partition`` when no input is being processed."""
-
-    def __init__(self, topic: str, partition: int) -> None:
-        self.message = _PartitionMessage(topic, partition)
-
-    def ack(self) -> bool:
-        return False  # nothing was read: nothing to acknowledge
-
-
-def partition_event(tp: tuple[str, int]) -> Any:
-    """An event that routes a table write to partition ``tp`` outside any input's processing
-    (a flush the timer asks for); make it current with :func:`make_event_current`. Internal:
-    Faust's ``Table.partition_for_key`` and the RocksDB store's ``_set`` read the current
-    event's ``message.topic`` and ``message.partition``, nothing else."""
-    return _PartitionEvent(*tp)
-
-
-def partition_items(table: faust.Table[bytes, bytes], p: int) -> Iterator[tuple[bytes, bytes]]:
-    """What this worker stores for ``table``'s partition ``p``, read lazily (``items()`` walks
-    every active partition at once). Internal: the RocksDB store's ``_dbs`` (partition to open
-    database) and ``_visible_items(db)``; a store without them (``memory://``) gives all."""
-    store = cast(Any, table).data
-    if not hasattr(store, "_dbs"):
-        return iter(table.items())
-    db = store._dbs.get(p)  # noqa: SLF001 - no public API
-    return iter(()) if db is None else cast(Iterator[Any], store._visible_items(db))  # noqa: SLF001
 
 
 def consumer_lag(app: faust.App, topic: str) -> float:
@@ -165,63 +90,6 @@ class EndOffsets:
         )
         await consumer.start()
         return consumer
-
-
-class ProfileTable(faust.Table[bytes, bytes]):
-    """A table that can wait for the changelog write of one key, not for every pending send
-    (flushing the whole producer for that was too costly in CPU: ``bench/README.md``).
-
-    Internal: overrides ``Table.send_changelog(partition, key, value, ...)``, which Faust calls
-    positionally from ``on_key_set`` / ``on_key_del`` and which returns the send's future.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._pending: dict[bytes, asyncio.Future[Any]] = {}
-        #: A changelog write failed or was cancelled: the local store may hold what it lacks.
-        self.lost_a_write = False
-
-    def send_changelog(self, *args: Any, **kwargs: Any) -> Any:
-        """Faust's send, remembering its future as the key's last changelog write."""
-        future = super().send_changelog(*args, **kwargs)
-        key = args[1] if len(args) > 1 else kwargs["key"]
-        self._pending[key] = future
-        future.add_done_callback(functools.partial(self._forget, key))
-        return future
-
-    def _forget(self, key: bytes, future: asyncio.Future[Any]) -> None:
-        if future.cancelled() or future.exception() is not None:
-            self.lost_a_write = True
-        if self._pending.get(key) is future:
-            del self._pending[key]
-
-    async def changelog_acked(self, key: bytes) -> None:
-        """Return once the last changelog write of ``key`` is acknowledged by Kafka."""
-        future = self._pending.get(key)
-        if future is not None:
-            await future
-
-    async def settled(self) -> bool:
-        """Wait for every changelog write in flight; whether all this process made were
-        acknowledged (none failed or was cancelled)."""
-        await asyncio.gather(*self._pending.values(), return_exceptions=True)
-        return not self.lost_a_write
-
-
-def add_web_middleware(app: faust.App, middleware: Any) -> None:
-    """Run ``middleware`` (an aiohttp middleware) around every request to ``app``'s web server.
-    Driver-specific: Faust's web API has no middleware hook; its aiohttp driver exposes the
-    ``aiohttp.web.Application`` as ``app.web.web_app``. Call before the worker starts: aiohttp
-    freezes the middleware list when the server starts."""
-    cast(Any, app.web).web_app.middlewares.append(middleware)
-
-
-def mounted_methods(view: type[faust.web.View]) -> frozenset[str]:
-    """The HTTP methods Faust mounts ``view`` under: HEAD (answered by GET) and each method
-    the view defines over Faust's ``View``. Faust decides this in ``View.get_methods``, on an
-    instance; a view is built without its app and web server to ask it (Faust's
-    ``View.__init__`` only stores them)."""
-    return frozenset(view(cast(Any, None), cast(Any, None)).get_methods())
 
 
 class _ResumeKeepsRunningQueues(FlowControlEvent):
@@ -411,24 +279,3 @@ def refuse_assignments_for_another_url(app: faust.App, refuse: Callable[[str], A
         faust_on_assignment(assignment)
 
     assignor.on_assignment = on_assignment
-
-
-# A partition's database (it holds the changelog offset recovery resumes from) or the backups.
-_STORE_FOLDER = re.compile(r"(?P<table>.+)-(?:\d+\.db|backups)")
-
-
-def local_table_stores(app: faust.App) -> list[Path]:
-    """The local store folders of every table of ``app`` in its data dir, whatever its name.
-    Internal: Faust's RocksDB store keeps table ``name``'s partition ``n`` in
-    ``<tabledir>/<name>-<n>.db`` (``Store.partition_path``) and its backups in
-    ``<tabledir>/<name>-backups``; ``tabledir`` is ``<datadir>/v<version>/tables``.
-    """
-    tabledir = Path(app.conf.tabledir)
-    if not tabledir.is_dir():
-        return []
-    tables = {table.name for table in app.tables.values()}
-    return sorted(
-        path
-        for path in tabledir.iterdir()
-        if (found := _STORE_FOLDER.fullmatch(path.name)) and found["table"] in tables
-    )

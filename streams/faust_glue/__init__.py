@@ -1,0 +1,49 @@
+"""Every touch of Faust (and aiokafka) internals, in one package.
+
+Faust 0.15.3 has no public API for a few things the worker needs; each hook here names the
+private attribute it reads or overrides, and ``tests/unit/streams/test_faust_glue.py`` checks
+each one against the installed Faust, so an upgrade is a one-package review.
+"""
+
+from streams.faust_glue.tables import (
+    ProfileTable,
+    actives_ready,
+    local_table_stores,
+    make_event_current,
+    partition_event,
+    partition_items,
+    tables_recovered,
+)
+from streams.faust_glue.transport import (
+    BROKER_DEFAULT_REPLICATION,
+    EndOffsets,
+    StartPlan,
+    committed_offset,
+    consumer_lag,
+    create_topics_with_broker_default_replication,
+    keep_fetched_events_on_resume,
+    refuse_assignments_for_another_url,
+    start_new_partitions,
+)
+from streams.faust_glue.web import add_web_middleware, mounted_methods
+
+__all__ = [
+    "BROKER_DEFAULT_REPLICATION",
+    "ProfileTable",
+    "StartPlan",
+    "actives_ready",
+    "add_web_middleware",
+    "consumer_lag",
+    "committed_offset",
+    "create_topics_with_broker_default_replication",
+    "EndOffsets",
+    "keep_fetched_events_on_resume",
+    "local_table_stores",
+    "make_event_current",
+    "mounted_methods",
+    "partition_event",
+    "partition_items",
+    "refuse_assignments_for_another_url",
+    "start_new_partitions",
+    "tables_recovered",
+]
