@@ -279,7 +279,9 @@ class Settings(BaseSettings):
         """What signs and verifies operator commands here (streams.core.signing)."""
         return CommandSigning(
             keys=self.command_keys,
-            audience=self.command_audience or f"{self.app_id}/{self.input_topic}",
+            # Not the app id: a new app rebuilding profiles from the same input must honour its
+            # commands. Deployments sharing a topic name and keys set an audience each.
+            audience=self.command_audience or self.input_topic,
             max_age_s=self.command_max_age_s,
             max_ahead_s=self.max_future_skew_s,
         )

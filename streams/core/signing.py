@@ -6,9 +6,9 @@ command carries a header ``profile-stream-signature: v2:<signed at, ms>:<64 hex 
 HMAC-SHA256 under a key from ``PROFILE_STREAM_COMMAND_KEYS`` of:
 
 - a fixed domain label (a signature made for anything else never verifies here),
-- the deployment it is meant for (``PROFILE_STREAM_COMMAND_AUDIENCE``, by default the app id
-  and input topic): a command signed for staging is refused by production, even under a
-  shared key,
+- the deployment it is meant for (``PROFILE_STREAM_COMMAND_AUDIENCE``, by default the input
+  topic; not the app id, so a new app rebuilding profiles from that topic honours them): a
+  command signed for staging is refused by production, even under a shared key,
 - when it was signed (the worker's or admin tool's clock, in the header),
 - the record key (the user id: a command cannot be moved to another user's key),
 - the record value (the command itself: its id, type, user, operations and ``requested_at``),

@@ -10,7 +10,6 @@ dead-lettered, or the worker exits for redelivery. Nothing raised by an input es
 """
 
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -65,8 +64,6 @@ class Admission:
     forwards: list[tuple[Kind, CopySender]] = field(default_factory=list)
     #: What the policy's :class:`Exit` does (the process exits; tests record it instead).
     on_exit: Callable[[Exit], None] = exit_for_redelivery
-    #: The worker's clock (seconds), against which a command's signing time is checked.
-    clock: Callable[[], float] = time.time
 
     async def admit(self, msg: SourceMessage) -> Admitted | None:
         """The event as work for its subject, or None when it was handled here (dead-lettered,
@@ -124,9 +121,12 @@ class Admission:
     def _decode(self, msg: SourceMessage) -> ChatMessage | ProfileCommand:
         if is_command(msg.headers):
             # Produce rights on the input topic are not admin rights: only a signed command
-            # changes a profile (DESIGN invariant 6).
+            # changes a profile (DESIGN invariant 6). Its age is taken at the record's timestamp,
+            # not the worker's clock, so a replay of the topic (an offset reset, a new app id
+            # rebuilding profiles) decides as the first reading did; a captured command produced
+            # again carries a new timestamp and is too old.
             require_authentic_command(
-                msg.key, msg.value, msg.headers, self.settings.command_signing, self.clock()
+                msg.key, msg.value, msg.headers, self.settings.command_signing, msg.timestamp
             )
             return decode_command(msg.value)
         return decode_message(

@@ -64,7 +64,7 @@ class Names:
     @property
     def command_signing(self) -> CommandSigning:
         """How this run's admin tools sign a command, for its workers (its key and audience)."""
-        return CommandSigning((SecretStr(self.command_key),), f"{self.prefix}/{self.input}")
+        return CommandSigning((SecretStr(self.command_key),), self.input)
 
     def env(self) -> dict[str, str]:
         """The settings that put a worker (or the CLI) on these names, with the run's key."""

@@ -27,7 +27,7 @@ from streams.settings import Settings
 
 OLD, NEW = SecretStr("o" * 32), SecretStr("n" * 32)
 #: The deployment these tools sign for (the default settings': app id and input topic).
-AUDIENCE = "profile-stream/chat-messages"
+AUDIENCE = "chat-messages"  # the default: the input topic
 A_DAY_AGO = time.time() - 86_400
 
 

@@ -37,7 +37,7 @@ from tests.unit.helpers import T0
 #: The key the admin tools of these tests sign commands with, and the workers verify.
 COMMAND_KEY = SecretStr("unit-test-command-key-of-32-bytes-or-more")
 #: How the admin tools sign: for the deployment of :class:`Pipeline`'s default settings.
-SIGNING = CommandSigning((COMMAND_KEY,), audience="profile-stream/chat-messages")
+SIGNING = CommandSigning((COMMAND_KEY,), audience="chat-messages")
 
 __all__ = ["Event", "Pipeline", "Record", "ScriptedModel", "Topic", "chat", "command", "raw_bytes"]
 
@@ -247,7 +247,7 @@ class Pipeline:
         self.model = ScriptedModel()
         self.exits: list[Exit] = []
         dead_letters = DeadLetters(self.dlq)
-        #: The worker's clock, as admission and the flush triggers read it; tests move it.
+        #: The worker's clock, as the flush triggers read it; tests move it.
         self.now = T0.timestamp()
         self.admission = Admission(
             self.settings,
@@ -255,7 +255,6 @@ class Pipeline:
             dead_letters,
             self.reroute,
             on_exit=self.exits.append,
-            clock=lambda: self.now,
         )
         self.publisher = Publisher(self.kind, self.table, self.output, purge=self.model.forget)
         self.clock = FlushClock()

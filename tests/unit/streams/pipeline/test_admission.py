@@ -299,18 +299,34 @@ async def test_a_command_without_a_valid_signature_is_dead_lettered_and_changes_
 
 async def test_a_command_signed_too_long_ago_or_for_another_deployment_is_dead_lettered() -> None:
     pipeline = Pipeline()
-    pipeline.now = T0.timestamp() + 3600
-    assert await pipeline.admit(command("c1", "forget", signed_at=T0.timestamp())) is not None
-    pipeline.now += 1  # an hour and a second after it was signed: a replay, or a long outage
-    assert await pipeline.admit(command("c1", "forget", signed_at=T0.timestamp())) is None
+    signed_at = T0.timestamp()
+    # Its age is taken when it was produced (the record's timestamp), not when it is read.
+    late = command("c1", "forget", signed_at=signed_at)
+    late.timestamp = signed_at + 3600
+    assert await pipeline.admit(late) is not None
+    # Produced an hour and a second after it was signed: a captured command sent again.
+    again = command("c1", "forget", signed_at=signed_at)
+    again.timestamp = signed_at + 3601
+    assert await pipeline.admit(again) is None
     staging = command("c2", "forget", offset=1)
     assert staging.value is not None
     other = replace(SIGNING, audience="staging/chat-messages")  # the same key
-    staging.headers = command_headers(staging.key, staging.value, other, pipeline.now)
+    staging.headers = command_headers(staging.key, staging.value, other, staging.timestamp)
     assert await pipeline.admit(staging) is None
     reasons = [d["reason"] for d in pipeline.dlq.values]
     assert "PROFILE_STREAM_COMMAND_MAX_AGE_S" in reasons[0]
     assert "PROFILE_STREAM_COMMAND_AUDIENCE" in reasons[1]
+
+
+async def test_a_command_read_long_after_it_was_produced_is_applied_as_at_first() -> None:
+    # A replay of the input (an offset reset, a new app rebuilding profiles) reads commands
+    # days after they were signed; each was produced right after its signing.
+    first, replay = Pipeline(), Pipeline()
+    replay.now = T0.timestamp() + 30 * 86400
+    for pipeline in (first, replay):
+        await pipeline.feed(chat("m1", "name=Alice", offset=0), command("f1", "forget", offset=1))
+    assert [d["reason"] for d in replay.dlq.values] == []
+    assert replay.output.values == first.output.values
 
 
 async def test_a_schema_registry_framed_message_is_dead_lettered_naming_the_setting() -> None:
