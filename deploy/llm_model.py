@@ -11,6 +11,7 @@ Everything is kept under ``.stack/llm/`` (git-ignored): a second run finds the f
 once. A lock file keeps two runs sharing the directory from assembling the same file twice.
 """
 
+import argparse
 import contextlib
 import fcntl
 import hashlib
@@ -31,6 +32,7 @@ __all__ = [
     "MODEL_ENV",
     "AssemblyFailed",
     "ModelSpec",
+    "add_model_option",
     "assemble",
     "choose_model",
     "locked",
@@ -122,6 +124,11 @@ def choose_model(flag: str | None = None, env: dict[str, str] | None = None) -> 
     if spec is None:
         raise SystemExit(f"{source}={value!r}: not a model here; choose one of {sorted(MODELS)}")
     return spec
+
+
+def add_model_option(parser: argparse.ArgumentParser) -> None:
+    """``--model``, for :func:`choose_model`'s ``flag``."""
+    parser.add_argument("--model", choices=sorted(MODELS), help=f"default: ${MODEL_ENV} or 1.5b")
 
 
 @contextlib.contextmanager

@@ -27,7 +27,14 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from deploy.llm_model import LLM_DIR, MODELS, ModelSpec, choose_model, locked, model_file
+from deploy.llm_model import (
+    LLM_DIR,
+    ModelSpec,
+    add_model_option,
+    choose_model,
+    locked,
+    model_file,
+)
 from tests.support import Process
 
 __all__ = [
@@ -170,7 +177,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     fetch = commands.add_parser("fetch", help="download and assemble the model file only")
     serve = commands.add_parser("serve", help="serve the model until Ctrl-C")
     for command in (fetch, serve):
-        command.add_argument("--model", choices=sorted(MODELS), help="default: $REAL_MODEL or 1.5b")
+        add_model_option(command)
     serve.add_argument("--port", type=int, default=None, help="default: a free one")
     serve.add_argument("--ctx-size", type=int, default=CTX_SIZE)
     serve.add_argument("--threads", type=int, default=THREADS)

@@ -19,9 +19,11 @@ free port behind a recording proxy (deploy/model_proxy.py), then:
 It prints every call and exits 1 when the worker could not talk to the server (a call refused, a
 message whose calls all went unanswered, a message not handled in time, an answer that ignores
 the bound or the format), 0 otherwise, whatever the model said. Run from the repository root as
-``python -m deploy.real_model`` with Kafka and Redis up (``make real-model`` starts them).
+``python -m deploy.real_model [--model 0.5b]`` with Kafka and Redis up (``make real-model``
+starts them).
 """
 
+import argparse
 import asyncio
 import contextlib
 import math
@@ -39,7 +41,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from deploy import demo
-from deploy.llm_model import LLM_DIR, ModelSpec, choose_model
+from deploy.llm_model import LLM_DIR, ModelSpec, add_model_option, choose_model
 from deploy.llm_server import CTX_SIZE, start_server
 from deploy.model_proxy import Call, RecordingProxy
 from schemas import ChatMessage
@@ -275,12 +277,13 @@ async def _against(proxy: RecordingProxy, bound: int) -> int:
     return 1 if found else 0
 
 
-async def main() -> int:
-    """Fetch or reuse, serve, run the lane, stop everything (also on Ctrl-C or SIGTERM)."""
+async def main(model: str | None = None) -> int:
+    """Fetch or reuse, serve ``model`` (None: ``REAL_MODEL`` or 1.5b), run the lane, stop
+    everything (also on Ctrl-C or SIGTERM)."""
     task = asyncio.current_task()
     assert task is not None
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-    spec = choose_model()
+    spec = choose_model(model)
     bound = load_settings().llm_max_output_tokens
     ctx_size = max(CTX_SIZE, bound + _PROMPT_ROOM)
     # Blocking while the model loads (seconds): a Ctrl-C meanwhile reaches start_server, which
@@ -295,7 +298,9 @@ async def main() -> int:
 
 
 if __name__ == "__main__":
+    parser = argparse.ArgumentParser(prog="python -m deploy.real_model", description=__doc__)
+    add_model_option(parser)
     try:
-        sys.exit(asyncio.run(main()))
+        sys.exit(asyncio.run(main(parser.parse_args().model)))
     except (KeyboardInterrupt, asyncio.CancelledError):
         sys.exit(130)
