@@ -56,8 +56,9 @@ __all__ = ["fit_timeout", "main", "problems"]
 
 PROBE_BOUND = 16
 _PROMPT_ROOM = 2048  # tokens of context for the prompt, above the output bound
-# Measured on 2 shared cores: generation ran at 16 to 96 tokens/s as the neighbours' load came
-# and went, within one run from 42 down to 16; a timeout of twice the probe's time cut calls off.
+# Measured on 2 shared cores, generation speed changes that much within one run as the
+# neighbours' load comes and goes: Qwen2.5-Coder-0.5B from 13 down to 3.5 tokens/s, 1.5B from
+# 0.9 up to 3.3 (SmolLM2-135M earlier: 42 down to 16; twice the probe's time cut calls off).
 _SLACK = 3
 
 
