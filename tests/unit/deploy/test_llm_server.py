@@ -1,15 +1,22 @@
-"""`python -m deploy.llm_server`'s command line, and the real model's packages kept out of what
-the worker and the client install (they are third-party repacks, served from a venv of their own).
-Serving itself is what `make real-model` checks (README, "Against a real model")."""
+"""`python -m deploy.llm_server`'s command line; serving through deploy/xllamacpp_serve.py, with
+a stub of ``xllamacpp`` (tests/fakes/xllamacpp_stub: no model); and the real model's packages
+kept out of what the worker and the client install (third-party repacks, served from a venv of
+their own). The real server and model are what `make real-model` checks (README)."""
 
+import json
+import sys
 import tomllib
+import urllib.error
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 from packaging.requirements import Requirement
 
+from deploy import llm_server
 from deploy.llm_model import MODELS
-from deploy.llm_server import CTX_SIZE, THREADS, XLLAMACPP, parse_args
+from deploy.llm_server import CTX_SIZE, THREADS, XLLAMACPP, parse_args, serve_model, start_server
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -52,3 +59,43 @@ def test_the_model_and_its_server_are_no_dependency_of_the_worker_or_the_client(
     named = _requirements(ROOT / pyproject)
     assert named  # the file was read
     assert not [n for n in named if n.startswith(tuple(ours))]
+
+
+STUB = ROOT / "tests" / "fakes" / "xllamacpp_stub"
+
+
+@pytest.fixture
+def stubbed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """deploy/xllamacpp_serve.py run by this interpreter on an empty model file, its log in
+    ``tmp_path``; ``xllamacpp`` is the stub only when the test puts it on PYTHONPATH."""
+    gguf = tmp_path / "model.gguf"
+    gguf.touch()
+    monkeypatch.setattr(llm_server, "model_file", lambda spec: gguf)
+    monkeypatch.setattr(llm_server, "server_python", lambda: Path(sys.executable))
+    monkeypatch.setattr(llm_server, "LLM_DIR", tmp_path)
+    monkeypatch.delenv("PYTHONPATH", raising=False)
+    return gguf
+
+
+def _get(url: str) -> dict[str, Any]:
+    with urllib.request.urlopen(url, timeout=5) as answer:
+        return dict(json.load(answer))
+
+
+def test_serve_model_serves_the_model_for_the_block_and_stops_it(
+    stubbed: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYTHONPATH", str(STUB))
+    with serve_model("0.5b", ctx_size=4096, threads=1) as base_url:
+        assert base_url.startswith("http://127.0.0.1:") and base_url.endswith("/v1")
+        models = _get(f"{base_url}/models")
+    assert models["data"] == [{"id": MODELS["0.5b"].name, "meta": {"n_ctx": 4096}}]
+    assert (models["threads"], models["model_path"]) == (1, str(stubbed))
+    with pytest.raises(urllib.error.URLError):
+        _get(f"{base_url}/models")  # stopped, not left running
+
+
+def test_a_server_that_dies_while_loading_fails_with_the_end_of_its_log(stubbed: Path) -> None:
+    with pytest.raises(SystemExit, match="the model server exited while loading") as failure:
+        start_server(MODELS["0.5b"], timeout=30)
+    assert "No module named 'xllamacpp'" in str(failure.value.code)
