@@ -139,7 +139,6 @@ def _wait_ready(process: Process, offset: int, deadline: float) -> str:
         if url and _healthy(url):
             return url
         time.sleep(0.2)
-    process.stop(10)
     raise SystemExit(f"[llm] the model server was not ready in time; its log: {process.log}")
 
 
