@@ -73,9 +73,16 @@ def server_python(llm_dir: Path = LLM_DIR) -> Path:
         shutil.rmtree(venv, ignore_errors=True)  # a half-made venv of an interrupted run
         _say(f"installing {name}=={version} (a prebuilt CPU wheel) into {venv}")
         started = time.monotonic()
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)  # noqa: S603
-        pip = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-        subprocess.run([*pip, "--only-binary", ":all:", f"{name}=={version}"], check=True)  # noqa: S603
+        # Without a pip of its own (seconds saved): this interpreter's pip installs into it.
+        venv_argv = [sys.executable, "-m", "venv", "--without-pip", str(venv)]
+        subprocess.run(venv_argv, check=True)  # noqa: S603
+        pip = [sys.executable, "-m", "pip", "--python", str(python), "install", "-q"]
+        argv = [*pip, "--only-binary", ":all:", f"{name}=={version}"]
+        if subprocess.run(argv).returncode:  # noqa: S603
+            raise SystemExit(
+                f"[llm] pip could not install {name}=={version} (its output above says why): "
+                f"a prebuilt wheel for this platform and Python is needed; nothing is built here"
+            )
         done.write_text(f"{name}=={version}\n")
         _say(f"installed in {time.monotonic() - started:.0f}s")
     return python

@@ -16,7 +16,15 @@ from packaging.requirements import Requirement
 
 from deploy import llm_server
 from deploy.llm_model import MODELS
-from deploy.llm_server import CTX_SIZE, THREADS, XLLAMACPP, parse_args, serve_model, start_server
+from deploy.llm_server import (
+    CTX_SIZE,
+    THREADS,
+    XLLAMACPP,
+    parse_args,
+    serve_model,
+    server_python,
+    start_server,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -99,3 +107,13 @@ def test_a_server_that_dies_while_loading_fails_with_the_end_of_its_log(stubbed:
     with pytest.raises(SystemExit, match="the model server exited while loading") as failure:
         start_server(MODELS["0.5b"], timeout=30)
     assert "No module named 'xllamacpp'" in str(failure.value.code)
+
+
+def test_a_server_package_pip_cannot_install_fails_saying_nothing_is_built(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(tmp_path))  # no wheel there
+    with pytest.raises(SystemExit, match=r"pip could not install xllamacpp==2026\.10\.11549"):
+        server_python(tmp_path)
+    assert not (tmp_path / "xllamacpp-2026.10.11549" / ".installed").exists()  # tried again
