@@ -14,13 +14,21 @@ from datetime import datetime
 
 from schemas import BufferedMessage, ChatMessage, FieldChange, ModelUsage, ProfileRecord
 from streams.core.flushing import FlushPolicy, FlushReason
+from streams.core.grounding import Repaired
+from streams.core.guards import guard
 from streams.core.history import Source, Trail
 from streams.core.kinds import Kind
-from streams.core.merge import MergeResult, merge
+from streams.core.merge import Dropped, MergeResult, merge
 from streams.core.records import dead_lettered, next_version, unbuffered
 from streams.core.usage import add_usage
 from streams.extract.base import Extractor
-from streams.metrics import EXTRACTIONS, FLUSHES, MESSAGES_EXTRACTED
+from streams.metrics import (
+    EXTRACTIONS,
+    FLUSHES,
+    MESSAGES_EXTRACTED,
+    OPERATIONS_DROPPED,
+    OPERATIONS_REPAIRED,
+)
 from streams.pipeline.buffering import BufferedSource, chunks
 from streams.pipeline.dead_letters import DeadLetters
 from streams.pipeline.job import Job
@@ -158,24 +166,50 @@ class Flusher:
             subject=record.user_id,
             kind=self.kind.name,
         )
+        schema = self.kind.schema
+        guarded = guard(extraction.operations, messages, schema.source_roles)
         result = merge(
             record.profile,
             record.provenance,
             record.locked,
-            extraction.operations,
-            self.kind.schema,
+            guarded.operations,
+            schema,
             evidence={m.message_id: m.sent_at for m in own},
         )
         EXTRACTIONS.labels("ok").inc()
-        dropped = len(extraction.malformed) + len(result.dropped)
-        if dropped:
-            logger.warning(
-                "dropped invalid operations user_id=%s count=%d reasons=%s",
-                record.user_id,
-                dropped,
-                sorted({d.reason.split(":")[0] for d in result.dropped}),
-            )
+        _count(record.user_id, extraction.malformed, guarded.dropped + result.dropped)
+        _count_repairs(guarded.repaired)
         return result, extraction.usage
+
+
+def _count(user_id: str, malformed: list[str], dropped: list[Dropped]) -> None:
+    """Count the operations not applied by reason; each is logged at DEBUG with its field (the
+    value and quote are the user's words, never logged)."""
+    OPERATIONS_DROPPED.labels("malformed").inc(len(malformed))
+    for d in dropped:
+        OPERATIONS_DROPPED.labels(d.code).inc()
+        logger.debug(
+            "operation dropped user_id=%s field=%s op=%s reason=%s",
+            user_id,
+            d.operation.field,
+            d.operation.op,
+            d.code,
+        )
+    if malformed or dropped:
+        logger.info(
+            "dropped operations user_id=%s count=%d reasons=%s",
+            user_id,
+            len(malformed) + len(dropped),
+            sorted({d.code for d in dropped} | ({"malformed"} if malformed else set())),
+        )
+
+
+def _count_repairs(repaired: list[Repaired]) -> None:
+    for r in repaired:
+        OPERATIONS_REPAIRED.labels(r.code).inc()
+        logger.debug(
+            "operation repaired field=%s op=%s reason=%s", r.operation.field, r.operation.op, r.code
+        )
 
 
 def newest(record: ProfileRecord) -> datetime:
