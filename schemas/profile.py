@@ -47,30 +47,54 @@ class UserProfile(ProfileModel):
     schema_name: ClassVar[str] = "UserProfile"
     schema_version: ClassVar[int] = 1
 
-    name: ShortText | None = Field(None, description="The name the user goes by.")
+    name: ShortText | None = Field(
+        None,
+        description="The name the user goes by, as the user writes it ('I'm Priya', 'call me "
+        "Sam'); never guessed.",
+    )
     languages: list[Language] = Field(
         default_factory=list,
         max_length=20,
-        description="Languages the user speaks, as English names (e.g. Spanish).",
+        description="Languages the user speaks, as English names (e.g. Spanish); also said "
+        "indirectly: 'I grew up speaking Portuguese at home' gives Portuguese.",
     )
-    timezone: Timezone | None = Field(None, description="IANA zone, e.g. America/Los_Angeles.")
-    location: ShortText | None = Field(None, description="Where the user lives (city, region).")
+    timezone: Timezone | None = Field(
+        None,
+        description="IANA zone, e.g. America/Los_Angeles: the zone the user names, or the one "
+        "of the place they live when it has one ('I live in Denver' gives America/Denver).",
+    )
+    location: ShortText | None = Field(
+        None,
+        description="Where the user lives now (city, region): 'we just moved to Lyon' gives "
+        "Lyon. Not a place they visit, nor where someone else lives.",
+    )
     formality: Literal["casual", "neutral", "formal"] | None = Field(
-        None, description="How formally the user likes to be addressed."
+        None,
+        description="How formally the user likes to be addressed: 'no need for sir, keep it "
+        "chill' gives casual.",
     )
     detail_level: Literal["brief", "balanced", "detailed"] | None = Field(
-        None, description="How much detail the user wants in answers."
+        None,
+        description="How much detail the user wants in answers: 'just the short version' gives "
+        "brief, 'walk me through every step' gives detailed.",
     )
     expertise: list[ShortText] = Field(
-        default_factory=list, max_length=50, description="Subjects the user knows well."
+        default_factory=list,
+        max_length=50,
+        description="Subjects the user knows well, from their work or skills: 'I've been a "
+        "nurse for ten years' gives nursing.",
     )
     common_topics: list[ShortText] = Field(
-        default_factory=list, max_length=50, description="Topics the user often talks about."
+        default_factory=list,
+        max_length=50,
+        description="Topics the user often talks about or asks for help with (e.g. gardening, "
+        "tax returns).",
     )
     key_relationships: list[ShortText] = Field(
         default_factory=list,
         max_length=50,
-        description="People who matter to the user, as 'name (relation)'.",
+        description="People who matter to the user, as 'name (relation)': 'my husband Tom' "
+        "gives 'Tom (husband)'. Their own facts are never the user's.",
     )
     last_conversation_summary: LongText | None = Field(
         None, description="One or two sentences on the latest conversation."

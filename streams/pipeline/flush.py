@@ -21,6 +21,7 @@ from streams.core.kinds import Kind
 from streams.core.merge import Dropped, MergeResult, merge
 from streams.core.records import dead_lettered, next_version, unbuffered
 from streams.core.usage import add_usage
+from streams.errors import ExtractionFailed
 from streams.extract.base import Extractor
 from streams.metrics import (
     EXTRACTIONS,
@@ -78,6 +79,7 @@ class Flusher:
                 raise
             release()
             EXTRACTIONS.labels("failed").inc()
+            _log_failure(record.user_id, len(messages), exc, decision)
             await self.dead_letter(key, entries, decision, inputs)
             emptied = dead_lettered(emptied, [m.message_id for m in messages])
             result, spent = None, ModelUsage()
@@ -180,6 +182,22 @@ class Flusher:
         _count(record.user_id, extraction.malformed, guarded.dropped + result.dropped)
         _count_repairs(guarded.repaired)
         return result, extraction.usage
+
+
+def _log_failure(user_id: str, messages: int, exc: Exception, decision: DeadLetter) -> None:
+    """Say why a flush gave up: the cause, and the reason unless it may quote the model's words
+    (a refusal's text is in the dead letter only)."""
+    cause = exc.cause if isinstance(exc, ExtractionFailed) else type(exc).__name__
+    logger.warning(
+        "extraction failed user_id=%s messages=%d code=%s cause=%s attempts=%d reason=%s",
+        user_id,
+        messages,
+        decision.code,
+        cause,
+        decision.attempts,
+        "(in the dead letter)" if cause == "refused" else decision.reason,
+        exc_info=None if isinstance(exc, ExtractionFailed) else exc,  # a bug: its traceback
+    )
 
 
 def _count(user_id: str, malformed: list[str], dropped: list[Dropped]) -> None:

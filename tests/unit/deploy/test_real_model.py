@@ -123,11 +123,11 @@ async def test_an_answer_cut_off_at_the_bound_is_handled_and_passes(
     schema: ProfileSchema,
     make_message: MakeMessage,
 ) -> None:
-    cut = Fault(content='{"operations": [{"field": "na', finish_reason="length")
+    cut = Fault(content='{"operations": [{"field": "na', finish_reason="length", times=2)
     fake.on("Alice", faults=[cut])
     with pytest.raises(ExtractionFailed, match="finish_reason=length") as failure:
         await extractor.extract({}, [make_message("m-alice", "I'm Alice")], schema)
-    assert failure.value.attempts == 1  # not asked again
+    assert failure.value.attempts == 2  # asked once more, repetition penalised
     assert problems(proxy.calls, [Outcome("m-alice", dead_letter={})], BOUND) == []
 
 
