@@ -62,3 +62,26 @@ async def test_the_assistants_claim_about_the_user_is_not_taken() -> None:
     )
     assert pipeline.output.values == []
     assert _counted("operations_dropped", "cites_non_source_role") == before + 1
+
+
+async def test_an_invalid_value_or_unknown_field_is_dropped_and_counted_and_the_rest_apply() -> (
+    None
+):
+    pipeline = Pipeline()
+    quote = "Hey, I speak Spanish, keep it super casual. Shoe size 44."
+    pipeline.model.script = [
+        PatchOperation(
+            field="formality", op="set", value="super casual", message_id="u1", quote=quote
+        ),
+        PatchOperation(field="shoe_size", op="set", value="44", message_id="u1", quote=quote),
+        PatchOperation(field="languages", op="add", value="Spanish", message_id="u1", quote=quote),
+    ]
+    invalid, unknown = (
+        _counted("operations_dropped", "invalid_value"),
+        _counted("operations_dropped", "unknown_field"),
+    )
+    await pipeline.feed(chat("u1", quote))
+    (event,) = pipeline.output.values
+    assert event["profile"]["languages"] == ["Spanish"] and event["profile"]["formality"] is None
+    assert _counted("operations_dropped", "invalid_value") == invalid + 1
+    assert _counted("operations_dropped", "unknown_field") == unknown + 1
