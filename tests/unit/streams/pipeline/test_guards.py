@@ -10,19 +10,28 @@ def _counted(metric: str, reason: str) -> float:
     return REGISTRY.get_sample_value(f"profile_stream_{metric}_total", {"reason": reason}) or 0.0
 
 
+async def _exchange(location: str, quote: str, user: str, assistant: str) -> Pipeline:
+    """A user turn ``u1`` and the assistant's reply ``a1`` in one batch; the model answers
+    that the location is ``location``, quoting ``quote`` from the assistant's reply."""
+    pipeline = Pipeline()
+    pipeline.model.script = [
+        PatchOperation(field="location", op="set", value=location, message_id="a1", quote=quote)
+    ]
+    await pipeline.batch(
+        chat("u1", user, offset=0), chat("a1", assistant, offset=1, role="assistant")
+    )
+    return pipeline
+
+
 async def test_an_operation_citing_the_assistant_turn_is_applied_to_the_user_turn_before_it() -> (
     None
 ):
-    pipeline = Pipeline()
-    pipeline.model.script = [
-        PatchOperation(
-            field="location", op="set", value="Denver", message_id="a1", quote="moved to Denver"
-        )
-    ]
     before = _counted("operations_repaired", "reattributed")
-    await pipeline.batch(
-        chat("u1", "I just moved to Denver for the new job.", offset=0),
-        chat("a1", "Denver is great! How is the new job?", offset=1, role="assistant"),
+    pipeline = await _exchange(
+        "Denver",
+        "moved to Denver",
+        "I just moved to Denver for the new job.",
+        "Denver is great! How is the new job?",
     )
     (event,) = pipeline.output.values
     assert event["profile"]["location"] == "Denver"
@@ -49,16 +58,12 @@ async def test_an_injected_instruction_does_not_become_the_name() -> None:
 
 
 async def test_the_assistants_claim_about_the_user_is_not_taken() -> None:
-    pipeline = Pipeline()
-    pipeline.model.script = [
-        PatchOperation(
-            field="location", op="set", value="Paris", message_id="a1", quote="you live in Paris"
-        )
-    ]
     before = _counted("operations_dropped", "cites_non_source_role")
-    await pipeline.batch(
-        chat("u1", "Any tips for the weekend?", offset=0),
-        chat("a1", "Since you live in Paris, try the Louvre.", offset=1, role="assistant"),
+    pipeline = await _exchange(
+        "Paris",
+        "you live in Paris",
+        "Any tips for the weekend?",
+        "Since you live in Paris, try the Louvre.",
     )
     assert pipeline.output.values == []
     assert _counted("operations_dropped", "cites_non_source_role") == before + 1
