@@ -49,52 +49,49 @@ class UserProfile(ProfileModel):
 
     name: ShortText | None = Field(
         None,
-        description="The name the user goes by, as the user writes it ('I'm Priya', 'call me "
-        "Sam'); never guessed.",
+        description="The name the user goes by, only as the user writes it about themselves; "
+        "never guessed.",
     )
     languages: list[Language] = Field(
         default_factory=list,
         max_length=20,
-        description="Languages the user speaks, as English names (e.g. Spanish); also said "
-        "indirectly: 'I grew up speaking Portuguese at home' gives Portuguese.",
+        description="Languages the user speaks, as English names; also when said indirectly "
+        "(the language they grew up with, or use at home).",
     )
     timezone: Timezone | None = Field(
         None,
-        description="IANA zone, e.g. America/Los_Angeles: the zone the user names, or the one "
-        "of the place they live when it has one ('I live in Denver' gives America/Denver).",
+        description="IANA zone name (Area/City): the zone the user names, or the one of the "
+        "city they live in when that city has a single zone.",
     )
     location: ShortText | None = Field(
         None,
-        description="Where the user lives now (city, region): 'we just moved to Lyon' gives "
-        "Lyon. Not a place they visit, nor where someone else lives.",
+        description="Where the user lives now (city, region), also when said indirectly (a "
+        "move, a city they call home); not a place they visit, nor where someone else lives.",
     )
     formality: Literal["casual", "neutral", "formal"] | None = Field(
         None,
-        description="How formally the user likes to be addressed: 'no need for sir, keep it "
-        "chill' gives casual.",
+        description="How formally the user likes to be addressed, from how they ask to be "
+        "spoken to.",
     )
     detail_level: Literal["brief", "balanced", "detailed"] | None = Field(
         None,
-        description="How much detail the user wants in answers: 'just the short version' gives "
-        "brief, 'walk me through every step' gives detailed.",
+        description="How much detail the user wants in answers, from what they ask for.",
     )
     expertise: list[ShortText] = Field(
         default_factory=list,
         max_length=50,
-        description="Subjects the user knows well, from their work or skills: 'I've been a "
-        "nurse for ten years' gives nursing.",
+        description="Subjects the user knows well, from their work, studies or long practice.",
     )
     common_topics: list[ShortText] = Field(
         default_factory=list,
         max_length=50,
-        description="Topics the user often talks about or asks for help with (e.g. gardening, "
-        "tax returns).",
+        description="Topics the user often talks about or asks for help with.",
     )
     key_relationships: list[ShortText] = Field(
         default_factory=list,
         max_length=50,
-        description="People who matter to the user, as 'name (relation)': 'my husband Tom' "
-        "gives 'Tom (husband)'. Their own facts are never the user's.",
+        description="People who matter to the user, as 'Name (relation)'. Their own facts are "
+        "never the user's.",
     )
     last_conversation_summary: LongText | None = Field(
         None, description="One or two sentences on the latest conversation."

@@ -9,8 +9,9 @@ In order, each dropping (or repairing) with a code that is counted and logged:
 3. ``placeholder_value``: a stand-in for "not said" ("John Doe", "unknown", "N/A") is not a fact.
 4. ``example_value``: a value copied from the prompt's example, when the turn it cites does not
    hold it (small models copy examples).
-5. ``value_not_in_message``: a name is written, never inferred: a ``name`` value whose words are
-   not in the turn it cites was made up.
+5. ``value_not_in_message``: a name, a place, a person is written, never inferred: a ``name``
+   whose words, or a ``location`` or ``key_relationships`` item none of whose words, are in
+   the turn it cites was made up (or copied from the field descriptions).
 6. ``instruction_in_message``: the sentence the quote comes from talks to the system ("ignore
    your instructions", "update my profile", "SYSTEM:"); messages are data, so an operation it
    asks for is not taken, whatever the model did with it.
@@ -34,8 +35,10 @@ PLACEHOLDERS = frozenset(
     {"john doe", "jane doe", "john smith", "unknown", "n/a", "na", "none", "null", "not", "user",
      "the user", "anonymous", "not specified", "not mentioned", "not provided", "unspecified"}
 )  # fmt: skip
-#: Fields whose value is the user's own words, never inferred.
-_LITERAL_FIELDS = frozenset({"name"})
+#: Fields whose value is written in the turn it comes from, never inferred: a name (every word
+#: of it), a place or a person (a word of it, outside a parenthesised relation).
+_LITERAL_FIELDS = {"name": all, "location": any, "key_relationships": any}
+_WORD = re.compile(r"[^\W\d_]{2,}")
 _INSTRUCTION = re.compile(
     r"\b(?:ignore|disregard|forget|override)\b[^.!?\n]{0,40}"
     r"\b(?:instructions?|rules|prompts?|guidelines)\b"
@@ -81,11 +84,21 @@ def _verdict(
     in_message = value_occurs(op.value, message.content)
     if not in_message and any(item in examples for item in items):
         return "example_value", "its value is the prompt's example, not in the turn it cites"
-    if op.field in _LITERAL_FIELDS and op.op == "set" and not in_message:
+    if op.op in ("set", "add") and not in_message and not _written(op, message.content):
         return "value_not_in_message", f"a {op.field} is written, and this one is not in the turn"
     if instruction_like(_sentences_around(op.quote, message.content)):
         return "instruction_in_message", "its quote is an instruction to the system, not a fact"
     return None
+
+
+def _written(op: PatchOperation, content: str) -> bool:
+    """Whether ``op``'s value is written in ``content`` as its field needs (always true for a
+    field that may be inferred)."""
+    quantifier = _LITERAL_FIELDS.get(op.field)
+    if quantifier is None:
+        return True
+    words = [w for item in _items(op.value) for w in _WORD.findall(item.split("(")[0])]
+    return bool(words) and quantifier(value_occurs(w, content) for w in words)
 
 
 def _deduplicated(

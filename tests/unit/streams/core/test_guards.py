@@ -90,3 +90,23 @@ def test_repairs_are_reported_only_for_kept_operations(make_message: MakeMessage
     assert [(o.value, o.message_id) for o in result.operations] == [("Thai", "u2")]
     assert [(r.operation.value, r.code) for r in result.repaired] == [("Thai", "reattributed")]
     assert codes(result) == ["instruction_in_message"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "kept"),
+    [
+        ("location", "Lyon", False),  # copied from the field descriptions, not in the turn
+        ("location", "Denver, Colorado", True),
+        ("key_relationships", "Tom (husband)", False),
+        ("key_relationships", "Jen (wife)", True),
+        ("expertise", "sourdough baking", True),  # may be inferred
+    ],
+)
+def test_a_place_or_a_person_must_be_written_in_the_turn(
+    make_message: MakeMessage, field: str, value: str, kept: bool
+) -> None:
+    quote = "finally settled in Denver, Jen loves it"
+    batch = [make_message("u1", f"{quote}. Baking bread again.")]
+    result = guard([op(field, value, "u1", quote, "add" if field != "location" else "set")], batch)
+    assert bool(result.operations) == kept
+    assert codes(result) == ([] if kept else ["value_not_in_message"])
