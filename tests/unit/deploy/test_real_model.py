@@ -47,6 +47,7 @@ async def extractor(
     clean_env.setenv("PROFILE_STREAM_LLM_MAX_ATTEMPTS", "2")
     clean_env.setenv("PROFILE_STREAM_LLM_BACKOFF_S", "0")
     clean_env.setenv("PROFILE_STREAM_LLM_BACKOFF_MAX_S", "0")
+    clean_env.setenv("PROFILE_STREAM_LLM_MAX_OUTPUT_TOKENS", str(BOUND))
     client = LLMExtractor(load_settings())
     yield client
     await client.close()

@@ -82,9 +82,9 @@ def _extractor(env: pytest.MonkeyPatch, llm: FakeLLM, **settings: str) -> LLMExt
 @pytest.mark.parametrize(
     ("settings", "field", "limit"),
     [
-        ({}, "max_tokens", 2048),
+        ({}, "max_tokens", 1024),
         ({"LLM_MAX_OUTPUT_TOKENS": "300"}, "max_tokens", 300),
-        ({"LLM_MAX_TOKENS_FIELD": "max_completion_tokens"}, "max_completion_tokens", 2048),
+        ({"LLM_MAX_TOKENS_FIELD": "max_completion_tokens"}, "max_completion_tokens", 1024),
     ],
 )
 async def test_every_call_bounds_the_answer(
