@@ -291,6 +291,25 @@ def _live_rows(lv: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def _publishing_rows(pb: dict[str, Any]) -> list[dict[str, Any]]:
+    """The publishing rows: a long-lived client's producer against one per call."""
+    rows = []
+    for listener in ("plaintext", "sasl_ssl"):
+        run = pb[listener]
+        rows.append(
+            _row(
+                f"publishing, {listener}: publish_turn calls/s, long-lived client "
+                f"({run['client_producers_started']} producers in {pb['rounds']} clients)",
+                run["client_calls_per_s"],
+                f"{_fmt(run['one_shot_calls_per_s'])} one-shot",
+                run["ratio"],
+                ">= 10",
+                run["ratio"] >= 10,
+            )
+        )
+    return rows
+
+
 def _summary_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     """Rows over all scenarios: per-user order, peak RSS, and the failed scenarios."""
     rows: list[dict[str, Any]] = []
@@ -349,6 +368,9 @@ def table(results: dict[str, Any], cfg: Config) -> list[dict[str, Any]]:
     h = results.get("history")
     if isinstance(h, dict) and "bound" in h:
         rows.extend(_history_rows(h))
+    pb = results.get("publishing")
+    if isinstance(pb, dict) and "plaintext" in pb:
+        rows.extend(_publishing_rows(pb))
     rows.extend(_summary_rows(results))
     return rows
 

@@ -3,9 +3,13 @@
 The guide's chat reads the user's profile from a LangGraph store, puts it in the system prompt
 as a ``<User Profile>`` block, and hands each turn to a memory manager. Here the store is
 :class:`~streams.client.langgraph_store.ProfileStreamStore` (the profiles the workers serve) and
-the hand-off is :func:`~streams.client.publish_turn`, one publish to Kafka: the workers extract
-and apply the turn later, in order with the user's other messages. So between the scripted
-turns this script waits for the profile to change, as a person typing would.
+the hand-off is :func:`~streams.client.publish_turn`, one publish to Kafka: the workers buffer a
+user's turns and extract them together once the conversation goes quiet (60 s by default,
+``PROFILE_STREAM_FLUSH_IDLE_S``). To show the flow turn by turn, this script asks for a refresh
+after each turn (``store.arefresh``: the worker extracts the buffered turn now, one model call,
+and answers the profile that reflects it). A chat that does not need the next turn to see the
+last one skips it: the chat model has the conversation's recent messages anyway, and the
+profile carries them into the next conversation.
 
 The chat model is scripted (:class:`ScriptedChatModel`), so it runs offline; use
 ``init_chat_model(...)`` as the guide does for a real one. The profile comes from the worker's
@@ -34,7 +38,7 @@ from langgraph.pregel import Pregel
 from pydantic import Field
 
 from streams.client import KafkaConnection, publish_turn
-from streams.client.langgraph_store import PROFILE_KEY, ProfileItem, ProfileStreamStore
+from streams.client.langgraph_store import ProfileItem, ProfileStreamStore
 
 __all__ = ["SCRIPT", "ScriptedChatModel", "build_chat", "main"]
 
@@ -69,16 +73,10 @@ def build_chat(
 
     @entrypoint(store=store)
     async def chat(messages: list[dict[str, str]]) -> BaseMessage:
-        # Get user's profile for personalization
+        # Get user's profile for personalization: the <User Profile> block the workers render
         configurable = get_config()["configurable"]
-        results = await store.asearch(("users", configurable["user_id"], "profile"))
-        profile = ""
-        if results:
-            profile = f"""<User Profile>:
-
-{results[0].value}
-</User Profile>
-"""
+        block = await store.aget_prompt(store.namespace(configurable["user_id"]))
+        profile = f"\n\n{block}" if block else ""
 
         # Use profile in system message
         response = await my_llm.ainvoke(
@@ -101,34 +99,28 @@ def build_chat(
     return chat
 
 
-async def _version(store: ProfileStreamStore, user_id: str) -> int:
-    item = await store.aget(("users", user_id, "profile"), PROFILE_KEY)
-    return item.version if isinstance(item, ProfileItem) else 0
-
-
-async def _wait_for_update(
-    store: ProfileStreamStore, user_id: str, seen: int, timeout_s: float
-) -> None:
-    """Poll the profile until its version passes ``seen``, for at most ``timeout_s``."""
+async def _refresh(store: ProfileStreamStore, user_id: str) -> None:
+    """Have the worker extract the user's buffered turn now, and say what the profile became."""
     started = time.monotonic()
-    while time.monotonic() < started + timeout_s:
-        version = await _version(store, user_id)
-        if version > seen:
-            took = time.monotonic() - started
-            print(f"(profile-stream applied the turn in {took:.1f}s: profile version {version})")
-            return
-        await asyncio.sleep(0.2)
-    print(f"(no profile change within {timeout_s:g}s; going on)")
+    item = await store.arefresh(store.namespace(user_id))
+    took = time.monotonic() - started
+    if not isinstance(item, ProfileItem):
+        print(f"(refreshed in {took:.1f}s: no profile yet)")
+        return
+    buffered = item.freshness.get("buffered_messages")
+    print(
+        f"(refreshed in {took:.1f}s: profile version {item.version}, "
+        f"{buffered} messages still buffered)"
+    )
 
 
 async def run(args: argparse.Namespace) -> None:
     """The guide's conversation, turn by turn, with each turn's system prompt."""
-    store = ProfileStreamStore(args.url, token=args.token)
+    store = ProfileStreamStore(args.url, token=args.token, timeout_s=args.timeout_s)
     my_llm = ScriptedChatModel(responses=[answer for _, answer in SCRIPT])
     chat = build_chat(store, my_llm, kafka=KafkaConnection.from_env(), topic=args.topic)
     config: Any = {"configurable": {"user_id": args.user}}
     for turn, (text, _) in enumerate(SCRIPT, 1):
-        seen = await _version(store, args.user)
         answer = await chat.ainvoke([{"role": "user", "content": text}], config=config)
         response = cast(BaseMessage, answer)
         print(f"--- turn {turn}")
@@ -136,14 +128,15 @@ async def run(args: argparse.Namespace) -> None:
         print(f"user: {text}")
         print(f"assistant: {response.text}")
         if turn < len(SCRIPT):
-            await _wait_for_update(store, args.user, seen, args.wait_s)
+            await _refresh(store, args.user)
     print("--- the profile store")
-    print(await store.asearch(("users", args.user, "profile")))
+    print(await store.asearch(store.namespace(args.user)))
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--url", default="http://127.0.0.1:6066", help="a worker's HTTP address")
+    port = os.environ.get("PROFILE_STREAM_WEB_PORT", "6066")  # the worker's, as for Kafka
+    parser.add_argument("--url", default=f"http://127.0.0.1:{port}", help="a worker's address")
     parser.add_argument("--token", default="demo-read", help="a read token of the worker")
     parser.add_argument("--user", default=f"user-{uuid.uuid4().hex[:8]}", help="the user id")
     parser.add_argument(
@@ -152,7 +145,7 @@ def main(argv: list[str] | None = None) -> None:
         help="the workers' input topic",
     )
     parser.add_argument(
-        "--wait-s", type=float, default=30.0, help="how long to wait for each profile update"
+        "--timeout-s", type=float, default=30.0, help="how long a refresh may take at most"
     )
     asyncio.run(run(parser.parse_args(argv)))
 

@@ -13,6 +13,7 @@ from .http import (
     Correction,
     ErrorAnswer,
     FieldRevisions,
+    Freshness,
     HistoryAnswer,
     Liveness,
     ProfileAnswer,
@@ -25,6 +26,7 @@ from .patch import Op, PatchOperation, PatchValue, ProfilePatch
 from .profile import ProfileModel, UserProfile
 from .record import (
     BUFFER_FORMAT,
+    LAST_MESSAGE_FORMAT,
     RECENT_IDS_KEPT,
     RECORD_FORMAT,
     REVISIONS_FORMAT,
@@ -32,6 +34,7 @@ from .record import (
     USAGE_FORMAT,
     BufferedMessage,
     FieldHistory,
+    LastMessage,
     ModelUsage,
     ProfileRecord,
     ProfileUsage,
@@ -43,6 +46,7 @@ from .record import (
 
 __all__ = [
     "BUFFER_FORMAT",
+    "LAST_MESSAGE_FORMAT",
     "RECENT_IDS_KEPT",
     "RECORD_FORMAT",
     "REVISIONS_FORMAT",
@@ -59,7 +63,9 @@ __all__ = [
     "FieldChange",
     "FieldHistory",
     "FieldRevisions",
+    "Freshness",
     "HistoryAnswer",
+    "LastMessage",
     "Liveness",
     "ModelUsage",
     "Op",

@@ -21,6 +21,7 @@ __all__ = [
     "Correction",
     "ErrorAnswer",
     "FieldRevisions",
+    "Freshness",
     "HistoryAnswer",
     "Liveness",
     "ProfileAnswer",
@@ -38,6 +39,24 @@ class UsageAnswer(Produced):
     total: ModelUsage
     day: date | None
     today: ModelUsage
+
+
+class Freshness(Produced):
+    """How far a current profile answer is behind the user's messages."""
+
+    buffered_messages: int = Field(
+        ge=0,
+        description="The user's messages accepted and not yet extracted: they wait in the "
+        "buffer for a flush trigger (PROFILE_STREAM_FLUSH_IDLE_S of quiet, by default 60 s), "
+        "or for `POST /profiles/{user_id}/refresh`.",
+    )
+    last_message_id: str | None = Field(
+        description="The newest message the profile reflects (extracted, whether or not it "
+        "changed anything); null before the first extraction."
+    )
+    last_message_at: datetime | None = Field(
+        description="When that message was sent; null with it."
+    )
 
 
 def _absent(schema: dict[str, Any]) -> None:
@@ -85,6 +104,12 @@ class ProfileAnswer(Produced):
         None,
         description="Only in an as-of read (`?version` or `?as_of`): the version the profile is "
         "at now; `version`, `updated_at` and `profile` are then the past version's.",
+        json_schema_extra=_absent,
+    )
+    freshness: Freshness | SkipJsonSchema[None] = Field(
+        None,
+        description="In a current read: how far the profile is behind the user's messages "
+        "(absent in an as-of read).",
         json_schema_extra=_absent,
     )
     as_of: datetime | SkipJsonSchema[None] = Field(

@@ -13,6 +13,8 @@ __all__ = [
     "BUFFER_FORMAT",
     "BufferedMessage",
     "FieldHistory",
+    "LAST_MESSAGE_FORMAT",
+    "LastMessage",
     "ModelUsage",
     "Provenance",
     "ProfileUsage",
@@ -37,9 +39,10 @@ RECENT_IDS_KEPT = 256
 #: no usage is format 1, byte for byte what the releases before this one write and read.
 #: Format 3 adds ``usage`` (what the model cost for this profile); format 4 adds ``buffer``
 #: (messages accepted and not yet extracted); format 5 adds ``history`` and ``history_from``
-#: (each field's revisions). A record claims the highest format among the features it holds
+#: (each field's revisions); format 6 adds ``last_message`` (the newest message extracted, for
+#: an answer's freshness). A record claims the highest format among the features it holds
 #: (``streams.core.stored.format_of``).
-RECORD_FORMAT = 5
+RECORD_FORMAT = 6
 
 #: The format of a tombstone (a record with ``forgotten_at``).
 TOMBSTONE_FORMAT = 2
@@ -52,6 +55,9 @@ BUFFER_FORMAT = 4
 
 #: The format of a record that keeps field revisions (``history``).
 REVISIONS_FORMAT = 5
+
+#: The format of a record that names the newest message extracted (``last_message``).
+LAST_MESSAGE_FORMAT = 6
 
 #: What made a revision: an extraction's patch operation, an operator's correction, a
 #: rollback, a schema migration, or ``baseline``: the value a field held when its history began
@@ -95,6 +101,14 @@ class BufferedMessage(Produced):
     source: str
     offset: int
     received: float
+
+
+class LastMessage(Produced):
+    """The newest message a profile reflects: extracted (flushed), whether or not it changed
+    anything. ``sent_at`` is the message's own time."""
+
+    message_id: str
+    sent_at: AwareDatetime
 
 
 class SetAside(Produced):
@@ -177,3 +191,6 @@ class ProfileRecord(Produced):
     #: The version the history starts at: the profile at that version is known (empty, or the
     #: ``baseline`` revisions), earlier ones are not. None: the record keeps no history.
     history_from: int | None = Field(None, ge=0, exclude_if=lambda v: v is None)
+    #: The newest message extracted (format 6): what a read's freshness names. None until the
+    #: first flush, and after a forget.
+    last_message: LastMessage | None = Field(None, exclude_if=lambda v: v is None)

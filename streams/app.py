@@ -25,8 +25,10 @@ from streams.extract.ratelimit import RateLimiter, limits_from_settings
 from streams.extract.redis_client import redis_client
 from streams.extract.rules import RuleExtractor
 from streams.faust_glue import (
+    EndOffsets,
     ProfileTable,
     actives_ready,
+    committed_offset,
     consumer_lag,
     create_topics_with_broker_default_replication,
     keep_fetched_events_on_resume,
@@ -42,6 +44,7 @@ from streams.pipeline.flush_clock import FlushClock, buffers_in
 from streams.pipeline.job import Job
 from streams.pipeline.policy import exit_on_batch_crash
 from streams.pipeline.publish import Publisher
+from streams.pipeline.read_your_writes import ReadYourWrites, Waiting
 from streams.pipeline.scheduler import KeyedScheduler, RevokeReport, SchedulerLimits
 from streams.settings import Settings
 from streams.topology import (
@@ -76,17 +79,18 @@ def create_worker(settings: Settings) -> faust.App:
     lanes = [_lane(app, settings, topics, kind, extractor, len(kinds)) for kind in kinds]
     # The user lane hands a chat message on to every other kind it names.
     lanes[0].admission.forwards = [(lane.kind, TopicSender(lane.source)) for lane in lanes[1:]]
+    end_offsets = EndOffsets(app)
+    fresh = lanes[0].fresh = _read_your_writes(settings, lanes[0], end_offsets, app)
     for lane in lanes:
         _agent(app, lane)
     _gauges(app, settings, lanes)
     app.timer(settings.flush_tick_s)(_flush_due(app, lanes))
     app.task(_declare_outputs(topics))
-    app.on_before_shutdown.connect(_shut_down(lanes, extractor))
-    app.on_partitions_revoked.connect(_on_revoked(app, lanes, settings.revoke_grace_s))
-    app.on_partitions_assigned.connect(_on_assigned(lanes))
-    register_views(
-        app, {lane.kind.name: (lane.kind, lane.table) for lane in lanes}, topics.chat, settings
-    )
+    app.on_before_shutdown.connect(_shut_down(lanes, extractor, end_offsets))
+    app.on_partitions_revoked.connect(_on_revoked(app, lanes, settings.revoke_grace_s, fresh))
+    app.on_partitions_assigned.connect(_on_assigned(lanes, fresh))
+    tables = {lane.kind.name: (lane.kind, lane.table) for lane in lanes}
+    register_views(app, tables, topics.chat, settings, fresh=fresh)
     return app
 
 
@@ -105,6 +109,7 @@ class _Lane:
     clock: FlushClock
     #: Partitions assigned whose buffers are not in ``clock`` yet (read once restored).
     unread: set[tuple[str, int]] = field(default_factory=set)
+    fresh: ReadYourWrites | None = None  # the user lane's: told what the agent hands on
 
 
 def _lane(
@@ -142,6 +147,24 @@ def _lane(
     scheduler = KeyedScheduler(updater.apply, exit_on_batch_crash, _limits(settings, lanes))
     admission = Admission(settings, kind, dead_letters, reroute=TopicSender(topics.chat))
     return _Lane(kind, source, table, admission, scheduler, updater, clock)
+
+
+def _read_your_writes(
+    settings: Settings, lane: _Lane, end_offsets: EndOffsets, app: faust.App
+) -> ReadYourWrites:
+    """The user lane's waits for freshness, told of each write of its table."""
+    fresh = ReadYourWrites(
+        lane.table,
+        lane.scheduler,
+        settings.input_topic,
+        settings.partitions,
+        end_offset=end_offsets,
+        event_for=partition_event,
+        waiting=Waiting(settings.max_waiting_reads),
+        start_of=functools.partial(committed_offset, app),
+    )
+    lane.updater.publisher.on_stored = fresh.stored
+    return fresh
 
 
 def _flushing(settings: Settings) -> FlushPolicy:
@@ -182,6 +205,8 @@ def _agent(app: faust.App, lane: _Lane) -> None:
                 await lane.scheduler.skip(job)
             else:
                 await lane.scheduler.submit(job)
+            if lane.fresh is not None:
+                lane.fresh.passed(job.tp, job.offset)
 
     app.agent(lane.source, name=name)(consume)
 
@@ -227,6 +252,9 @@ def _faust_app(settings: Settings) -> faust.App:
         web_port=settings.web_port,
         web_bind=settings.web_bind,
         web_tables_enabled=False,  # /table/ would serve every profile to anyone
+        # /router/ would show anyone which worker holds each partition, without a token; reads
+        # are routed by the project's own views (streams.web.routing), behind the token.
+        web_router_enabled=False,
         web_stats_enabled=False,
         web_graph_enabled=False,
         autodiscover=False,
@@ -302,7 +330,9 @@ def _declare_outputs(topics: Topics) -> Callable[[], Awaitable[None]]:
     return declare_outputs
 
 
-def _shut_down(lanes: list[_Lane], extractor: Extractor) -> Callable[..., Awaitable[None]]:
+def _shut_down(
+    lanes: list[_Lane], extractor: Extractor, end_offsets: EndOffsets
+) -> Callable[..., Awaitable[None]]:
     async def shut_down(sender: Any, /, *_: Any, signal: Any, **__: Any) -> None:
         # The consumer has stopped and committed what is acknowledged; tables are still open.
         cancelled = sum(
@@ -315,6 +345,7 @@ def _shut_down(lanes: list[_Lane], extractor: Extractor) -> Callable[..., Awaita
                 _STOP_GRACE_S,
             )
         await extractor.close()
+        await end_offsets.close()
 
     return shut_down
 
@@ -324,7 +355,7 @@ def _tps(partitions: Set[Any]) -> set[tuple[str, int]]:
 
 
 def _on_revoked(
-    app: faust.App, lanes: list[_Lane], grace_s: float
+    app: faust.App, lanes: list[_Lane], grace_s: float, fresh: ReadYourWrites
 ) -> Callable[..., Awaitable[None]]:
     async def on_revoked(sender: Any, revoked: Set[Any], /, *_: Any, **__: Any) -> None:
         # Faust awaits this before the partitions go: fence them (DESIGN.md, invariant 1).
@@ -332,6 +363,7 @@ def _on_revoked(
         for lane in lanes:
             lane.clock.drop(tps)
             lane.unread -= tps
+        fresh.forget(tps)
         reports = await asyncio.gather(*(lane.scheduler.revoke(tps, grace_s) for lane in lanes))
         total = RevokeReport()
         for report in reports:
@@ -355,13 +387,14 @@ def _on_revoked(
     return on_revoked
 
 
-def _on_assigned(lanes: list[_Lane]) -> Callable[..., Awaitable[None]]:
+def _on_assigned(lanes: list[_Lane], fresh: ReadYourWrites) -> Callable[..., Awaitable[None]]:
     async def on_assigned(sender: Any, assigned: Set[Any], /, *_: Any, **__: Any) -> None:
         tps = _tps(assigned)
         leftovers = sum(lane.scheduler.assign(tps) for lane in lanes)
         for lane in lanes:
             lane.clock.drop(tps)  # a new ownership: read what the restored table holds
             lane.unread |= {tp for tp in tps if tp[0] == lane.source.get_topic_name()}
+        fresh.forget(tps)
         logger.info("assigned partitions=%d (left over from before: %d)", len(tps), leftovers)
 
     return on_assigned

@@ -9,6 +9,7 @@ __all__ = [
     "Refused",
     "TopicMissing",
     "UnsupportedOperation",
+    "WorkerUnreachable",
     "ConfigError",
     "ExtractionFailed",
     "HistoryUnavailable",
@@ -17,6 +18,7 @@ __all__ = [
     "InvalidModelOutput",
     "ModelUnavailable",
     "ProfileNotFound",
+    "ProfileNotFresh",
     "ProfileStreamError",
     "SendRejected",
     "ServiceError",
@@ -107,8 +109,25 @@ class ServiceError(ProfileStreamError):
     retriable: ClassVar[bool] = True
 
 
+class WorkerUnreachable(ServiceError):
+    """No worker answered at the URL: nothing listening, an unknown host, no connection in
+    time, or the connection dropped; the message names the URL."""
+
+
 class ServiceTimeout(ServiceError):
     """A worker accepted the connection but did not answer in time; the message names it."""
+
+
+class ProfileNotFresh(ServiceTimeout):
+    """A read-your-writes read (``wait_for`` a message, or a refresh) timed out: the worker's
+    profile does not reflect the message yet (504). ``message_id`` is the message waited for
+    (None for a refresh), ``timeout_s`` how long the worker waited; asking again, with a longer
+    timeout or with a refresh, may succeed."""
+
+    def __init__(self, message: str, *, message_id: str | None, timeout_s: float) -> None:
+        super().__init__(message)
+        self.message_id = message_id
+        self.timeout_s = timeout_s
 
 
 class Refused(ServiceError):

@@ -30,7 +30,9 @@ __all__ = [
     "actives_ready",
     "add_web_middleware",
     "consumer_lag",
+    "committed_offset",
     "create_topics_with_broker_default_replication",
+    "EndOffsets",
     "keep_fetched_events_on_resume",
     "make_event_current",
     "mounted_methods",
@@ -106,9 +108,7 @@ def partition_event(tp: tuple[str, int]) -> Any:
 
 def consumer_lag(app: faust.App, topic: str) -> float:
     """Input events not yet committed, summed over this worker's partitions of ``topic``.
-
-    Internal: ``Consumer._committed_offset`` (the last committed offset per partition).
-    """
+    Internal: ``Consumer._committed_offset`` (the last committed offset per partition)."""
     consumer = cast(Any, app.consumer)
     lag = 0
     for tp in consumer.assignment():
@@ -119,11 +119,50 @@ def consumer_lag(app: faust.App, topic: str) -> float:
     return float(lag)
 
 
-class ProfileTable(faust.Table[bytes, bytes]):
-    """A table that can wait for the changelog write of one key, not for every pending send.
+def committed_offset(app: faust.App, tp: tuple[str, int]) -> int | None:
+    """The next offset of ``tp`` to read, as committed (``Consumer._committed_offset``)."""
+    offset = cast(Any, app.consumer)._committed_offset.get(TP(*tp))  # noqa: SLF001
+    return int(offset) if offset is not None else None
 
-    A batch makes its version durable before announcing it; flushing the whole producer for
-    that was too costly in CPU under load (see ``bench/README.md``).
+
+class EndOffsets:
+    """A partition's end offset, asked of the broker now on connections of its own (Faust's
+    ``Consumer.highwaters`` waits behind the fetch long poll, 0.5-1.5 s). Internal: Faust's
+    ``credentials_to_aiokafka_auth`` and ``server_list``, which build its own consumer."""
+
+    def __init__(self, app: faust.App) -> None:
+        self.app = app
+        self._consumer: AIOKafkaConsumer | None = None
+        self._starting = asyncio.Lock()
+
+    async def __call__(self, tp: tuple[str, int]) -> int:
+        """The offset after the last record of ``tp`` now."""
+        async with self._starting:
+            self._consumer = self._consumer or await self._start()
+        partition = TopicPartition(*tp)
+        return int((await self._consumer.end_offsets([partition]))[partition])
+
+    async def close(self) -> None:
+        """Stop the consumer, if it was started."""
+        if self._consumer:
+            await self._consumer.stop()
+
+    async def _start(self) -> AIOKafkaConsumer:
+        conf, transport = self.app.conf, cast(Any, self.app).transport
+        credentials = conf.broker_credentials, conf.ssl_context
+        auth = faust_aiokafka.credentials_to_aiokafka_auth(*credentials)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=faust_aiokafka.server_list(transport.url, transport.default_port),
+            client_id=f"{conf.broker_client_id}-end-offsets",  # no group: it commits nothing
+            **auth,
+        )
+        await consumer.start()
+        return consumer
+
+
+class ProfileTable(faust.Table[bytes, bytes]):
+    """A table that can wait for the changelog write of one key, not for every pending send
+    (flushing the whole producer for that was too costly in CPU: ``bench/README.md``).
 
     Internal: overrides ``Table.send_changelog(partition, key, value, ...)``, which Faust calls
     positionally from ``on_key_set`` / ``on_key_del`` and which returns the send's future.

@@ -15,6 +15,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from streams.core.signing import CommandSigning
 from streams.core.start_position import StartFrom
 from streams.errors import ConfigError
 from streams.kafka_security import KafkaConnection
@@ -90,10 +91,19 @@ class Settings(BaseSettings):
     # Operator commands on the input topic are signed with the first and verified with any
     # (streams.core.signing). None set: workers refuse every command, admin tools cannot send.
     command_keys: Tokens = ()
+    # The deployment a command's signature names ("": the app id and input topic). Give staging
+    # and production different ones: a command signed for one is then refused by the other.
+    command_audience: str = ""
+    # How long after it was signed a worker still applies a command (a replay after that is
+    # refused; one that waited longer in Kafka is dead-lettered and `dlq replay` signs it again).
+    command_max_age_s: float = Field(3600.0, gt=0, le=7 * 86_400)
     max_request_bytes: int = Field(65_536, ge=1_024)
     # A view request forwarded to the partition's owner: below the client's 10 s, so the client
     # hears 504 from the worker rather than timing out itself.
     proxy_timeout_s: float = Field(5.0, gt=0, le=60)
+    # Reads waiting on this worker for a message to be reflected (?wait_for) or for a refresh
+    # (streams.pipeline.read_your_writes); one more is answered 503 at once.
+    max_waiting_reads: int = Field(1000, ge=1)
     extractor: Literal["openai", "rules"] | None = None
     model: str = "gpt-4o-mini"
     openai_api_key: SecretStr | None = Field(
@@ -263,6 +273,16 @@ class Settings(BaseSettings):
             ssl_keyfile=self.kafka_ssl_keyfile,
             ssl_check_hostname=self.kafka_ssl_check_hostname,
             oauth_token_provider=self.kafka_oauth_token_provider,
+        )
+
+    @cached_property
+    def command_signing(self) -> CommandSigning:
+        """What signs and verifies operator commands here (streams.core.signing)."""
+        return CommandSigning(
+            keys=self.command_keys,
+            audience=self.command_audience or f"{self.app_id}/{self.input_topic}",
+            max_age_s=self.command_max_age_s,
+            max_ahead_s=self.max_future_skew_s,
         )
 
     @cached_property

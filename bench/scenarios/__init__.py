@@ -1,5 +1,5 @@
 """The benchmark scenarios, one module each (plumbing, concurrency, cost and replay, latency,
-live pace, history),
+live pace, history, publishing),
 and :data:`ORDER`, the order ``bench.run`` runs them in. Each one runs on its own topics and
 consumer group, starts its own worker (``profile-stream worker`` subprocess) and baseline
 processes, and stops them and deletes its topics when it ends, also on failure (``stage``)."""
@@ -13,6 +13,7 @@ from .history import history_run
 from .latency import latency_run
 from .live import live_pace
 from .plumbing import plumbing
+from .publishing import publishing_run
 from .stage import Config, config
 
 __all__ = ["ORDER", "Config", "config"]
@@ -41,4 +42,5 @@ ORDER: list[tuple[str, Callable[[Config, dict[str, Any]], Any]]] = [
     ("latency", run_latency),
     ("live", live_pace),
     ("history", run_history),
+    ("publishing", publishing_run),
 ]

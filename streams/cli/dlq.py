@@ -2,21 +2,23 @@
 apply, kept with their raw bytes in the dead-letter topic)."""
 
 import base64
+import time
 import typing
 from collections.abc import Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 
 import click
-from pydantic import SecretStr, ValidationError
+from pydantic import ValidationError
 
 from schemas import DeadLetter, DeadLetterReason
 from streams.cli.progress import Progress
 from streams.cli.support import echo_json, load, run
-from streams.client.kafka_io import OutRecord, produce, read_to_end
+from streams.client.kafka_io import OutRecord, read_to_end
+from streams.client.producer import produce
 from streams.core.codecs import COMMAND_HEADER
 from streams.core.origin import without_origin
-from streams.core.signing import KEYS_SETTING, resign, verify
+from streams.core.signing import KEYS_SETTING, CommandSigning, resign, verify
 from streams.kafka_security import KafkaConnection
 
 __all__ = ["Letter", "dlq", "render"]
@@ -165,16 +167,21 @@ def show(letter_id: str, as_json: bool) -> None:
         click.echo(f"{name + ':':<13}{value}")
 
 
+#: No keys: commands are replayed with the signature they had.
+_UNSIGNED = CommandSigning(keys=(), audience="")
+
+
 def _record(
-    body: DeadLetter, keys: Sequence[SecretStr] = (), *, sign_unverified: bool = False
+    body: DeadLetter, signing: CommandSigning = _UNSIGNED, *, sign_unverified: bool = False
 ) -> OutRecord | None:
     """The original record with its headers (less a re-route's origin header); a command
     dead-lettered before letters kept headers gets back the one that marks it.
 
-    A command is signed again with the first of ``keys`` when its signature verifies under
-    ``keys`` (or ``sign_unverified``: the operator read it and vouches for it); one that does not
-    verify is held back (None): re-signing it would turn a forged command into a real one.
-    Without ``keys`` a command goes with the signature it had.
+    A command is signed again, now, with the first key of ``signing`` when its signature
+    verifies under its keys, however old (or ``sign_unverified``: the operator read it and
+    vouches for it); one that does not verify is held back (None): re-signing it would turn a
+    forged command into a real one. Without keys a command goes with the signature it had
+    (which workers refuse once it is older than PROFILE_STREAM_COMMAND_MAX_AGE_S).
     """
     key, value = _raw_key(body), base64.b64decode(body.value_b64)
     # A replayed letter is a new input: as a re-route's copy it would be skipped once a later
@@ -184,20 +191,20 @@ def _record(
         return OutRecord(key, value, headers)
     if COMMAND_HEADER not in headers:
         headers.append(COMMAND_HEADER)
-    if not keys:
+    if not signing.keys:
         return OutRecord(key, value, headers)
-    if sign_unverified or verify(key, value, headers, keys):
-        return OutRecord(key, value, resign(key, value, headers, keys))
+    if sign_unverified or verify(key, value, headers, signing):
+        return OutRecord(key, value, resign(key, value, headers, signing, time.time()))
     return None
 
 
 def _prepare(
-    chosen: list[Letter], keys: Sequence[SecretStr], sign_unverified: bool
+    chosen: list[Letter], signing: CommandSigning, sign_unverified: bool
 ) -> tuple[list[tuple[Letter, OutRecord]], list[Letter]]:
     """The records to re-publish, and the command letters held back (signature unverified)."""
     ready, held = [], []
     for letter in chosen:
-        record = _record(letter.body, keys, sign_unverified=sign_unverified)
+        record = _record(letter.body, signing, sign_unverified=sign_unverified)
         if record is None:
             held.append(letter)
         else:
@@ -205,8 +212,8 @@ def _prepare(
     return ready, held
 
 
-def _warn_commands(chosen: list[Letter], held: list[Letter], keys: Sequence[SecretStr]) -> None:
-    if not keys and any(x.body.command for x in chosen):
+def _warn_commands(chosen: list[Letter], held: list[Letter], signing: CommandSigning) -> None:
+    if not signing.keys and any(x.body.command for x in chosen):
         click.echo(
             f"{KEYS_SETTING} is not set here: commands go with the signature they had, and "
             "workers refuse them unless it still verifies",
@@ -270,8 +277,8 @@ def replay(
     settings = load()
     letters = _select(_read_all(), reason, ids)
     chosen = _whole(letters)
-    ready, held = _prepare(chosen, settings.command_keys, sign_unverified)
-    _warn_commands(chosen, held, settings.command_keys)
+    ready, held = _prepare(chosen, settings.command_signing, sign_unverified)
+    _warn_commands(chosen, held, settings.command_signing)
     verb = "would re-publish" if dry_run else "re-published"
     if not dry_run and ready:
         progress = Progress("dlq replay", "letters", len(ready))

@@ -165,6 +165,7 @@ async def _tail(
         bootstrap=bootstrap,
         topic=topic,
         group_id=group_id,
+        kind=None if user_id is None else "user",  # all: each line names its subject
         user_id=user_id,
         from_beginning=from_beginning,
         idle_timeout_s=timeout_s,

@@ -21,8 +21,17 @@ __all__ = ["main"]
 def main() -> None:
     """profile-stream: user profiles kept up to date from chat messages on Kafka.
 
-    Settings come from PROFILE_STREAM_* variables (see the README). A command that cannot
-    reach Kafka exits with status 3. --json on a command prints its data as JSON.
+    Settings come from PROFILE_STREAM_* variables (see the README). --json on a command
+    prints its data as JSON.
+
+    \b
+    Exit status:
+      0  ok
+      1  an error: a refusal, a bad setting...
+      2  a usage error (a bad option or argument)
+      3  Kafka unreachable
+      4  not found: no such profile, or no such version of it
+      5  no worker answered at the URL, or none in time
     """
 
 

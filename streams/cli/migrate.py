@@ -10,7 +10,8 @@ import orjson
 from schemas import ProfileCommand
 from streams.cli.progress import Progress
 from streams.cli.support import echo_json, load, run
-from streams.client.kafka_io import OutRecord, produce, read_to_end
+from streams.client.kafka_io import OutRecord, read_to_end
+from streams.client.producer import produce
 from streams.core.codecs import encode
 from streams.core.kinds import Kind, load_kinds
 from streams.core.signing import KEYS_SETTING, command_headers
@@ -62,7 +63,9 @@ def _command(settings: Settings, key: bytes, now: datetime) -> OutRecord:
             command_id=str(uuid.uuid4()), type="migrate", user_id=key.decode(), requested_at=now
         )
     )
-    return OutRecord(key, value, command_headers(key, value, settings.command_keys))
+    return OutRecord(
+        key, value, command_headers(key, value, settings.command_signing, now.timestamp())
+    )
 
 
 async def _migrate(settings: Settings, kind: Kind, dry_run: bool) -> tuple[int, int]:

@@ -15,7 +15,7 @@ import orjson
 
 from streams.cli.support import admin_token, echo_json, load, read_token, run, worker_url
 from streams.core.past import parse_time
-from streams.errors import ProfileNotFound, Refused, ServiceError, ServiceTimeout
+from streams.errors import Refused, WorkerUnreachable
 from streams.settings import Settings
 
 __all__ = ["assignment", "correct", "field_history", "flush", "forget", "get", "revert"]
@@ -51,11 +51,9 @@ async def _ask(call: Awaitable[_T], base: str, url: str | None, need: _Need) -> 
         hint = _REFUSALS.get((exc.status, need))
         if hint is None:
             raise
-        raise ServiceError(f"the worker at {base} {hint}") from None
-    except (ServiceTimeout, ProfileNotFound):
-        raise
-    except ServiceError as exc:
-        raise ServiceError(f"{exc} ({_where(url)})") from None
+        raise Refused(f"the worker at {base} {hint}", status=exc.status) from None
+    except WorkerUnreachable as exc:
+        raise WorkerUnreachable(f"{exc} ({_where(url)})") from None
 
 
 def _as_of(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
@@ -92,6 +90,9 @@ def _print_profile(body: dict[str, Any]) -> None:
             click.echo(
                 f"  {name}: {', '.join(map(str, value)) if isinstance(value, list) else value}"
             )
+    if buffered := body.get("freshness", {}).get("buffered_messages"):
+        # The profile is behind the user's messages until the idle trigger or a refresh.
+        click.echo(f"  buffered: {buffered} messages not extracted yet (POST .../refresh: now)")
     if body.get("locked"):
         now = " now" if "current_version" in body else ""  # locks are not versioned
         click.echo(f"  locked{now}: {', '.join(body['locked'])}")
@@ -188,8 +189,15 @@ def _operations(
     sets: tuple[str, ...], unsets: tuple[str, ...], adds: tuple[str, ...], removes: tuple[str, ...]
 ) -> list[dict[str, Any]]:
     ops: list[dict[str, Any]] = []
-    for op, given in (("set", sets), ("add", adds), ("remove", removes)):
-        for field, value in map(assignment, given):
+    # A field set more than once is set to all its values (a list field's whole list): one
+    # "set", since each "set" replaces what the list held.
+    values: dict[str, list[str]] = {}
+    for field, value in map(assignment, sets):
+        values.setdefault(field, []).append(value)
+    for field, given in values.items():
+        ops.append({"field": field, "op": "set", "value": given[0] if len(given) == 1 else given})
+    for op, items in (("add", adds), ("remove", removes)):
+        for field, value in map(assignment, items):
             ops.append({"field": field, "op": op, "value": value})
     ops.extend({"field": field, "op": "unset"} for field in unsets)
     return ops
@@ -197,11 +205,17 @@ def _operations(
 
 @click.command()
 @click.argument("user_id")
-@click.option("--set", "sets", multiple=True, metavar="FIELD=VALUE", help="Set a field.")
-@click.option("--unset", "unsets", multiple=True, metavar="FIELD", help="Clear a field.")
-@click.option("--add", "adds", multiple=True, metavar="FIELD=ITEM", help="Add to a list field.")
 @click.option(
-    "--remove", "removes", multiple=True, metavar="FIELD=ITEM", help="Take from a list field."
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="FIELD=VALUE",
+    help="Set a field; a list field to exactly the values given (repeat --set for each).",
+)
+@click.option("--unset", "unsets", multiple=True, metavar="FIELD", help="Clear a field.")
+@click.option("--add", "adds", multiple=True, metavar="FIELD=ITEM", help="Add one item to a list.")
+@click.option(
+    "--remove", "removes", multiple=True, metavar="FIELD=ITEM", help="Take one item from a list."
 )
 @click.option("--lock", multiple=True, metavar="FIELD", help="Extraction never changes it.")
 @click.option("--unlock", multiple=True, metavar="FIELD", help="Release a locked field.")
@@ -222,7 +236,9 @@ def correct(
 ) -> None:
     """Correct a user's profile as an operator; print the command id.
 
-    Every option repeats. VALUE is text, converted by the field's type (--set seats=12). The
+    Every option repeats. VALUE is text, converted by the field's type (--set seats=12).
+    --set on a list field replaces the list (--set languages=English --set languages=Basque);
+    --add and --remove change one item. The
     worker checks the correction against the profile schema before it answers (a bad field or
     value is refused, with the reason), then applies it in order with the user's messages; a
     profile-updated event follows. Locked fields are never changed by extraction.

@@ -5,20 +5,31 @@ turned into one clear line, tokens and worker URLs, and the one-line form of an 
 import asyncio
 import logging
 from collections.abc import Coroutine
+from enum import IntEnum
 from typing import Any, TypeVar
 
 import click
 import orjson
 
 from schemas import ProfileEvent
-from streams.errors import BrokerUnavailable, ConfigError, ProfileStreamError
+from streams.errors import (
+    BrokerUnavailable,
+    ConfigError,
+    ProfileNotFound,
+    ProfileNotFresh,
+    ProfileStreamError,
+    ServiceTimeout,
+    WorkerUnreachable,
+)
 from streams.settings import Settings, load_settings
 
 __all__ = [
     "BROKER_EXIT",
+    "Exit",
     "admin_token",
     "echo_json",
     "event_line",
+    "exit_for",
     "load",
     "read_token",
     "run",
@@ -27,12 +38,44 @@ __all__ = [
 
 _T = TypeVar("_T")
 
-#: Exit status of a command that could not reach Kafka (1 is a refusal, 2 a usage error).
-BROKER_EXIT = 3
+
+class Exit(IntEnum):
+    """The exit statuses of every command (``profile-stream --help`` lists them)."""
+
+    OK = 0
+    ERROR = 1  # a refusal, a bad setting, anything else
+    USAGE = 2  # click's: a bad option or argument, before anything is sent
+    KAFKA_UNREACHABLE = 3
+    NOT_FOUND = 4  # no such profile (or no such version of it)
+    WORKER_UNREACHABLE = 5  # no worker answered at the URL, or none in time
 
 
-class _BrokerDown(click.ClickException):
-    exit_code = BROKER_EXIT
+#: Kept for the commands that raise it by name.
+BROKER_EXIT = Exit.KAFKA_UNREACHABLE
+
+
+def _code(exc: ProfileStreamError) -> Exit:
+    if isinstance(exc, BrokerUnavailable):
+        return Exit.KAFKA_UNREACHABLE
+    if isinstance(exc, ProfileNotFound):
+        return Exit.NOT_FOUND
+    if isinstance(exc, WorkerUnreachable | ServiceTimeout) and not isinstance(
+        exc,
+        ProfileNotFresh,  # a worker answered: the profile is not there yet
+    ):
+        return Exit.WORKER_UNREACHABLE
+    return Exit.ERROR
+
+
+def exit_for(exc: ProfileStreamError) -> click.ClickException:
+    """The click error (its message, its exit status) a profile-stream error ends a command
+    with."""
+    code = _code(exc)
+    # The client's message serves apps; a command runs in a checkout, where this helps.
+    local = " `make up` starts a local one." if code is Exit.KAFKA_UNREACHABLE else ""
+    failure = click.ClickException(f"{exc}{local}")
+    failure.exit_code = int(code)
+    return failure
 
 
 def load(**overrides: Any) -> Settings:
@@ -51,10 +94,8 @@ def run(coro: Coroutine[Any, Any, _T]) -> _T:
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     try:
         return asyncio.run(coro)
-    except BrokerUnavailable as exc:
-        raise _BrokerDown(str(exc)) from None
     except ProfileStreamError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise exit_for(exc) from None
 
 
 def worker_url(settings: Settings, url: str | None) -> str:

@@ -9,7 +9,7 @@ from typing import IO, Any
 
 import click
 
-from streams.cli.support import load
+from streams.cli.support import exit_for, load
 from streams.errors import ConfigError, ProfileStreamError, TopicMissing
 from streams.settings import Settings
 
@@ -43,7 +43,7 @@ def worker(web_port: int | None, data_dir: Path | None, log_level: str | None) -
         app = create_worker(settings)
         _quietly(_prepare_topics(settings))
     except ProfileStreamError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise exit_for(exc) from None  # Kafka unreachable: 3, as for every command
     click.echo(
         f"profile-stream worker: broker {settings.kafka.describe()}, extractor "
         f"{settings.extractor_kind}, web http://{settings.web_host}:{settings.web_port}, "

@@ -51,6 +51,12 @@ class _Seen:
         return True
 
 
+def _event_key(kind: str, subject: str) -> bytes:
+    """The key of a kind's events: the user id for users, else ``kind/subject`` (the same as
+    ``streams.core.kinds.Kind.event_key``)."""
+    return subject.encode() if kind == "user" else f"{kind}/{subject}".encode()
+
+
 Partitions = Callable[[set[TopicPartition]], Any]
 
 
@@ -78,9 +84,12 @@ class ProfileEvents:
     bytes, and is skipped if seen among the last ``dedupe_window`` events. On resuming, the
     window is filled from the events just before the committed offsets.
 
-    ``user_id`` keeps only that user's events; ``from_beginning`` starts a group without
-    committed offsets (or a group-less subscription) at the oldest event, else at new ones;
-    ``idle_timeout_s`` ends the iteration after that long without an event.
+    ``kind`` keeps only that profile kind's events (``"user"`` by default: a team's events,
+    on the same topic, carry the team in ``user_id``; None keeps every kind's); ``user_id``
+    keeps only that user's (or that subject's) events, matched on the decoded event, so user
+    ``team/x`` is never team ``x``, whose events share its key; ``from_beginning`` starts a
+    group without committed offsets (or a group-less subscription) at the oldest event, else
+    at new ones; ``idle_timeout_s`` ends the iteration after that long without an event.
     """
 
     def __init__(
@@ -89,6 +98,7 @@ class ProfileEvents:
         bootstrap: Bootstrap,
         topic: str = "profile-updated",
         group_id: str | None = None,
+        kind: str | None = "user",
         user_id: str | None = None,
         from_beginning: bool = False,
         idle_timeout_s: float | None = None,
@@ -97,7 +107,8 @@ class ProfileEvents:
     ) -> None:
         self.connection = KafkaConnection.of(bootstrap)
         self.bootstrap, self.topic, self.group_id = self.connection.bootstrap, topic, group_id
-        self._key = user_id.encode() if user_id is not None else None
+        self._kind, self._user_id = kind, user_id
+        self._key = None if user_id is None or kind is None else _event_key(kind, user_id)
         self._reset = "earliest" if from_beginning else "latest"
         self._idle_timeout_s = idle_timeout_s
         self._window = dedupe_window
@@ -209,7 +220,12 @@ class ProfileEvents:
                 )
             return None
         fresh = self._seen.add(event.event_id, record.value)
-        return event if fresh and not seeding else None
+        return event if fresh and not seeding and self._wanted(event) else None
+
+    def _wanted(self, event: ProfileEvent) -> bool:
+        return (self._kind is None or event.kind == self._kind) and (
+            self._user_id is None or event.user_id == self._user_id
+        )
 
     def _ack_delivered(self) -> None:
         if self._delivered is not None:

@@ -1,5 +1,6 @@
-"""Kafka plumbing shared by the client and the CLI: produce raw records in order, read a topic
-to its current end, and turn a broker that does not answer into one clear error.
+"""Kafka plumbing shared by the client and the CLI: read a topic to its current end, create
+topics, and turn a broker that does not answer into one clear error (producing:
+:mod:`streams.client.producer`).
 
 Every function takes ``bootstrap``: the servers as a string (a plain connection), or a
 :class:`~streams.kafka_security.KafkaConnection` with TLS and SASL settings. A connection that
@@ -12,15 +13,14 @@ from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
     AsyncIterator,
-    Callable,
     Iterable,
     Sequence,
 )
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import (
     InvalidReplicationFactorError,
@@ -40,7 +40,6 @@ __all__ = [
     "aiter_any",
     "ensure_topics",
     "partitions_of",
-    "produce",
     "read_at",
     "read_to_end",
     "unreachable",
@@ -52,8 +51,6 @@ Bootstrap = str | KafkaConnection
 
 _T = TypeVar("_T")
 
-#: Sends awaited together before the progress callback is told (and the next batch starts).
-_CONFIRM_EVERY = 500
 #: Polls, 0.2 s apart, for created topics to show in the broker's metadata.
 _TOPIC_WAIT_TRIES = 75
 #: A new topic's replication factor that means "the broker's default.replication.factor".
@@ -66,7 +63,7 @@ def unreachable(bootstrap: str, exc: BaseException, done: str = "") -> BrokerUna
     """The error for a broker that does not answer, saying what to do."""
     return BrokerUnavailable(
         f"cannot reach Kafka at {bootstrap} ({exc}){done}; is it running? "
-        "(`make up` starts a local one; PROFILE_STREAM_KAFKA_BOOTSTRAP names another)"
+        "(PROFILE_STREAM_KAFKA_BOOTSTRAP names another)"
     )
 
 
@@ -94,51 +91,6 @@ class OutRecord:
     headers: Sequence[tuple[str, bytes]] = ()
 
 
-async def produce(
-    records: Iterable[OutRecord] | AsyncIterable[OutRecord],
-    *,
-    bootstrap: Bootstrap,
-    topic: str,
-    on_sent: Callable[[int], None] | None = None,
-) -> int:
-    """Produce ``records`` in order (idempotent, ``acks=all``); return how many Kafka confirmed.
-
-    ``on_sent`` is told the running count every few hundred confirmed records and at the end.
-    Records with a key go to the key's partition by Kafka's default (murmur2) partitioner.
-
-    Raises:
-        BrokerUnavailable: Kafka cannot be reached or refused a send (the message says how many
-            records were confirmed before).
-    """
-    conn = KafkaConnection.of(bootstrap)
-    producer = AIOKafkaProducer(**conn.client_kwargs(), acks="all", enable_idempotence=True)
-    try:
-        await producer.start()
-    except KafkaError as exc:
-        await producer.stop()
-        raise await why_unreachable(conn, exc) from exc
-    sent = 0
-    try:
-        pending: list[asyncio.Future[Any]] = []
-        async for record in aiter_any(records):
-            pending.append(
-                await producer.send(
-                    topic, record.value, key=record.key, headers=list(record.headers) or None
-                )
-            )
-            if len(pending) >= _CONFIRM_EVERY:
-                sent += len(await asyncio.gather(*pending))
-                pending = []
-                _tell(on_sent, sent)
-        sent += len(await asyncio.gather(*pending))
-        _tell(on_sent, sent)
-    except KafkaError as exc:
-        raise unreachable(conn.bootstrap, exc, f" after {sent} records were confirmed") from exc
-    finally:
-        await producer.stop()
-    return sent
-
-
 async def aiter_any(items: Iterable[_T] | AsyncIterable[_T]) -> AsyncIterator[_T]:
     """Iterate a sync or an async iterable alike."""
     if isinstance(items, AsyncIterable):
@@ -147,11 +99,6 @@ async def aiter_any(items: Iterable[_T] | AsyncIterable[_T]) -> AsyncIterator[_T
     else:
         for item in items:
             yield item
-
-
-def _tell(on_sent: Callable[[int], None] | None, count: int) -> None:
-    if on_sent is not None:
-        on_sent(count)
 
 
 async def read_to_end(

@@ -11,8 +11,10 @@ A profile is the one item of its namespace, under the key :data:`PROFILE_KEY`:
   its version, schema, locks and per-field provenance beside it; None or ``[]`` when there is
   none. ``filter`` compares profile fields for equality.
 - ``put(namespace, PROFILE_KEY, {field: value, ...})``: ``PATCH``, an operator correction of
-  the named fields (admin token): a value replaces the field (a whole list too), None clears
-  it; with ``lock_on_put`` the fields are locked against extraction as well.
+  the named fields (admin token), through :func:`~streams.client.correct_profile`: a value
+  replaces the field (a list field's whole list, as ``set`` does for every operator
+  correction), None clears it; with ``lock_on_put`` the fields are locked against extraction
+  as well.
 - ``delete``, or ``put`` of None: ``DELETE``, the user is forgotten.
 - What a profile store cannot do raises :class:`~streams.errors.UnsupportedOperation` saying
   so: another key, a ``query`` (no vector search), ``list_namespaces`` (no index of subjects),
@@ -22,34 +24,56 @@ Writes are commands on the input topic: they return once a worker has put them t
 profile changes when a worker applies them, in order with the user's messages, so a ``get``
 right after a ``put`` may still show the old value. Ops of one batch run in their order.
 
+Reads are as fresh as the workers' buffers: a user's messages are extracted after 60 s of
+quiet by default (``PROFILE_STREAM_FLUSH_IDLE_S``). Each item carries ``freshness`` (the
+messages still buffered, the newest message reflected); :meth:`ProfileStreamStore.arefresh`
+extracts the buffered messages now (one model call) and returns the item that reflects them.
+:meth:`ProfileStreamStore.aget_prompt` gives the ``<User Profile>`` block the workers render.
+
+User ids with a dot (every email address): LangGraph refuses namespace labels that contain a
+``.``, so give the subject through :func:`subject_label` (``ProfileStreamStore.namespace``
+does): ``.`` is written ``%2E`` and ``%`` ``%25``, which the store reads back to the id; ``@``,
+``/`` and the rest pass as they are. A label with no ``%`` is the id itself.
+
+LangMem's store manager writes ``{"kind": "UserProfile", "content": {...}}`` items: with
+``value_shape="langmem"`` the store's items have that shape (``kind`` is the schema's name),
+and ``put`` takes it, so code written against LangMem's items reads these unchanged.
+
 The sync methods run the async ones on a loop of their own: call them from plain threads (a
 sync ``@entrypoint`` runs in one), and ``aget``/``asearch``/... inside an event loop. Needs the
 ``langgraph`` extra; no other client module imports it.
 """
 
 import asyncio
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, TypeVar
 
-import aiohttp
-import orjson
-from langgraph.store.base import (
-    BaseStore,
-    GetOp,
-    ListNamespacesOp,
-    Op,
-    PutOp,
-    Result,
-    SearchItem,
-    SearchOp,
-)
+try:
+    from langgraph.store.base import (
+        BaseStore,
+        GetOp,
+        ListNamespacesOp,
+        Op,
+        PutOp,
+        Result,
+        SearchItem,
+        SearchOp,
+    )
+except ImportError as missing:  # pragma: no cover - exercised in a subprocess by the tests
+    raise ImportError(
+        "ProfileStreamStore needs LangGraph: install the client with its langgraph extra, "
+        "pip install 'profile-stream-client[langgraph]' (in this repository: "
+        "pip install -e '.[langgraph]')"
+    ) from missing
 
-from streams.client.http import _failure, _profile_url, _timeout, forget_profile, get_profile
-from streams.errors import ProfileNotFound, Refused, UnsupportedOperation
+from streams.client.http import correct_profile, forget_profile, get_profile, get_prompt
+from streams.client.refresh import refresh_profile
+from streams.errors import ProfileNotFound, UnsupportedOperation
 
-__all__ = ["PROFILE_KEY", "ProfileItem", "ProfileStreamStore"]
+__all__ = ["PROFILE_KEY", "ProfileItem", "ProfileStreamStore", "subject_label", "subject_of"]
 
 #: The key of the one item in a profile namespace.
 PROFILE_KEY = "profile"
@@ -60,6 +84,21 @@ _USER_LABELS = ("users", _USER)
 _EXAMPLE = "('users', user_id, 'profile')"
 #: The worker says when a profile last changed; a body without it gets this.
 _UNKNOWN_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+#: What an item's value is: the profile, or LangMem's ``{"kind": ..., "content": profile}``.
+ValueShape = Literal["profile", "langmem"]
+_T = TypeVar("_T")
+_ESCAPED = re.compile("%(2[Ee]|25)")
+
+
+def subject_label(subject: str) -> str:
+    """``subject`` (a user id) as a namespace label LangGraph accepts: ``.`` as ``%2E`` and
+    ``%`` as ``%25``; :func:`subject_of` reads it back."""
+    return subject.replace("%", "%25").replace(".", "%2E")
+
+
+def subject_of(label: str) -> str:
+    """The subject a namespace label names (the inverse of :func:`subject_label`)."""
+    return _ESCAPED.sub(lambda m: "." if m.group(1) != "25" else "%", label)
 
 
 @dataclass(frozen=True)
@@ -75,7 +114,7 @@ class _Profile:
 
     @property
     def namespace(self) -> tuple[str, ...]:
-        return (self.label, self.subject, _PROFILE)
+        return (self.label, subject_label(self.subject), _PROFILE)
 
 
 class ProfileItem(SearchItem):
@@ -84,25 +123,36 @@ class ProfileItem(SearchItem):
     the message or correction its value came from) are beside it. ``updated_at`` is when the
     profile last changed; the workers keep no creation time, so ``created_at`` is the same."""
 
-    __slots__ = ("kind", "locked", "provenance", "schema", "version")
+    __slots__ = ("freshness", "kind", "locked", "provenance", "schema", "version")
 
     kind: str
     version: int
     schema: str
     locked: tuple[str, ...]
     provenance: dict[str, dict[str, Any]]
+    #: ``{buffered_messages, last_message_id, last_message_at}``: how far the profile is
+    #: behind the user's messages (see :meth:`ProfileStreamStore.arefresh`).
+    freshness: dict[str, Any]
 
     @classmethod
-    def from_body(cls, namespace: tuple[str, ...], body: Mapping[str, Any]) -> "ProfileItem":
-        """The item for a worker's ``GET /profiles/...`` answer."""
+    def from_body(
+        cls, namespace: tuple[str, ...], body: Mapping[str, Any], shape: ValueShape = "profile"
+    ) -> "ProfileItem":
+        """The item for a worker's ``GET /profiles/...`` answer; ``shape`` ``langmem`` wraps
+        the profile as LangMem's manager does: ``{"kind": <schema name>, "content": ...}``."""
         raw = body.get("updated_at")
         at = datetime.fromisoformat(raw) if isinstance(raw, str) else _UNKNOWN_TIME
-        item = cls(namespace, PROFILE_KEY, dict(body.get("profile", {})), at, at)
+        schema = str(body.get("schema", ""))
+        value = dict(body.get("profile", {}))
+        if shape == "langmem":
+            value = {"kind": schema.partition("/")[0], "content": value}
+        item = cls(namespace, PROFILE_KEY, value, at, at)
         item.kind = str(body.get("kind", _USER))
         item.version = int(body.get("version", 0))
-        item.schema = str(body.get("schema", ""))
+        item.schema = schema
         item.locked = tuple(body.get("locked", ()))
         item.provenance = dict(body.get("provenance", {}))
+        item.freshness = dict(body.get("freshness") or {})
         return item
 
     def dict(self) -> dict[str, Any]:
@@ -114,6 +164,7 @@ class ProfileItem(SearchItem):
             "schema": self.schema,
             "locked": list(self.locked),
             "provenance": self.provenance,
+            "freshness": self.freshness,
         }
 
     def __repr__(self) -> str:
@@ -131,6 +182,8 @@ class ProfileStreamStore(BaseStore):
             without one they raise :class:`~streams.errors.UnsupportedOperation`.
         lock_on_put: lock the fields a ``put`` names, so extraction no longer changes them.
         timeout_s: seconds to wait for one answer from the worker.
+        value_shape: ``profile`` (an item's value is the profile) or ``langmem`` (LangMem's
+            ``{"kind": ..., "content": profile}``; ``put`` takes that shape too).
     """
 
     def __init__(
@@ -141,23 +194,71 @@ class ProfileStreamStore(BaseStore):
         admin_token: str | None = None,
         lock_on_put: bool = False,
         timeout_s: float = 10.0,
+        value_shape: ValueShape = "profile",
     ) -> None:
         self.base_url = base_url
         self.token = token
         self.admin_token = admin_token
         self.lock_on_put = lock_on_put
         self.timeout_s = timeout_s
+        self.value_shape = value_shape
+
+    @staticmethod
+    def namespace(user_id: str, label: str = "users") -> tuple[str, str, str]:
+        """The namespace of ``user_id``'s profile (or, with ``label``, another kind's
+        subject), the id written as LangGraph accepts it (:func:`subject_label`)."""
+        return (label, subject_label(user_id), _PROFILE)
+
+    async def arefresh(self, namespace: tuple[str, ...]) -> "ProfileItem | None":
+        """The user's profile once every message of the user published so far is extracted
+        (``POST /profiles/{user_id}/refresh``: the worker flushes the user's buffer now, at
+        most one model call; a read token suffices); None when there is no profile."""
+        profile = _profile_of(namespace, PROFILE_KEY)
+        body = await refresh_profile(
+            self.base_url, profile.subject, token=self.token, timeout_s=self.timeout_s
+        )
+        return (
+            None
+            if body is None
+            else ProfileItem.from_body(profile.namespace, body, self.value_shape)
+        )
+
+    def refresh(self, namespace: tuple[str, ...]) -> "ProfileItem | None":
+        """:meth:`arefresh` on a loop of its own (from threads, not inside an event loop)."""
+        return self._sync(self.arefresh(namespace))
+
+    async def aget_prompt(self, namespace: tuple[str, ...]) -> str:
+        """The profile as the ``<User Profile>`` block the workers render for a system prompt
+        (``GET /profiles/{user_id}/prompt``); ``""`` when there is no profile."""
+        profile = _profile_of(namespace, PROFILE_KEY)
+        if profile.kind != _USER:
+            raise UnsupportedOperation("the workers render prompts of user profiles only")
+        try:
+            return await get_prompt(
+                self.base_url, profile.subject, token=self.token, timeout_s=self.timeout_s
+            )
+        except ProfileNotFound:
+            return ""
+
+    def get_prompt(self, namespace: tuple[str, ...]) -> str:
+        """:meth:`aget_prompt` on a loop of its own (from threads, not inside an event loop)."""
+        return self._sync(self.aget_prompt(namespace))
 
     def batch(self, ops: Iterable[Op]) -> list[Result]:
         """:meth:`abatch` on a loop of its own; refused inside a running event loop, which it
         would block."""
+        return self._sync(self.abatch(ops))
+
+    @staticmethod
+    def _sync(call: Coroutine[Any, Any, _T]) -> _T:
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return asyncio.run(self.abatch(ops))
+            return asyncio.run(call)
+        call.close()
         raise UnsupportedOperation(
             "the sync store methods wait on HTTP and would block this event loop; "
-            "await aget, asearch, aput or adelete here instead"
+            "await aget, asearch, aput, adelete, arefresh or aget_prompt here instead"
         )
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
@@ -198,7 +299,7 @@ class ProfileStreamStore(BaseStore):
             )
         except ProfileNotFound:
             return None
-        return ProfileItem.from_body(profile.namespace, body)
+        return ProfileItem.from_body(profile.namespace, body, self.value_shape)
 
     async def _search(self, op: SearchOp) -> list[SearchItem]:
         if op.query:
@@ -207,9 +308,10 @@ class ProfileStreamStore(BaseStore):
                 "profile; search without query= to read it"
             )
         item = await self._read(_profile_of_prefix(op.namespace_prefix))
-        if item is None or op.offset > 0 or op.limit < 1 or not _matches(item.value, op.filter):
+        if item is None or op.offset > 0 or op.limit < 1:
             return []
-        return [item]
+        fields = item.value["content"] if self.value_shape == "langmem" else item.value
+        return [item] if _matches(fields, op.filter) else []
 
     async def _write(self, op: PutOp) -> None:
         profile = _profile_of(op.namespace, op.key)
@@ -231,27 +333,33 @@ class ProfileStreamStore(BaseStore):
             await forget_profile(
                 self.base_url, profile.subject, token=self.admin_token, timeout_s=self.timeout_s
             )
-        elif op.value:
-            url = _profile_url(self.base_url, profile.subject)
-            body = _correction(op.value, lock=self.lock_on_put)
-            await _patch(url, body, token=self.admin_token, timeout_s=self.timeout_s)
+            return
+        fields = _fields_of(op.value, self.value_shape)
+        if not fields:
+            raise UnsupportedOperation(
+                "a put names the fields to correct ({field: value}); an empty value changes "
+                "nothing, and None forgets the user"
+            )
+        await correct_profile(
+            self.base_url,
+            profile.subject,
+            token=self.admin_token,
+            values=fields,
+            lock=list(fields) if self.lock_on_put else [],
+            timeout_s=self.timeout_s,
+        )
 
 
-def _correction(fields: Mapping[str, Any], *, lock: bool = False) -> dict[str, Any]:
-    """The ``PATCH /profiles/{user_id}`` body that makes each named field hold its value.
-
-    None or an empty list clears a field; a list replaces the field's items (extraction's
-    ``set`` on a list adds to it, so the field is cleared first).
-    """
-    operations: list[dict[str, Any]] = []
-    for field, value in fields.items():
-        if value is None or value == []:
-            operations.append({"field": field, "op": "unset"})
-            continue
-        if isinstance(value, list):
-            operations.append({"field": field, "op": "unset"})
-        operations.append({"field": field, "op": "set", "value": value})
-    return {"operations": operations, "lock": list(fields) if lock else []}
+def _fields_of(value: Mapping[str, Any], shape: ValueShape) -> Mapping[str, Any]:
+    """The fields a put names: the value, or in LangMem's shape its ``content``."""
+    if shape != "langmem":
+        return value
+    content = value.get("content")
+    if not isinstance(content, Mapping):
+        raise UnsupportedOperation(
+            'a langmem-shaped put takes {"kind": ..., "content": {field: value, ...}}'
+        )
+    return content
 
 
 def _profile_of(namespace: tuple[str, ...], key: str) -> _Profile:
@@ -265,12 +373,12 @@ def _profile_of(namespace: tuple[str, ...], key: str) -> _Profile:
             f"a profile namespace holds one item, under the key {PROFILE_KEY!r}, not {key!r}; "
             "free-form keys are not stored"
         )
-    return _Profile(namespace[0], namespace[1])
+    return _Profile(namespace[0], subject_of(namespace[1]))
 
 
 def _profile_of_prefix(prefix: tuple[str, ...]) -> _Profile:
     if len(prefix) == 2 or (len(prefix) == 3 and prefix[2] == _PROFILE):
-        return _Profile(prefix[0], prefix[1])
+        return _Profile(prefix[0], subject_of(prefix[1]))
     raise UnsupportedOperation(
         f"cannot search {prefix!r}: profile-stream reads one profile at a time and keeps no "
         f"index of its subjects; search a profile namespace such as {_EXAMPLE}"
@@ -286,27 +394,3 @@ def _matches(profile: Mapping[str, Any], wanted: Mapping[str, Any] | None) -> bo
         if profile.get(field) != value:
             return False
     return True
-
-
-async def _patch(url: str, body: Mapping[str, Any], *, token: str, timeout_s: float) -> str:
-    """Send a correction; return its command id once the worker has accepted it (202).
-
-    Raises:
-        Refused: the worker refused it (400 says which field or value does not fit).
-        ServiceTimeout: no answer within ``timeout_s``.
-        ServiceError: the worker cannot be reached.
-    """
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-    try:
-        async with (
-            aiohttp.ClientSession(timeout=_timeout(timeout_s)) as session,
-            session.patch(url, data=orjson.dumps(body), headers=headers) as response,
-        ):
-            text = await response.text()
-            if response.status != 202:
-                raise Refused(
-                    f"{url} answered {response.status}: {text[:200]}", status=response.status
-                )
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        raise _failure(url, exc, timeout_s) from exc
-    return str(orjson.loads(text)["command_id"])

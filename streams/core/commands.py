@@ -16,7 +16,11 @@ from streams.core.profile_schema import ProfileSchema
 from streams.core.records import applied_before, forgotten, next_version
 from streams.errors import InvalidEvent
 
-__all__ = ["Outcome", "apply_command"]
+__all__ = ["SIGNED_KEY", "Outcome", "apply_command"]
+
+#: The entry of a record's ``applied`` that holds when the last command applied to the subject
+#: was signed (ms since the epoch): a command signed at or before it is a replay, or late.
+SIGNED_KEY = "commands:signed_ms"
 
 
 @dataclass(frozen=True)
@@ -39,21 +43,26 @@ def apply_command(
     exists: bool,
     migration: Sequence[FieldChange] = (),
     trail: Trail | None = None,
+    signed_ms: int | None = None,
 ) -> Outcome | None:
     """The outcome of ``command`` on ``record`` (None: nothing to do, the profile is absent).
 
     ``exists``: the table holds a record for the subject. A tombstone (a forgotten user) counts
     as absent: forgetting, migrating or reverting it does nothing. ``trail``: the revisions to
-    keep and where the command's record sits (``streams.core.history``).
+    keep and where the command's record sits (``streams.core.history``). ``signed_ms``: when
+    the command was signed; the record keeps the latest (:data:`SIGNED_KEY`).
 
     Raises:
         InvalidEvent: a correction names unknown fields or values the schema refuses; a revert
-            names a version or values the profile's history does not hold.
+            names a version or values the profile's history does not hold; the command was
+            signed at or before the last command applied to the subject (a replay).
     """
     if applied_before(record, source, offset, command.command_id):
         return None  # redelivered: a forget replayed after a new profile began must not end it
+    _refuse_replay(command, record, signed_ms)
     if command.type != "correct" and not (exists and record.forgotten_at is None):
         return None  # forgetting or migrating never creates a profile
+    record = _stamped(record, signed_ms)
     if command.type == "forget":
         # No profile data, no provenance: only the version and what was applied are kept.
         tombstone, deleted = forgotten(
@@ -84,6 +93,25 @@ def apply_command(
         trail=trail,
     )
     return Outcome(updated, event)
+
+
+def _stamped(record: ProfileRecord, signed_ms: int | None) -> ProfileRecord:
+    """``record`` remembering when the command applied to it was signed; ``applied`` is kept
+    through the tombstone and the next version."""
+    if signed_ms is None:
+        return record
+    return record.model_copy(update={"applied": {**record.applied, SIGNED_KEY: signed_ms}})
+
+
+def _refuse_replay(command: ProfileCommand, record: ProfileRecord, signed_ms: int | None) -> None:
+    if signed_ms is not None and signed_ms <= record.applied.get(SIGNED_KEY, -1):
+        # Its id may have left the recent ids, so only its signing time tells a replay.
+        raise InvalidEvent(
+            "invalid_command",
+            "the command was signed at or before the last command applied to this subject: a "
+            "copy produced again, or its signer's clock is behind; send it again",
+            user_id=command.user_id,
+        )
 
 
 def _correction(

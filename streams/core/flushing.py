@@ -11,7 +11,8 @@ together in one flush, when the first of these holds:
 - ``idle``: no new message for ``idle_s``;
 - ``max_age``: the oldest buffered message waited ``max_age_s``;
 - ``command``: an operator's ``flush`` (or a correction or migration, which must follow the
-  messages before it).
+  messages before it);
+- ``refresh``: a reader's ``POST /profiles/{user_id}/refresh`` (read-your-writes).
 
 Times are record timestamps in seconds (``BufferedMessage.received``) against the worker's
 clock; ``idle_s = 0`` makes every buffer due at once: each batch is extracted as it comes, as
@@ -49,6 +50,7 @@ class FlushReason(StrEnum):
     IDLE = "idle"
     MAX_AGE = "max_age"
     COMMAND = "command"
+    REFRESH = "refresh"
 
 
 @dataclass(frozen=True)

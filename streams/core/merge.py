@@ -50,8 +50,9 @@ def _same_item(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def _new_value(spec: FieldSpec, current: Any, op: PatchOperation) -> Any:
-    """The field's value after ``op``; raises ValueError when ``op`` does not fit the field."""
+def _new_value(spec: FieldSpec, current: Any, op: PatchOperation, by: str) -> Any:
+    """The field's value after ``op`` (made ``by`` extraction or an operator); raises
+    ValueError when ``op`` does not fit the field."""
     if op.op == "unset":
         return spec.default
     if not spec.is_list:
@@ -61,8 +62,10 @@ def _new_value(spec: FieldSpec, current: Any, op: PatchOperation) -> Any:
                 f"'{op.op}' works on list fields; '{spec.name}' holds one value",
             )
         return spec.check(op.value)
-    items = list(current or [])
-    # A list is only ever added to by extraction: "set" adds each value it names.
+    # A list is only ever added to by extraction: its "set" adds each value it names. An
+    # operator's "set" says what the list holds: it replaces the list ("add" and "remove"
+    # change one item), as the HTTP PATCH, the CLI, the client and the LangGraph store mean it.
+    items = [] if op.op == "set" and by == "operator" else list(current or [])
     values = op.value if isinstance(op.value, list) else [op.value]
     checked = [spec.check_item(v) for v in values]
     if op.op == "remove":
@@ -116,7 +119,7 @@ def _apply(result: MergeResult, op: PatchOperation, rules: _Rules) -> None:
     try:
         spec = rules.field_of(op)
         message_id, at = rules.evidence_of(op)
-        new = _new_value(spec, current[op.field], op)
+        new = _new_value(spec, current[op.field], op, rules.by)
     except _Refused as exc:
         result.dropped.append(Dropped(op, str(exc), exc.code))
         return

@@ -120,13 +120,15 @@ def next_version(
     spent: ModelUsage | None = None,
     sources: Sequence[str] | None = None,
     trail: Trail | None = None,
+    charged_at: datetime | None = None,
 ) -> tuple[ProfileRecord, ProfileEvent | None]:
     """The record after a batch, and the event to emit (None when the profile did not change).
 
     Offsets and message ids are remembered even when nothing changed, so a replay of the batch
     is skipped without asking the model again; so is what the batch cost (``spent``), charged
-    to the record's usage on the day of ``at``. ``migration`` lists the changes a schema
-    migration made to ``record`` before the batch; they lead the event's changes. ``sources``
+    to the record's usage on the day of ``charged_at`` (else ``at``). ``migration`` lists the
+    changes a schema migration made to ``record`` before the batch; they lead the event's
+    changes. ``sources``
     are the messages the event names (default ``message_ids``; a flush names the buffered
     messages, remembered when they were buffered). With a ``trail``, each change's evidence
     names its input record's topic, partition and offset, and a new version adds its changes to
@@ -134,7 +136,7 @@ def next_version(
     """
     update = _remember(record, offsets, message_ids)
     if spent is not None:
-        update["usage"] = charge(record.usage, spent, at)
+        update["usage"] = charge(record.usage, spent, charged_at or at)
     lock_changed = locked is not None and locked != record.locked
     if locked is not None:
         update["locked"] = locked
@@ -239,5 +241,6 @@ def settled(record: ProfileRecord) -> ProfileRecord:
             "buffer": (),
             "history": {},
             "history_from": None,
+            "last_message": None,
         }
     return record.model_copy(update=update)

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from schemas import (
     BUFFER_FORMAT,
+    LAST_MESSAGE_FORMAT,
     RECORD_FORMAT,
     REVISIONS_FORMAT,
     TOMBSTONE_FORMAT,
@@ -62,13 +63,14 @@ def decode_record(value: bytes) -> ProfileRecord:
 
 def format_of(record: ProfileRecord) -> int:
     """The lowest format that holds ``record``'s fields: the highest format among the features
-    it holds (a tombstone 2, usage 3, a buffer 4, revisions 5); a record with none of them is
-    format 1 (left out of the bytes, so older releases read it)."""
+    it holds (a tombstone 2, usage 3, a buffer 4, revisions 5, the last message 6); a record
+    with none of them is format 1 (left out of the bytes, so older releases read it)."""
     held = [
         (record.forgotten_at is not None, TOMBSTONE_FORMAT),
         (record.usage is not None, USAGE_FORMAT),
         (bool(record.buffer), BUFFER_FORMAT),
         (record.history_from is not None or bool(record.history), REVISIONS_FORMAT),
+        (record.last_message is not None, LAST_MESSAGE_FORMAT),
     ]
     return max((format_ for holds, format_ in held if holds), default=1)
 

@@ -1,8 +1,9 @@
 """Charging a profile for the model calls spent on it: in all, and per day.
 
-Pure. The day is the UTC date of the input (the newest message of the batch), never the clock,
-so a replay of the same input charges the same day (``streams.core.records``: a replay gives
-the same records).
+Pure. The caller names the day: a flush charges the worker's UTC day when the model was called
+(``streams.pipeline.flush``), the same day the daily budget is checked against
+(``streams.core.flushing.over_budget``). The messages' ``sent_at`` is the producer's word: an
+old one would charge a day no check looks at, and the budget would never bite.
 """
 
 from datetime import UTC, datetime

@@ -10,13 +10,14 @@ dead-lettered, or the worker exits for redelivery. Nothing raised by an input es
 """
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from schemas import ChatMessage, ProfileCommand
 from streams.core.codecs import decode_command, decode_message, is_command
 from streams.core.kinds import Kind
-from streams.core.origin import origin_headers
+from streams.core.origin import origin_headers, origin_of
 from streams.core.partitioning import partition_for
 from streams.core.signing import require_authentic_command
 from streams.errors import InvalidEvent
@@ -41,11 +42,14 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Admitted:
-    """An input event admitted for its subject: its record, the subject's key, the body."""
+    """An input event admitted for its subject: its record, the subject's key, the body, and
+    for a copy a worker re-routed or forwarded, the ``applied`` key and offset of its original
+    (``streams.core.origin``; checked here, None for anything else)."""
 
     msg: SourceMessage
     key: bytes
     body: ChatMessage | ProfileCommand
+    origin: tuple[str, int] | None = None
 
 
 @dataclass
@@ -61,6 +65,8 @@ class Admission:
     forwards: list[tuple[Kind, CopySender]] = field(default_factory=list)
     #: What the policy's :class:`Exit` does (the process exits; tests record it instead).
     on_exit: Callable[[Exit], None] = exit_for_redelivery
+    #: The worker's clock (seconds), against which a command's signing time is checked.
+    clock: Callable[[], float] = time.time
 
     async def admit(self, msg: SourceMessage) -> Admitted | None:
         """The event as work for its subject, or None when it was handled here (dead-lettered,
@@ -97,7 +103,7 @@ class Admission:
         EVENTS_IN.labels("command" if isinstance(body, ProfileCommand) else "chat").inc()
         if isinstance(body, ChatMessage):
             await self._forward(msg, body)
-        return Admitted(msg, key, body)
+        return Admitted(msg, key, body, self._origin(msg))
 
     async def _admit_subject_event(self, msg: SourceMessage) -> Admitted:
         """A message forwarded to this kind's topic, keyed by its subject (or a command)."""
@@ -108,13 +114,20 @@ class Admission:
                 "key_mismatch", f"not keyed by its {self.kind.name} subject", user_id=body.user_id
             )
         EVENTS_IN.labels(f"kind:{self.kind.name}").inc()
-        return Admitted(msg, msg.key, body)
+        return Admitted(msg, msg.key, body, self._origin(msg))
+
+    def _origin(self, msg: SourceMessage) -> tuple[str, int] | None:
+        """Where a copy came from, when a worker of this deployment sealed it: a producer's
+        origin header alone would let it hide later copies (``streams.core.origin``)."""
+        return origin_of(msg.headers, msg.key, msg.value, self.settings.command_signing)
 
     def _decode(self, msg: SourceMessage) -> ChatMessage | ProfileCommand:
         if is_command(msg.headers):
             # Produce rights on the input topic are not admin rights: only a signed command
             # changes a profile (DESIGN invariant 6).
-            require_authentic_command(msg.key, msg.value, msg.headers, self.settings.command_keys)
+            require_authentic_command(
+                msg.key, msg.value, msg.headers, self.settings.command_signing, self.clock()
+            )
             return decode_command(msg.value)
         return decode_message(
             msg.value,
@@ -148,11 +161,14 @@ class Admission:
         # To the partition named here, not the producer's count: partitions added at run time
         # would otherwise send the copy back to a partition this check calls wrong, for ever.
         # The origin header lets the user's lane skip a second copy sent again after a crash.
-        await self.reroute.send(
-            key=key,
-            value=msg.value,
-            partition=partition_for(key, self.settings.partitions),
-            headers=origin_headers(msg.topic, msg.partition, msg.offset),
+        # Delivered before the input is acknowledged: a copy Kafka lost would lose the message.
+        await (
+            await self.reroute.send(
+                key=key,
+                value=msg.value,
+                partition=partition_for(key, self.settings.partitions),
+                headers=self._origin_headers(msg, key),
+            )
         )
         EVENTS_IN.labels("rerouted").inc()
         logger.info(
@@ -165,16 +181,28 @@ class Admission:
         )
 
     async def _forward(self, msg: SourceMessage, body: ChatMessage) -> None:
-        """Hand the message to each other kind it names, keyed by that kind's subject."""
+        """Hand the message to each other kind it names, keyed by that kind's subject; every
+        copy is delivered before the input can be acknowledged."""
+        deliveries = []
         for kind, topic in self.forwards:
             subject = kind.subject_of(body)
             if subject is not None and body.role in kind.schema.source_roles:
                 assert msg.value is not None  # noqa: S101 - decoded above
-                await topic.send(
+                sent = await topic.send(
                     key=subject.encode(),
                     value=msg.value,
-                    headers=origin_headers(msg.topic, msg.partition, msg.offset),
+                    headers=self._origin_headers(msg, subject.encode()),
                 )
+                deliveries.append(sent)
+        for delivery in deliveries:
+            await delivery
+
+    def _origin_headers(self, msg: SourceMessage, key: bytes) -> list[tuple[str, bytes]]:
+        """The sealed origin of a copy of ``msg`` sent under ``key``."""
+        signing = self.settings.command_signing
+        return origin_headers(
+            msg.topic, msg.partition, msg.offset, key=key, value=msg.value, signing=signing
+        )
 
     async def _act(self, msg: SourceMessage, decision: Decision) -> None:
         if isinstance(decision, DeadLetter):

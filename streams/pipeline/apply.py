@@ -37,7 +37,6 @@ from streams.core.flushing import (
 from streams.core.history import Source, Trail
 from streams.core.kinds import Kind
 from streams.core.migration import migrate
-from streams.core.origin import origin_of
 from streams.core.profile_schema import ProfileSchema
 from streams.core.records import (
     applied_before,
@@ -48,6 +47,7 @@ from streams.core.records import (
     source_key,
     unbuffered,
 )
+from streams.core.signing import signed_at_ms
 from streams.extract.base import Extractor
 from streams.metrics import BUDGET_DEFERRALS
 from streams.pipeline.buffering import entry_of
@@ -101,6 +101,7 @@ class ProfileUpdater:
             self.dead_letters,
             self.flushing,
             revisions_per_field=self.revisions_per_field,
+            clock=self.clock,
         )
 
     @property
@@ -157,7 +158,7 @@ class ProfileUpdater:
             record = await self.publisher.resume(key, first.event, record)
         record, migration = migrate(record, self.schema)
         if first.timer:
-            reason = self._due_now(record)
+            reason = self._due_now(record, forced=first.forced)
             if reason is not None:
                 record = await self._flusher.flush(key, first, record, migration, reason, release)
         elif isinstance(command := first.work.body, ProfileCommand):
@@ -166,9 +167,12 @@ class ProfileUpdater:
             record = await self._apply_messages(key, jobs, record, migration, release)
         self.on_buffer(key, first.tp, self._due(record))
 
-    def _due_now(self, record: ProfileRecord) -> FlushReason | None:
-        """Why the buffer must be flushed now, unless the user's daily budget is spent."""
+    def _due_now(self, record: ProfileRecord, *, forced: bool = False) -> FlushReason | None:
+        """Why the buffer must be flushed now (``forced``: a reader's refresh asks, and there
+        is a buffer), unless the user's daily budget is spent."""
         reason = reason_after(record.buffer, self.flushing, self.clock())
+        if forced and record.buffer:
+            reason = FlushReason.REFRESH
         if reason is not None and over_budget(record.usage, self.flushing, self.clock()):
             BUDGET_DEFERRALS.inc()
             logger.info(
@@ -286,6 +290,7 @@ class ProfileUpdater:
                 offset=job.offset,
                 exists=job.key in self.table,
                 migration=migration,
+                signed_ms=signed_at_ms(job.work.msg.headers),
                 trail=Trail(
                     self.revisions_per_field, {command.command_id: Source(*job.tp, job.offset)}
                 ),
@@ -309,7 +314,7 @@ def _origins(jobs: Iterable[Job]) -> dict[str, int]:
     """The original offsets of the re-routed or forwarded copies among ``jobs``."""
     origins: dict[str, int] = {}
     for job in jobs:
-        origin = origin_of(job.work.msg.headers)
+        origin = job.work.origin
         if origin is not None:
             origins[origin[0]] = max(origin[1], origins.get(origin[0], -1))
     return origins
@@ -325,7 +330,7 @@ def _not_applied(record: ProfileRecord, jobs: list[Job]) -> list[tuple[Job, Chat
             source_key(*job.tp),
             job.offset,
             message.message_id,
-            origin_of(job.work.msg.headers),
+            job.work.origin,
         ):
             fresh.append((job, message))
     return fresh

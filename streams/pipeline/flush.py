@@ -8,12 +8,14 @@ dead-letter topic are applied.
 """
 
 import logging
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from schemas import BufferedMessage, ChatMessage, FieldChange, ModelUsage, ProfileRecord
 from streams.core.flushing import FlushPolicy, FlushReason
+from streams.core.freshness import reflecting
 from streams.core.grounding import Repaired
 from streams.core.guards import guard
 from streams.core.history import Source, Trail
@@ -54,6 +56,8 @@ class Flusher:
     policy: FlushPolicy
     #: Revisions kept per field (PROFILE_STREAM_REVISIONS_PER_FIELD; 0: none).
     revisions_per_field: int = 0
+    #: The worker's clock (seconds): the day a flush's model calls are charged to.
+    clock: Callable[[], float] = time.time
 
     async def flush(
         self,
@@ -71,6 +75,7 @@ class Flusher:
         entries = record.buffer
         messages = [entry.message for entry in entries]
         emptied = unbuffered(record)
+        extracted = True
         try:
             result, spent = await self._extract_chunks(emptied, messages)
         except Exception as exc:
@@ -82,7 +87,7 @@ class Flusher:
             _log_failure(record.user_id, len(messages), exc, decision)
             await self.dead_letter(key, entries, decision, inputs)
             emptied = dead_lettered(emptied, [m.message_id for m in messages])
-            result, spent = None, ModelUsage()
+            result, spent, extracted = None, ModelUsage(), False
         release()  # the model is done with this batch; writing results needs no slot
         updated, event = next_version(
             emptied,
@@ -94,7 +99,12 @@ class Flusher:
             spent=spent,
             sources=[m.message_id for m in messages],
             trail=self._trail(entries),
+            # The day the model was paid, the day the budget is checked against: an old
+            # sent_at (a client's clock, a backlog) would charge a day no check looks at.
+            charged_at=datetime.fromtimestamp(self.clock(), UTC),
         )
+        if extracted:  # what a read's freshness names, and a wait for a message looks for
+            updated = reflecting(updated, record)
         await self.publisher.publish(key, job.event, updated, event)
         FLUSHES.labels(str(reason)).inc()
         if event is not None:

@@ -1,5 +1,6 @@
 """A job: one consumed event on its way through the scheduler, with what admission made of it."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from schemas import ChatMessage
@@ -38,14 +39,36 @@ class Job:
     #: A flush the timer asks for (no input event): it checks the subject's buffer, flushes
     #: it if due, and has nothing to acknowledge.
     timer: bool = False
+    #: A timer's job a reader asked for (``POST .../refresh``): the buffer is flushed now,
+    #: whatever the triggers say.
+    forced: bool = False
+    #: Called once the job is done (a refresh's reader waits for it).
+    on_done: Callable[[], None] | None = None
 
     @classmethod
     def flush(
-        cls, key: bytes, tp: TopicPartition, event: EventHandle, token: Token | None
+        cls,
+        key: bytes,
+        tp: TopicPartition,
+        event: EventHandle,
+        token: Token | None,
+        *,
+        forced: bool = False,
+        on_done: Callable[[], None] | None = None,
     ) -> "Job":
-        """The timer's job for ``key``'s buffer; ``event`` only routes the table write to
-        ``tp`` (it stands for no input)."""
-        return cls(key=key, tp=tp, offset=-1, event=event, token=token, coalesce=False, timer=True)
+        """The timer's job for ``key``'s buffer (``forced``: a reader's refresh); ``event``
+        only routes the table write to ``tp`` (it stands for no input)."""
+        return cls(
+            key=key,
+            tp=tp,
+            offset=-1,
+            event=event,
+            token=token,
+            coalesce=False,
+            timer=True,
+            forced=forced,
+            on_done=on_done,
+        )
 
     @classmethod
     def of(

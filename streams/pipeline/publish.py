@@ -70,6 +70,10 @@ async def _acked_now(key: bytes) -> None:
     return None
 
 
+def _nobody_waits(key: bytes) -> None:
+    return None
+
+
 @dataclass
 class Publisher:
     """Stores one kind's records and emits their events, in the steps of the module docstring.
@@ -89,6 +93,8 @@ class Publisher:
     make_event_current: Callable[[EventHandle | None], None] = _no_event_to_make_current
     #: Returns once the table's last changelog write of a key is acknowledged by Kafka.
     changelog_acked: Callable[[bytes], Awaitable[None]] = _acked_now
+    #: Told after each write of a key: reads waiting for that key's freshness look again.
+    on_stored: Callable[[bytes], None] = _nobody_waits
 
     async def publish(
         self,
@@ -151,6 +157,7 @@ class Publisher:
         check_owned("a store")
         self.make_event_current(handle)
         self.table[key] = encode(record)
+        self.on_stored(key)
 
     async def _emit(self, key: bytes, event: ProfileEvent) -> None:
         """Produce ``event`` (keyed by user id, or ``kind/subject``) and await its delivery."""

@@ -131,15 +131,17 @@ class KeyedScheduler:
         if len(state.waiting) >= self.limits.max_batch or not job.coalesce:
             state.full.set()
 
-    def submit_timer(self, job: Job) -> None:
+    def submit_timer(self, job: Job) -> bool:
         """Queue a timer's job (:meth:`Job.flush`) behind its key's jobs. It holds no input, so
-        it takes no room in the read-ahead and nothing waits for its acknowledgement."""
+        it takes no room in the read-ahead and nothing waits for its acknowledgement. False
+        (nothing queued) when its partition is no longer this worker's, or on stop."""
         if not self.ownership.owns(job.token) or self._stopping:
-            return
+            return False
         job.arrived = asyncio.get_running_loop().time()
         state = self._state(job.key)
         state.waiting.append(job)
         state.full.set()
+        return True
 
     def _state(self, key: bytes) -> _KeyState:
         """``key``'s state, with the task serving it started if it had none."""
@@ -368,6 +370,8 @@ class KeyedScheduler:
 
     def _finish(self, job: Job) -> None:
         job.done = True
+        if job.on_done is not None:
+            job.on_done()
         if job.timer:
             return  # nothing read, nothing to acknowledge
         if job.tp in self._revoking or job.tp not in self._order:

@@ -10,10 +10,10 @@ from typing import Any, ClassVar
 
 import faust
 from faust.web import Request, Response, View
-from pydantic import SecretStr
 
 from schemas import FieldHistory, ProfileCommand, ProfileRecord
 from streams.core.corrections import parse_revert
+from streams.core.signing import CommandSigning
 from streams.web.profiles import bad_subject, command_from_body, send_command
 from streams.web.reader import ProfileReader
 from streams.web.responses import error, json
@@ -71,7 +71,7 @@ class RevertView(View):
     reader: ClassVar[ProfileReader]  # the user kind's: its schema checks the fields
     commands: ClassVar[faust.TopicT]  # the input topic, where commands go with the messages
     max_body: ClassVar[int]  # bytes of a body
-    command_keys: ClassVar[tuple[SecretStr, ...]]  # the first signs each command
+    signing: ClassVar[CommandSigning]  # its first key signs each command
 
     async def post(self, request: Request, user_id: str) -> Response:
         """``{"version": N, "fields": [...], "lock": [...]}``: 202 once the command is on the
@@ -86,4 +86,4 @@ class RevertView(View):
         )
         if not isinstance(command, ProfileCommand):
             return command  # the refusal
-        return await send_command(self, self.commands, self.command_keys, command)
+        return await send_command(self, self.commands, self.signing, command)

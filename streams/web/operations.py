@@ -25,9 +25,10 @@ from schemas.http import (
     Readiness,
     Revert,
 )
+from streams.web.freshness import REFRESH_TIMEOUT, WAIT_TIMEOUT
 from streams.web.history import HistoryView, RevertView
 from streams.web.probes import Health, Metrics, OpenAPIDocument, Ready
-from streams.web.profiles import FlushView, KindView, ProfileView, PromptView
+from streams.web.profiles import FlushView, KindView, ProfileView, PromptView, RefreshView
 
 __all__ = ["OPERATIONS", "PATH_PARAMETERS", "Answer", "Operation", "QueryParameter"]
 
@@ -110,6 +111,31 @@ _PAST = (
         schema={"type": "array", "items": {"type": "string"}},
     ),
 )
+_WAIT_FOR = (
+    QueryParameter(
+        "wait_for",
+        "A message id: answer once the profile reflects that message (its extraction is "
+        "applied, with or without a change). Does not flush: a buffered message waits for its "
+        "trigger, or for `POST /profiles/{user_id}/refresh`. Not with `version` or `as_of`.",
+        schema={"type": "string"},
+    ),
+    QueryParameter(
+        "timeout_s",
+        f"With `wait_for`: seconds to wait (default {WAIT_TIMEOUT.default_s:g}); then 504.",
+        schema={"type": "number", "minimum": 0, "maximum": WAIT_TIMEOUT.most_s},
+    ),
+)
+_NOT_FRESH = Answer(
+    "The worker that owns the profile did not answer in time; or, with `wait_for`, the "
+    "message is not reflected within `timeout_s` (the message says what to do: refresh, or a "
+    "longer timeout)."
+)
+_WAITERS_FULL = Answer(
+    "A rebalance or a table recovery is in progress, the owner changed while the request was "
+    "forwarded, or too many reads wait on the worker (PROFILE_STREAM_MAX_WAITING_READS); retry "
+    "after `Retry-After` seconds."
+)
+
 _PAST_ANSWERS: Mapping[int, Answer] = {
     400: Answer(
         "The id is longer than 256 characters, or `version`, `as_of` or `fields` is not valid."
@@ -132,10 +158,41 @@ OPERATIONS: Mapping[tuple[type[View], str], Operation] = {
             ),
             **_READ_ANSWERS,
             **_PAST_ANSWERS,
+            503: _WAITERS_FULL,
+            504: _NOT_FRESH,
         },
         description="Any worker answers: one that does not own the user's partition forwards "
-        "the request to the owner, once.",
-        query=(_INCLUDE, *_PAST),
+        "the request to the owner, once. A current read carries `freshness`: the messages "
+        "still buffered and the newest message the profile reflects.",
+        query=(_INCLUDE, *_PAST, *_WAIT_FOR),
+        typed_profile=True,
+    ),
+    (RefreshView, "post"): Operation(
+        "refreshProfile",
+        "Extract a user's buffered messages now and read the profile",
+        {
+            200: Answer("The profile once the flush is applied.", ProfileAnswer),
+            400: Answer("The id is longer than 256 characters, or `timeout_s` is not valid."),
+            404: Answer("No profile for this user (never seen, or forgotten)."),
+            503: _WAITERS_FULL,
+            504: Answer(
+                "The flush was not applied within `timeout_s` (the user's partition is "
+                "behind, or the model is slow); retry with a longer timeout."
+            ),
+        },
+        description="Read-your-writes with a read token: every message of the user published "
+        "before the call is extracted (one extraction, at most one model call; none when "
+        "nothing is buffered), then the profile is answered as `GET` answers it. Costs what "
+        "the idle trigger (PROFILE_STREAM_FLUSH_IDLE_S) would have cost a little later, unless "
+        "more messages follow: those then go in a call of their own.",
+        query=(
+            QueryParameter(
+                "timeout_s",
+                f"Seconds to wait (default {REFRESH_TIMEOUT.default_s:g}); then 504.",
+                schema={"type": "number", "minimum": 0, "maximum": REFRESH_TIMEOUT.most_s},
+            ),
+            _INCLUDE,
+        ),
         typed_profile=True,
     ),
     (HistoryView, "get"): Operation(

@@ -1,5 +1,6 @@
 """The profile views: read a profile of any kind (now, or as it was: ``streams.web.past``),
-render a user's for a prompt, forget or correct a user's.
+render a user's for a prompt, forget or correct a user's, refresh a user's (read-your-writes:
+``streams.web.freshness``).
 
 Reads go through a ``ProfileReader`` (here or at the owner). DELETE and PATCH become commands
 on the input topic, keyed by the user, so they are ordered with the user's messages, and signed
@@ -12,6 +13,7 @@ Faust builds a view as ``cls(app, web)``, so a view cannot take its dependencies
 """
 
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -19,15 +21,24 @@ from typing import Any, ClassVar
 
 import faust
 from faust.web import Request, Response, View
-from pydantic import SecretStr
 
 from schemas import ModelUsage, ProfileCommand, ProfileRecord
 from schemas.http import CommandAccepted
 from streams.core.codecs import encode
 from streams.core.corrections import parse_correction
+from streams.core.freshness import freshness_of
 from streams.core.kinds import USER
-from streams.core.signing import KEYS_SETTING, command_headers
+from streams.core.signing import KEYS_SETTING, CommandSigning, command_headers
 from streams.extract.prompt import render_profile
+from streams.web.freshness import (
+    REFRESH_TIMEOUT,
+    WAIT_TIMEOUT,
+    Before,
+    FreshReads,
+    after_refresh,
+    after_wait,
+    timeout_of,
+)
 from streams.web.past import past_answer, wants_past
 from streams.web.reader import ProfileReader
 from streams.web.responses import error, json
@@ -38,6 +49,7 @@ __all__ = [
     "KindView",
     "ProfileView",
     "PromptView",
+    "RefreshView",
     "bad_subject",
     "command_from_body",
     "profile_body",
@@ -59,13 +71,25 @@ class ProfileView(View):
     reader: ClassVar[ProfileReader]  # the user kind's
     commands: ClassVar[faust.TopicT]  # the input topic, where commands go with the messages
     max_body: ClassVar[int]  # bytes of a PATCH body
-    command_keys: ClassVar[tuple[SecretStr, ...]]  # the first signs each command
+    signing: ClassVar[CommandSigning]  # its first key signs each command
+    fresh: ClassVar[FreshReads]  # the owner's waits for freshness
 
     async def get(self, request: Request, user_id: str) -> Response:
-        """The user's profile as JSON (404 if there is none), now or as it was."""
+        """The user's profile as JSON (404 if there is none), now or as it was; with
+        ``?wait_for=<message_id>``, once it reflects that message (504 after ``timeout_s``)."""
         if (problem := bad_subject(self, user_id)) is not None:
             return problem
-        return await _read(self, request, self.reader, user_id)
+        message_id = request.query.get("wait_for")
+        if message_id is None:
+            return await _read(self, request, self.reader, user_id)
+        if wants_past(request):
+            return error(self, 400, "wait_for reads the profile now: no version or as_of")
+        try:
+            timeout_s = timeout_of(request, WAIT_TIMEOUT)
+        except ValueError as exc:
+            return error(self, 400, str(exc))
+        wait = after_wait(self, self.fresh, user_id, message_id, timeout_s)
+        return await _read(self, request, self.reader, user_id, wait, timeout_s)
 
     async def delete(self, request: Request, user_id: str) -> Response:
         """Forget the user: 202 once the command is on the topic."""
@@ -94,14 +118,34 @@ class ProfileView(View):
         return await self._submit(command)
 
     async def _submit(self, command: ProfileCommand) -> Response:
-        return await send_command(self, self.commands, self.command_keys, command)
+        return await send_command(self, self.commands, self.signing, command)
+
+
+class RefreshView(View):
+    """``/profiles/{user_id}/refresh``: extract the user's buffered messages now and answer
+    with the profile once that is applied (POST, a read token)."""
+
+    reader: ClassVar[ProfileReader]  # the user kind's
+    fresh: ClassVar[FreshReads]  # the owner's waits for freshness
+
+    async def post(self, request: Request, user_id: str) -> Response:
+        """The profile after a flush of every message published before the call (at most one
+        extraction; none when nothing is buffered); 504 after ``timeout_s``."""
+        if (problem := bad_subject(self, user_id)) is not None:
+            return problem
+        try:
+            timeout_s = timeout_of(request, REFRESH_TIMEOUT)
+        except ValueError as exc:
+            return error(self, 400, str(exc))
+        refresh = after_refresh(self, self.fresh, user_id, timeout_s)
+        return await _read(self, request, self.reader, user_id, refresh, timeout_s)
 
 
 class FlushView(View):
     """``/profiles/{user_id}/flush``: extract the user's buffered messages now (POST)."""
 
     commands: ClassVar[faust.TopicT]  # the input topic, where commands go with the messages
-    command_keys: ClassVar[tuple[SecretStr, ...]]  # the first signs each command
+    signing: ClassVar[CommandSigning]  # its first key signs each command
 
     async def post(self, request: Request, user_id: str) -> Response:
         """A ``flush`` command on the user's partition: 202 once it is in Kafka."""
@@ -113,21 +157,22 @@ class FlushView(View):
             user_id=user_id,
             requested_at=datetime.now(UTC),
         )
-        return await send_command(self, self.commands, self.command_keys, flush)
+        return await send_command(self, self.commands, self.signing, flush)
 
 
 async def send_command(
     view: View,
     commands: faust.TopicT,
-    keys: tuple[SecretStr, ...],
+    signing: CommandSigning,
     command: ProfileCommand,
 ) -> Response:
     """Sign ``command`` and send it to ``commands``: 202 once the broker has it, 503 without a
     command key."""
-    if not keys:
+    if not signing.keys:
         return error(view, 503, f"commands are off on this worker: {KEYS_SETTING} is not set")
     key, value = command.user_id.encode(), encode(command)
-    sent = await commands.send(key=key, value=value, headers=command_headers(key, value, keys))
+    headers = command_headers(key, value, signing, time.time())
+    sent = await commands.send(key=key, value=value, headers=headers)
     await sent  # accepted means on the topic: the broker has acknowledged it
     logger.info("command accepted type=%s user_id=%s", command.type, command.user_id)
     accepted = CommandAccepted(command_id=command.command_id, status="accepted")
@@ -168,8 +213,16 @@ class KindView(View):
         return await _read(self, request, self.readers[kind], subject)
 
 
-async def _read(view: View, request: Request, reader: ProfileReader, subject: str) -> Response:
-    """The JSON of ``subject``'s profile in ``reader``'s kind, from wherever it lives."""
+async def _read(
+    view: View,
+    request: Request,
+    reader: ProfileReader,
+    subject: str,
+    before: Before | None = None,
+    wait_s: float = 0.0,
+) -> Response:
+    """The JSON of ``subject``'s profile in ``reader``'s kind, from wherever it lives (after
+    ``before``, a wait for freshness on the owner that may take ``wait_s``)."""
 
     def render(record: ProfileRecord | None) -> Response:
         if record is None:
@@ -178,7 +231,7 @@ async def _read(view: View, request: Request, reader: ProfileReader, subject: st
             return past_answer(view, request, record, reader.kind.schema)
         return json(view, profile_body(record, request))
 
-    return await reader.answer(view, request, subject, render)
+    return await reader.answer(view, request, subject, render, before=before, wait_s=wait_s)
 
 
 async def command_from_body(
@@ -203,8 +256,8 @@ def bad_subject(view: View, subject: str) -> Response | None:
 
 
 def profile_body(record: ProfileRecord, request: Request) -> dict[str, Any]:
-    """The JSON of a stored profile; provenance and usage only when asked
-    (``?include=provenance,usage``)."""
+    """The JSON of a stored profile now, with its freshness; provenance and usage only when
+    asked (``?include=provenance,usage``)."""
     body: dict[str, Any] = {
         "user_id": record.user_id,
         "version": record.version,
@@ -212,6 +265,7 @@ def profile_body(record: ProfileRecord, request: Request) -> dict[str, Any]:
         "schema": record.schema_id,
         "profile": record.profile,
         "locked": list(record.locked),
+        "freshness": freshness_of(record).model_dump(mode="json"),
     }
     if record.kind != USER:
         body["kind"] = record.kind

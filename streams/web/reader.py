@@ -6,7 +6,7 @@ served here either (the owner changed while it travelled) is answered 503. While
 rebalances or tables recover, nobody knows reliably, so the answer is 503 with ``Retry-After``.
 """
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import faust
@@ -110,10 +110,15 @@ class ProfileReader:
         request: Request,
         subject: str,
         render: Callable[[ProfileRecord | None], Response],
+        *,
+        before: Callable[[], Awaitable[Response | None]] | None = None,
+        wait_s: float = 0.0,
     ) -> Response:
         """``render`` of the stored record if it lives here, else the owner's answer or a 503.
 
-        A request already forwarded once is not forwarded again: 503, and the client retries.
+        ``before``: a wait to run here first (read-your-writes), answering instead of
+        ``render`` when it returns a response; a forward waits ``wait_s`` more for it. A
+        request already forwarded once is not forwarded again: 503, and the client retries.
         """
         match self.locate(subject):
             case Unavailable(reason):
@@ -121,6 +126,9 @@ class ProfileReader:
             case Remote(_) if FORWARDED_HEADER in request.headers:
                 return error(view, 503, "owner changed during forwarding, retry", RETRY_AFTER)
             case Remote(url):
-                return await proxy(self.app, view, request, url, timeout_s=self.proxy_timeout_s)
+                timeout_s = self.proxy_timeout_s + wait_s
+                return await proxy(self.app, view, request, url, timeout_s=timeout_s)
             case _:
+                if before is not None and (answer := await before()) is not None:
+                    return answer
                 return render(self.stored(subject))

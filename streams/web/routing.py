@@ -45,7 +45,8 @@ async def proxy(
     *,
     timeout_s: float = PROXY_TIMEOUT_S,
 ) -> Response:
-    """Forward a GET to ``owner`` and answer with its status, type and body.
+    """Forward the request (a GET, or a refresh's POST without a body) to ``owner`` and answer
+    with its status, type and body.
 
     504 if the owner does not answer within ``timeout_s``; 503 (retry) if it cannot be reached.
     """
@@ -54,7 +55,8 @@ async def proxy(
     headers[FORWARDED_HEADER] = "1"
     timeout = aiohttp.ClientTimeout(total=timeout_s)
     try:
-        async with app.http_client.get(url, headers=headers, timeout=timeout) as response:
+        forward = app.http_client.request(request.method, url, headers=headers, timeout=timeout)
+        async with forward as response:
             body = await response.read()
             extra = {k: response.headers[k] for k in ("Retry-After",) if k in response.headers}
             return view.bytes(

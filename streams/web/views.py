@@ -20,9 +20,10 @@ from streams.faust_glue import add_web_middleware
 from streams.settings import Settings
 from streams.web import openapi
 from streams.web.auth import Scope, bearer_auth
+from streams.web.freshness import FreshReads
 from streams.web.history import HistoryView, RevertView
 from streams.web.probes import Health, Metrics, OpenAPIDocument, Ready
-from streams.web.profiles import FlushView, KindView, ProfileView, PromptView
+from streams.web.profiles import FlushView, KindView, ProfileView, PromptView, RefreshView
 from streams.web.reader import ProfileReader
 
 __all__ = ["OPEN", "READ", "READ_OR_ADMIN", "TABLE", "Route", "register_views", "routes"]
@@ -34,6 +35,8 @@ READ: Mapping[str, Scope] = {"GET": "read", "HEAD": "read"}
 READ_OR_ADMIN: Mapping[str, Scope] = {**READ, "PATCH": "admin", "DELETE": "admin"}
 OPEN: Mapping[str, Scope] = {}
 ADMIN_POST: Mapping[str, Scope] = {"POST": "admin"}
+#: A refresh is a read: it costs at most one model call, and only when messages are buffered.
+READ_POST: Mapping[str, Scope] = {"POST": "read"}
 
 
 class Route(NamedTuple):
@@ -52,6 +55,7 @@ TABLE: tuple[Route, ...] = (
     # kind named by a user id.
     Route("/profiles/{user_id}/prompt", PromptView, READ),
     Route("/profiles/{user_id}/flush", FlushView, ADMIN_POST),
+    Route("/profiles/{user_id}/refresh", RefreshView, READ_POST),
     Route("/profiles/{user_id}/history", HistoryView, READ),
     Route("/profiles/{user_id}/revert", RevertView, ADMIN_POST),
     Route("/profiles/{kind}/{subject}", KindView, READ),
@@ -63,14 +67,23 @@ TABLE: tuple[Route, ...] = (
 
 
 def routes(
-    readers: dict[str, ProfileReader], commands: faust.TopicT, settings: Settings
+    readers: dict[str, ProfileReader],
+    commands: faust.TopicT,
+    settings: Settings,
+    fresh: FreshReads,
 ) -> tuple[Route, ...]:
     """``TABLE``, each view bound to its dependencies."""
     user = readers[USER]
     document = openapi.render(openapi.build(TABLE, profile_model=user.kind.schema.model))
-    command = {"commands": commands, "command_keys": settings.command_keys}
+    command = {"commands": commands, "signing": settings.command_signing}
     dependencies: dict[type[View], dict[str, Any]] = {
-        ProfileView: {"reader": user, "max_body": settings.max_request_bytes, **command},
+        ProfileView: {
+            "reader": user,
+            "max_body": settings.max_request_bytes,
+            "fresh": fresh,
+            **command,
+        },
+        RefreshView: {"reader": user, "fresh": fresh},
         PromptView: {"reader": user},
         HistoryView: {"reader": user},
         RevertView: {"reader": user, "max_body": settings.max_request_bytes, **command},
@@ -89,6 +102,8 @@ def register_views(
     kinds: Mapping[str, tuple[Kind, TableT[bytes, bytes]]],
     commands: faust.TopicT,
     settings: Settings,
+    *,
+    fresh: FreshReads,
 ) -> None:
     """Mount the routes of ``TABLE`` (``/profiles/...``, the probes, ``/metrics`` and
     ``/openapi.json``) on ``app``.
@@ -99,6 +114,7 @@ def register_views(
         commands: the topic DELETE and PATCH send their commands to.
         settings: the tokens, the command keys, the partition count, the PATCH body limit and
             the forward's timeout.
+        fresh: the user kind's waits for freshness (``?wait_for``, ``/refresh``).
     """
     readers = {
         name: ProfileReader(
@@ -106,7 +122,7 @@ def register_views(
         )
         for name, (kind, table) in kinds.items()
     }
-    table = routes(readers, commands, settings)
+    table = routes(readers, commands, settings, fresh)
     for route in table:
         app.page(route.path)(route.view)
     guards = {route.path: route.scopes for route in table if route.scopes}

@@ -161,7 +161,7 @@ async def test_a_cli_session_send_tail_get_forget_history(
     await kafka.read(names.output, lambda r: len(r) >= 3)
 
     gone = await cli(env, "get", "alice")
-    assert gone.code == 1 and "no profile for 'alice'" in gone.err
+    assert gone.code == 4 and "no profile for 'alice'" in gone.err  # not found
 
     history = await cli(env, "history", "alice")
     assert history.code == 0, history.err
@@ -364,5 +364,5 @@ async def test_a_command_with_no_worker_to_ask_fails_in_one_line_within_2_second
         result = await cli(env, *args)
         assert asyncio.get_running_loop().time() - started < 2, args
         (line,) = result.err.strip().splitlines()
-        assert result.code == 1 and "cannot connect to http://127.0.0.1:" in line, line
+        assert result.code == 5 and "cannot connect to http://127.0.0.1:" in line, line
         assert "start one with `profile-stream worker`" in line

@@ -1,9 +1,11 @@
 """The app-side client on real Kafka: publish keyed by user, and a profile-event subscription
 that resumes after a restart without gaps and delivers each event once."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import orjson
@@ -12,9 +14,13 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from schemas import ChatMessage, ProfileEvent
 from streams.client import (
+    AsyncProfileStreamClient,
     BrokerUnavailable,
+    ClientConfig,
+    KafkaConnection,
     ProfileEvents,
     ProfileNotFound,
+    ProfileStreamClient,
     Refused,
     correct_profile,
     forget_profile,
@@ -145,6 +151,28 @@ async def test_a_user_filter_and_a_forgotten_user_whose_versions_start_again(
     ]
 
 
+async def test_the_sync_client_follows_users_events_apart_from_a_teams_under_the_same_key(
+    topic: str, kafka: Kafka
+) -> None:
+    """User ``team/x`` and team ``x`` share the key ``team/x`` and their event ids."""
+    user = event("team/x", 1)
+    team = event("x", 1).model_copy(update={"event_id": "team/x:1", "kind": "team"})
+    await kafka.send(topic, encode(user), key=b"team/x")
+    await kafka.send(topic, encode(team), key=b"team/x")
+    config = ClientConfig(kafka=KafkaConnection(BOOTSTRAP), events_topic=topic)
+
+    def follow(**options: Any) -> list[tuple[str, str]]:  # sync code, as in a script
+        with (
+            ProfileStreamClient(config) as client,
+            client.subscribe(from_beginning=True, idle_timeout_s=3, **options) as events,
+        ):
+            return [(e.kind, e.user_id) for e in events]
+
+    assert await asyncio.to_thread(follow, user_id="team/x") == [("user", "team/x")]
+    assert await asyncio.to_thread(follow, kind="team", user_id="x") == [("team", "x")]
+    assert await asyncio.to_thread(follow, kind=None) == [("user", "team/x"), ("team", "x")]
+
+
 async def test_publish_keys_by_user_on_kafkas_default_partition(topic: str, kafka: Kafka) -> None:
     messages = [
         ChatMessage(
@@ -169,8 +197,37 @@ async def test_publish_keys_by_user_on_kafkas_default_partition(topic: str, kafk
     assert [m.message_id for m in firsts] == ["m0", "m5", "m10", "m15"]
 
 
+async def test_a_client_publishes_every_turn_over_one_producer_in_order_on_its_partition(
+    topic: str, kafka: Kafka
+) -> None:
+    config = ClientConfig(kafka=KafkaConnection(BOOTSTRAP), input_topic=topic)
+    async with AsyncProfileStreamClient(config) as client:
+        turns = [
+            await client.publish_turn(USERS[n % 2], f"turn {n}", "ok" if n % 3 else "")
+            for n in range(12)
+        ]
+        assert client.producers_started == 1
+    records = await kafka.read(topic, lambda r: len(r) >= 20)  # 12 turns, 4 tool calls
+    assert all(r.partition == partition_for(r.key, PARTITIONS) for r in records)
+    for parity, user in enumerate(USERS[:2]):
+        ids = [
+            ChatMessage.model_validate_json(r.value).message_id
+            for r in records
+            if r.key == user.encode()
+        ]
+        assert ids == [
+            message_id
+            for t in turns[parity::2]
+            for message_id in (t.user_message_id, t.assistant_message_id)
+            if message_id is not None
+        ]
+
+
 async def test_an_unreachable_broker_is_one_clear_error() -> None:
-    with pytest.raises(BrokerUnavailable, match=r"127\.0\.0\.1:1 .*make up"):
+    with pytest.raises(
+        BrokerUnavailable,
+        match=r"127\.0\.0\.1:1 .*is it running\? \(PROFILE_STREAM_KAFKA_BOOTSTRAP",
+    ):
         await publish([], bootstrap="127.0.0.1:1", topic="nowhere")
     with pytest.raises(BrokerUnavailable, match=r"127\.0\.0\.1:1"):
         await ProfileEvents(bootstrap="127.0.0.1:1", topic="nowhere").start()

@@ -4,6 +4,8 @@ into a fresh virtualenv with nothing else, then used there against a real worker
 Three times: with the newest releases its version ranges allow (what ``pip install`` picks
 today); with the lowest (each dependency at its lower bound), so both ends of the ranges are run;
 and with the ``langgraph`` extra, whose store the app then reads the profile through as well.
+Each time, the examples of the client's README (its PyPI page) run as written against a worker
+started as it says: the default flush settings, no model (the rules extractor).
 """
 
 import asyncio
@@ -56,12 +58,14 @@ def _env() -> dict[str, str]:
     return {k: v for k, v in clean_environ().items() if k not in {"PYTHONPATH", "PYTHONHOME"}}
 
 
-async def _run(*argv: str | Path, cwd: Path, timeout: float = 180.0) -> str:
+async def _run(
+    *argv: str | Path, cwd: Path, timeout: float = 180.0, env: dict[str, str] | None = None
+) -> str:
     """Run a command without blocking the loop (the fake model serves on it); its stdout."""
     proc = await asyncio.create_subprocess_exec(
         *map(str, argv),
         cwd=cwd,
-        env=_env(),
+        env=_env() | (env or {}),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -137,11 +141,17 @@ async def test_the_client_installs_alone_under_one_top_level_package(venv: Venv)
     probe = (
         "import importlib.metadata as md, importlib.util as u, json, sys;"
         f"absent = [n for n in {NOT_IMPORTABLE!r} if u.find_spec(n) is None];"
-        "tops = {f.parts[0] for f in md.distribution('profile-stream-client').files};"
-        "print(json.dumps({'absent': absent, 'tops': sorted(tops)}))"
+        "dist = md.distribution('profile-stream-client');"
+        "tops = {f.parts[0] for f in dist.files};"
+        "lic = [f.read_text()[:200] for f in dist.files if f.name == 'LICENSE'];"
+        "print(json.dumps({'absent': absent, 'tops': sorted(tops), 'license': lic,"
+        " 'expression': dist.metadata['License-Expression']}))"
     )
     seen = json.loads(await _run(venv.python, "-I", "-c", probe, cwd=venv.python.parent))
     assert seen["absent"] == NOT_IMPORTABLE
+    [license_text] = seen["license"]
+    assert "Apache License" in license_text and "Version 2.0" in license_text
+    assert seen["expression"] == "Apache-2.0"
     assert [t for t in seen["tops"] if not t.endswith(".dist-info")] == ["profile_stream"]
 
 
@@ -171,3 +181,41 @@ async def test_an_app_with_only_the_client_publishes_follows_and_reads_a_profile
         assert seen["store"]["value"]["name"] == "Alice"
     else:
         assert seen["store"] is None
+
+
+#: The README's examples, in order: the sync one, then the async one.
+README_EXAMPLES = re.findall(r"```python\n(.*?)```", (CLIENT / "README.md").read_text(), re.S)[:2]
+
+
+@pytest.mark.parametrize(
+    ("example", "shows"),
+    [(0, ["Alice California ", "<User Profile>"]), (1, ["Bob London ", "buffered_messages=0"])],
+    ids=["sync", "async"],
+)
+async def test_the_readme_examples_run_as_written_against_a_worker_with_the_defaults(
+    venv: Venv,
+    start_worker: StartWorker,
+    names: Names,
+    tmp_path: Path,
+    example: int,
+    shows: list[str],
+) -> None:
+    """The worker as the README's quickstart starts it: its default flush settings (a minute of
+    quiet before extraction) and no model; the example reads through read-your-writes (a
+    refresh, or wait_for after an end of conversation), never by waiting out the minute."""
+    worker = await start_worker(PROFILE_STREAM_EXTRACTOR="rules", PROFILE_STREAM_FLUSH_IDLE_S="60")
+    app = tmp_path / "example.py"
+    app.write_text(README_EXAMPLES[example])
+    env = {  # what the README's shell has; the topics are this test's own
+        "PROFILE_STREAM_URL": worker.url,
+        "PROFILE_STREAM_READ_TOKENS": READ_TOKEN,
+        "PROFILE_STREAM_KAFKA_BOOTSTRAP": BOOTSTRAP,
+        "PROFILE_STREAM_INPUT_TOPIC": names.input,
+        "PROFILE_STREAM_OUTPUT_TOPIC": names.output,
+    }
+    started = time.monotonic()
+
+    out = await _run(venv.python, "-I", app, cwd=tmp_path, env=env, timeout=60)
+
+    assert all(words in out for words in shows), out
+    assert time.monotonic() - started < 30, "read-your-writes, not the idle flush's minute"

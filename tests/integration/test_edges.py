@@ -5,6 +5,7 @@ import asyncio
 import base64
 import hashlib
 import time
+from dataclasses import replace
 
 import orjson
 from pydantic import SecretStr
@@ -63,8 +64,10 @@ async def test_a_forged_command_is_dead_lettered_and_changes_nothing(
             "requested_at": "2026-01-01T00:00:00Z",
         }
     )
-    wrong_key = [SecretStr("not-the-workers-key-0123456789abcdef")]
-    for headers in ([COMMAND_HEADER], command_headers(b"zed", forget, wrong_key)):
+    wrong_key = replace(
+        names.command_signing, keys=(SecretStr("not-the-workers-key-0123456789ab"),)
+    )
+    for headers in ([COMMAND_HEADER], command_headers(b"zed", forget, wrong_key, time.time())):
         await kafka.send(names.input, forget, key=b"zed", headers=headers)
     signed = orjson.dumps(
         {
@@ -74,10 +77,8 @@ async def test_a_forged_command_is_dead_lettered_and_changes_nothing(
             "requested_at": "2026-01-01T00:00:00Z",
         }
     )
-    right_key = [SecretStr(names.command_key)]
-    await kafka.send(
-        names.input, signed, key=b"zed", headers=command_headers(b"zed", signed, right_key)
-    )
+    headers = command_headers(b"zed", signed, names.command_signing, time.time())
+    await kafka.send(names.input, signed, key=b"zed", headers=headers)
 
     dead = decode(await kafka.read(names.dlq, lambda r: len(r) >= 2))
     assert [d["reason_code"] for d in dead] == ["invalid_command"] * 2, dead

@@ -18,9 +18,13 @@ from tests.support import Process, clean_environ
 
 from .conftest import StartWorker
 from .harness import ADMIN_TOKEN, BOOTSTRAP, READ_TOKEN, Kafka, Names
+from .readme import readme_block, run_block
+from .test_read_your_writes import DEFAULT_IDLE
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "langgraph_chat.py"
+#: The README's heading above the walkthrough's commands.
+WALKTHROUGH = "## LangGraph: LangMem's profile guide, on profile-stream"
 _T = TypeVar("_T")
 
 
@@ -44,31 +48,46 @@ def system_prompts(output: str) -> list[str]:
     return [t.split("\nuser: ")[0].removeprefix("system: ") for t in turns]
 
 
-async def test_the_examples_later_turns_see_the_profile_the_earlier_ones_built(
+def test_the_readme_walkthrough_shows_the_profile_in_later_turns_with_the_defaults(
+    names: Names, tmp_path: Path, services: None
+) -> None:
+    """The README's LangGraph commands, as written (``readme.run_block``): the worker's default
+    settings (the rules extractor, a flush after 60 s of quiet), and the example's refresh
+    after each turn."""
+    run = run_block(
+        readme_block("## LangGraph: LangMem's profile guide, on profile-stream"),
+        names,
+        tmp_path / "worker",
+    )
+    assert run.status == 0, f"{run.stdout}\n{run.stderr[-3000:]}"
+    first, second, third = system_prompts(run.stdout)
+    assert first == "You are a helpful assistant."
+    assert "<User Profile>" in second and "Alice" in second
+    assert "America/Los_Angeles" in second and "Spanish" not in second
+    assert all(fact in third for fact in ("Alice", "America/Los_Angeles", "Spanish"))
+    assert run.stdout.count("messages still buffered") == 2
+    assert "0 messages still buffered" in run.stdout
+
+
+async def test_the_example_publishes_each_turn_then_the_answer(
     start_worker: StartWorker, kafka: Kafka, names: Names, fake_llm: FakeLLM, tmp_path: Path
 ) -> None:
     fake_llm.on(
         "I'm Alice from California",
         {"field": "name", "op": "set", "value": "Alice"},
-        {"field": "location", "op": "set", "value": "California"},
         {"field": "timezone", "op": "set", "value": "America/Los_Angeles"},
     )
-    fake_llm.on("I speak Spanish too!", {"field": "languages", "op": "add", "value": "Spanish"})
-    worker = await start_worker()
-    user = "acme/alice"  # reaches the worker as this one user only if quoted all the way
+    worker = await start_worker(PROFILE_STREAM_FLUSH_IDLE_S=DEFAULT_IDLE)
+    user = "acme/alice.smith@example.com"  # a slash, a dot and an @: quoted all the way
     argv = [sys.executable, str(EXAMPLE), "--url", worker.url, "--token", READ_TOKEN]
     env = clean_environ() | names.env() | {"PROFILE_STREAM_KAFKA_BOOTSTRAP": BOOTSTRAP}
-    example = Process([*argv, "--user", user, "--wait-s", "60"], env, tmp_path / "example.log")
+    example = Process([*argv, "--user", user], env, tmp_path / "example.log")
 
     example.start()
     assert await example.wait_exit(150), f"the example still runs:\n{example.tail()}"
     assert example.proc is not None and example.proc.returncode == 0, example.tail()
-
-    first, second, third = system_prompts(example.log.read_text())
-    assert first == "You are a helpful assistant."
-    assert "<User Profile>" in second and "Alice" in second
-    assert "America/Los_Angeles" in second and "Spanish" not in second
-    assert all(fact in third for fact in ("Alice", "America/Los_Angeles", "Spanish"))
+    _, second, _ = system_prompts(example.log.read_text())
+    assert "Alice" in second and "America/Los_Angeles" in second
     # Each turn went to the input topic as the user's message, then the assistant's answer.
     records = await kafka.read(names.input, lambda r: len(r) >= 6)
     sent = [ChatMessage.model_validate_json(r.value) for r in records if r.key == user.encode()]

@@ -17,7 +17,6 @@ from typing import Any
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
-from pydantic import SecretStr
 
 from streams.core.signing import command_headers
 from tests.fakes.llm_server import FakeLLM
@@ -199,7 +198,7 @@ def forget(user: str, names: Names) -> tuple[bytes, list[tuple[str, bytes]]]:
             "requested_at": "2026-12-16T00:00:00Z",
         }
     )
-    return value, command_headers(user.encode(), value, [SecretStr(names.command_key)])
+    return value, command_headers(user.encode(), value, names.command_signing, time.time())
 
 
 async def test_a_forget_sent_while_its_partition_moves_stays_forgotten(

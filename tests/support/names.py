@@ -7,6 +7,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Self
 
+from pydantic import SecretStr
+
+from streams.core.signing import CommandSigning
+
 __all__ = ["Names", "clean_environ", "free_port"]
 
 
@@ -56,6 +60,11 @@ class Names:
         """This run's key for signing operator commands (``PROFILE_STREAM_COMMAND_KEYS``): the
         workers and the CLI of a run share it, and no other run's command verifies."""
         return f"test-command-key-{self.prefix}".ljust(32, "0")
+
+    @property
+    def command_signing(self) -> CommandSigning:
+        """How this run's admin tools sign a command, for its workers (its key and audience)."""
+        return CommandSigning((SecretStr(self.command_key),), f"{self.prefix}/{self.input}")
 
     def env(self) -> dict[str, str]:
         """The settings that put a worker (or the CLI) on these names, with the run's key."""

@@ -62,8 +62,15 @@ ALLOWED: dict[str, tuple[set[str], set[str]]] = {
     ),
     "streams.client": (
         {"pydantic", "orjson", "aiokafka", "aiohttp"},
-        # streams.kafka_security: the one place a Kafka connection's TLS and SASL are built.
-        {"streams.core.codecs", "streams.errors", "streams.client", "streams.kafka_security"},
+        # streams.kafka_security: the one place a Kafka connection's TLS and SASL are built;
+        # streams.core.partitioning: Kafka's partitioner, for a chat turn sent as one batch.
+        {
+            "streams.core.codecs",
+            "streams.core.partitioning",
+            "streams.errors",
+            "streams.client",
+            "streams.kafka_security",
+        },
     ),
     # The langgraph extra's one module: the rest of the client installs without langgraph.
     "streams.client.langgraph_store": (

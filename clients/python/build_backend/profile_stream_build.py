@@ -1,8 +1,9 @@
 """The PEP 517 build backend of ``profile-stream-client``: setuptools, after staging.
 
 Inside the repository (``clients/python`` of a checkout) every hook first writes ``src/`` from
-the repository's ``streams/`` and ``schemas/`` (:mod:`profile_stream_staging`); in an unpacked
-sdist, which carries ``src/`` already, it builds what is there. Editable installs are not
+the repository's ``streams/`` and ``schemas/`` (:mod:`profile_stream_staging`), and copies the
+repository's ``LICENSE`` beside ``pyproject.toml``; in an unpacked sdist, which carries both
+already, it builds what is there. Editable installs are not
 offered: the staged tree is a build product, and the worker's checkout is the place to edit.
 """
 
@@ -34,6 +35,7 @@ def _prepare() -> None:
     if _in_repository():
         version = tomllib.loads((HERE / "pyproject.toml").read_text())["project"]["version"]
         stage(REPO, HERE / "src", roots(HERE), version)
+        shutil.copyfile(REPO / "LICENSE", HERE / "LICENSE")  # license-files reads it here
         shutil.rmtree(HERE / "build", ignore_errors=True)  # no module left from an older build
     elif not (HERE / "src" / "profile_stream").is_dir():
         raise RuntimeError(

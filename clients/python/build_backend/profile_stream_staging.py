@@ -9,11 +9,14 @@ module of ours they import, transitively, are copied under one top-level package
 - ``from streams.X import ...`` becomes ``from profile_stream.X import ...``;
 - ``from schemas import ...`` becomes ``from profile_stream.schemas import ...``.
 
-Relative imports stay as they are: the layout under ``profile_stream`` is the layout under
+Dotted names of ours in docstrings, comments and messages are renamed too (``streams.client.http``
+becomes ``profile_stream.client.http``, ``schemas.ProfileAnswer``
+``profile_stream.schemas.ProfileAnswer``), so what ``help()`` shows names what an app
+imports. Relative imports stay as they are: the layout under ``profile_stream`` is the layout under
 ``streams`` (``profile_stream.client``, ``profile_stream.errors``, ``profile_stream.core``...)
-with ``schemas`` placed beside them. Only import statements change, line for line. A module
-that reaches our code in a way this cannot rename (``import streams.x``, ``import_module`` with
-a literal name) stops the build, naming the file and line.
+with ``schemas`` placed beside them. Only import lines and our dotted names change, line for
+line. A module that reaches our code in a way this cannot rename (``import streams.x``,
+``import_module`` with a literal name) stops the build, naming the file and line.
 
 Standard library only: it runs inside the build backend and in the unit tests.
 """
@@ -33,20 +36,80 @@ PACKAGE = "profile_stream"
 OURS = ("streams", "schemas")
 
 _FROM = re.compile(r"\bfrom(\s+)(streams|schemas)\b")
-_INIT = '''"""profile-stream's Python client: publish chat messages, follow profile events, read
-profiles from a worker.
+#: A dotted name of ours in text (``streams.client``, ``schemas.ChatMessage``), not a part of a
+#: longer name (``profile_stream.schemas``) nor a file path (``streams/client``).
+_DOTTED = re.compile(r"(?<![\w./])(streams|schemas)\.(?=[A-Za-z_])")
+_INIT = '''"""profile-stream's Python client: publish chat turns, read profiles (read-your-writes
+included), follow profile events::
 
-``profile_stream.client`` is the repository's ``streams.client`` and ``profile_stream.schemas``
-its ``schemas`` (the event contracts), built from the same sources with their imports renamed;
-nothing of the worker (Faust, RocksDB, Redis, the model client) is in this package.
+    from profile_stream import ProfileStreamClient       # AsyncProfileStreamClient for asyncio
+
+    with ProfileStreamClient() as ps:                     # PROFILE_STREAM_URL, _TOKEN, _KAFKA_*...
+        turn = ps.publish_turn("alice", "I'm Alice from California", "Hi Alice!")
+        print(ps.refresh("alice").profile)
+
+This package holds the app's API: the clients, their configuration and errors, and the
+contracts they exchange. ``profile_stream.client`` also has the one-shot functions
+(``publish_turn``, ``get_profile``...) and ``profile_stream.client.langgraph_store`` LangGraph's
+store (the ``langgraph`` extra); ``profile_stream.schemas`` every contract. Built from the
+repository's streams/client/ and schemas/ folders; nothing of the worker (Faust, RocksDB, Redis,
+the model client) is in it.
 """
 
+from profile_stream.client import (
+{client_names}
+)
+from profile_stream.schemas import (
+{contract_names}
+)
+
 __version__ = "{version}"
+__all__ = [
+{exported}
+]
 '''
 
 
 class StagingError(Exception):
     """The client cannot be built from the sources as they are; the message says where."""
+
+
+#: The contracts ``import profile_stream`` gives beside the client's classes: what an app sends
+#: and receives, none of the worker's storage types.
+CONTRACTS = (
+    "ChatMessage",
+    "FieldChange",
+    "FieldRevisions",
+    "Freshness",
+    "HistoryAnswer",
+    "PatchOperation",
+    "ProfileAnswer",
+    "ProfileEvent",
+    "UsageAnswer",
+    "UserProfile",
+)
+
+
+def _client_classes(repo: Path) -> list[str]:
+    """The classes ``streams.client`` exports (its ``__all__``, the functions left out): the
+    clients, their configuration and errors."""
+    tree = ast.parse((repo / "streams" / "client" / "__init__.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "__all__":
+            names = ast.literal_eval(node.value)
+            return [name for name in names if name[:1].isupper()]
+    return []  # a client without exports (the tests' small repositories)
+
+
+def _init(repo: Path, version: str) -> str:
+    """``profile_stream/__init__.py``: the app's API at the top of the package."""
+    classes = _client_classes(repo)
+    return _INIT.format(
+        version=version,
+        client_names="\n".join(f"    {name}," for name in classes),
+        contract_names="\n".join(f"    {name}," for name in CONTRACTS),
+        exported="\n".join(f'    "{name}",' for name in sorted([*classes, *CONTRACTS])),
+    )
 
 
 def roots(client_dir: Path) -> list[str]:
@@ -145,7 +208,11 @@ def rename(source: str, where: str) -> str:
             if (node.module or "").split(".")[0] in OURS:
                 i = node.lineno - 1
                 lines[i] = _FROM.sub(_renamed, lines[i], count=1)
-    return "".join(lines)
+    return "".join(_DOTTED.sub(_dotted, line) for line in lines)
+
+
+def _dotted(match: re.Match[str]) -> str:
+    return f"{PACKAGE}." if match[1] == "streams" else f"{PACKAGE}.schemas."
 
 
 def _renamed(match: re.Match[str]) -> str:
@@ -169,6 +236,6 @@ def stage(repo: Path, dest: Path, packages: Iterable[str], version: str) -> list
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(rename(path.read_text(), str(path.relative_to(repo))))
     shutil.copytree(repo / "schemas" / "jsonschema", out / "schemas" / "jsonschema")
-    (out / "__init__.py").write_text(_INIT.format(version=version))
+    (out / "__init__.py").write_text(_init(repo, version))
     (out / "py.typed").write_text("")
     return sorted(modules)

@@ -58,9 +58,53 @@ def test_only_import_lines_change_and_none_of_ours_stays_absolute(
         before, after = original.read_text().splitlines(), text.splitlines()
         assert len(before) == len(after), path
         changed = [(b, a) for b, a in zip(before, after, strict=True) if b != a]
-        assert all(b.lstrip().startswith("from ") for b, _ in changed), changed
-    http = (dest / "profile_stream/client/http.py").read_text()
-    assert "from profile_stream.errors import (" in http and "from streams" not in http
+        assert all(b.lstrip().startswith("from ") or _names_ours(b) for b, _ in changed), changed
+    views = (dest / "profile_stream/client/views.py").read_text()
+    assert "from profile_stream.errors import " in views and "from streams" not in views
+
+
+def _names_ours(line: str) -> bool:
+    return "streams." in line or "schemas." in line
+
+
+def test_the_installed_docstrings_name_the_installed_package(
+    staged: tuple[Path, list[str]],
+) -> None:
+    dest, _ = staged
+    client = (dest / "profile_stream/client/client.py").read_text()
+    assert ":class:`~profile_stream.client.config.ClientConfig`" in client
+    assert ":class:`~profile_stream.schemas.ProfileAnswer`" in client
+    for path in (dest / "profile_stream").rglob("*.py"):
+        assert re.search(r"(?<![\w./])(streams|schemas)\.[a-z]", path.read_text()) is None, path
+
+
+def test_the_package_exports_the_apps_api_and_no_storage_types(
+    staged: tuple[Path, list[str]],
+) -> None:
+    dest, _ = staged
+    missing, exported = _probe(
+        dest,
+        "import profile_stream as p;"
+        "missing = [n for n in p.__all__ if not hasattr(p, n)];"
+        "print(' '.join(missing)); print(' '.join(p.__all__))",
+    )
+    assert missing == ""
+    names = set(exported.split())
+    assert {"ProfileStreamClient", "AsyncProfileStreamClient", "ProfileAnswer"} <= names
+    assert {"ProfileNotFresh", "ChatMessage", "ProfileEvent", "Turn", "ClientConfig"} <= names
+    storage = {"ProfileRecord", "BufferedMessage", "RECORD_FORMAT", "TOMBSTONE_FORMAT"}
+    assert not names & storage
+    assert not names & {"CachePurgeFailed", "SendRejected", "ExtractionFailed"}
+
+
+def _probe(dest: Path, code: str) -> list[str]:
+    """The lines ``code`` prints, run by this interpreter isolated, the staged tree on its
+    path."""
+    probe = f"import sys; sys.path.insert(0, {str(dest)!r});" + code
+    done = subprocess.run(  # noqa: S603 - this interpreter, a fixed script
+        [sys.executable, "-I", "-c", probe], capture_output=True, text=True, check=True, cwd=dest
+    )
+    return done.stdout.splitlines()
 
 
 def _original(relative: Path) -> Path | None:
@@ -73,17 +117,13 @@ def test_the_staged_client_imports_neither_streams_nor_schemas(
     staged: tuple[Path, list[str]],
 ) -> None:
     dest, _ = staged
-    probe = (
-        f"import sys; sys.path.insert(0, {str(dest)!r});"
+    version, tops = _probe(
+        dest,
         "from profile_stream.client import ProfileEvents, get_profile, publish;"
         "from profile_stream.schemas import ChatMessage, ProfileEvent;"
         "import profile_stream; print(profile_stream.__version__);"
-        "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))"
+        "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))",
     )
-    done = subprocess.run(  # noqa: S603 - this interpreter, a fixed script
-        [sys.executable, "-I", "-c", probe], capture_output=True, text=True, check=True, cwd=dest
-    )
-    version, tops = done.stdout.splitlines()
     assert version == "0.0.0"
     assert "profile_stream" in tops.split()
     assert not {"streams", "schemas", "faust", "redis", "openai", "click"} & set(tops.split())

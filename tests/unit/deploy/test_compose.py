@@ -147,6 +147,32 @@ def test_demo_is_behind_a_profile() -> None:
     assert demo.get("image") == SERVICES["worker-1"].get("image") or "build" in demo
 
 
+def test_the_demos_read_is_a_refresh_a_worker_answers_with_its_read_token() -> None:
+    """The compose demo (no Docker engine here to run it): its read command, in the file's
+    header, refreshes with the read token the workers get, under their default flush settings,
+    so it shows the message the demo just sent instead of waiting 60 s of quiet."""
+    from streams.web.views import TABLE
+
+    text = (ROOT / "docker-compose.yml").read_text()
+    found = re.search(r"curl -X POST -H \"Authorization: Bearer (\S+)\" (\S+)", text)
+    assert found is not None, "the header shows no refresh"
+    token, url = found.groups()
+    for worker in WORKERS:
+        env = _env(worker)
+        assert token in env[PREFIX + "READ_TOKENS"].split(",")
+        assert PREFIX + "FLUSH_IDLE_S" not in env  # the defaults, as a user's
+    path = urlsplit(url).path
+    assert path == "/profiles/alice/refresh" and urlsplit(url).port == _ports("worker-1")[0][0]
+    (route,) = [r for r in TABLE if r.path == "/profiles/{user_id}/refresh"]
+    assert route.scopes == {"POST": "read"}
+    assert _demo_user() == "alice"
+
+
+def _demo_user() -> str:
+    command = SERVICES["demo"]["command"]
+    return str(command[command.index("--user") + 1])
+
+
 #: The settings that hold a secret (or name who holds one).
 SECRET_SETTINGS = {
     PREFIX + name.upper()

@@ -22,6 +22,7 @@ from aiokafka.structs import OffsetAndTimestamp
 from aiokafka.util import commit_structure_validate
 from faust.assignor.client_assignment import ClientAssignment, ClientMetadata
 from faust.types import TP
+from yarl import URL
 
 from streams.core.start_position import RetainedRange
 from streams.faust_glue import (
@@ -447,3 +448,11 @@ def test_faust_alone_would_assert_in_aiokafkas_coordinator_routine(app: faust.Ap
     # Why the hook exists: the AssertionError ends aiokafka's coordinator routine for good.
     with pytest.raises(AssertionError):
         app.assignor.on_assignment(_assignment_for("http://elsewhere:6066"))
+
+
+def test_end_offsets_builds_its_consumer_with_fausts_own_helpers() -> None:
+    # EndOffsets connects with the worker's credentials through these two Faust helpers.
+    auth = faust_aiokafka.credentials_to_aiokafka_auth(None, None)
+    assert auth == {"security_protocol": "PLAINTEXT"}
+    servers = faust_aiokafka.server_list([URL("kafka://127.0.0.1:9092")], 9092)
+    assert servers == ["127.0.0.1:9092"]

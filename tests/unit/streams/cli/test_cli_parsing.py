@@ -20,7 +20,7 @@ from streams.cli.dlq import Letter, _pick, _record, _select, render
 from streams.cli.messages import check_line, checked
 from streams.cli.support import event_line
 from streams.core.codecs import COMMAND_HEADER, decode_message
-from streams.core.origin import ORIGIN_HEADER
+from streams.core.origin import ORIGIN_HEADER, SEAL_HEADER
 from streams.core.partitioning import partition_for
 from streams.settings import Settings
 
@@ -143,7 +143,8 @@ def test_replay_gives_back_the_original_headers_once() -> None:
     command = _record(letter(0, 2, headers=[trace, marked], command=True).body)
     assert list(command.headers) == [("traceparent", b"\x00t-1"), COMMAND_HEADER]
     origin = {"name": ORIGIN_HEADER, "value_b64": base64.b64encode(b"chat-messages:3:9").decode()}
-    rerouted = _record(letter(0, 3, headers=[origin, trace]).body)
+    seal = {"name": SEAL_HEADER, "value_b64": base64.b64encode(b"ab12").decode()}
+    rerouted = _record(letter(0, 3, headers=[origin, seal, trace]).body)
     assert list(rerouted.headers) == [("traceparent", b"\x00t-1")]  # a new input, not a copy
 
 

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 import streams.client
 from streams.cli import main
-from streams.cli.profiles import assignment
+from streams.cli.profiles import _operations, _print_profile, assignment
 
 
 @pytest.fixture
@@ -41,14 +41,14 @@ def test_get_with_no_worker_listening_says_so_in_one_line_at_once(
     started = time.monotonic()
     result = runner.invoke(main, ["get", "alice"])
     assert time.monotonic() - started < 2
-    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.exit_code == 5 and "Traceback" not in result.output
     (line,) = result.output.strip().splitlines()
     assert f"cannot connect to http://127.0.0.1:{closed_port}/profiles/alice" in line
     assert "PROFILE_STREAM_WEB_HOST" in line and "PROFILE_STREAM_WEB_PORT" in line
     assert "--url" in line
 
     by_url = runner.invoke(main, ["get", "alice", "--url", f"http://127.0.0.1:{closed_port}"])
-    assert by_url.exit_code == 1 and "check --url" in by_url.output
+    assert by_url.exit_code == 5 and "check --url" in by_url.output
 
 
 def test_get_from_a_worker_that_hangs_says_so_in_one_line(
@@ -57,7 +57,7 @@ def test_get_from_a_worker_that_hangs_says_so_in_one_line(
     quick = functools.partial(streams.client.get_profile, timeout_s=0.3)
     monkeypatch.setattr(streams.client, "get_profile", quick)
     result = runner.invoke(main, ["get", "a/b?c", "--url", f"http://127.0.0.1:{hanging_port}"])
-    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.exit_code == 5 and "Traceback" not in result.output
     (line,) = result.output.strip().splitlines()
     assert line == (
         f"Error: http://127.0.0.1:{hanging_port}/profiles/a%2Fb%3Fc accepted the connection but "
@@ -106,7 +106,7 @@ def test_every_worker_command_says_in_one_line_within_2s_that_none_answers(
     started = time.monotonic()
     result = runner.invoke(main, args)
     assert time.monotonic() - started < 2
-    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.exit_code == 5 and "Traceback" not in result.output
     (line,) = result.output.strip().splitlines()
     assert line.startswith(f"Error: cannot connect to http://127.0.0.1:{port}/profiles/alice")
     reason = "connection refused" if port_kind == "closed" else "no connection within 1.2s"
@@ -180,3 +180,33 @@ def test_every_command_that_prints_data_takes_json() -> None:
         if not any("--json" in p.opts for p in command.params if isinstance(p, click.Option))
     }
     assert without == NO_JSON
+
+
+def test_a_field_set_more_than_once_is_one_set_of_all_its_values() -> None:
+    ops = _operations(
+        ("languages=English", "name=Ann", "languages=Basque"), ("note",), ("topics=x",), ()
+    )
+    assert ops == [
+        {"field": "languages", "op": "set", "value": ["English", "Basque"]},
+        {"field": "name", "op": "set", "value": "Ann"},
+        {"field": "topics", "op": "add", "value": "x"},
+        {"field": "note", "op": "unset"},
+    ]
+
+
+def test_get_says_when_messages_wait_in_the_buffer(capsys: pytest.CaptureFixture[str]) -> None:
+    body = {
+        "user_id": "alice",
+        "version": 1,
+        "schema": "UserProfile/v1",
+        "profile": {"name": "Alice"},
+        "locked": [],
+        "freshness": {"buffered_messages": 2, "last_message_id": "m1", "last_message_at": None},
+    }
+    _print_profile(body)
+    assert (
+        "  buffered: 2 messages not extracted yet (POST .../refresh: now)"
+        in capsys.readouterr().out
+    )
+    _print_profile(body | {"freshness": {"buffered_messages": 0}})
+    assert "buffered" not in capsys.readouterr().out

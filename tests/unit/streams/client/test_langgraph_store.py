@@ -3,6 +3,8 @@ request it should (the route, the token, the correction body the real parser acc
 answer the item it should, and what a profile store cannot do is refused before any request."""
 
 import asyncio
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,11 +13,17 @@ import orjson
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from langgraph.store.base import GetOp, PutOp, SearchOp
+from langgraph.store.base import GetOp, InvalidNamespaceError, PutOp, SearchOp
 
 from schemas import Provenance, UserProfile
 from streams.client import ProfileStreamError, Refused, UnsupportedOperation
-from streams.client.langgraph_store import PROFILE_KEY, ProfileItem, ProfileStreamStore
+from streams.client.langgraph_store import (
+    PROFILE_KEY,
+    ProfileItem,
+    ProfileStreamStore,
+    subject_label,
+    subject_of,
+)
 from streams.core.corrections import parse_correction
 from streams.core.merge import merge
 from streams.core.profile_schema import ProfileSchema
@@ -75,7 +83,7 @@ def stored_profile(subject: str, kind: str = "user", **fields: Any) -> dict[str,
         "user_id": subject,
         "version": 2,
         "updated_at": T0.isoformat(),
-        "schema": "UserProfile@1",
+        "schema": "UserProfile/v1",
         "profile": profile,
         "locked": [],
         "provenance": {
@@ -114,8 +122,28 @@ async def worker() -> AsyncIterator[Worker]:
             return web.json_response({"error": "no profile"}, status=404)
         return web.json_response(body)
 
+    async def prompt(request: web.Request) -> web.Response:
+        stored = state.profiles.get(("user", request.match_info["user_id"]))
+        if stored is None:
+            return web.json_response({"error": "no profile"}, status=404)
+        return web.Response(
+            text=f"<User Profile>\nname: {stored['profile']['name']}\n</User Profile>"
+        )
+
+    async def refresh(request: web.Request) -> web.Response:
+        state.seen.append(
+            ("POST", "refresh", dict(request.match_info), dict(request.query), "", None)
+        )
+        body = state.body("user", request.match_info["user_id"], {})
+        if body is None:
+            return web.json_response({"error": "no profile"}, status=404)
+        fresh = {"buffered_messages": 0, "last_message_id": "m9", "last_message_at": None}
+        return web.json_response(body | {"freshness": fresh})
+
     app = web.Application()
     app.router.add_route("*", "/profiles/{user_id}", handle)
+    app.router.add_get("/profiles/{user_id}/prompt", prompt)
+    app.router.add_post("/profiles/{user_id}/refresh", refresh)
     app.router.add_get("/profiles/{kind}/{subject}", handle)
     async with TestServer(app) as server:
         state.url = str(server.make_url(""))
@@ -140,7 +168,7 @@ async def test_the_seeds_search_returns_the_profile_with_its_bookkeeping(
     assert "version" not in item.value  # the value is the profile, what a prompt shows
     assert (item.version, item.schema, item.kind, item.updated_at) == (
         2,
-        "UserProfile@1",
+        "UserProfile/v1",
         "user",
         T0,
     )
@@ -187,7 +215,8 @@ async def test_put_is_a_correction_that_replaces_the_named_fields(
 
     method, route, info, _, token, body = worker.seen[-1]
     assert (method, route, info, token) == ("PATCH", "user", {"user_id": ALICE}, ADMIN)
-    assert body["lock"] == []
+    assert body.get("lock", []) == []
+    assert body["operations"][1] == {"field": "languages", "op": "set", "value": ["Spanish"]}
     item = await store.aget(ns, PROFILE_KEY)
     assert item is not None and isinstance(item, ProfileItem)
     assert (item.value["name"], item.value["languages"], item.value["timezone"]) == (
@@ -278,3 +307,70 @@ async def test_sync_methods_work_in_a_thread_and_refuse_to_block_a_running_loop(
     assert [r.value["name"] for r in results] == ["Alice"]
     with pytest.raises(UnsupportedOperation, match="await aget"):
         store.get(("users", ALICE, "profile"), PROFILE_KEY)
+
+
+EMAIL = "alice.smith@example.com"
+
+
+@pytest.mark.parametrize("subject", [EMAIL, "acme/alice", "a%2Eb.c%d", "100%", "who?x", "."])
+def test_a_subject_label_has_no_dot_and_reads_back_as_the_id(subject: str) -> None:
+    label = subject_label(subject)
+    assert "." not in label and subject_of(label) == subject
+    assert subject_label("acme/alice@x") == "acme/alice@x"  # no dot, no %: the id itself
+
+
+async def test_an_email_user_id_works_through_langgraphs_own_checks(
+    worker: Worker, store: ProfileStreamStore
+) -> None:
+    worker.profiles[("user", EMAIL)] = stored_profile(EMAIL, name="Alice", languages=["English"])
+    ns = store.namespace(EMAIL)
+    with pytest.raises(InvalidNamespaceError):  # what LangGraph says to the raw id
+        await store.aget(("users", EMAIL, "profile"), PROFILE_KEY)
+
+    item = await store.aget(ns, PROFILE_KEY)
+    assert isinstance(item, ProfileItem) and item.value["name"] == "Alice"
+    assert item.namespace == ns and worker.seen[-1][2] == {"user_id": EMAIL}
+    await store.aput(ns, PROFILE_KEY, {"languages": ["Basque"]})
+    assert worker.seen[-1][:3] == ("PATCH", "user", {"user_id": EMAIL})
+    assert [r.value["languages"] for r in await store.asearch(ns)] == [["Basque"]]
+    assert await store.aget_prompt(ns) == "<User Profile>\nname: Alice\n</User Profile>"
+
+
+async def test_the_langmem_shape_wraps_the_profile_as_langmems_manager_does(
+    worker: Worker,
+) -> None:
+    store = ProfileStreamStore(worker.url, token=READ, admin_token=ADMIN, value_shape="langmem")
+    ns = ("users", ALICE, "profile")
+    (item,) = await store.asearch(ns, filter={"name": "Alice"})
+    assert item.value["kind"] == "UserProfile"
+    assert item.value["content"]["name"] == "Alice"  # LangMem's item.value["content"][...]
+    await store.aput(ns, PROFILE_KEY, {"kind": "UserProfile", "content": {"name": "Alicia"}})
+    assert worker.seen[-1][-1]["operations"] == [{"field": "name", "op": "set", "value": "Alicia"}]
+    with pytest.raises(UnsupportedOperation, match="content"):
+        await store.aput(ns, PROFILE_KEY, {"name": "flat"})
+
+
+async def test_refresh_reads_through_the_refresh_route_with_the_read_token(
+    worker: Worker, store: ProfileStreamStore
+) -> None:
+    item = await store.arefresh(("users", ALICE, "profile"))
+    assert isinstance(item, ProfileItem) and item.value["name"] == "Alice"
+    assert item.freshness["last_message_id"] == "m9"
+    assert worker.seen[-1][:3] == ("POST", "refresh", {"user_id": ALICE})
+    assert await store.arefresh(("users", "nobody", "profile")) is None
+    assert await store.aget_prompt(("users", "nobody", "profile")) == ""
+
+
+async def test_a_put_that_names_no_field_is_refused(store: ProfileStreamStore) -> None:
+    with pytest.raises(UnsupportedOperation, match="names the fields"):
+        await store.aput(("users", ALICE, "profile"), PROFILE_KEY, {})
+
+
+def test_without_langgraph_the_import_says_which_extra_to_install() -> None:
+    code = (
+        "import sys; sys.modules['langgraph'] = None\n"
+        "try:\n    import streams.client.langgraph_store\n"
+        "except ImportError as exc:\n    print(exc)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "profile-stream-client[langgraph]" in done.stdout

@@ -196,3 +196,24 @@ def test_a_late_older_message_does_not_overwrite_a_newer_value(schema: ProfileSc
     result = merge(newer.profile, newer.provenance, (), late, schema, evidence={"m1": T0})
     assert result.profile["name"] == "Alicia" and result.profile["languages"] == ["French"]
     assert "superseded" in result.dropped[0].reason
+
+
+def test_an_operators_set_replaces_a_list_and_add_remove_change_one_item(
+    schema: ProfileSchema,
+) -> None:
+    profile = {"languages": ["English", "Spanish"]}
+
+    def by_operator(*ops: PatchOperation) -> list[str]:
+        result = merge(profile, {}, (), list(ops), schema, evidence={"m1": T0}, by="operator")
+        return list(result.profile["languages"])
+
+    assert by_operator(op("languages", "set", ["Basque"])) == ["Basque"]
+    assert by_operator(op("languages", "set", "Basque")) == ["Basque"]
+    assert by_operator(op("languages", "add", "Basque")) == ["English", "Spanish", "Basque"]
+    assert by_operator(op("languages", "remove", "Spanish")) == ["English"]
+
+
+def test_extractions_set_on_a_list_still_adds(schema: ProfileSchema) -> None:
+    profile = {"languages": ["English"]}
+    result = merge(profile, {}, (), [op("languages", "set", ["Basque"])], schema, evidence=EVIDENCE)
+    assert result.profile["languages"] == ["English", "Basque"]

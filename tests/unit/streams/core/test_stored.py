@@ -9,12 +9,14 @@ import pytest
 from pydantic import ValidationError
 
 from schemas import (
+    LAST_MESSAGE_FORMAT,
     RECORD_FORMAT,
     REVISIONS_FORMAT,
     TOMBSTONE_FORMAT,
     USAGE_FORMAT,
     Evidence,
     FieldChange,
+    LastMessage,
     ProfileRecord,
     ProfileUsage,
     Provenance,
@@ -139,4 +141,7 @@ def test_a_record_claims_the_highest_format_among_the_features_it_holds() -> Non
     with_history = current().model_copy(update={"history_from": 0})
     assert stored.format_of(with_history) == REVISIONS_FORMAT
     both = with_history.model_copy(update={"usage": usage})
-    assert stored.format_of(both) == REVISIONS_FORMAT == RECORD_FORMAT
+    assert stored.format_of(both) == REVISIONS_FORMAT
+    last = LastMessage(message_id="m1", sent_at=datetime(2026, 11, 25, tzinfo=UTC))
+    reflecting = both.model_copy(update={"last_message": last})
+    assert stored.format_of(reflecting) == LAST_MESSAGE_FORMAT == RECORD_FORMAT

@@ -20,7 +20,7 @@ from streams.core.flushing import FlushPolicy
 from streams.core.kinds import USER, Kind, load_kinds
 from streams.core.partitioning import partition_for
 from streams.core.profile_schema import ProfileSchema
-from streams.core.signing import command_headers
+from streams.core.signing import CommandSigning, command_headers
 from streams.extract.base import Extraction
 from streams.pipeline.admission import Admission, Admitted
 from streams.pipeline.apply import ProfileUpdater
@@ -34,6 +34,8 @@ from tests.unit.helpers import T0
 
 #: The key the admin tools of these tests sign commands with, and the workers verify.
 COMMAND_KEY = SecretStr("unit-test-command-key-of-32-bytes-or-more")
+#: How the admin tools sign: for the deployment of :class:`Pipeline`'s default settings.
+SIGNING = CommandSigning((COMMAND_KEY,), audience="profile-stream/chat-messages")
 
 __all__ = ["Event", "Pipeline", "Record", "ScriptedModel", "Topic", "chat", "command", "raw_bytes"]
 
@@ -41,13 +43,15 @@ INPUT = "chat-messages"
 
 
 class Topic:
-    """A topic that keeps what was sent; ``fail`` makes the next sends raise it."""
+    """A topic that keeps what was sent; ``fail`` makes the next sends raise it, ``lose``
+    makes their deliveries fail with it (the send itself is accepted)."""
 
     def __init__(self) -> None:
         self.sent: list[tuple[bytes | None, bytes]] = []
         #: The partition (None: the producer's choice) and headers of each record sent.
         self.routing: list[tuple[int | None, list[tuple[str, bytes]]]] = []
         self.fail: BaseException | None = None
+        self.lose: BaseException | None = None
 
     async def send(
         self,
@@ -62,7 +66,10 @@ class Topic:
         self.sent.append((key, value))
         self.routing.append((partition, list(headers or ())))
         delivered = asyncio.get_running_loop().create_future()
-        delivered.set_result(None)
+        if self.lose is not None:
+            delivered.set_exception(self.lose)
+        else:
+            delivered.set_result(None)
         return delivered
 
     @property
@@ -187,17 +194,22 @@ def command(
     offset: int = 0,
     user: str = "alice",
     signed: bool = True,
+    signed_at: float | None = None,
     **fields: Any,
 ) -> Record:
     """The record of an operator command for ``user``, signed with :data:`COMMAND_KEY` unless
-    ``signed`` is false (then only marked by the header, as a forged one would be)."""
+    ``signed`` is false (then only marked by the header, as a forged one would be).
+
+    Signed at ``signed_at`` (default: ``offset`` ms after T0, so commands of one test are
+    signed in the order of their offsets, as one admin tool would sign them)."""
     body = ProfileCommand.model_validate(
         {"command_id": command_id, "type": type_, "user_id": user, "requested_at": T0} | fields
     )
     key, value = user.encode(), encode(body)
     if not signed:
         return Record(key, value, offset=offset, headers=[COMMAND_HEADER])
-    return Record(key, value, offset=offset, headers=command_headers(key, value, [COMMAND_KEY]))
+    at = T0.timestamp() + offset / 1000 if signed_at is None else signed_at
+    return Record(key, value, offset=offset, headers=command_headers(key, value, SIGNING, at))
 
 
 def raw_bytes(dead_letter: dict[str, Any]) -> bytes:
@@ -232,12 +244,17 @@ class Pipeline:
         self.model = ScriptedModel()
         self.exits: list[Exit] = []
         dead_letters = DeadLetters(self.dlq)
+        #: The worker's clock, as admission and the flush triggers read it; tests move it.
+        self.now = T0.timestamp()
         self.admission = Admission(
-            self.settings, self.kind, dead_letters, self.reroute, on_exit=self.exits.append
+            self.settings,
+            self.kind,
+            dead_letters,
+            self.reroute,
+            on_exit=self.exits.append,
+            clock=lambda: self.now,
         )
         self.publisher = Publisher(self.kind, self.table, self.output, purge=self.model.forget)
-        #: The worker's clock, as the flush triggers read it; tests move it.
-        self.now = T0.timestamp()
         self.clock = FlushClock()
         self.updater = ProfileUpdater(
             self.kind,

@@ -1,5 +1,6 @@
 """Admission: what becomes work, what is dead-lettered (and why), re-routed or forwarded."""
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -7,14 +8,15 @@ import pytest
 from schemas import ChatMessage, ProfileCommand, UserProfile
 from streams.core.framing import frame
 from streams.core.kinds import Kind
-from streams.core.origin import ORIGIN_HEADER
+from streams.core.origin import ORIGIN_HEADER, SEAL_HEADER, origin_headers, origin_of
 from streams.core.partitioning import partition_for
 from streams.core.profile_schema import ProfileSchema
+from streams.core.signing import command_headers
 from streams.errors import BrokerUnavailable, SendRejected
 from streams.pipeline.dead_letters import DeadLetters
 from tests.unit.helpers import T0
 
-from .fakes import Pipeline, Record, Topic, chat, command, raw_bytes
+from .fakes import SIGNING, Pipeline, Record, Topic, chat, command, raw_bytes
 
 
 async def test_a_valid_message_is_admitted_for_its_user() -> None:
@@ -81,7 +83,9 @@ async def test_a_message_on_another_users_partition_is_re_routed_by_its_user_id(
     # to the partition named by the configured count, never the producer's: no loop when
     # partitions are added at run time; with where it came from, to skip a second copy
     origin = f"chat-messages:{misplaced.partition}:{misplaced.offset}".encode()
-    assert pipeline.reroute.routing == [(home, [(ORIGIN_HEADER, origin)])]
+    [(partition, headers)] = pipeline.reroute.routing
+    assert (partition, headers[0]) == (home, (ORIGIN_HEADER, origin))
+    assert [name for name, _ in headers] == [ORIGIN_HEADER, SEAL_HEADER]
     assert pipeline.dlq.sent == []
 
 
@@ -105,6 +109,28 @@ async def test_a_re_routed_copy_sent_again_after_a_crash_is_applied_once() -> No
     assert [m for call in pipeline.model.calls for m in call].count("m1") == 1
     assert [e["event_id"] for e in pipeline.output.values] == ["alice:1"]
     assert pipeline.stored().applied[f"origin:chat-messages:{misplaced.partition}"] == 40
+
+
+async def test_an_origin_header_no_worker_sealed_is_ignored() -> None:
+    """One forged origin with a huge offset would otherwise hide every later copy from that
+    partition: acknowledged, never applied, never dead-lettered."""
+    pipeline = Pipeline(partitions=4)
+    home = partition_for(b"bob", 4)
+    other = (home + 1) % 4
+    huge = f"chat-messages:{other}:{2**62}".encode()
+    forged = chat("evil", "hi", user="bob", partitions=4, headers=[(ORIGIN_HEADER, huge)])
+    await pipeline.feed(forged)
+    assert f"origin:chat-messages:{other}" not in pipeline.stored("bob").applied
+    # a sealed origin moved onto another message is no better
+    sealed = origin_headers("chat-messages", other, 2**62, key=b"bob", value=b"{}", signing=SIGNING)
+    moved = chat("evil2", "hi", user="bob", offset=1, partitions=4, headers=sealed)
+    await pipeline.feed(moved)
+    misplaced = chat("m1", "name=Bob", user="bob", offset=7, partition=other, partitions=4)
+    await pipeline.feed(misplaced)
+    (key, value), (_, headers) = pipeline.reroute.sent[-1], pipeline.reroute.routing[-1]
+    await pipeline.feed(Record(key, value, offset=2, partition=home, headers=headers))
+    assert pipeline.stored("bob").profile.get("name") == "Bob"
+    assert pipeline.dlq.sent == []
 
 
 async def test_a_command_is_admitted_but_never_re_routed() -> None:
@@ -136,13 +162,17 @@ async def test_a_message_naming_another_kinds_subject_is_forwarded_keyed_by_it()
         chat("m3", "an answer", offset=2, role="assistant", metadata={"team_id": "t7"})
     )
     assert teams.sent == [(b"t7", with_team.value)]  # assistant turns are no team's facts
-    assert teams.routing == [(None, [(ORIGIN_HEADER, b"chat-messages:0:0")])]
+    [(partition, headers)] = teams.routing
+    assert (partition, headers[0]) == (None, (ORIGIN_HEADER, b"chat-messages:0:0"))
+    assert origin_of(headers, b"t7", with_team.value, SIGNING) == ("origin:chat-messages:0", 0)
 
 
 async def test_a_forwarded_copy_sent_again_after_a_crash_is_applied_once_by_the_kind() -> None:
     pipeline = Pipeline(kind=_team())
-    headers = [(ORIGIN_HEADER, b"chat-messages:2:17")]
-    copy = chat("m1", "name=Ship", metadata={"team_id": "t7"}, key=b"t7", headers=headers)
+    copy = chat("m1", "name=Ship", metadata={"team_id": "t7"}, key=b"t7")
+    copy.headers = headers = origin_headers(
+        "chat-messages", 2, 17, key=b"t7", value=copy.value, signing=SIGNING
+    )
     await pipeline.feed(copy)
     others = (
         chat(f"n{i}", "hi", offset=1 + i, metadata={"team_id": "t7"}, key=b"t7") for i in range(300)
@@ -175,6 +205,26 @@ async def test_kafka_failing_during_admission_exits_for_redelivery_instead_of_de
     assert await pipeline.admit(chat("m1", "hi", partition=(home + 1) % 8, offset=5)) is None
     (exit_,) = pipeline.exits
     assert "broker down" in exit_.reason and "offset=5" in exit_.reason
+    assert pipeline.dlq.sent == []
+
+
+async def test_a_re_routed_copy_kafka_fails_to_deliver_stops_the_worker_before_the_ack() -> None:
+    pipeline = Pipeline(partitions=8)
+    pipeline.reroute.lose = BrokerUnavailable("partition leader gone")
+    home = partition_for(b"alice", 8)
+    assert await pipeline.admit(chat("m1", "hi", partition=(home + 1) % 8, offset=5)) is None
+    (exit_,) = pipeline.exits  # not acknowledged: redelivered to the next worker
+    assert "partition leader gone" in exit_.reason and "offset=5" in exit_.reason
+
+
+async def test_a_forwarded_copy_kafka_fails_to_deliver_stops_the_worker_before_the_ack() -> None:
+    pipeline = Pipeline()
+    teams = Topic()
+    teams.lose = SendRejected("not authorized to write teams")
+    pipeline.admission.forwards = [(_team(), teams)]
+    assert await pipeline.admit(chat("m1", "hi", metadata={"team_id": "t7"})) is None
+    (exit_,) = pipeline.exits
+    assert "not authorized" in exit_.reason
     assert pipeline.dlq.sent == []
 
 
@@ -245,6 +295,22 @@ async def test_a_command_without_a_valid_signature_is_dead_lettered_and_changes_
     assert [d["reason_code"] for d in letters] == ["invalid_command", "invalid_command"]
     assert all("signature" in d["reason"] for d in letters)
     assert pipeline.table == {} and pipeline.output.sent == []
+
+
+async def test_a_command_signed_too_long_ago_or_for_another_deployment_is_dead_lettered() -> None:
+    pipeline = Pipeline()
+    pipeline.now = T0.timestamp() + 3600
+    assert await pipeline.admit(command("c1", "forget", signed_at=T0.timestamp())) is not None
+    pipeline.now += 1  # an hour and a second after it was signed: a replay, or a long outage
+    assert await pipeline.admit(command("c1", "forget", signed_at=T0.timestamp())) is None
+    staging = command("c2", "forget", offset=1)
+    assert staging.value is not None
+    other = replace(SIGNING, audience="staging/chat-messages")  # the same key
+    staging.headers = command_headers(staging.key, staging.value, other, pipeline.now)
+    assert await pipeline.admit(staging) is None
+    reasons = [d["reason"] for d in pipeline.dlq.values]
+    assert "PROFILE_STREAM_COMMAND_MAX_AGE_S" in reasons[0]
+    assert "PROFILE_STREAM_COMMAND_AUDIENCE" in reasons[1]
 
 
 async def test_a_schema_registry_framed_message_is_dead_lettered_naming_the_setting() -> None:

@@ -1,11 +1,12 @@
 """Applying a batch: one extraction per batch, nothing applied twice, no event for nothing."""
 
 import asyncio
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from schemas import ModelUsage, PatchOperation
+from schemas import LAST_MESSAGE_FORMAT, RECENT_IDS_KEPT, ModelUsage, PatchOperation
 from streams.errors import BrokerUnavailable, CachePurgeFailed, ExtractionFailed, SendRejected
 from streams.pipeline import apply as apply_module
 from streams.pipeline import flush as flush_module
@@ -123,7 +124,7 @@ async def test_a_forget_announces_the_deletion_and_purges_the_cache() -> None:
     assert pipeline.model.forgotten == ["alice"]
     tombstone = pipeline.stored()  # no profile data, but the version and what was applied
     assert tombstone.forgotten_at is not None and tombstone.profile == {}
-    assert (tombstone.version, tombstone.applied) == (2, {"chat-messages:0": 1})
+    assert tombstone.version == 2 and tombstone.applied["chat-messages:0"] == 1
 
 
 async def test_a_message_redelivered_after_a_forget_is_skipped_without_a_model_call() -> None:
@@ -158,10 +159,48 @@ async def test_a_message_after_a_forget_starts_an_empty_profile_at_the_next_vers
     assert last["changes"][0]["old"] is None  # from empty, not from the forgotten profile
     record = pipeline.stored()
     assert record.forgotten_at is None and record.version == 4
-    # The usage counts the calls since the forget (m3, m4), so the record is format 3.
-    assert record.usage is not None and record.usage.total.calls == 2 and record.format == 3
+    # The usage counts the calls since the forget (m3, m4); it names m4 as the newest message
+    # it reflects, so the record is format 6.
+    assert record.usage is not None and record.usage.total.calls == 2
+    assert record.last_message is not None and record.last_message.message_id == "m4"
+    assert record.format == LAST_MESSAGE_FORMAT
     assert b"forgotten_at" not in pipeline.table[b"alice"]  # a profile again, no tombstone
     assert pipeline.model.calls[-1] == ["m4"]
+
+
+async def test_a_captured_signed_command_produced_again_later_is_refused() -> None:
+    """Once its id left the record's recent ids, only when it was signed tells a replay."""
+    pipeline = Pipeline()
+    await pipeline.feed(chat("m0", "name=Alice", offset=0))
+    correct = command(
+        "c1", "correct", offset=1, operations=[{"field": "name", "op": "set", "value": "Mallory"}]
+    )
+    forget = command("f1", "forget", offset=2)
+    await pipeline.feed(correct, forget, replace(forget, offset=3))  # at once: absorbed
+    assert pipeline.stored().version == 3 and pipeline.dlq.sent == []
+    offset = 4
+    for i in range(RECENT_IDS_KEPT + 1):
+        await pipeline.feed(chat(f"x{i}", "name=Alice2" if i == 0 else "hi", offset=offset))
+        offset += 1
+    assert "f1" not in pipeline.stored().recent_message_ids
+    await pipeline.feed(replace(forget, offset=offset), replace(correct, offset=offset + 1))
+    after = pipeline.stored()
+    assert after.forgotten_at is None and after.profile["name"] == "Alice2"
+    assert after.locked == ()
+    assert [(d["reason_code"], d["source_offset"]) for d in pipeline.dlq.values] == [
+        ("invalid_command", offset),
+        ("invalid_command", offset + 1),
+    ]
+    assert "signed at or before the last command" in pipeline.dlq.values[0]["reason"]
+
+
+async def test_a_command_signed_after_the_last_one_is_applied() -> None:
+    pipeline = Pipeline()
+    await pipeline.feed(chat("m0", "name=Alice", offset=0))
+    await pipeline.feed(command("f1", "forget", offset=1, signed_at=T0.timestamp() + 5))
+    await pipeline.feed(chat("m1", "name=Bea", offset=2))
+    await pipeline.feed(command("f2", "forget", offset=3, signed_at=T0.timestamp() + 6))
+    assert pipeline.stored().forgotten_at is not None and pipeline.dlq.sent == []
 
 
 async def test_forgetting_an_unknown_user_does_nothing() -> None:

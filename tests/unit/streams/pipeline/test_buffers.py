@@ -137,3 +137,18 @@ async def test_a_user_over_the_daily_budget_keeps_buffering_until_the_next_day()
     pipeline.now = S + 86_400  # the next UTC day: the budget is new
     await pipeline.tick()
     assert pipeline.model.calls[-1] == ["o0", "o1", "o2"] and pipeline.stored().buffer == ()
+
+
+async def test_messages_sent_on_an_earlier_day_are_charged_to_the_budget_of_today() -> None:
+    """The budget is checked on the worker's day; charging the messages' day (a client clock
+    behind, a backlog from yesterday) would let every call through."""
+    pipeline = Pipeline(flushing=FlushPolicy(idle_s=0.0, daily_tokens=10))
+    yesterday = T0 - timedelta(days=1)
+    for i in range(5):
+        await pipeline.feed(
+            chat(f"m{i}", f"name=N{i}", offset=i, sent_at=yesterday, timestamp=pipeline.now)
+        )
+    assert pipeline.model.calls == [["m0"]]  # 15 tokens today: the rest wait for tomorrow
+    usage = pipeline.stored().usage
+    assert usage is not None and usage.day == T0.date()
+    assert [b.message.message_id for b in pipeline.stored().buffer] == ["m1", "m2", "m3", "m4"]

@@ -6,7 +6,9 @@ import pytest
 
 from schemas import ProfileEvent, ProfileRecord
 from streams.core.codecs import decode_record, encode
+from streams.core.commands import SIGNED_KEY
 from streams.pipeline.publish import Publication, PublishState
+from tests.unit.helpers import T0
 
 from .fakes import Pipeline, chat, command
 
@@ -144,7 +146,8 @@ async def test_a_forget_killed_before_its_event_is_finished_by_the_next_batch() 
     after = pipeline.stored()  # the tombstone: the forgotten profile did not come back
     assert after.pending_event is None and after.profile == {}
     assert after.forgotten_at is not None and after.version == 2
-    assert after.applied == {"chat-messages:0": 2}  # the forget (1) and m2 (2) are remembered
+    # the forget (1) and m2 (2) are remembered, and when the forget was signed
+    assert after.applied == {"chat-messages:0": 2, SIGNED_KEY: int(T0.timestamp() * 1000) + 1}
 
     await pipeline.feed(chat("m1", "name=Alice", offset=0))  # redelivered from before the forget
     await pipeline.feed(chat("m3", "name=Bea", offset=3))

@@ -3,6 +3,7 @@ in-process by aiohttp's test server; the table, the command topic and the partit
 fakes."""
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -15,8 +16,11 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from schemas import ProfileRecord
 from streams.core.codecs import encode
+from streams.core.freshness import Waited
 from streams.core.kinds import USER, Kind
 from streams.core.profile_schema import load_profile_schema
+from streams.core.signing import require_authentic_command
+from streams.errors import InvalidEvent
 from streams.settings import Settings
 from streams.web import reader as reader_module
 from streams.web.views import register_views
@@ -47,12 +51,29 @@ class FakeTopic:
 
 
 @dataclass
+class FakeFresh:
+    """The owner's waits for freshness: each ends as ``outcome`` says, recording its call."""
+
+    outcome: Waited = Waited.FRESH
+    calls: list[tuple[str, ...]] = field(default_factory=list)
+
+    async def reflected(self, subject: str, message_id: str, timeout_s: float) -> Waited:
+        self.calls.append(("reflected", subject, message_id, f"{timeout_s:g}"))
+        return self.outcome
+
+    async def refresh(self, subject: str, timeout_s: float) -> Waited:
+        self.calls.append(("refresh", subject, f"{timeout_s:g}"))
+        return self.outcome
+
+
+@dataclass
 class Served:
     client: TestClient
     commands: FakeTopic
     owner: list[str | None] = field(default_factory=list)  # [0]: the partition owner's URL
     recovered: list[bool] = field(default_factory=lambda: [True])
     users: dict[bytes, bytes] = field(default_factory=dict)  # the user kind's table
+    fresh: FakeFresh = field(default_factory=FakeFresh)
 
     async def call(
         self, method: str, path: str, token: str | None = None, data: bytes | None = None
@@ -71,6 +92,16 @@ def stored(user_id: str, kind: str = USER) -> bytes:
         user_id=user_id, version=2, schema_id=SCHEMA.schema_id, profile=profile, kind=kind
     )
     return encode(record)
+
+
+def accepted_by_workers(key: bytes, value: bytes, headers: Any) -> bool:
+    """Whether a worker of the same deployment accepts the command now (signed, recent)."""
+    signing = Settings(command_keys=(COMMAND_KEY,)).command_signing
+    try:
+        require_authentic_command(key, value, headers, signing, time.time())
+    except InvalidEvent:
+        return False
+    return True
 
 
 @pytest.fixture
@@ -93,9 +124,10 @@ async def served(
         command_keys=command_keys,
     )
     commands = FakeTopic()
-    register_views(app, kinds, commands, settings)  # type: ignore[arg-type]
+    fresh = FakeFresh()
+    register_views(app, kinds, commands, settings, fresh=fresh)  # type: ignore[arg-type]
     async with TestClient(TestServer(app.web.web_app)) as client:  # type: ignore[attr-defined]
-        served = Served(client, commands, [str(app.conf.canonical_url)], users=users)
+        served = Served(client, commands, [str(app.conf.canonical_url)], users=users, fresh=fresh)
         monkeypatch.setattr(reader_module, "tables_recovered", lambda _: served.recovered[0])
         monkeypatch.setattr(reader_module, "owner_of", lambda *_: served.owner[0])
         yield served

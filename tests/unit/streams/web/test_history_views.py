@@ -5,17 +5,15 @@ from datetime import datetime, timedelta
 
 import orjson
 import pytest
-from pydantic import SecretStr
 
 from schemas import HistoryAnswer, PatchOperation, ProfileRecord
 from streams.core.codecs import decode_command, encode
 from streams.core.history import Source, Trail
 from streams.core.merge import merge
 from streams.core.records import new_record, next_version
-from streams.core.signing import verify
 from tests.unit.helpers import T0
 
-from .conftest import ADMIN_TOKEN, COMMAND_KEY, READ_TOKEN, SCHEMA, Served
+from .conftest import ADMIN_TOKEN, READ_TOKEN, SCHEMA, Served, accepted_by_workers
 
 
 def ann(cities: list[str], keep: int = 10) -> bytes:
@@ -154,7 +152,7 @@ async def test_revert_sends_a_signed_revert_command(history: Served) -> None:
     command = decode_command(value)
     assert (key, command.type, command.version) == (b"ann", "revert", 2)
     assert (command.fields, command.lock) == (("location",), ("location",))
-    assert verify(key, value, headers, [SecretStr(COMMAND_KEY)])
+    assert accepted_by_workers(key, value, headers)
 
 
 @pytest.mark.parametrize(

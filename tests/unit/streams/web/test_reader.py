@@ -2,7 +2,7 @@
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
@@ -127,30 +127,38 @@ def view() -> View:
     return View(app, app.web)
 
 
-async def test_answer_renders_here_proxies_there_and_503s_otherwise(
-    view: View, recovered: list[bool], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    mine = partition_for(b"zed", PARTITIONS)
-    table = FakeTable({b"zed": encode(record())})
-    proxied: list[str] = []
+@pytest.fixture
+def forwards(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, float]]:
+    """Each forward as (owner, timeout_s), answered "from the owner"."""
+    seen: list[tuple[str, float]] = []
 
     async def fake_proxy(
         app: Any, v: View, request: Any, owner: str, *, timeout_s: float
     ) -> Response:
-        proxied.append(owner)
+        seen.append((owner, timeout_s))
         return v.text("from the owner")
 
     monkeypatch.setattr(reader_module, "proxy", fake_proxy)
+    return seen
 
-    def render(found: ProfileRecord | None) -> Response:
-        return view.text(found.user_id if found else "none")
+
+def renders(view: View) -> Callable[[ProfileRecord | None], Response]:
+    return lambda found: view.text(found.user_id if found else "none")
+
+
+async def test_answer_renders_here_proxies_there_and_503s_otherwise(
+    view: View, recovered: list[bool], forwards: list[tuple[str, float]]
+) -> None:
+    mine = partition_for(b"zed", PARTITIONS)
+    table = FakeTable({b"zed": encode(record())})
+    render = renders(view)
 
     here = await reader_for(fake_app({HERE: [mine]}), table).answer(view, None, "zed", render)  # type: ignore[arg-type]
-    assert here.status == 200 and here.text == "zed" and proxied == []
+    assert here.status == 200 and here.text == "zed" and forwards == []
 
     request = SimpleNamespace(headers={})
     there = await reader_for(fake_app({THERE: [mine]}), table).answer(view, request, "zed", render)  # type: ignore[arg-type]
-    assert there.text == "from the owner" and proxied == [THERE]
+    assert there.text == "from the owner" and [owner for owner, _ in forwards] == [THERE]
 
     recovered[0] = False
     busy = await reader_for(fake_app({HERE: [mine]}), table).answer(view, None, "zed", render)  # type: ignore[arg-type]
@@ -192,6 +200,31 @@ async def test_a_forwarded_request_is_served_here_but_never_forwarded_again(
     assert orjson.loads(moved.body) == {"error": "owner changed during forwarding, retry"}
 
 
+async def test_a_wait_runs_on_the_owner_and_a_forward_waits_that_much_longer(
+    view: View, recovered: list[bool], forwards: list[tuple[str, float]]
+) -> None:
+    mine = partition_for(b"zed", PARTITIONS)
+    table = FakeTable({b"zed": encode(record())})
+    waited: list[str] = []
+
+    async def wait() -> Response | None:
+        waited.append("here")
+        return None
+
+    async def too_late() -> Response | None:
+        return view.text("504", status=504)
+
+    render, request = renders(view), SimpleNamespace(headers={})
+    there = reader_for(fake_app({THERE: [mine]}), table)
+    await there.answer(view, request, "zed", render, before=wait, wait_s=20)  # type: ignore[arg-type]
+    assert forwards == [(THERE, there.proxy_timeout_s + 20)] and waited == []  # the owner waits
+    here = reader_for(fake_app({HERE: [mine]}), table)
+    answer = await here.answer(view, request, "zed", render, before=wait)  # type: ignore[arg-type]
+    assert answer.text == "zed" and waited == ["here"]
+    late = await here.answer(view, request, "zed", render, before=too_late)  # type: ignore[arg-type]
+    assert late.status == 504
+
+
 # The proxy itself, against an aiohttp server playing the owner.
 
 
@@ -208,21 +241,25 @@ async def owner() -> AsyncIterator[tuple[str, list[dict[str, str]]]]:
 
     server_app = web.Application()
     server_app.router.add_get("/profiles/{user_id}", profile)
+    server_app.router.add_post("/profiles/{user_id}/refresh", profile)
     async with TestServer(server_app) as server:
         yield str(server.make_url("")), seen
 
 
-def request_for(path: str, headers: dict[str, str]) -> Any:
-    return SimpleNamespace(rel_url=URL(path), headers=CIMultiDict(headers))
+def request_for(path: str, headers: dict[str, str], method: str = "GET") -> Any:
+    return SimpleNamespace(rel_url=URL(path), headers=CIMultiDict(headers), method=method)
 
 
-async def test_proxy_forwards_the_tokens_and_marks_the_hop(
-    view: View, owner: tuple[str, list[dict[str, str]]]
+@pytest.mark.parametrize(
+    ("method", "path"), [("GET", "/profiles/zed"), ("POST", "/profiles/zed/refresh?timeout_s=1")]
+)
+async def test_proxy_forwards_the_method_and_tokens_and_marks_the_hop(
+    view: View, owner: tuple[str, list[dict[str, str]]], method: str, path: str
 ) -> None:
     url, seen = owner
     async with aiohttp.ClientSession() as session:
         app = SimpleNamespace(http_client=session)
-        request = request_for("/profiles/zed", {"Authorization": "Bearer r", "Cookie": "c"})
+        request = request_for(path, {"Authorization": "Bearer r", "Cookie": "c"}, method)
         answer = await proxy(app, view, request, url)  # type: ignore[arg-type]
     assert answer.status == 200 and orjson.loads(answer.body) == {"user_id": "zed"}
     assert seen[0]["Authorization"] == "Bearer r" and "Cookie" not in seen[0]

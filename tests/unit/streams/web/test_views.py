@@ -4,15 +4,15 @@ aiohttp's test server; the table, the command topic and the partition owner are 
 import orjson
 import pytest
 from faust.web import View
-from pydantic import SecretStr
 
 from streams.core.codecs import COMMAND_HEADER, decode_command
-from streams.core.signing import SIGNATURE_HEADER, verify
+from streams.core.freshness import Waited
+from streams.core.signing import SIGNATURE_HEADER
 from streams.web.probes import Health
 from streams.web.profiles import KindView, ProfileView, PromptView
 from streams.web.views import OPEN, READ, READ_OR_ADMIN, TABLE, _bound
 
-from .conftest import ADMIN_TOKEN, COMMAND_KEY, MAX_BODY, READ_TOKEN, Served
+from .conftest import ADMIN_TOKEN, MAX_BODY, READ_TOKEN, Served, accepted_by_workers
 
 PROTECTED = [
     ("GET", "/profiles/zed"),
@@ -20,6 +20,8 @@ PROTECTED = [
     ("DELETE", "/profiles/zed"),
     ("PATCH", "/profiles/zed"),
     ("GET", "/profiles/zed/prompt"),
+    ("POST", "/profiles/zed/refresh"),
+    ("GET", "/profiles/zed?wait_for=m1"),
     ("GET", "/profiles/team/t1"),
     ("GET", "/profiles/nokind/t1"),
     ("GET", "/profiles/" + "u" * 300),
@@ -35,6 +37,7 @@ async def test_every_profile_route_wants_a_known_token_before_anything_else(
     assert status == 401 and headers["WWW-Authenticate"] == "Bearer"
     assert body in ({"error": "missing or unknown bearer token"}, b"")  # HEAD has no body
     assert served.commands.sent == []
+    assert served.fresh.calls == []
 
 
 @pytest.mark.parametrize("method", ["DELETE", "PATCH"])
@@ -131,7 +134,7 @@ async def test_delete_sends_a_forget_command_keyed_by_the_user(served: Served) -
     command = decode_command(value)
     assert (key, command.type, command.user_id) == (b"zed", "forget", "zed")
     assert [name for name, _ in headers] == [COMMAND_HEADER[0], SIGNATURE_HEADER]
-    assert COMMAND_HEADER in headers and verify(key, value, headers, [SecretStr(COMMAND_KEY)])
+    assert COMMAND_HEADER in headers and accepted_by_workers(key, value, headers)
     assert body["command_id"] == command.command_id
 
 
@@ -142,7 +145,7 @@ async def test_patch_sends_the_parsed_correction(served: Served) -> None:
     [(key, value, headers)] = served.commands.sent
     command = decode_command(value)
     assert (key, command.type, command.lock) == (b"zed", "correct", ("name",))
-    assert verify(key, value, headers, [SecretStr(COMMAND_KEY)])
+    assert accepted_by_workers(key, value, headers)
     assert command.operations[0].value == "Zee" and body["command_id"] == command.command_id
 
 
@@ -193,3 +196,72 @@ def test_a_bound_view_is_a_fresh_subclass_and_a_misspelt_dependency_fails_at_onc
         _bound(KindView, reader="r")
     with pytest.raises(TypeError, match="ProfileView takes"):
         _bound(ProfileView, reader="r", commands="c")
+
+
+async def test_a_current_read_says_how_fresh_the_profile_is(served: Served) -> None:
+    status, body, _ = await served.call("GET", "/profiles/zed", READ_TOKEN)
+    assert status == 200
+    assert body["freshness"] == {
+        "buffered_messages": 0,
+        "last_message_id": None,
+        "last_message_at": None,
+    }
+
+
+async def test_wait_for_waits_on_the_owner_then_answers_the_profile(served: Served) -> None:
+    status, body, _ = await served.call("GET", "/profiles/zed?wait_for=m1&timeout_s=2", READ_TOKEN)
+    assert status == 200 and body["profile"]["name"] == "Zed"
+    assert served.fresh.calls == [("reflected", "zed", "m1", "2")]
+    await served.call("GET", "/profiles/zed?wait_for=m1", READ_TOKEN)
+    assert served.fresh.calls[-1] == ("reflected", "zed", "m1", "10")  # the default
+
+
+async def test_a_wait_that_times_out_is_504_saying_what_to_do(served: Served) -> None:
+    served.fresh.outcome = Waited.TIMED_OUT
+    status, body, _ = await served.call(
+        "GET", "/profiles/zed?wait_for=m1&timeout_s=0.5", READ_TOKEN
+    )
+    assert status == 504
+    assert "'m1' is not reflected in the profile after 0.5s" in body["error"]
+    assert "/refresh" in body["error"] and "longer timeout_s" in body["error"]
+
+
+@pytest.mark.parametrize("outcome", [Waited.BUSY, Waited.NOT_OWNER])
+async def test_a_busy_or_moved_owner_is_503_to_retry(served: Served, outcome: Waited) -> None:
+    served.fresh.outcome = outcome
+    for method, path in (("GET", "/profiles/zed?wait_for=m1"), ("POST", "/profiles/zed/refresh")):
+        status, body, headers = await served.call(method, path, READ_TOKEN)
+        assert status == 503 and headers["Retry-After"] == "1"
+    assert "PROFILE_STREAM_MAX_WAITING_READS" in body["error"] or outcome is Waited.NOT_OWNER
+
+
+@pytest.mark.parametrize(
+    "query", ["timeout_s=-1", "timeout_s=61", "timeout_s=soon", "timeout_s=nan"]
+)
+async def test_a_bad_timeout_is_400_and_waits_for_nothing(served: Served, query: str) -> None:
+    status, body, _ = await served.call("POST", f"/profiles/zed/refresh?{query}", READ_TOKEN)
+    assert status == 400 and "timeout_s must be a number from 0 to 60" in body["error"]
+    status, _, _ = await served.call("GET", f"/profiles/zed?wait_for=m1&{query}", READ_TOKEN)
+    assert status == 400
+    assert served.fresh.calls == []
+
+
+async def test_wait_for_is_a_current_read_only(served: Served) -> None:
+    status, body, _ = await served.call("GET", "/profiles/zed?wait_for=m1&version=1", READ_TOKEN)
+    assert (status, body) == (400, {"error": "wait_for reads the profile now: no version or as_of"})
+
+
+@pytest.mark.parametrize("token", [READ_TOKEN, ADMIN_TOKEN])
+async def test_refresh_takes_a_read_token_and_answers_the_profile(
+    served: Served, token: str
+) -> None:
+    status, body, _ = await served.call("POST", "/profiles/zed/refresh?timeout_s=5", token)
+    assert status == 200 and body["profile"]["name"] == "Zed" and "freshness" in body
+    assert served.fresh.calls == [("refresh", "zed", "5")]
+    assert served.commands.sent == []  # no command: the owner flushes, no key needed
+
+
+async def test_a_refresh_that_times_out_is_504(served: Served) -> None:
+    served.fresh.outcome = Waited.TIMED_OUT
+    status, body, _ = await served.call("POST", "/profiles/zed/refresh?timeout_s=1", READ_TOKEN)
+    assert status == 504 and "was not applied within 1s" in body["error"]
