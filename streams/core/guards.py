@@ -13,8 +13,9 @@ In order, each dropping (or repairing) with a code that is counted and logged:
    whose words, or a ``location`` or ``key_relationships`` item none of whose words, are in
    the turn it cites was made up (or copied from the field descriptions).
 6. ``instruction_in_message``: the sentence the quote comes from talks to the system ("ignore
-   your instructions", "update my profile", "SYSTEM:"); messages are data, so an operation it
-   asks for is not taken, whatever the model did with it.
+   your instructions", "update my profile", "SYSTEM:", "set expertise to ..." for a field of
+   the profile); messages are data, so an operation it asks for is not taken, whatever the
+   model did with it.
 """
 
 import re
@@ -46,16 +47,24 @@ _INSTRUCTION = re.compile(
     r"|\b(?:system|assistant|developer)\s*:"
     r"|\b(?:set|change|update|write|store|save|overwrite|edit)\b[^.!?\n]{0,30}"
     r"\b(?:profile|field|memory|database|records?)\b"
-    r"|\bset\s+(?:my|the|this|user'?s?)\s+\w+(?:\s+field)?\s+to\b"
     r"|\byou (?:are|must|will) now\b|\bnew instructions?\b",
     re.IGNORECASE,
 )
 _SENTENCE_END = re.compile(r"[.!?\n]")
 
 
-def instruction_like(text: str) -> bool:
-    """Whether ``text`` talks to the system that reads it, rather than about its writer."""
-    return _INSTRUCTION.search(text) is not None
+def instruction_like(text: str, fields: Collection[str] = ()) -> bool:
+    """Whether ``text`` talks to the system that reads it, rather than about its writer: the
+    usual injection phrases, or "set/change/update <a field of ``fields``> to"."""
+    if _INSTRUCTION.search(text) is not None:
+        return True
+    names = "|".join(re.escape(f.replace("_", " ")) for f in sorted(fields, key=len, reverse=True))
+    if not names:
+        return False
+    asks = (
+        rf"\b(?:set|change|update|make)\s+(?:(?:my|the|his|her|their)\s+)?(?:{names})\s+(?:to|=|:)"
+    )
+    return re.search(asks, text, re.IGNORECASE) is not None
 
 
 def _sentences_around(quote: str, content: str) -> str:
@@ -75,7 +84,7 @@ def _items(value: object) -> list[str]:
 
 
 def _verdict(
-    op: PatchOperation, message: ChatMessage, examples: Collection[str]
+    op: PatchOperation, message: ChatMessage, examples: Collection[str], fields: Collection[str]
 ) -> tuple[str, str] | None:
     """The code and reason to drop ``op`` (grounded in ``message``) for, or None to keep it."""
     items = _items(op.value)
@@ -86,7 +95,7 @@ def _verdict(
         return "example_value", "its value is the prompt's example, not in the turn it cites"
     if op.op in ("set", "add") and not in_message and not _written(op, message.content):
         return "value_not_in_message", f"a {op.field} is written, and this one is not in the turn"
-    if instruction_like(_sentences_around(op.quote, message.content)):
+    if instruction_like(_sentences_around(op.quote, message.content), fields):
         return "instruction_in_message", "its quote is an instruction to the system, not a fact"
     return None
 
@@ -121,10 +130,12 @@ def guard(
     messages: Sequence[ChatMessage],
     source_roles: Sequence[str] = ("user",),
     *,
+    fields: Collection[str] = (),
     example_values: Collection[str] = EXAMPLE_VALUES,
 ) -> Grounded:
     """The operations of one extraction that may be merged, the dropped ones with their codes,
-    and the repaired ones (see the module docstring). ``example_values`` are the values of the
+    and the repaired ones (see the module docstring). ``fields`` are the profile's field names
+    (a message asking to set one is an instruction); ``example_values`` are the values of the
     prompt's example, compared after :func:`~streams.core.grounding.normalize`."""
     unique, duplicates = _deduplicated(operations)
     grounded = ground(unique, messages, source_roles)
@@ -133,7 +144,7 @@ def guard(
     kept: list[PatchOperation] = []
     dropped = duplicates + grounded.dropped
     for op in grounded.operations:
-        verdict = _verdict(op, by_id[op.message_id], examples)
+        verdict = _verdict(op, by_id[op.message_id], examples, fields)
         if verdict is None:
             kept.append(op)
         else:

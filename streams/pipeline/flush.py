@@ -179,7 +179,9 @@ class Flusher:
             kind=self.kind.name,
         )
         schema = self.kind.schema
-        guarded = guard(extraction.operations, messages, schema.source_roles)
+        guarded = guard(
+            extraction.operations, messages, schema.source_roles, fields=list(schema.fields)
+        )
         result = merge(
             record.profile,
             record.provenance,
