@@ -13,7 +13,8 @@ free port behind a recording proxy (deploy/model_proxy.py), then:
    server's speed give the model timeout for this CPU (the time of an answer as long as the
    output bound, three times over: the CPU is shared);
 2. one call with a 16-token bound: the server must stop there (``finish_reason=length``) and
-   the extractor must give up at once, not retry, with a message naming the setting;
+   the extractor, with no complete operation, must ask once more with repetition penalised and
+   then give up, with a message naming the setting;
 3. the demo conversation (deploy/demo.py) through a worker, against the proxy.
 
 It prints every call and exits 1 when the worker could not talk to the server (a call refused, a
@@ -183,7 +184,7 @@ async def _probe(proxy: RecordingProxy, settings: Settings, schema: ProfileSchem
 
 
 async def _check_bound(proxy: RecordingProxy, settings: Settings, schema: ProfileSchema) -> bool:
-    """A 16-token bound: cut off by the server, a non-retried failure naming the setting."""
+    """A 16-token bound: cut off by the server, asked once more, a failure naming the setting."""
     extractor = LLMExtractor(settings.model_copy(update={"llm_max_output_tokens": PROBE_BOUND}))
     failure: ExtractionFailed | None = None
     try:
@@ -208,7 +209,8 @@ async def _check_bound(proxy: RecordingProxy, settings: Settings, schema: Profil
     return (
         call.finish_reason == "length"
         and call.completion_tokens == PROBE_BOUND
-        and failure.attempts == 1
+        and failure.attempts == 2
+        and failure.cause == "cut_off"
         and not failure.retriable
         and isinstance(decision, DeadLetter)
     )

@@ -47,30 +47,51 @@ class UserProfile(ProfileModel):
     schema_name: ClassVar[str] = "UserProfile"
     schema_version: ClassVar[int] = 1
 
-    name: ShortText | None = Field(None, description="The name the user goes by.")
+    name: ShortText | None = Field(
+        None,
+        description="The name the user goes by, only as the user writes it about themselves; "
+        "never guessed.",
+    )
     languages: list[Language] = Field(
         default_factory=list,
         max_length=20,
-        description="Languages the user speaks, as English names (e.g. Spanish).",
+        description="Languages the user speaks, as English names; also when said indirectly "
+        "(the language they grew up with, or use at home).",
     )
-    timezone: Timezone | None = Field(None, description="IANA zone, e.g. America/Los_Angeles.")
-    location: ShortText | None = Field(None, description="Where the user lives (city, region).")
+    timezone: Timezone | None = Field(
+        None,
+        description="IANA zone name (Area/City): the zone the user names, or the one of the "
+        "city they live in when that city has a single zone.",
+    )
+    location: ShortText | None = Field(
+        None,
+        description="Where the user lives now (city, region), also when said indirectly (a "
+        "move, a city they call home); not a place they visit, nor where someone else lives.",
+    )
     formality: Literal["casual", "neutral", "formal"] | None = Field(
-        None, description="How formally the user likes to be addressed."
+        None,
+        description="How formally the user likes to be addressed, from how they ask to be "
+        "spoken to.",
     )
     detail_level: Literal["brief", "balanced", "detailed"] | None = Field(
-        None, description="How much detail the user wants in answers."
+        None,
+        description="How much detail the user wants in answers, from what they ask for.",
     )
     expertise: list[ShortText] = Field(
-        default_factory=list, max_length=50, description="Subjects the user knows well."
+        default_factory=list,
+        max_length=50,
+        description="Subjects the user knows well, from their work, studies or long practice.",
     )
     common_topics: list[ShortText] = Field(
-        default_factory=list, max_length=50, description="Topics the user often talks about."
+        default_factory=list,
+        max_length=50,
+        description="Topics the user often talks about or asks for help with.",
     )
     key_relationships: list[ShortText] = Field(
         default_factory=list,
         max_length=50,
-        description="People who matter to the user, as 'name (relation)'.",
+        description="People who matter to the user, as 'Name (relation)'. Their own facts are "
+        "never the user's.",
     )
     last_conversation_summary: LongText | None = Field(
         None, description="One or two sentences on the latest conversation."

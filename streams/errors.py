@@ -3,6 +3,7 @@
 from typing import ClassVar
 
 __all__ = [
+    "AnswerCutOff",
     "BrokerUnavailable",
     "CachePurgeFailed",
     "Refused",
@@ -64,16 +65,24 @@ class InvalidModelOutput(ProfileStreamError):
     retriable: ClassVar[bool] = True
 
 
+class AnswerCutOff(InvalidModelOutput):
+    """The answer was cut at the output-token bound before any operation was complete (a model
+    repeating itself); asked again once, with repetition penalised."""
+
+
 class ExtractionFailed(ProfileStreamError):
     """Extraction gave up (retry budget spent, refusal, a 4xx); the messages are dead-lettered.
 
+    ``cause`` is a fixed word for logs and metrics (``refused``, ``endpoint_refused``,
+    ``cut_off``, ``invalid_output``, ``unavailable``, ``other``); the reason says the rest.
     Operator action: read the reason, fix the model settings, then re-publish the dead letters
     with ``profile-stream dlq``.
     """
 
-    def __init__(self, reason: str, *, attempts: int = 1) -> None:
+    def __init__(self, reason: str, *, attempts: int = 1, cause: str = "other") -> None:
         super().__init__(reason)
         self.attempts = attempts
+        self.cause = cause
 
 
 class ProfileNotFound(ProfileStreamError, LookupError):

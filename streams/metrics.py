@@ -13,6 +13,9 @@ __all__ = [
     "MESSAGES_EXTRACTED",
     "MODEL_CALLS",
     "MODEL_LATENCY",
+    "MODEL_ANSWERS_REPAIRED",
+    "OPERATIONS_DROPPED",
+    "OPERATIONS_REPAIRED",
     "RATE_LIMIT_WAIT",
     "REGISTRY",
     "REVOKED_EVENTS",
@@ -53,6 +56,29 @@ MODEL_LATENCY = Histogram(
     registry=REGISTRY,
 )
 TOKENS = Counter(_P + "model_tokens", "Tokens the model reported", ["kind"], registry=REGISTRY)
+OPERATIONS_DROPPED = Counter(
+    _P + "operations_dropped",
+    "Extracted operations not applied, by reason: a quality guard (ungrounded_quote, "
+    "cites_non_source_role, cites_unknown_message, duplicate, placeholder_value, example_value, "
+    "value_not_in_message, instruction_in_message), the merge (unknown_field, invalid_value, "
+    "wrong_op_for_field, locked, superseded) or a malformed item of the answer (malformed)",
+    ["reason"],
+    registry=REGISTRY,
+)
+OPERATIONS_REPAIRED = Counter(
+    _P + "operations_repaired",
+    "Extracted operations applied after a repair: reattributed (to the source turn holding the "
+    "quote), grounded_by_value (the value's words stand in for a retyped quote)",
+    ["reason"],
+    registry=REGISTRY,
+)
+MODEL_ANSWERS_REPAIRED = Counter(
+    _P + "model_answers_repaired",
+    "Model answers read after a repair: code_fence, trailing_text, cut_off (the complete "
+    "operations before an answer cut at the output bound), retried_cut_off (asked again)",
+    ["repair"],
+    registry=REGISTRY,
+)
 CACHE = Counter(_P + "extraction_cache", "Extraction cache lookups", ["result"], registry=REGISTRY)
 RATE_LIMIT_WAIT = Counter(
     _P + "rate_limit_wait_seconds", "Time spent waiting for the limit", registry=REGISTRY

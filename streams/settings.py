@@ -117,10 +117,11 @@ class Settings(BaseSettings):
     # The burst, in seconds of the per-minute budgets: spent at once after an idle spell.
     llm_burst_s: float = Field(10.0, gt=0, le=60)
     llm_timeout_s: float = Field(30.0, gt=0)
-    # The longest answer we pay for: 25 operations with 200-character quotes (more than one per
-    # message of a full batch) serialize to 7.8 kB, about 1,950 tokens. A cut-off answer fails
-    # the batch at once (asking again at temperature 0 gives the same answer).
-    llm_max_output_tokens: int = Field(2048, ge=16, le=131_072)
+    # The longest answer we pay for: about 20 operations with short quotes (12 with
+    # 200-character ones). Real answers measured far below it (Qwen2.5-Coder 0.5B: 143 to 869
+    # tokens) unless the model loops, and a loop costs the whole bound (minutes on a CPU). A
+    # cut-off answer keeps its complete operations (streams.extract.repair).
+    llm_max_output_tokens: int = Field(1024, ge=16, le=131_072)
     # ``max_tokens`` is what llama.cpp, vLLM, Ollama and most gateways read; OpenAI's reasoning
     # models accept only ``max_completion_tokens``.
     llm_max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"

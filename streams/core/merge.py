@@ -17,10 +17,12 @@ __all__ = ["Dropped", "MergeResult", "merge"]
 
 @dataclass(frozen=True)
 class Dropped:
-    """An operation that was not applied, and why."""
+    """An operation that was not applied, why (for a person), and a fixed code (a metric
+    label; never content)."""
 
     operation: PatchOperation
     reason: str
+    code: str = "invalid_value"
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,14 @@ class MergeResult:
     provenance: dict[str, Provenance]
     changes: list[FieldChange] = field(default_factory=list)
     dropped: list[Dropped] = field(default_factory=list)
+
+
+class _Refused(ValueError):
+    """Why an operation cannot apply, with the code it is counted under."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
 
 
 def _same_item(a: Any, b: Any) -> bool:
@@ -47,7 +57,10 @@ def _new_value(spec: FieldSpec, current: Any, op: PatchOperation, by: str) -> An
         return spec.default
     if not spec.is_list:
         if op.op != "set":
-            raise ValueError(f"'{op.op}' works on list fields; '{spec.name}' holds one value")
+            raise _Refused(
+                "wrong_op_for_field",
+                f"'{op.op}' works on list fields; '{spec.name}' holds one value",
+            )
         return spec.check(op.value)
     # A list is only ever added to by extraction: its "set" adds each value it names. An
     # operator's "set" says what the list holds: it replaces the list ("add" and "remove"
@@ -77,21 +90,26 @@ class _Rules:
     by: str
 
     def field_of(self, op: PatchOperation) -> FieldSpec:
-        """The field ``op`` changes; raises ValueError when it is unknown or locked."""
+        """The field ``op`` changes; raises _Refused when it is unknown or locked."""
         spec = self.schema.fields.get(op.field)
         if spec is None:
-            raise ValueError(f"'{op.field}' is not a field of {self.schema.schema_id}")
+            raise _Refused(
+                "unknown_field", f"'{op.field}' is not a field of {self.schema.schema_id}"
+            )
         if self.by == "extraction" and op.field in self.locked:
-            raise ValueError(f"'{op.field}' is locked by an operator")
+            raise _Refused("locked", f"'{op.field}' is locked by an operator")
         return spec
 
     def evidence_of(self, op: PatchOperation) -> tuple[str, datetime]:
-        """The message ``op`` comes from, and its time; raises ValueError when it is not in
+        """The message ``op`` comes from, and its time; raises _Refused when it is not in
         the batch. In a batch of one message, an operation that names none comes from it."""
         default_id = next(iter(self.evidence)) if len(self.evidence) == 1 else None
         message_id = op.message_id or default_id or ""
         if message_id not in self.evidence:
-            raise ValueError(f"evidence names no message of this batch ({op.message_id!r})")
+            raise _Refused(
+                "cites_unknown_message",
+                f"evidence names no message of this batch ({op.message_id!r})",
+            )
         return message_id, self.evidence[message_id]
 
 
@@ -102,7 +120,10 @@ def _apply(result: MergeResult, op: PatchOperation, rules: _Rules) -> None:
         spec = rules.field_of(op)
         message_id, at = rules.evidence_of(op)
         new = _new_value(spec, current[op.field], op, rules.by)
-    except ValueError as exc:
+    except _Refused as exc:
+        result.dropped.append(Dropped(op, str(exc), exc.code))
+        return
+    except ValueError as exc:  # the field's own type refused the value
         result.dropped.append(Dropped(op, str(exc)))
         return
     old = current[op.field]
@@ -111,7 +132,9 @@ def _apply(result: MergeResult, op: PatchOperation, rules: _Rules) -> None:
     if rules.by == "extraction" and _superseded(spec, result.provenance.get(op.field), at):
         # Messages of one user can arrive out of time order when a producer spread them
         # over partitions: a single value keeps the newest statement.
-        result.dropped.append(Dropped(op, "superseded: the field holds a newer message's value"))
+        result.dropped.append(
+            Dropped(op, "superseded: the field holds a newer message's value", "superseded")
+        )
         return
     current[op.field] = new
     result.provenance[op.field] = Provenance(message_id=message_id, at=at, by=rules.by)

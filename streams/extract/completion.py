@@ -4,13 +4,14 @@ The provider's contract, not ours, so it lives here and not in ``schemas/``: onl
 we read are checked, anything else in the answer is ignored.
 """
 
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from streams.errors import ExtractionFailed, InvalidModelOutput
 
-__all__ = ["read_completion"]
+__all__ = ["Completion", "read_completion"]
 
 
 class _Answer(BaseModel):
@@ -37,14 +38,24 @@ class _Completion(_Answer):
     usage: _Usage | None = None
 
 
-def read_completion(answer: Any) -> tuple[str | None, int, int]:
-    """The first choice's content, the prompt tokens and the completion tokens.
+@dataclass(frozen=True)
+class Completion:
+    """What is used of an answer: its text, its cost, and whether the output bound cut it."""
+
+    content: str | None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cut_off: bool = False
+
+
+def read_completion(answer: Any) -> Completion:
+    """The first choice's content, its token counts, and whether it was cut off at the
+    output-token limit (``finish_reason`` "length": the caller keeps what is complete).
 
     Raises:
         InvalidModelOutput: the answer is not a completion or has no choice (worth another
             attempt).
-        ExtractionFailed: the model refused, or its answer was cut off at the output-token
-            limit (asking again gives the same answer).
+        ExtractionFailed: the model refused (asking again gives the same answer).
     """
     try:
         completion = _Completion.model_validate(answer)
@@ -57,15 +68,14 @@ def read_completion(answer: Any) -> tuple[str | None, int, int]:
         raise InvalidModelOutput("model answer has no choices")
     choice = completion.choices[0]
     if choice.message.refusal:
-        raise ExtractionFailed(f"model refused: {choice.message.refusal[:200]}")
-    if choice.finish_reason == "length":
-        raise ExtractionFailed(
-            "model answer was cut off at the output-token limit (finish_reason=length): raise "
-            "PROFILE_STREAM_LLM_MAX_OUTPUT_TOKENS or lower PROFILE_STREAM_MAX_BATCH_MESSAGES, "
-            "then re-publish the dead letters"
-        )
+        raise ExtractionFailed(f"model refused: {choice.message.refusal[:200]}", cause="refused")
     usage = completion.usage or _Usage()
-    return choice.message.content, usage.prompt_tokens, usage.completion_tokens
+    return Completion(
+        choice.message.content,
+        usage.prompt_tokens,
+        usage.completion_tokens,
+        cut_off=choice.finish_reason == "length",
+    )
 
 
 def _where(exc: ValidationError) -> str:

@@ -11,22 +11,31 @@ import openai
 import orjson
 from openai import AsyncOpenAI, DefaultAioHttpClient
 
-from schemas import ChatMessage, ModelUsage, PatchOperation
+from schemas import ChatMessage, ModelUsage
 from streams.core.kinds import USER
 from streams.core.profile_schema import ProfileSchema
-from streams.errors import ExtractionFailed, InvalidModelOutput, ModelUnavailable
+from streams.errors import AnswerCutOff, ExtractionFailed, InvalidModelOutput, ModelUnavailable
 from streams.extract.base import Extraction
-from streams.extract.completion import read_completion
+from streams.extract.completion import Completion, read_completion
 from streams.extract.failures import describe_transport_failure
-from streams.extract.prompt import build_messages, parse_patch, response_format
+from streams.extract.prompt import ParsedPatch, build_messages, parse_patch, response_format
 from streams.extract.ratelimit import RateLimiter
-from streams.metrics import MODEL_CALLS, MODEL_LATENCY, TOKENS
+from streams.metrics import MODEL_ANSWERS_REPAIRED, MODEL_CALLS, MODEL_LATENCY, TOKENS
 from streams.settings import Settings
 
 __all__ = ["LLMExtractor"]
 
 logger = logging.getLogger(__name__)
 _RETRY_AFTER_CAP_S = 60.0
+#: The second ask after an answer cut off with nothing complete: a model that loops repeats
+#: tokens, which this makes costly.
+_ANTI_REPETITION = {"frequency_penalty": 0.5}
+_CUT_OFF = (
+    "model answer was cut off at the output-token limit twice, with no complete operation "
+    "(finish_reason=length; the second ask penalised repetition): raise "
+    "PROFILE_STREAM_LLM_MAX_OUTPUT_TOKENS or lower PROFILE_STREAM_MAX_BATCH_MESSAGES, then "
+    "re-publish the dead letters"
+)
 
 
 def _retry_after(exc: openai.APIStatusError) -> float | None:
@@ -45,12 +54,29 @@ def _total(spent: list[ModelUsage]) -> ModelUsage:
     )
 
 
+def _read(completion: Completion) -> ParsedPatch:
+    """The patch in ``completion``, counting the repair it needed."""
+    try:
+        parsed = parse_patch(completion.content)
+    except InvalidModelOutput:
+        if completion.cut_off:
+            raise AnswerCutOff("model answer cut off before its first operation") from None
+        raise
+    if completion.cut_off and not parsed.operations:
+        raise AnswerCutOff("model answer cut off before its first operation")
+    if parsed.repair is not None:
+        MODEL_ANSWERS_REPAIRED.labels(parsed.repair).inc()
+    return parsed
+
+
 class LLMExtractor:
     """Structured-output chat completions through :class:`openai.AsyncOpenAI`.
 
     Retries 429, 5xx, timeouts, dropped connections and unreadable answers up to
     ``llm_max_attempts`` with exponential backoff and jitter, waiting at least what a
-    ``Retry-After`` header asks. Anything else, or a spent budget, raises ExtractionFailed.
+    ``Retry-After`` header asks. An answer cut off at the output bound keeps its complete
+    operations; one with none is asked once more at once, with repetition penalised. Anything
+    else, or a spent budget, raises ExtractionFailed.
     """
 
     def __init__(self, settings: Settings, limiter: RateLimiter | None = None) -> None:
@@ -81,23 +107,36 @@ class LLMExtractor:
         and the tokens of every answer read are in the result's ``usage``."""
         request = build_messages(profile, messages, schema)
         spent: list[ModelUsage] = []
-        fmt = response_format(schema)
+        fmt = response_format(schema, sum(m.role in schema.source_roles for m in messages))
         estimate = sum(len(m["content"]) for m in request) // 4
         attempts = self._settings.llm_max_attempts
+        sampling: dict[str, float] = {}
         for attempt in range(1, attempts + 1):
             try:
                 if self._limiter is not None:
                     await self._limiter.acquire(estimate)
-                operations, malformed = await self._call(request, fmt, spent)
+                parsed = await self._call(request, fmt, spent, sampling)
             except ExtractionFailed as exc:
                 exc.attempts = attempt
                 raise
+            except AnswerCutOff as exc:
+                if sampling or attempt == attempts:
+                    raise ExtractionFailed(_CUT_OFF, attempts=attempt, cause="cut_off") from exc
+                # The same request at temperature 0 loops the same way: ask once more with
+                # repetition penalised, at once (the server is fine).
+                sampling = _ANTI_REPETITION
+                MODEL_ANSWERS_REPAIRED.labels("retried_cut_off").inc()
+                logger.warning("model answer cut off attempt=%d retry=penalised", attempt)
+                continue
             except (ModelUnavailable, InvalidModelOutput) as exc:
                 if attempt == attempts:
                     raise ExtractionFailed(
                         f"model failed {attempts} times, last: {exc}; check the endpoint, "
                         "then re-publish the dead letters",
                         attempts=attempts,
+                        cause="unavailable"
+                        if isinstance(exc, ModelUnavailable)
+                        else "invalid_output",
                     ) from exc
                 delay = self._delay(attempt, getattr(exc, "retry_after", None))
                 logger.warning(
@@ -105,7 +144,7 @@ class LLMExtractor:
                 )
                 await asyncio.sleep(delay)
                 continue
-            return Extraction(operations, malformed, usage=_total(spent))
+            return Extraction(parsed.operations, parsed.malformed, usage=_total(spent))
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
@@ -115,10 +154,17 @@ class LLMExtractor:
         return max(jittered, retry_after or 0.0)
 
     async def _call(
-        self, request: list[dict[str, str]], fmt: dict[str, Any], spent: list[ModelUsage]
-    ) -> tuple[list[PatchOperation], list[str]]:
+        self,
+        request: list[dict[str, str]],
+        fmt: dict[str, Any],
+        spent: list[ModelUsage],
+        sampling: dict[str, float],
+    ) -> ParsedPatch:
         """One call: the operations and the malformed ones; what the answer cost goes to
-        ``spent`` before its content is read (an unreadable answer was paid for too)."""
+        ``spent`` before its content is read (an unreadable answer was paid for too).
+
+        An answer cut at the output bound keeps its complete operations; with none it raises
+        :class:`AnswerCutOff`."""
         MODEL_CALLS.inc()
         started = time.monotonic()
         body = {
@@ -129,6 +175,7 @@ class LLMExtractor:
             # A bound on every answer: a model stuck repeating inside the JSON grammar stops
             # here instead of filling its context until the call times out.
             self._settings.llm_max_tokens_field: self._settings.llm_max_output_tokens,
+            **sampling,
         }
         try:
             # The SDK's low-level post (its auth, base URL, timeout, errors) with a body we
@@ -144,7 +191,8 @@ class LLMExtractor:
                     f"HTTP {exc.status_code}", retry_after=_retry_after(exc)
                 ) from exc
             raise ExtractionFailed(
-                f"model endpoint refused the request: HTTP {exc.status_code}"
+                f"model endpoint refused the request: HTTP {exc.status_code}",
+                cause="endpoint_refused",
             ) from exc
         except openai.APIConnectionError as exc:  # timeouts included: the cause tells which
             raise ModelUnavailable(
@@ -152,13 +200,17 @@ class LLMExtractor:
             ) from exc
         finally:
             MODEL_LATENCY.observe(time.monotonic() - started)
-        content, prompt_tokens, completion_tokens = read_completion(answer)
-        TOKENS.labels("prompt").inc(prompt_tokens)
-        TOKENS.labels("completion").inc(completion_tokens)
+        completion = read_completion(answer)
+        TOKENS.labels("prompt").inc(completion.prompt_tokens)
+        TOKENS.labels("completion").inc(completion.completion_tokens)
         spent.append(
-            ModelUsage(calls=1, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+            ModelUsage(
+                calls=1,
+                prompt_tokens=completion.prompt_tokens,
+                completion_tokens=completion.completion_tokens,
+            )
         )
-        return parse_patch(content)
+        return _read(completion)
 
     async def forget(self, subject: str, *, kind: str = USER) -> int:
         """Nothing is kept here (the cache wrapping it keeps answers)."""

@@ -16,13 +16,22 @@ from datetime import UTC, datetime
 from schemas import BufferedMessage, ChatMessage, FieldChange, ModelUsage, ProfileRecord
 from streams.core.flushing import FlushPolicy, FlushReason
 from streams.core.freshness import reflecting
+from streams.core.grounding import Repaired
+from streams.core.guards import guard
 from streams.core.history import Source, Trail
 from streams.core.kinds import Kind
-from streams.core.merge import MergeResult, merge
+from streams.core.merge import Dropped, MergeResult, merge
 from streams.core.records import dead_lettered, next_version
 from streams.core.usage import add_usage
+from streams.errors import ExtractionFailed
 from streams.extract.base import Extractor
-from streams.metrics import EXTRACTIONS, FLUSHES, MESSAGES_EXTRACTED
+from streams.metrics import (
+    EXTRACTIONS,
+    FLUSHES,
+    MESSAGES_EXTRACTED,
+    OPERATIONS_DROPPED,
+    OPERATIONS_REPAIRED,
+)
 from streams.pipeline.buffer_store import BufferStore
 from streams.pipeline.buffering import BufferedSource, chunks
 from streams.pipeline.dead_letters import DeadLetters
@@ -77,14 +86,8 @@ class Flusher:
         check_owned("a model call")  # a partition gone: no call, no dead letters for it
         try:
             result, spent = await self._extraction.extract(emptied, messages)
-        except Exception as exc:
-            decision = decide(exc, Stage.BATCH)
-            if not isinstance(decision, DeadLetter):
-                raise
-            release()
-            EXTRACTIONS.labels("failed").inc()
-            await self.dead_letter(key, entries, decision, inputs)
-            emptied = dead_lettered(emptied, [m.message_id for m in messages])
+        except Exception as exc:  # noqa: BLE001 - _give_up raises what is not dead-lettered
+            emptied = await self._give_up(key, emptied, entries, exc, release, inputs)
             result, spent, extracted = None, ModelUsage(), False
         release()  # the model is done with this batch; writing results needs no slot
         updated, event = next_version(
@@ -117,6 +120,27 @@ class Flusher:
                 reason,
             )
         return updated
+
+    async def _give_up(
+        self,
+        key: bytes,
+        emptied: ProfileRecord,
+        entries: Sequence[BufferedMessage],
+        exc: Exception,
+        release: Release,
+        inputs: Mapping[str, SourceMessage] | None,
+    ) -> ProfileRecord:
+        """After a failed extraction: dead-letter the buffered messages when the policy says so
+        (else raise ``exc``), and return ``emptied`` with their ids forgotten, so a replay of
+        their dead letters is applied."""
+        decision = decide(exc, Stage.BATCH)
+        if not isinstance(decision, DeadLetter):
+            raise exc
+        release()
+        EXTRACTIONS.labels("failed").inc()
+        _log_failure(emptied.user_id, len(entries), exc, decision)
+        await self.dead_letter(key, entries, decision, inputs)
+        return dead_lettered(emptied, [entry.message.message_id for entry in entries])
 
     def _trail(self, entries: Sequence[BufferedMessage]) -> Trail:
         """The revisions to keep, each change placed at its buffered message's record."""
@@ -190,24 +214,68 @@ class ChunkedExtraction:
             subject=record.user_id,
             kind=self.kind.name,
         )
+        schema = self.kind.schema
+        guarded = guard(
+            extraction.operations, messages, schema.source_roles, fields=list(schema.fields)
+        )
         result = merge(
             record.profile,
             record.provenance,
             record.locked,
-            extraction.operations,
-            self.kind.schema,
+            guarded.operations,
+            schema,
             evidence={m.message_id: m.sent_at for m in own},
         )
         EXTRACTIONS.labels("ok").inc()
-        dropped = len(extraction.malformed) + len(result.dropped)
-        if dropped:
-            logger.warning(
-                "dropped invalid operations user_id=%s count=%d reasons=%s",
-                record.user_id,
-                dropped,
-                sorted({d.reason.split(":")[0] for d in result.dropped}),
-            )
+        _count(record.user_id, extraction.malformed, guarded.dropped + result.dropped)
+        _count_repairs(guarded.repaired)
         return result, extraction.usage
+
+
+def _log_failure(user_id: str, messages: int, exc: Exception, decision: DeadLetter) -> None:
+    """Say why a flush gave up: the cause, and the reason unless it may quote the model's words
+    (a refusal's text is in the dead letter only)."""
+    cause = exc.cause if isinstance(exc, ExtractionFailed) else type(exc).__name__
+    logger.warning(
+        "extraction failed user_id=%s messages=%d code=%s cause=%s attempts=%d reason=%s",
+        user_id,
+        messages,
+        decision.code,
+        cause,
+        decision.attempts,
+        "(in the dead letter)" if cause == "refused" else decision.reason,
+        exc_info=None if isinstance(exc, ExtractionFailed) else exc,  # a bug: its traceback
+    )
+
+
+def _count(user_id: str, malformed: list[str], dropped: list[Dropped]) -> None:
+    """Count the operations not applied by reason; each is logged at DEBUG with its field (the
+    value and quote are the user's words, never logged)."""
+    OPERATIONS_DROPPED.labels("malformed").inc(len(malformed))
+    for d in dropped:
+        OPERATIONS_DROPPED.labels(d.code).inc()
+        logger.debug(
+            "operation dropped user_id=%s field=%s op=%s reason=%s",
+            user_id,
+            d.operation.field,
+            d.operation.op,
+            d.code,
+        )
+    if malformed or dropped:
+        logger.info(
+            "dropped operations user_id=%s count=%d reasons=%s",
+            user_id,
+            len(malformed) + len(dropped),
+            sorted({d.code for d in dropped} | ({"malformed"} if malformed else set())),
+        )
+
+
+def _count_repairs(repaired: list[Repaired]) -> None:
+    for r in repaired:
+        OPERATIONS_REPAIRED.labels(r.code).inc()
+        logger.debug(
+            "operation repaired field=%s op=%s reason=%s", r.operation.field, r.operation.op, r.code
+        )
 
 
 def newest(record: ProfileRecord) -> datetime:

@@ -38,7 +38,8 @@ class Fault:
 
 @dataclass
 class Rule:
-    """Operations for messages whose content contains ``match`` (message ids are filled in)."""
+    """Operations for messages whose content contains ``match`` (message ids, and the quote as
+    ``match``, are filled in unless the operation gives them)."""
 
     match: str
     operations: list[dict[str, Any]]
@@ -108,12 +109,14 @@ class FakeLLM:
                 if fault is not None:
                     fault.times -= 1
                     return await self._fail(fault, body)
+                # As a model would: the quote is the words matched, the id the message's (a
+                # context turn shows none).
                 operations += [
                     {
                         "value": None,
-                        "quote": "",
+                        "quote": rule.match,
                         **op,
-                        "message_id": op.get("message_id", message["message_id"]),
+                        "message_id": op.get("message_id", message.get("message_id", "")),
                     }
                     for op in rule.operations
                 ]

@@ -72,7 +72,7 @@ async def test_seed_conversation_builds_one_profile_in_two_versions(
             "new": ["Spanish"],
             "evidence": {
                 "message_id": second["message_id"],
-                "quote": "",
+                "quote": "I speak Spanish too",
                 "topic": names.input,
                 "partition": sent.partition,
                 "offset": 1,

@@ -47,6 +47,7 @@ async def extractor(
     clean_env.setenv("PROFILE_STREAM_LLM_MAX_ATTEMPTS", "2")
     clean_env.setenv("PROFILE_STREAM_LLM_BACKOFF_S", "0")
     clean_env.setenv("PROFILE_STREAM_LLM_BACKOFF_MAX_S", "0")
+    clean_env.setenv("PROFILE_STREAM_LLM_MAX_OUTPUT_TOKENS", str(BOUND))
     client = LLMExtractor(load_settings())
     yield client
     await client.close()
@@ -123,11 +124,11 @@ async def test_an_answer_cut_off_at_the_bound_is_handled_and_passes(
     schema: ProfileSchema,
     make_message: MakeMessage,
 ) -> None:
-    cut = Fault(content='{"operations": [{"field": "na', finish_reason="length")
+    cut = Fault(content='{"operations": [{"field": "na', finish_reason="length", times=2)
     fake.on("Alice", faults=[cut])
     with pytest.raises(ExtractionFailed, match="finish_reason=length") as failure:
         await extractor.extract({}, [make_message("m-alice", "I'm Alice")], schema)
-    assert failure.value.attempts == 1  # not asked again
+    assert failure.value.attempts == 2  # asked once more, repetition penalised
     assert problems(proxy.calls, [Outcome("m-alice", dead_letter={})], BOUND) == []
 
 

@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 
 from streams.errors import ExtractionFailed, InvalidModelOutput
-from streams.extract.completion import read_completion
+from streams.extract.completion import Completion, read_completion
 
 
 def _answer(message: dict[str, Any], finish: str = "stop", **extra: Any) -> dict[str, Any]:
@@ -25,11 +25,11 @@ def test_content_and_token_counts_are_read_and_unknown_fields_ignored() -> None:
         usage={"prompt_tokens": 120, "completion_tokens": 9, "total_tokens": 129},
         system_fingerprint="fp",
     )
-    assert read_completion(answer) == ('{"operations": []}', 120, 9)
+    assert read_completion(answer) == Completion('{"operations": []}', 120, 9)
 
 
 def test_an_answer_without_usage_costs_zero_tokens() -> None:
-    assert read_completion(_answer({"content": "{}"})) == ("{}", 0, 0)
+    assert read_completion(_answer({"content": "{}"})) == Completion("{}", 0, 0)
 
 
 @pytest.mark.parametrize(
@@ -46,14 +46,13 @@ def test_a_malformed_answer_is_worth_another_attempt(answer: Any, says: str) -> 
         read_completion(answer)
 
 
-def test_a_cut_off_answer_is_final_and_names_the_limit() -> None:
-    # At temperature 0 the same request is cut off again: a retry would only pay twice.
-    with pytest.raises(ExtractionFailed, match="PROFILE_STREAM_LLM_MAX_OUTPUT_TOKENS") as caught:
-        read_completion(_answer({"content": '{"operations": ['}, finish="length"))
-    assert not isinstance(caught.value, InvalidModelOutput)
-    assert not caught.value.retriable
+def test_a_cut_off_answer_is_read_and_marked() -> None:
+    # The caller keeps the operations complete before the cut (streams.extract.repair).
+    cut = read_completion(_answer({"content": '{"operations": ['}, finish="length"))
+    assert cut == Completion('{"operations": [', cut_off=True)
 
 
 def test_a_refusal_is_final_and_quoted() -> None:
-    with pytest.raises(ExtractionFailed, match="model refused: I cannot help"):
+    with pytest.raises(ExtractionFailed, match="model refused: I cannot help") as caught:
         read_completion(_answer({"content": None, "refusal": "I cannot help with that"}))
+    assert caught.value.cause == "refused"

@@ -10,6 +10,7 @@ import pytest
 from streams.core.profile_schema import ProfileSchema
 from streams.errors import ExtractionFailed
 from streams.extract.llm import LLMExtractor, _retry_after
+from streams.extract.prompt import max_operations
 from streams.settings import load_settings
 from tests.fakes.llm_server import FakeLLM, Fault
 from tests.unit.helpers import MakeMessage
@@ -81,9 +82,9 @@ def _extractor(env: pytest.MonkeyPatch, llm: FakeLLM, **settings: str) -> LLMExt
 @pytest.mark.parametrize(
     ("settings", "field", "limit"),
     [
-        ({}, "max_tokens", 2048),
+        ({}, "max_tokens", 1024),
         ({"LLM_MAX_OUTPUT_TOKENS": "300"}, "max_tokens", 300),
-        ({"LLM_MAX_TOKENS_FIELD": "max_completion_tokens"}, "max_completion_tokens", 2048),
+        ({"LLM_MAX_TOKENS_FIELD": "max_completion_tokens"}, "max_completion_tokens", 1024),
     ],
 )
 async def test_every_call_bounds_the_answer(
@@ -106,17 +107,82 @@ async def test_every_call_bounds_the_answer(
     assert not other & request["body"].keys()
 
 
-async def test_a_cut_off_answer_is_asked_once_and_names_the_limit(
+LOOP = (
+    '{"operations": [{"field": "name", "op": "set", "value": "Al", "message_id": "m1", '
+    '"quote": "hello Al"}, {"field": "name", "op": "set", "value": "Al", "message_id": "m1", '
+    '"quote": "hello Al"}, {"field": "name", "op": "set", "val'
+)
+
+
+async def test_a_cut_off_answer_keeps_its_complete_operations(
+    clean_env: pytest.MonkeyPatch, llm: FakeLLM, schema: ProfileSchema, make_message: MakeMessage
+) -> None:
+    llm.on("hello", faults=[Fault(content=LOOP, finish_reason="length", times=5)])
+    extractor = _extractor(clean_env, llm, LLM_MAX_ATTEMPTS="4")
+    try:
+        got = await extractor.extract(schema.empty(), [make_message("m1", "hello Al")], schema)
+    finally:
+        await extractor.close()
+    assert [(o.field, o.value) for o in got.operations] == [("name", "Al"), ("name", "Al")]
+    assert len(llm.requests) == 1 and got.usage.calls == 1
+
+
+async def test_a_cut_off_answer_with_nothing_complete_is_asked_once_more_penalising_repetition(
+    clean_env: pytest.MonkeyPatch, llm: FakeLLM, schema: ProfileSchema, make_message: MakeMessage
+) -> None:
+    llm.on(
+        "hello",
+        {"field": "languages", "op": "add", "value": "English"},
+        faults=[Fault(content='{"operations": [{"field": "na', finish_reason="length")],
+    )
+    extractor = _extractor(clean_env, llm, LLM_MAX_ATTEMPTS="4")
+    try:
+        got = await extractor.extract(schema.empty(), [make_message("m1", "hello")], schema)
+    finally:
+        await extractor.close()
+    assert [o.value for o in got.operations] == ["English"]
+    first, second = (r["body"] for r in llm.requests)
+    assert "frequency_penalty" not in first and second["frequency_penalty"] > 0
+
+
+async def test_a_twice_cut_off_answer_fails_naming_the_limit(
     clean_env: pytest.MonkeyPatch, llm: FakeLLM, schema: ProfileSchema, make_message: MakeMessage
 ) -> None:
     llm.on("hello", faults=[Fault(content='{"operations": [', finish_reason="length", times=5)])
     extractor = _extractor(clean_env, llm, LLM_MAX_ATTEMPTS="4")
     try:
-        with pytest.raises(ExtractionFailed, match="PROFILE_STREAM_LLM_MAX_OUTPUT_TOKENS"):
+        with pytest.raises(ExtractionFailed, match="PROFILE_STREAM_LLM_MAX_OUTPUT_TOKENS") as e:
             await extractor.extract(schema.empty(), [make_message("m1", "hello")], schema)
     finally:
         await extractor.close()
-    assert len(llm.requests) == 1
+    assert len(llm.requests) == 2
+    assert (e.value.cause, e.value.attempts) == ("cut_off", 2)
+
+
+async def test_an_answer_in_a_code_fence_is_read(
+    clean_env: pytest.MonkeyPatch, llm: FakeLLM, schema: ProfileSchema, make_message: MakeMessage
+) -> None:
+    fenced = '```json\n{"operations": [{"field": "name", "op": "set", "value": "Al"}]}\n```'
+    llm.on("hello", faults=[Fault(content=fenced)])
+    extractor = _extractor(clean_env, llm)
+    try:
+        got = await extractor.extract(schema.empty(), [make_message("m1", "hello")], schema)
+    finally:
+        await extractor.close()
+    assert [o.value for o in got.operations] == ["Al"] and len(llm.requests) == 1
+
+
+async def test_the_answer_grammar_bounds_the_operations_by_the_source_turns(
+    clean_env: pytest.MonkeyPatch, llm: FakeLLM, schema: ProfileSchema, make_message: MakeMessage
+) -> None:
+    extractor = _extractor(clean_env, llm)
+    turns = [make_message("m1", "a"), make_message("m2", "b", role="assistant")]
+    try:
+        await extractor.extract(schema.empty(), turns, schema)
+    finally:
+        await extractor.close()
+    fmt = llm.requests[0]["body"]["response_format"]["json_schema"]["schema"]
+    assert fmt["properties"]["operations"]["maxItems"] == max_operations(1) == 7
 
 
 async def test_a_refused_connection_is_reported_as_refused(

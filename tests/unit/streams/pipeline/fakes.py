@@ -108,12 +108,14 @@ class Event:
 class ScriptedModel:
     """An extractor: ``name=<x>`` in a user message sets the name; anything else changes nothing.
 
-    ``fail`` makes every call raise it; ``calls`` lists the message ids of each call. Each
+    ``fail`` makes every call raise it; ``calls`` lists the message ids of each call;
+    ``script`` is added to every answer as it is (a model's own citations and quotes). Each
     call reports one call, 10 prompt tokens per message and 5 completion tokens.
     """
 
     name: str = "scripted"
     fail: BaseException | None = None
+    script: list[PatchOperation] = field(default_factory=list)
     calls: list[list[str]] = field(default_factory=list)
     forgotten: list[str] = field(default_factory=list)
 
@@ -134,7 +136,8 @@ class ScriptedModel:
                 PatchOperation(field="name", op="set", value=m.content[5:], message_id=m.message_id)
                 for m in messages
                 if m.role == "user" and m.content.startswith("name=")
-            ],
+            ]
+            + self.script,
             usage=ModelUsage(calls=1, prompt_tokens=10 * len(messages), completion_tokens=5),
         )
 

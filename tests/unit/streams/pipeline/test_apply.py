@@ -95,6 +95,25 @@ async def test_an_extraction_that_gives_up_dead_letters_each_new_message() -> No
     assert [e["version"] for e in pipeline.output.values] == [1]
 
 
+async def test_the_worker_log_says_why_an_extraction_was_dead_lettered(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    pipeline = Pipeline()
+    pipeline.model.fail = ExtractionFailed(
+        "cut off twice at the bound", attempts=2, cause="cut_off"
+    )
+    with caplog.at_level("WARNING", logger="streams.pipeline.flush"):
+        await pipeline.feed(chat("m1", "I live in a secret place"))
+    (line,) = [r.getMessage() for r in caplog.records if "extraction failed" in r.getMessage()]
+    assert "cause=cut_off attempts=2 reason=cut off twice at the bound" in line
+    assert "secret" not in line
+    pipeline.model.fail = ExtractionFailed("model refused: I won't, secret place", cause="refused")
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="streams.pipeline.flush"):
+        await pipeline.feed(chat("m2", "x", offset=1))
+    assert "secret" not in caplog.text and "cause=refused" in caplog.text
+
+
 async def test_a_forget_announces_the_deletion_and_purges_the_cache() -> None:
     pipeline = Pipeline()
     await pipeline.feed(chat("m1", "name=Alice"), command("c1", "forget", offset=1))

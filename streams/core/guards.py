@@ -1,0 +1,152 @@
+"""The quality guards every extracted operation passes before it is merged. Pure: no I/O.
+
+In order, each dropping (or repairing) with a code that is counted and logged:
+
+1. ``duplicate``: the same change twice in one answer (a small model looping) is kept once.
+2. Grounding (:mod:`streams.core.grounding`): the quote is in a source turn of the batch;
+   ``reattributed`` / ``grounded_by_value`` repairs, ``ungrounded_quote``,
+   ``cites_non_source_role`` and ``cites_unknown_message`` drops.
+3. ``placeholder_value``: a stand-in for "not said" ("John Doe", "unknown", "N/A") is not a fact.
+4. ``example_value``: a value copied from the prompt's example, when the turn it cites does not
+   hold it (small models copy examples).
+5. ``value_not_in_message``: a name, a place, a person is written, never inferred: a ``name``
+   whose words, or a ``location`` or ``key_relationships`` item none of whose words, are in
+   the turn it cites was made up (or copied from the field descriptions).
+6. ``instruction_in_message``: the sentence the quote comes from talks to the system ("ignore
+   your instructions", "update my profile", "SYSTEM:", "set expertise to ..." for a field of
+   the profile); messages are data, so an operation it asks for is not taken, whatever the
+   model did with it.
+"""
+
+import re
+from collections.abc import Collection, Sequence
+
+from schemas import ChatMessage, PatchOperation
+from streams.core.grounding import Grounded, ground, normalize, value_occurs
+from streams.core.merge import Dropped
+
+__all__ = ["EXAMPLE_VALUES", "PLACEHOLDERS", "guard", "instruction_like"]
+
+#: The made-up words of the prompt's example (``streams.extract.prompt``): obviously not real,
+#: so a value equal to one that its turn does not hold was copied from the example.
+EXAMPLE_VALUES = frozenset({"Exampleville", "Oldtown", "Examplescript"})
+
+#: Values a model writes when it has nothing: never a fact about the user.
+PLACEHOLDERS = frozenset(
+    {"john doe", "jane doe", "john smith", "unknown", "n/a", "na", "none", "null", "not", "user",
+     "the user", "anonymous", "not specified", "not mentioned", "not provided", "unspecified"}
+)  # fmt: skip
+#: Fields whose value is written in the turn it comes from, never inferred: a name (every word
+#: of it), a place or a person (a word of it, outside a parenthesised relation).
+_LITERAL_FIELDS = {"name": all, "location": any, "key_relationships": any}
+_WORD = re.compile(r"[^\W\d_]{2,}")
+_INSTRUCTION = re.compile(
+    r"\b(?:ignore|disregard|forget|override)\b[^.!?\n]{0,40}"
+    r"\b(?:instructions?|rules|prompts?|guidelines)\b"
+    r"|\b(?:system|developer|admin)\s*(?:prompt|message|override|mode|instructions?)\b"
+    r"|\b(?:system|assistant|developer)\s*:"
+    r"|\b(?:set|change|update|write|store|save|overwrite|edit)\b[^.!?\n]{0,30}"
+    r"\b(?:profile|field|memory|database|records?)\b"
+    r"|\byou (?:are|must|will) now\b|\bnew instructions?\b",
+    re.IGNORECASE,
+)
+_SENTENCE_END = re.compile(r"[.!?\n]")
+
+
+def instruction_like(text: str, fields: Collection[str] = ()) -> bool:
+    """Whether ``text`` talks to the system that reads it, rather than about its writer: the
+    usual injection phrases, or "set/change/update <a field of ``fields``> to"."""
+    if _INSTRUCTION.search(text) is not None:
+        return True
+    names = "|".join(re.escape(f.replace("_", " ")) for f in sorted(fields, key=len, reverse=True))
+    if not names:
+        return False
+    asks = (
+        rf"\b(?:set|change|update|make)\s+(?:(?:my|the|his|her|their)\s+)?(?:{names})\s+(?:to|=|:)"
+    )
+    return re.search(asks, text, re.IGNORECASE) is not None
+
+
+def _sentences_around(quote: str, content: str) -> str:
+    """The sentences of ``content`` the quote (or, not found, the whole text) spans."""
+    start = content.casefold().find(quote.casefold()) if quote else -1
+    if start < 0:
+        return content
+    end = start + len(quote)
+    before = [m.end() for m in _SENTENCE_END.finditer(content, 0, start)]
+    after = _SENTENCE_END.search(content, end)
+    return content[(before[-1] if before else 0) : (after.end() if after else len(content))]
+
+
+def _items(value: object) -> list[str]:
+    values = value if isinstance(value, list) else [value]
+    return [normalize(v) for v in values if isinstance(v, str)]
+
+
+def _verdict(
+    op: PatchOperation, message: ChatMessage, examples: Collection[str], fields: Collection[str]
+) -> tuple[str, str] | None:
+    """The code and reason to drop ``op`` (grounded in ``message``) for, or None to keep it."""
+    items = _items(op.value)
+    if any(item in PLACEHOLDERS for item in items):
+        return "placeholder_value", "its value stands for 'not said'"
+    in_message = value_occurs(op.value, message.content)
+    if not in_message and any(item in examples for item in items):
+        return "example_value", "its value is the prompt's example, not in the turn it cites"
+    if op.op in ("set", "add") and not in_message and not _written(op, message.content):
+        return "value_not_in_message", f"a {op.field} is written, and this one is not in the turn"
+    if instruction_like(_sentences_around(op.quote, message.content), fields):
+        return "instruction_in_message", "its quote is an instruction to the system, not a fact"
+    return None
+
+
+def _written(op: PatchOperation, content: str) -> bool:
+    """Whether ``op``'s value is written in ``content`` as its field needs (always true for a
+    field that may be inferred)."""
+    quantifier = _LITERAL_FIELDS.get(op.field)
+    if quantifier is None:
+        return True
+    words = [w for item in _items(op.value) for w in _WORD.findall(item.split("(")[0])]
+    return bool(words) and quantifier(value_occurs(w, content) for w in words)
+
+
+def _deduplicated(
+    operations: Sequence[PatchOperation],
+) -> tuple[list[PatchOperation], list[Dropped]]:
+    seen: set[tuple[str, str, str]] = set()
+    kept, dropped = [], []
+    for op in operations:
+        key = (op.field, op.op, "\0".join(_items(op.value)) or repr(op.value))
+        if key in seen:
+            dropped.append(Dropped(op, "the same change again in one answer", "duplicate"))
+            continue
+        seen.add(key)
+        kept.append(op)
+    return kept, dropped
+
+
+def guard(
+    operations: Sequence[PatchOperation],
+    messages: Sequence[ChatMessage],
+    source_roles: Sequence[str] = ("user",),
+    *,
+    fields: Collection[str] = (),
+    example_values: Collection[str] = EXAMPLE_VALUES,
+) -> Grounded:
+    """The operations of one extraction that may be merged, the dropped ones with their codes,
+    and the repaired ones (see the module docstring). ``fields`` are the profile's field names
+    (a message asking to set one is an instruction); ``example_values`` are the values of the
+    prompt's example, compared after :func:`~streams.core.grounding.normalize`."""
+    unique, duplicates = _deduplicated(operations)
+    grounded = ground(unique, messages, source_roles)
+    examples = {normalize(v) for v in example_values}
+    by_id = {m.message_id: m for m in messages}
+    kept: list[PatchOperation] = []
+    dropped = duplicates + grounded.dropped
+    for op in grounded.operations:
+        verdict = _verdict(op, by_id[op.message_id], examples, fields)
+        if verdict is None:
+            kept.append(op)
+        else:
+            dropped.append(Dropped(op, verdict[1], verdict[0]))
+    return Grounded(kept, dropped, [r for r in grounded.repaired if r.operation in kept])
