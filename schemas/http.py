@@ -32,9 +32,9 @@ __all__ = [
 
 
 class UsageAnswer(Produced):
-    """What extracting a profile has cost (`?include=usage`): in all, and on `day` (UTC, the
-    day of the newest message charged), zeros and no day for a profile no model call was made
-    for."""
+    """What extracting a profile has cost (`?include=usage`): in all, and on `day` (the UTC day
+    the worker made the newest call, the day the daily budget is checked on), zeros and no day
+    for a profile no model call was made for."""
 
     total: ModelUsage
     day: date | None

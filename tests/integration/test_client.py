@@ -263,7 +263,7 @@ async def test_either_of_two_workers_answers_every_user_forwarding_at_most_once(
     workers = [await start_worker(0), await start_worker(1)]
     users = [f"u{i}/{i}?" for i in range(8)]  # spread over the partitions, so both own some
     for user in users:
-        await kafka.send(names.input, message(user, "I'm here"))
+        await kafka.send(names.input, message(user, "I'm Someone, hi"))  # a grounded name
     await kafka.read(names.output, lambda r: len(r) >= len(users))
     for worker in workers:
         for user in users:

@@ -45,7 +45,7 @@ USERS = 6
 ROUNDS = 2
 #: Short enough for a test, long enough for a restart on a busy machine to rejoin within it.
 SESSION_TIMEOUT_S = "20"
-#: A changelog record of a profile with its buffer is larger: the next write is refused.
+#: Any changelog record (a buffered message, a profile) is larger: the next write is refused.
 REFUSING_BYTES = 64
 
 
@@ -78,21 +78,23 @@ def _round(i: int) -> list[dict[str, Any]]:
 
 
 async def _changelog_limit(names: Names, max_bytes: int | None) -> None:
-    """Set (or, with None, put back to the broker default) the changelog's record size limit,
-    keeping the topic's other settings (AlterConfigs replaces them all)."""
+    """Set (or, with None, put back to the broker default) the record size limit of both
+    changelogs (profiles, buffered messages), keeping the topics' other settings (AlterConfigs
+    replaces them all)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
     await admin.start()
     try:
-        topic = ConfigResource(ConfigResourceType.TOPIC, names.changelog)
-        described = await admin.describe_configs([topic])
-        kept = {
-            name: value
-            for name, value, _read_only, source, *_ in described[0].resources[0][4]
-            if source == 1 and name != "max.message.bytes"  # 1: set on the topic
-        }
-        if max_bytes is not None:
-            kept["max.message.bytes"] = str(max_bytes)
-        await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, names.changelog, kept)])
+        for name in (names.changelog, names.buffer_changelog):
+            topic = ConfigResource(ConfigResourceType.TOPIC, name)
+            described = await admin.describe_configs([topic])
+            kept = {
+                key: value
+                for key, value, _read_only, source, *_ in described[0].resources[0][4]
+                if source == 1 and key != "max.message.bytes"  # 1: set on the topic
+            }
+            if max_bytes is not None:
+                kept["max.message.bytes"] = str(max_bytes)
+            await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, name, kept)])
     finally:
         await admin.close()
 

@@ -56,6 +56,11 @@ class Names:
         return f"{self.prefix}-profiles-changelog"
 
     @property
+    def buffer_changelog(self) -> str:
+        """The changelog of the users' buffered messages (docs/state.md)."""
+        return f"{self.prefix}-profiles-buffers-changelog"
+
+    @property
     def command_key(self) -> str:
         """This run's key for signing operator commands (``PROFILE_STREAM_COMMAND_KEYS``): the
         workers and the CLI of a run share it, and no other run's command verifies."""
