@@ -11,6 +11,7 @@ import signal
 import subprocess
 import time
 import traceback
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -393,38 +394,27 @@ def _summary_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+#: Each scenario's rows, made when its result holds the key a finished run has.
+_ROWS: list[tuple[str, str, Callable[[dict[str, Any]], list[dict[str, Any]]]]] = [
+    ("plumbing", "ratio", _plumbing_rows),
+    ("concurrency", "ratio_ideal", _concurrency_rows),
+    ("cost", "calls_per_message", _cost_rows),
+    ("replay", "model_calls", _replay_rows),
+    ("latency", "p50_s", _latency_rows),
+    ("live", "buffered", _live_rows),
+    ("history", "bound", _history_rows),
+    ("state", "message_bytes", _state_rows),
+    ("publishing", "plaintext", _publishing_rows),
+    ("restart", "10000", _restart_rows),  # every run restarts 10,000 profiles
+]
+
+
 def table(results: dict[str, Any], cfg: Config) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
-    p = results.get("plumbing")
-    if isinstance(p, dict) and "ratio" in p:
-        rows.extend(_plumbing_rows(p))
-    c = results.get("concurrency")
-    if isinstance(c, dict) and "ratio_ideal" in c:
-        rows.extend(_concurrency_rows(c))
-    k = results.get("cost")
-    if isinstance(k, dict) and "calls_per_message" in k:
-        rows.extend(_cost_rows(k))
-    r = results.get("replay")
-    if isinstance(r, dict) and "model_calls" in r:
-        rows.extend(_replay_rows(r))
-    lt = results.get("latency")
-    if isinstance(lt, dict) and "p50_s" in lt:
-        rows.extend(_latency_rows(lt))
-    lv = results.get("live")
-    if isinstance(lv, dict) and "buffered" in lv:
-        rows.extend(_live_rows(lv))
-    h = results.get("history")
-    if isinstance(h, dict) and "bound" in h:
-        rows.extend(_history_rows(h))
-    st = results.get("state")
-    if isinstance(st, dict) and "message_bytes" in st:
-        rows.extend(_state_rows(st))
-    pb = results.get("publishing")
-    if isinstance(pb, dict) and "plaintext" in pb:
-        rows.extend(_publishing_rows(pb))
-    rs = results.get("restart")
-    if isinstance(rs, dict) and "error" not in rs:
-        rows.extend(_restart_rows(rs))
+    for name, finished, make_rows in _ROWS:
+        result = results.get(name)
+        if isinstance(result, dict) and finished in result:
+            rows.extend(make_rows(result))
     rows.extend(_summary_rows(results))
     return rows
 
