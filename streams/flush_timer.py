@@ -80,10 +80,10 @@ class FlushTimer:
             for tp in sorted(tps):
                 if not await self._read_partition(tp, scan, epoch):
                     return  # a rebalance: its assignment reads again
+            found = self.clock.rebuild(scan.found(tps))
         except BaseException:
             self.unread |= tps  # read again at the next tick, not never
             raise
-        found = self.clock.rebuild(scan.found(tps))
         logger.info(
             "buffers read kind=%s partitions=%d buffers=%d skipped=%d seconds=%.2f",
             self.kind,

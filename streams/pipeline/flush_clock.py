@@ -13,7 +13,6 @@ from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import orjson
-from pydantic import ValidationError
 
 from streams.core.buffer_layout import LEGACY_SCANNED, subject_of
 from streams.core.codecs import decode_record
@@ -38,7 +37,7 @@ class _Ends:
 
     first_seq: int
     first: float
-    source: str
+    tp: TopicPartition
     last_seq: int
     last: float
 
@@ -57,7 +56,7 @@ class BufferScan:
     policy: FlushPolicy
     skipped: list[bytes] = field(default_factory=list)
     _ends: dict[bytes, _Ends] = field(default_factory=dict)
-    _embedded: dict[bytes, tuple[str, float]] = field(default_factory=dict)
+    _embedded: dict[bytes, tuple[TopicPartition, float]] = field(default_factory=dict)
 
     def entry(self, raw_key: bytes, raw: bytes) -> None:
         """One item of the buffer table."""
@@ -66,15 +65,15 @@ class BufferScan:
         try:
             key, seq = subject_of(raw_key)
             data = orjson.loads(raw)
-            source, received = str(data["source"]), float(data["received"])
+            tp, received = _partition_of(str(data["source"])), float(data["received"])
         except (ValueError, KeyError, TypeError):
             self._skip(raw_key)
             return
         ends = self._ends.get(key)
         if ends is None:
-            self._ends[key] = _Ends(seq, received, source, seq, received)
+            self._ends[key] = _Ends(seq, received, tp, seq, received)
         elif seq < ends.first_seq:
-            ends.first_seq, ends.first, ends.source = seq, received, source
+            ends.first_seq, ends.first, ends.tp = seq, received, tp
         elif seq > ends.last_seq:
             ends.last_seq, ends.last = seq, received
 
@@ -84,12 +83,11 @@ class BufferScan:
             return
         try:
             buffer = decode_record(raw).buffer
-        except ValidationError:
+            due = due_at(buffer, self.policy)
+            if due is not None:
+                self._embedded[key] = (_partition_of(buffer[0].source), due)
+        except ValueError:  # pydantic's ValidationError is one too
             self._skip(key)
-            return
-        due = due_at(buffer, self.policy)
-        if due is not None:
-            self._embedded[key] = (buffer[0].source, due)
 
     def found(
         self, tps: Collection[TopicPartition]
@@ -98,10 +96,12 @@ class BufferScan:
         message was read) and when the buffer is due."""
         idle, age = self.policy.idle_s, self.policy.max_age_s
         for key, ends in self._ends.items():
-            yield from _placed(key, ends.source, min(ends.last + idle, ends.first + age), tps)
-        for key, (source, due) in self._embedded.items():
-            if key not in self._ends:  # converted, and the record's copy was not rewritten
-                yield from _placed(key, source, due, tps)
+            if ends.tp in tps:
+                yield key, ends.tp, min(ends.last + idle, ends.first + age)
+        for key, (tp, due) in self._embedded.items():
+            # Also in the buffer table: converted, and the record's copy is left over.
+            if key not in self._ends and tp in tps:
+                yield key, tp, due
 
     @property
     def embedded(self) -> int:
@@ -113,13 +113,15 @@ class BufferScan:
         logger.warning("undecodable buffer left out of the flush clock key=%r", key[:200])
 
 
-def _placed(
-    key: bytes, source: str, due: float, tps: Collection[TopicPartition]
-) -> Iterator[tuple[bytes, TopicPartition, float]]:
+def _partition_of(source: str) -> TopicPartition:
+    """The partition a buffer's ``source`` names (``records.source_key``). Parsed while its
+    entry is read, so a damaged one is skipped there instead of ending the whole rebuild.
+
+    Raises:
+        ValueError: ``source`` names no partition number.
+    """
     topic, _, partition = source.rpartition(":")
-    tp = (topic, int(partition))
-    if tp in tps:
-        yield key, tp, due
+    return topic, int(partition)
 
 
 def buffers_in(

@@ -20,7 +20,7 @@ from streams.client import flush_profile
 from tests.fakes.llm_server import FakeLLM
 
 from .conftest import StartWorker
-from .harness import ADMIN_TOKEN, Kafka, Names, decode
+from .harness import ADMIN_TOKEN, Kafka, Names, decode, message
 from .history import all_applied, check_against_reference, publish, script
 from .test_cli import cli, cli_env
 from .test_faults import FAST_FAILOVER
@@ -130,6 +130,25 @@ async def test_buffers_move_with_their_partitions_on_a_rebalance(
     by_worker["second"] = await flushes(second.url)
     assert by_worker["second"] > 0, f"the new owner flushed nothing: {by_worker}"
     assert sum(by_worker.values()) == users, by_worker
+
+
+async def test_messages_too_big_for_one_changelog_write_together_are_buffered_and_flushed(
+    start_worker: StartWorker, kafka: Kafka, names: Names, fake_llm: FakeLLM
+) -> None:
+    """Review F3 (proof p06) on the real stack: two messages of 600 kB (their metadata) fit one
+    changelog write each, not together; a third would not fit one alone. A record holding its
+    buffer (89ab65a) made the producer refuse its write and the worker crash at every
+    redelivery; an entry per message does not, and the third is dead-lettered."""
+    fake_llm.on("Spanish", {"field": "languages", "op": "add", "value": "Spanish"})
+    worker = await start_worker(**BUFFERED)
+    for text, size in (("Hello", 600_000), ("I speak Spanish", 600_000), ("French", 999_000)):
+        await kafka.send(names.input, message("big", text, metadata={"blob": "x" * size}))
+    (event,) = decode(await kafka.read(names.output, lambda r: len(r) >= 1))
+    assert (event["user_id"], event["profile"]["languages"]) == ("big", ["Spanish"])
+    assert len(event["source_message_ids"]) == 2
+    (letter,) = decode(await kafka.read(names.dlq, lambda r: len(r) >= 1))
+    assert letter["reason_code"] == "invalid_message", letter["reason"]
+    assert worker.alive(), worker.tail()
 
 
 async def test_an_operator_flushes_a_users_buffer_at_once(

@@ -112,6 +112,27 @@ async def test_undecodable_entries_are_skipped_and_the_rest_of_the_partition_fou
     assert timer.clock.take_due(2000.0) == [(b"zoe", (TOPIC, 0))]
 
 
+async def test_a_read_that_fails_is_done_again_at_the_next_tick(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The partitions stay to be read until a read is complete: taken off before it, one
+    failure would leave their buffers out of the clock for good (review F5, proof p10)."""
+    timer, _, buffers = _timer(_Run())
+    buffers.put(0, entry_key(b"zoe", 0), _entry("zoe", 0, 1000.0))
+    rebuild = timer.clock.rebuild
+
+    def fail_once(found: Iterator[tuple[bytes, tuple[str, int], float]]) -> int:
+        monkeypatch.setattr(timer.clock, "rebuild", rebuild)
+        raise RuntimeError("the read failed")
+
+    monkeypatch.setattr(timer.clock, "rebuild", fail_once)
+    _assign(timer, 0)
+    with pytest.raises(RuntimeError):
+        await timer.tick(0.0, restored=True)  # the worker logs it and ticks again
+    await timer.tick(0.0, restored=True)
+    assert timer.clock.take_due(2000.0) == [(b"zoe", (TOPIC, 0))]
+
+
 async def test_profile_records_are_read_until_a_partition_holds_no_old_buffer() -> None:
     timer, records, buffers = _timer(_Run())
     old = ProfileRecord(

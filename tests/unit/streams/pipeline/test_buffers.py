@@ -160,9 +160,11 @@ class _Counted(dict[bytes, bytes]):
     """A table that counts the bytes written to it (what its changelog would carry)."""
 
     written = 0
+    biggest = 0
 
     def __setitem__(self, key: bytes, value: bytes) -> None:
         self.written += len(key) + len(value)
+        self.biggest = max(self.biggest, len(key) + len(value))
         super().__setitem__(key, value)
 
 
@@ -174,9 +176,7 @@ async def test_buffering_a_message_writes_about_its_size_not_the_profile() -> No
         pipeline.now += 60
         await pipeline.tick()
     assert pipeline.stored().version == 6
-    records, entries = _Counted(pipeline.table), _Counted(pipeline.buffer_table)
-    pipeline.table = pipeline.publisher.table = pipeline.updater.table = records
-    pipeline.buffers.table = entries
+    records, entries = _counted(pipeline)
     messages = [chat(f"m{n}", "x" * 200, offset=10 + n, **_at(700 + n)) for n in range(5)]
     for message in messages:
         pipeline.now = message.timestamp
@@ -185,6 +185,38 @@ async def test_buffering_a_message_writes_about_its_size_not_the_profile() -> No
     assert records.written == 0  # the profile record is not rewritten per message
     per_message = entries.written / len(messages)
     assert per_message <= 3 * len(messages[0].value or b"")
+
+
+def _counted(pipeline: Pipeline) -> tuple[_Counted, _Counted]:
+    """The pipeline's profile and buffer tables, counting what is written to them."""
+    records, entries = _Counted(pipeline.table), _Counted(pipeline.buffer_table)
+    pipeline.table = pipeline.publisher.table = pipeline.updater.table = records
+    pipeline.buffer_table = pipeline.buffers.table = entries
+    return records, entries
+
+
+async def test_a_buffer_over_one_changelog_writes_size_is_never_written_in_one() -> None:
+    """Review F3, proof p06: messages that fit one write each but not together, and a user
+    over budget holding 200 of the longest messages (3.2 MB), make no write over Faust's
+    producer_max_request_size (the producer would crash at every redelivery)."""
+    limit = 1_000_000
+    pipeline = Pipeline(flushing=POLICY)
+    pipeline.now = S
+    tables = list(_counted(pipeline))
+    blob = {"blob": "x" * 600_000}
+    await pipeline.feed(*(chat(f"m{i}", "hi", offset=i, metadata=blob, **_at(i)) for i in (0, 1)))
+    assert len(pipeline.stored().buffer) == 2
+    pipeline.now += 3600
+    await pipeline.tick()
+    assert pipeline.model.calls == [["m0", "m1"]]
+
+    spent = Pipeline(flushing=FlushPolicy(idle_s=60, daily_tokens=1, max_buffered=200))
+    spent.now = S
+    tables.extend(_counted(spent))
+    await spent.feed(chat("a", "x" * 8_000, offset=0, end_of_conversation=True))
+    await spent.feed(*(chat(f"b{i}", "é" * 8_000, offset=i, **_at(i)) for i in range(1, 201)))
+    assert len(spent.stored().buffer) == 200 and spent.dlq.sent == []
+    assert max(table.biggest for table in tables) < limit
 
 
 async def test_a_second_forget_drops_the_buffer_a_tombstone_holds() -> None:

@@ -83,6 +83,24 @@ def test_one_undecodable_buffer_is_skipped_and_the_others_still_found() -> None:
     assert sorted(skipped) == [entry_key(b"aaron", 0), b"abe"]
 
 
+def test_a_buffer_naming_no_partition_is_skipped_and_the_others_still_found() -> None:
+    """Decodable but damaged (or written by another release): its source has no partition
+    number. Reading it must not end the rebuild for the buffers after it (review F5)."""
+    entries = {
+        entry_key(b"aaron", 0): b'{"source":"chat","received":1000.0}',
+        entry_key(b"zoe", 0): encode(_entry("zoe", 0, 1000.0)),
+    }
+    damaged = buffered_message("abe", "chat", 1000.0)
+    table = {
+        b"abe": encode(ProfileRecord(user_id="abe", schema_id="UserProfile/v1", buffer=(damaged,))),
+        b"zed": _record("zed", 0, 1000.0),
+    }
+    skipped: list[bytes] = []
+    found = list(buffers_in(table.items(), entries.items(), {A}, POLICY, skipped))
+    assert sorted(key for key, _, _ in found) == [b"zed", b"zoe"]
+    assert sorted(skipped) == [entry_key(b"aaron", 0), b"abe"]
+
+
 def test_a_tick_takes_the_earliest_due_first_and_at_most_its_limit() -> None:
     clock = FlushClock()
     for n in range(10):
