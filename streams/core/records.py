@@ -10,13 +10,13 @@ from typing import Any, Literal
 
 from schemas import (
     RECENT_IDS_KEPT,
-    TOMBSTONE_FORMAT,
     BufferedMessage,
     FieldChange,
     ModelUsage,
     ProfileEvent,
     ProfileRecord,
 )
+from streams.core.forget_mark import mark_of, moved_on
 from streams.core.history import Trail
 from streams.core.merge import MergeResult
 from streams.core.stored import format_of
@@ -29,6 +29,7 @@ __all__ = [
     "unbuffered",
     "deleted_event",
     "forgotten",
+    "marked_again",
     "new_record",
     "next_version",
     "rerouted_key",
@@ -154,8 +155,10 @@ def next_version(
         "profile": profile,
         "provenance": result.provenance if result is not None else record.provenance,
         "updated_at": at,
-        # A forgotten user's next version is a new profile: the tombstone is one no more.
+        # A forgotten user's next version is a new profile: the tombstone is one no more,
+        # but how far the forget reaches is kept (a tombstone of an older format says it).
         "forgotten_at": None,
+        "forget_mark": mark_of(record),
     }
     if trail is not None:
         update |= trail.recorded(record, changes, version=version, at=at)
@@ -237,26 +240,52 @@ def deleted_event(record: ProfileRecord, command_id: str, at: datetime) -> Profi
 
 
 def forgotten(
-    record: ProfileRecord, *, source: str, offset: int, command_id: str, at: datetime
+    record: ProfileRecord,
+    *,
+    source: str,
+    offset: int,
+    command_id: str,
+    at: datetime,
+    received_ms: int,
 ) -> tuple[ProfileRecord, ProfileEvent]:
     """The tombstone a forget leaves, and its ``deleted`` event.
 
     The tombstone holds no profile data (no profile, provenance, locks, set-aside values) but
     keeps the version of the ``deleted`` event and what was applied (the forget included), so a
     message from before the forget that comes again is skipped, and the user's next version is
-    the one after the ``deleted`` event: an event id is never reused.
+    the one after the ``deleted`` event: an event id is never reused. Its forget mark moves on
+    to the forget's place (``source``, ``offset``) and record timestamp (``received_ms``).
     """
     event = deleted_event(record, command_id, at)
     update = _remember(record, {source: offset}, [command_id])
     update |= {
-        "format": TOMBSTONE_FORMAT,
         "version": event.version,
         "updated_at": at,
         "forgotten_at": at,
         "buffer_seq": record.buffer_seq,
+        "forget_mark": moved_on(mark_of(record), source, offset, received_ms),
     }
     empty = new_record(record.user_id, record.schema_id, record.kind)
-    return empty.model_copy(update=update), event
+    return _formatted(empty.model_copy(update=update)), event
+
+
+def marked_again(
+    record: ProfileRecord,
+    *,
+    source: str,
+    offset: int,
+    command_id: str,
+    at: datetime,
+    received_ms: int,
+) -> tuple[ProfileRecord, None]:
+    """A forget of a subject with no profile (absent, or a tombstone already): no event, but
+    the forget is remembered as applied and the mark moves on, so what was taken in before
+    this forget (a late copy of a message sent before it) never applies. An absent subject
+    gets a tombstone at version 0, which reads answer as unknown."""
+    update = _remember(record, {source: offset}, [command_id])
+    update["forget_mark"] = moved_on(mark_of(record), source, offset, received_ms)
+    update["forgotten_at"] = record.forgotten_at or at
+    return _formatted(record.model_copy(update=update)), None
 
 
 def settled(record: ProfileRecord) -> ProfileRecord:
@@ -272,7 +301,6 @@ def settled(record: ProfileRecord) -> ProfileRecord:
         update |= {
             "version": event.version,
             "forgotten_at": record.forgotten_at or event.updated_at,
-            "format": TOMBSTONE_FORMAT,
             "profile": {},
             "provenance": {},
             "locked": (),
@@ -283,4 +311,4 @@ def settled(record: ProfileRecord) -> ProfileRecord:
             "history_from": None,
             "last_message": None,
         }
-    return record.model_copy(update=update)
+    return _formatted(record.model_copy(update=update))

@@ -100,8 +100,10 @@ def _charged(schema: ProfileSchema) -> ProfileRecord:
 
 
 def test_a_forget_drops_the_usage(schema: ProfileSchema) -> None:
-    tombstone, _ = forgotten(_charged(schema), source=SRC, offset=2, command_id="c1", at=T0)
-    assert tombstone.usage is None and format_of(tombstone) == 2
+    tombstone, _ = forgotten(
+        _charged(schema), source=SRC, offset=2, command_id="c1", at=T0, received_ms=0
+    )
+    assert tombstone.usage is None and format_of(tombstone) == 8  # a tombstone with its mark
 
 
 def test_a_pending_deleted_event_settles_without_usage(schema: ProfileSchema) -> None:

@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 
 from schemas import ChatMessage, ProfileCommand, UserProfile
+from streams.core.forget_mark import FIRST_SEEN_HEADER
 from streams.core.framing import frame
 from streams.core.kinds import Kind
 from streams.core.origin import ORIGIN_HEADER, SEAL_HEADER, origin_headers, origin_of
@@ -85,7 +86,7 @@ async def test_a_message_on_another_users_partition_is_re_routed_by_its_user_id(
     origin = f"chat-messages:{misplaced.partition}:{misplaced.offset}".encode()
     [(partition, headers)] = pipeline.reroute.routing
     assert (partition, headers[0]) == (home, (ORIGIN_HEADER, origin))
-    assert [name for name, _ in headers] == [ORIGIN_HEADER, SEAL_HEADER]
+    assert [name for name, _ in headers] == [ORIGIN_HEADER, SEAL_HEADER, FIRST_SEEN_HEADER]
     assert pipeline.dlq.sent == []
 
 
