@@ -13,7 +13,7 @@ from streams.core.history import Trail
 from streams.core.merge import MergeResult, merge
 from streams.core.past import reverted
 from streams.core.profile_schema import ProfileSchema
-from streams.core.records import applied_before, forgotten, marked_again, next_version
+from streams.core.records import Forget, applied_before, forgotten, marked_again, next_version
 from streams.errors import InvalidEvent
 
 __all__ = ["SIGNED_KEY", "Outcome", "apply_command"]
@@ -105,15 +105,8 @@ def _forget(
     what came before it stays out."""
     if received_ms is None:
         received_ms = int(command.requested_at.timestamp() * 1000)
-    forget = forgotten if live else marked_again
-    kept, deleted = forget(
-        record,
-        source=source,
-        offset=offset,
-        command_id=command.command_id,
-        at=command.requested_at,
-        received_ms=received_ms,
-    )
+    forget = Forget(source, offset, command.command_id, command.requested_at, received_ms)
+    kept, deleted = (forgotten if live else marked_again)(record, forget)
     # A tombstone holds no profile data, no provenance: only the version, what was applied
     # and the mark.
     return Outcome(kept, deleted, forgets=live)

@@ -5,6 +5,7 @@ byte for byte, because every timestamp comes from the input, never from the cloc
 """
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -23,6 +24,7 @@ from streams.core.stored import format_of
 from streams.core.usage import charge
 
 __all__ = [
+    "Forget",
     "applied_before",
     "buffered",
     "dead_lettered",
@@ -239,52 +241,51 @@ def deleted_event(record: ProfileRecord, command_id: str, at: datetime) -> Profi
     return _event(record, "deleted", profile=None, changes=[], sources=[command_id], at=at)
 
 
-def forgotten(
-    record: ProfileRecord,
-    *,
-    source: str,
-    offset: int,
-    command_id: str,
-    at: datetime,
-    received_ms: int,
-) -> tuple[ProfileRecord, ProfileEvent]:
+@dataclass(frozen=True)
+class Forget:
+    """A forget as a worker applies it: where its record was read (``source``, ``offset``),
+    its id, when it was requested (``at``) and its record timestamp (``received_ms``)."""
+
+    source: str
+    offset: int
+    command_id: str
+    at: datetime
+    received_ms: int
+
+    def kept(self, record: ProfileRecord) -> dict[str, object]:
+        """What ``record`` keeps through this forget: what was applied (the forget included)
+        and its forget mark, moved on to this forget."""
+        update = _remember(record, {self.source: self.offset}, [self.command_id])
+        mark = moved_on(mark_of(record), self.source, self.offset, self.received_ms)
+        return update | {"forget_mark": mark}
+
+
+def forgotten(record: ProfileRecord, forget: Forget) -> tuple[ProfileRecord, ProfileEvent]:
     """The tombstone a forget leaves, and its ``deleted`` event.
 
     The tombstone holds no profile data (no profile, provenance, locks, set-aside values) but
     keeps the version of the ``deleted`` event and what was applied (the forget included), so a
     message from before the forget that comes again is skipped, and the user's next version is
     the one after the ``deleted`` event: an event id is never reused. Its forget mark moves on
-    to the forget's place (``source``, ``offset``) and record timestamp (``received_ms``).
+    to this forget (``streams.core.forget_mark``).
     """
-    event = deleted_event(record, command_id, at)
-    update = _remember(record, {source: offset}, [command_id])
-    update |= {
+    event = deleted_event(record, forget.command_id, forget.at)
+    update = forget.kept(record) | {
         "version": event.version,
-        "updated_at": at,
-        "forgotten_at": at,
+        "updated_at": forget.at,
+        "forgotten_at": forget.at,
         "buffer_seq": record.buffer_seq,
-        "forget_mark": moved_on(mark_of(record), source, offset, received_ms),
     }
     empty = new_record(record.user_id, record.schema_id, record.kind)
     return _formatted(empty.model_copy(update=update)), event
 
 
-def marked_again(
-    record: ProfileRecord,
-    *,
-    source: str,
-    offset: int,
-    command_id: str,
-    at: datetime,
-    received_ms: int,
-) -> tuple[ProfileRecord, None]:
+def marked_again(record: ProfileRecord, forget: Forget) -> tuple[ProfileRecord, None]:
     """A forget of a subject with no profile (absent, or a tombstone already): no event, but
     the forget is remembered as applied and the mark moves on, so what was taken in before
     this forget (a late copy of a message sent before it) never applies. An absent subject
     gets a tombstone at version 0, which reads answer as unknown."""
-    update = _remember(record, {source: offset}, [command_id])
-    update["forget_mark"] = moved_on(mark_of(record), source, offset, received_ms)
-    update["forgotten_at"] = record.forgotten_at or at
+    update = forget.kept(record) | {"forgotten_at": record.forgotten_at or forget.at}
     return _formatted(record.model_copy(update=update)), None
 
 
