@@ -8,11 +8,14 @@ from datetime import timedelta
 
 import pytest
 
-from schemas import DeadLetter
+from schemas import DeadLetter, UserProfile
 from streams.cli.dlq import _record
 from streams.core.codecs import encode
 from streams.core.flushing import FlushPolicy
+from streams.core.forget_mark import FirstSeen
+from streams.core.kinds import Kind
 from streams.core.partitioning import partition_for
+from streams.core.profile_schema import ProfileSchema
 from streams.errors import ExtractionFailed
 from streams.metrics import PRE_FORGET_SKIPPED
 from tests.unit.helpers import T0
@@ -204,3 +207,22 @@ async def test_forget_still_empties_every_store() -> None:
     assert (s.profile, s.history, s.buffer, s.usage, s.last_message) == ({}, {}, (), None, None)
     assert s.forget_mark is not None
     assert set(s.forget_mark.model_dump()) == {"offsets", "at_ms"}  # positions and a time only
+
+
+async def test_a_forwarded_copy_from_before_a_kinds_forget_stays_out_of_its_profile() -> None:
+    p = Pipeline(kind=Kind("team", ProfileSchema(UserProfile), subject="metadata.team_id"))
+    forget = command("f1", "forget", user="t7", offset=1)
+    forget.timestamp = (T0 + timedelta(minutes=10)).timestamp()
+
+    def forwarded(message_id: str, offset: int, at: float) -> Record:
+        """A copy admission forwarded to the team's topic of a message first read at ``at``."""
+        copy = chat(message_id, "name=Ship", metadata={"team_id": "t7"}, key=b"t7", offset=offset)
+        copy.headers = [FirstSeen.of("chat-messages", 2, offset, at).header()]
+        copy.timestamp = forget.timestamp + 60
+        return copy
+
+    await p.feed(chat("m0", "name=Crew", metadata={"team_id": "t7"}, key=b"t7"), forget)
+    await p.feed(forwarded("m1", 17, T0.timestamp()))  # sent before the forget, copied late
+    assert p.stored("t7").profile == {}
+    await p.feed(forwarded("m2", 18, forget.timestamp + 301))  # after it and the margin
+    assert p.stored("t7").profile["name"] == "Ship"
