@@ -13,7 +13,9 @@ __all__ = [
     "BUFFER_FORMAT",
     "BUFFER_STORE_FORMAT",
     "BufferedMessage",
+    "FORGET_MARK_FORMAT",
     "FieldHistory",
+    "ForgetMark",
     "LAST_MESSAGE_FORMAT",
     "LastMessage",
     "ModelUsage",
@@ -42,9 +44,10 @@ RECENT_IDS_KEPT = 256
 #: (messages accepted and not yet extracted); format 5 adds ``history`` and ``history_from``
 #: (each field's revisions); format 6 adds ``last_message`` (the newest message extracted, for
 #: an answer's freshness); format 7 adds ``buffer_seq``: the buffer left the record for a table
-#: of its own (docs/state.md), and the record says where it starts. A record claims the highest
-#: format among the features it holds (``streams.core.stored.format_of``).
-RECORD_FORMAT = 7
+#: of its own (docs/state.md), and the record says where it starts; format 8 adds
+#: ``forget_mark`` (how far the subject's forgets reach, kept past the tombstone). A record
+#: claims the highest format among the features it holds (``streams.core.stored.format_of``).
+RECORD_FORMAT = 8
 
 #: The format of a tombstone (a record with ``forgotten_at``).
 TOMBSTONE_FORMAT = 2
@@ -63,6 +66,9 @@ LAST_MESSAGE_FORMAT = 6
 
 #: The format of a record whose buffer is in the buffer table (``buffer_seq``).
 BUFFER_STORE_FORMAT = 7
+
+#: The format of a record that keeps a forget watermark (``forget_mark``).
+FORGET_MARK_FORMAT = 8
 
 #: What made a revision: an extraction's patch operation, an operator's correction, a
 #: rollback, a schema migration, or ``baseline``: the value a field held when its history began
@@ -152,6 +158,19 @@ class FieldHistory(Produced):
     truncated: bool = Field(False, exclude_if=lambda v: not v)
 
 
+class ForgetMark(Produced):
+    """How far a subject's forgets reach: what was taken in before them never applies again
+    (``streams.core.forget_mark`` decides). No profile data: positions and a time only.
+
+    ``offsets``: per input partition a forget was read on (``"topic:partition"``), the offset
+    of the last forget there. ``at_ms``: the record timestamp of the latest forget (ms since
+    the epoch), for inputs first taken in on a partition no forget was read on.
+    """
+
+    offsets: dict[str, int] = Field(default_factory=dict)
+    at_ms: int
+
+
 class ProfileRecord(Produced):
     """One user's profile as the table keeps it.
 
@@ -208,3 +227,8 @@ class ProfileRecord(Produced):
     #: oldest entry not yet flushed (docs/state.md). A stored record of format 7 never holds
     #: ``buffer``; in memory, ``buffer`` is the entries read from there.
     buffer_seq: int = Field(0, ge=0, exclude_if=lambda v: v == 0)
+    #: How far the subject's forgets reach (format 8). Set by a forget and kept through the
+    #: tombstone, the next profile and later forgets (each moves it on), so a message taken in
+    #: before a forget never applies, however late it comes back. None: never forgotten (or
+    #: forgotten by a release before format 8: ``streams.core.forget_mark.mark_of``).
+    forget_mark: ForgetMark | None = Field(None, exclude_if=lambda v: v is None)

@@ -100,6 +100,13 @@ REVOKED_EVENTS = Counter(
     "Held input events dropped unacknowledged on revoke (redelivered to the next owner)",
     registry=REGISTRY,
 )
+PRE_FORGET_SKIPPED = Counter(
+    _P + "pre_forget_skipped",
+    "Chat messages taken in before their subject's last forget (a dead letter replayed, a late "
+    "copy), acknowledged and never applied; by: offset (on the forget's partition) or time",
+    ["by"],
+    registry=REGISTRY,
+)
 
 
 _GAUGES: dict[str, Gauge] = {}

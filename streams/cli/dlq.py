@@ -17,6 +17,7 @@ from streams.cli.support import echo_json, load, run
 from streams.client.kafka_io import OutRecord, read_to_end
 from streams.client.producer import produce
 from streams.core.codecs import COMMAND_HEADER
+from streams.core.forget_mark import FirstSeen, with_first_seen
 from streams.core.origin import without_origin
 from streams.core.signing import KEYS_SETTING, CommandSigning, resign, verify
 from streams.kafka_security import KafkaConnection
@@ -175,7 +176,10 @@ def _record(
     body: DeadLetter, signing: CommandSigning = _UNSIGNED, *, sign_unverified: bool = False
 ) -> OutRecord | None:
     """The original record with its headers (less a re-route's origin header); a command
-    dead-lettered before letters kept headers gets back the one that marks it.
+    dead-lettered before letters kept headers gets back the one that marks it. A chat message
+    says where it was first taken in (the letter's source and ``failed_at``, unless its record
+    said already), so a worker leaves it out if its user was forgotten since
+    (``streams.core.forget_mark``).
 
     A command is signed again, now, with the first key of ``signing`` when its signature
     verifies under its keys, however old (or ``sign_unverified``: the operator read it and
@@ -188,7 +192,10 @@ def _record(
     # copy from the same partition was applied.
     headers = without_origin([(h.name, base64.b64decode(h.value_b64)) for h in body.headers])
     if not body.command:
-        return OutRecord(key, value, headers)
+        seen = FirstSeen.of(
+            body.source_topic, body.source_partition, body.source_offset, body.failed_at.timestamp()
+        )
+        return OutRecord(key, value, with_first_seen(headers, seen))
     if COMMAND_HEADER not in headers:
         headers.append(COMMAND_HEADER)
     if not signing.keys:
@@ -267,7 +274,8 @@ def replay(
 
     Choose them with --reason, --offset (both: those of the reason among the offsets) or
     --all. The worker decodes them again; one already applied is skipped (its message id is
-    remembered), one without a key is re-routed by its user id. Commands are signed again
+    remembered), one without a key is re-routed by its user id, and a chat message of a user
+    forgotten after it was first taken in is left out. Commands are signed again
     with PROFILE_STREAM_COMMAND_KEYS when their signature verifies; others are held back
     unless --sign-unverified. A truncated letter (its record was too big to keep whole) is
     refused: its bytes are not the original.

@@ -13,7 +13,7 @@ from streams.core.history import Trail
 from streams.core.merge import MergeResult, merge
 from streams.core.past import reverted
 from streams.core.profile_schema import ProfileSchema
-from streams.core.records import applied_before, forgotten, next_version
+from streams.core.records import Forget, applied_before, forgotten, marked_again, next_version
 from streams.errors import InvalidEvent
 
 __all__ = ["SIGNED_KEY", "Outcome", "apply_command"]
@@ -44,6 +44,7 @@ def apply_command(
     migration: Sequence[FieldChange] = (),
     trail: Trail | None = None,
     signed_ms: int | None = None,
+    received_ms: int | None = None,
 ) -> Outcome | None:
     """The outcome of ``command`` on ``record`` (None: nothing to do, the profile is absent).
 
@@ -51,6 +52,9 @@ def apply_command(
     absent, unless it holds a buffer and the command is a forget (:func:`_live`). ``trail``: the
     revisions to keep and where the command's record sits (``streams.core.history``).
     ``signed_ms``: when the command was signed; the record keeps the latest (:data:`SIGNED_KEY`).
+    ``received_ms``: the command record's timestamp, where a forget's mark puts it
+    (``streams.core.forget_mark``; default: ``requested_at``). A forget of a subject without a
+    profile announces nothing but still moves the mark on (:func:`marked_again`).
 
     Raises:
         InvalidEvent: a correction names unknown fields or values the schema refuses; a revert
@@ -60,19 +64,12 @@ def apply_command(
     if applied_before(record, source, offset, command.command_id):
         return None  # redelivered: a forget replayed after a new profile began must not end it
     _refuse_replay(command, record, signed_ms)
-    if command.type != "correct" and not (exists and _live(command, record)):
-        return None  # forgetting or migrating never creates a profile
+    live = exists and _live(command, record)
+    if command.type not in ("correct", "forget") and not live:
+        return None  # migrating or reverting never creates a profile
     record = _stamped(record, signed_ms)
     if command.type == "forget":
-        # No profile data, no provenance: only the version and what was applied are kept.
-        tombstone, deleted = forgotten(
-            record,
-            source=source,
-            offset=offset,
-            command_id=command.command_id,
-            at=command.requested_at,
-        )
-        return Outcome(tombstone, deleted, forgets=True)
+        return _forget(command, record, live, source, offset, received_ms)
     result, locked = None, None
     if command.type in ("correct", "revert"):
         if command.type == "correct":
@@ -93,6 +90,26 @@ def apply_command(
         trail=trail,
     )
     return Outcome(updated, event)
+
+
+def _forget(
+    command: ProfileCommand,
+    record: ProfileRecord,
+    live: bool,
+    source: str,
+    offset: int,
+    received_ms: int | None,
+) -> Outcome:
+    """A forget of a profile (``live``) leaves a tombstone and announces it; of a subject
+    without one, it only moves the forget mark on: nothing to delete, nothing to announce, but
+    what came before it stays out."""
+    if received_ms is None:
+        received_ms = int(command.requested_at.timestamp() * 1000)
+    forget = Forget(source, offset, command.command_id, command.requested_at, received_ms)
+    kept, deleted = (forgotten if live else marked_again)(record, forget)
+    # A tombstone holds no profile data, no provenance: only the version, what was applied
+    # and the mark.
+    return Outcome(kept, deleted, forgets=live)
 
 
 def _live(command: ProfileCommand, record: ProfileRecord) -> bool:

@@ -5,30 +5,33 @@ byte for byte, because every timestamp comes from the input, never from the cloc
 """
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
 from schemas import (
     RECENT_IDS_KEPT,
-    TOMBSTONE_FORMAT,
     BufferedMessage,
     FieldChange,
     ModelUsage,
     ProfileEvent,
     ProfileRecord,
 )
+from streams.core.forget_mark import mark_of, moved_on
 from streams.core.history import Trail
 from streams.core.merge import MergeResult
 from streams.core.stored import format_of
 from streams.core.usage import charge
 
 __all__ = [
+    "Forget",
     "applied_before",
     "buffered",
     "dead_lettered",
     "unbuffered",
     "deleted_event",
     "forgotten",
+    "marked_again",
     "new_record",
     "next_version",
     "rerouted_key",
@@ -154,8 +157,10 @@ def next_version(
         "profile": profile,
         "provenance": result.provenance if result is not None else record.provenance,
         "updated_at": at,
-        # A forgotten user's next version is a new profile: the tombstone is one no more.
+        # A forgotten user's next version is a new profile: the tombstone is one no more,
+        # but how far the forget reaches is kept (a tombstone of an older format says it).
         "forgotten_at": None,
+        "forget_mark": mark_of(record),
     }
     if trail is not None:
         update |= trail.recorded(record, changes, version=version, at=at)
@@ -236,27 +241,52 @@ def deleted_event(record: ProfileRecord, command_id: str, at: datetime) -> Profi
     return _event(record, "deleted", profile=None, changes=[], sources=[command_id], at=at)
 
 
-def forgotten(
-    record: ProfileRecord, *, source: str, offset: int, command_id: str, at: datetime
-) -> tuple[ProfileRecord, ProfileEvent]:
+@dataclass(frozen=True)
+class Forget:
+    """A forget as a worker applies it: where its record was read (``source``, ``offset``),
+    its id, when it was requested (``at``) and its record timestamp (``received_ms``)."""
+
+    source: str
+    offset: int
+    command_id: str
+    at: datetime
+    received_ms: int
+
+    def kept(self, record: ProfileRecord) -> dict[str, object]:
+        """What ``record`` keeps through this forget: what was applied (the forget included)
+        and its forget mark, moved on to this forget."""
+        update = _remember(record, {self.source: self.offset}, [self.command_id])
+        mark = moved_on(mark_of(record), self.source, self.offset, self.received_ms)
+        return update | {"forget_mark": mark}
+
+
+def forgotten(record: ProfileRecord, forget: Forget) -> tuple[ProfileRecord, ProfileEvent]:
     """The tombstone a forget leaves, and its ``deleted`` event.
 
     The tombstone holds no profile data (no profile, provenance, locks, set-aside values) but
     keeps the version of the ``deleted`` event and what was applied (the forget included), so a
     message from before the forget that comes again is skipped, and the user's next version is
-    the one after the ``deleted`` event: an event id is never reused.
+    the one after the ``deleted`` event: an event id is never reused. Its forget mark moves on
+    to this forget (``streams.core.forget_mark``).
     """
-    event = deleted_event(record, command_id, at)
-    update = _remember(record, {source: offset}, [command_id])
-    update |= {
-        "format": TOMBSTONE_FORMAT,
+    event = deleted_event(record, forget.command_id, forget.at)
+    update = forget.kept(record) | {
         "version": event.version,
-        "updated_at": at,
-        "forgotten_at": at,
+        "updated_at": forget.at,
+        "forgotten_at": forget.at,
         "buffer_seq": record.buffer_seq,
     }
     empty = new_record(record.user_id, record.schema_id, record.kind)
-    return empty.model_copy(update=update), event
+    return _formatted(empty.model_copy(update=update)), event
+
+
+def marked_again(record: ProfileRecord, forget: Forget) -> tuple[ProfileRecord, None]:
+    """A forget of a subject with no profile (absent, or a tombstone already): no event, but
+    the forget is remembered as applied and the mark moves on, so what was taken in before
+    this forget (a late copy of a message sent before it) never applies. An absent subject
+    gets a tombstone at version 0, which reads answer as unknown."""
+    update = forget.kept(record) | {"forgotten_at": record.forgotten_at or forget.at}
+    return _formatted(record.model_copy(update=update)), None
 
 
 def settled(record: ProfileRecord) -> ProfileRecord:
@@ -272,7 +302,6 @@ def settled(record: ProfileRecord) -> ProfileRecord:
         update |= {
             "version": event.version,
             "forgotten_at": record.forgotten_at or event.updated_at,
-            "format": TOMBSTONE_FORMAT,
             "profile": {},
             "provenance": {},
             "locked": (),
@@ -283,4 +312,4 @@ def settled(record: ProfileRecord) -> ProfileRecord:
             "history_from": None,
             "last_message": None,
         }
-    return record.model_copy(update=update)
+    return _formatted(record.model_copy(update=update))

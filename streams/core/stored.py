@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from schemas import (
     BUFFER_FORMAT,
     BUFFER_STORE_FORMAT,
+    FORGET_MARK_FORMAT,
     LAST_MESSAGE_FORMAT,
     RECORD_FORMAT,
     REVISIONS_FORMAT,
@@ -65,8 +66,8 @@ def decode_record(value: bytes) -> ProfileRecord:
 def format_of(record: ProfileRecord) -> int:
     """The lowest format that holds ``record``'s fields: the highest format among the features
     it holds (a tombstone 2, usage 3, a buffer 4, revisions 5, the last message 6, a buffer table
-    position 7); a record with none of them is format 1 (left out of the bytes, so older
-    releases read it)."""
+    position 7, a forget mark 8); a record with none of them is format 1 (left out of the
+    bytes, so older releases read it)."""
     held = [
         (record.forgotten_at is not None, TOMBSTONE_FORMAT),
         (record.usage is not None, USAGE_FORMAT),
@@ -74,6 +75,7 @@ def format_of(record: ProfileRecord) -> int:
         (record.history_from is not None or bool(record.history), REVISIONS_FORMAT),
         (record.last_message is not None, LAST_MESSAGE_FORMAT),
         (record.buffer_seq > 0, BUFFER_STORE_FORMAT),
+        (record.forget_mark is not None, FORGET_MARK_FORMAT),
     ]
     return max((format_ for holds, format_ in held if holds), default=1)
 

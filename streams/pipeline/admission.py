@@ -10,11 +10,13 @@ dead-lettered, or the worker exits for redelivery. Nothing raised by an input es
 """
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from schemas import ChatMessage, ProfileCommand
 from streams.core.codecs import decode_command, decode_message, is_command
+from streams.core.forget_mark import FirstSeen, first_seen_in
 from streams.core.kinds import Kind
 from streams.core.origin import origin_headers, origin_of
 from streams.core.partitioning import partition_for
@@ -43,12 +45,23 @@ logger = logging.getLogger(__name__)
 class Admitted:
     """An input event admitted for its subject: its record, the subject's key, the body, and
     for a copy a worker re-routed or forwarded, the ``applied`` key and offset of its original
-    (``streams.core.origin``; checked here, None for anything else)."""
+    (``streams.core.origin``; checked here, None for anything else). ``first_seen``: where and
+    when the message was first taken in, which a forget mark is compared with
+    (``streams.core.forget_mark``; None: the record itself, at its timestamp)."""
 
     msg: SourceMessage
     key: bytes
     body: ChatMessage | ProfileCommand
     origin: tuple[str, int] | None = None
+    first_seen: FirstSeen | None = None
+
+    @property
+    def seen(self) -> FirstSeen:
+        """Where and when the message was first taken in."""
+        if self.first_seen is not None:
+            return self.first_seen
+        msg = self.msg
+        return FirstSeen.of(msg.topic, msg.partition, msg.offset, msg.timestamp)
 
 
 @dataclass
@@ -64,6 +77,8 @@ class Admission:
     forwards: list[tuple[Kind, CopySender]] = field(default_factory=list)
     #: What the policy's :class:`Exit` does (the process exits; tests record it instead).
     on_exit: Callable[[Exit], None] = exit_for_redelivery
+    #: The worker's clock (seconds): a message is first seen no later than when it is read.
+    clock: Callable[[], float] = time.time
 
     async def admit(self, msg: SourceMessage) -> Admitted | None:
         """The event as work for its subject, or None when it was handled here (dead-lettered,
@@ -100,7 +115,7 @@ class Admission:
         EVENTS_IN.labels("command" if isinstance(body, ProfileCommand) else "chat").inc()
         if isinstance(body, ChatMessage):
             await self._forward(msg, body)
-        return Admitted(msg, key, body, self._origin(msg))
+        return self._admitted(msg, key, body)
 
     async def _admit_subject_event(self, msg: SourceMessage) -> Admitted:
         """A message forwarded to this kind's topic, keyed by its subject (or a command)."""
@@ -111,7 +126,26 @@ class Admission:
                 "key_mismatch", f"not keyed by its {self.kind.name} subject", user_id=body.user_id
             )
         EVENTS_IN.labels(f"kind:{self.kind.name}").inc()
-        return Admitted(msg, msg.key, body, self._origin(msg))
+        return self._admitted(msg, msg.key, body)
+
+    def _admitted(
+        self, msg: SourceMessage, key: bytes, body: ChatMessage | ProfileCommand
+    ) -> Admitted:
+        origin = self._origin(msg)
+        return Admitted(msg, key, body, origin, self._first_seen(msg, origin))
+
+    def _first_seen(self, msg: SourceMessage, origin: tuple[str, int] | None) -> FirstSeen:
+        """Where and when ``msg``'s message was first taken in: as its header says (a copy of
+        this release, a replayed dead letter), else at a sealed copy's original (a copy of the
+        release before), else this record; no later than the record's timestamp or now."""
+        seen = first_seen_in(msg.headers)
+        if seen is not None:
+            return seen
+        at = min(msg.timestamp, self.clock())
+        if origin is None:
+            return FirstSeen.of(msg.topic, msg.partition, msg.offset, at)
+        # The applied key of an original partition is "origin:<topic>:<partition>".
+        return FirstSeen(origin[0].removeprefix("origin:"), origin[1], int(at * 1000))
 
     def _origin(self, msg: SourceMessage) -> tuple[str, int] | None:
         """Where a copy came from, when a worker of this deployment sealed it: a producer's
@@ -198,11 +232,13 @@ class Admission:
             await delivery
 
     def _origin_headers(self, msg: SourceMessage, key: bytes) -> list[tuple[str, bytes]]:
-        """The sealed origin of a copy of ``msg`` sent under ``key``."""
+        """The sealed origin of a copy of ``msg`` sent under ``key``, and where its message was
+        first taken in (carried on, so a forget mark judges the copy as the original)."""
         signing = self.settings.command_signing
-        return origin_headers(
+        sealed = origin_headers(
             msg.topic, msg.partition, msg.offset, key=key, value=msg.value, signing=signing
         )
+        return [*sealed, self._first_seen(msg, self._origin(msg)).header()]
 
     async def _act(self, msg: SourceMessage, decision: Decision) -> None:
         if isinstance(decision, DeadLetter):

@@ -40,7 +40,6 @@ from streams.core.kinds import Kind
 from streams.core.migration import migrate
 from streams.core.profile_schema import ProfileSchema
 from streams.core.records import (
-    applied_before,
     buffered,
     dead_lettered,
     new_record,
@@ -55,6 +54,7 @@ from streams.pipeline.buffer_store import BufferStore
 from streams.pipeline.buffering import entry_of, oversized
 from streams.pipeline.dead_letters import DeadLetters
 from streams.pipeline.flush import Flusher, newest
+from streams.pipeline.fresh import fresh_messages
 from streams.pipeline.job import Job, TopicPartition
 from streams.pipeline.policy import DeadLetter, Stage, decide
 from streams.pipeline.ports import EventHandle
@@ -97,6 +97,9 @@ class ProfileUpdater:
     revisions_per_field: int = 0
     #: The buffered messages, one entry each (the default keeps them in memory, for tests).
     buffers: BufferStore = field(default_factory=lambda: BufferStore({}))
+    #: Seconds after a forget's record timestamp within which a message first taken in on
+    #: another partition still counts as before it (PROFILE_STREAM_MAX_FUTURE_SKEW_S).
+    forget_margin_s: float = 300.0
 
     def __post_init__(self) -> None:
         self._flusher = Flusher(
@@ -259,7 +262,7 @@ class ProfileUpdater:
     ) -> ProfileRecord:
         """Buffer the batch's new messages, flushing when a trigger holds; returns the record
         as stored."""
-        fresh = _not_applied(record, jobs)
+        fresh = fresh_messages(record, jobs, margin_s=self.forget_margin_s)
         if not fresh:
             return record
         spent = over_budget(record.usage, self.flushing, self.clock())
@@ -347,6 +350,7 @@ class ProfileUpdater:
                 exists=job.key in self.table or bool(record.buffer),
                 migration=migration,
                 signed_ms=signed_at_ms(job.work.msg.headers),
+                received_ms=int(job.work.msg.timestamp * 1000),
                 trail=Trail(
                     self.revisions_per_field, {command.command_id: Source(*job.tp, job.offset)}
                 ),
@@ -366,26 +370,12 @@ class ProfileUpdater:
             final = final.model_copy(
                 update={"buffer_seq": self.buffers.emptied(job.key, record).buffer_seq}
             )
-        await self.publisher.publish(job.key, job.event, final, outcome.event)
+        # Durable before the command is acknowledged, also without an event (a forget of a
+        # subject without a profile only moves its mark on).
+        await self.publisher.publish(job.key, job.event, final, outcome.event, durable=True)
         if outcome.forgets:
             self.buffers.clear(job.key, job.event, final.buffer_seq)
         return final
-
-
-def _not_applied(record: ProfileRecord, jobs: list[Job]) -> list[tuple[Job, ChatMessage]]:
-    """The batch's chat messages not applied before (a redelivery is left out)."""
-    fresh = []
-    for job in jobs:
-        message = job.work.body
-        if isinstance(message, ChatMessage) and not applied_before(
-            record,
-            source_key(*job.tp),
-            job.offset,
-            message.message_id,
-            job.work.origin,
-        ):
-            fresh.append((job, message))
-    return fresh
 
 
 def _where(jobs: list[Job]) -> str:

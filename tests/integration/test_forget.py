@@ -6,10 +6,12 @@ from typing import Any
 import aiohttp
 import orjson
 
-from tests.fakes.llm_server import FakeLLM
+from tests.fakes.llm_server import FakeLLM, Fault
 
 from .conftest import StartWorker
-from .harness import ADMIN_TOKEN, READ_TOKEN, Kafka, Names, message
+from .harness import ADMIN_TOKEN, READ_TOKEN, Kafka, Names, decode, message
+from .test_cli import cli, cli_env
+from .test_metrics import scrape
 
 
 async def http(method: str, url: str, token: str) -> int:
@@ -32,6 +34,20 @@ def check_history(raw: list[bytes], user: str) -> list[dict[str, Any]]:
     versions = sorted({e["version"] for e in events})
     assert versions == list(range(1, len(versions) + 1)), versions
     return events
+
+
+async def speaks_welsh_from_empty(
+    kafka: Kafka, names: Names, message_id: str, types: list[str]
+) -> None:
+    """erin says "I speak Welsh" after her forget: it starts a profile from empty, and her
+    events are then of ``types``, versions 1 to n."""
+    await kafka.send(names.input, message("erin", "I speak Welsh", message_id=message_id))
+    raw = [r.value for r in await kafka.read(names.output, lambda r: len(r) >= len(types))]
+    events = check_history(raw, "erin")
+    expected = [(f"erin:{n}", type_) for n, type_ in enumerate(types, 1)]
+    assert [(e["event_id"], e["type"]) for e in events] == expected
+    fresh = events[-1]["profile"]
+    assert fresh["languages"] == ["Welsh"] and fresh["name"] is None and fresh["location"] is None
 
 
 async def test_forget_then_redelivery_of_older_messages_does_not_bring_the_profile_back(
@@ -65,16 +81,40 @@ async def test_forget_then_redelivery_of_older_messages_does_not_bring_the_profi
     assert [r.value for r in after] == [r.value for r in before]  # no event, none again
 
     # A message after the forget starts from empty, at the version after the deleted event.
-    await kafka.send(names.input, message("erin", "I speak Welsh", message_id="m5"))
-    raw = [r.value for r in await kafka.read(names.output, lambda r: len(r) >= 5)]
-    events = check_history(raw, "erin")
-    assert [(e["event_id"], e["type"]) for e in events] == [
-        ("erin:1", "updated"),
-        ("erin:2", "updated"),
-        ("erin:3", "updated"),
-        ("erin:4", "deleted"),
-        ("erin:5", "updated"),
-    ]
-    fresh = events[-1]["profile"]
-    assert fresh["languages"] == ["Welsh"] and fresh["name"] is None and fresh["location"] is None
+    await speaks_welsh_from_empty(kafka, names, "m5", ["updated"] * 3 + ["deleted", "updated"])
     assert await http("GET", url, READ_TOKEN) == 200
+
+
+async def test_a_dead_letter_replayed_after_the_forget_does_not_bring_the_profile_back(
+    start_worker: StartWorker, kafka: Kafka, names: Names, fake_llm: FakeLLM
+) -> None:
+    fake_llm.on("I'm Erin", {"field": "name", "op": "set", "value": "Erin"})
+    fake_llm.on(
+        "I live in Oslo",
+        {"field": "location", "op": "set", "value": "Oslo"},
+        faults=[Fault(status=400, times=1)],  # the model refuses it once: dead-lettered
+    )
+    fake_llm.on("I speak Welsh", {"field": "languages", "op": "add", "value": "Welsh"})
+    worker = await start_worker()
+    url = f"{worker.url}/profiles/erin"
+    await kafka.send(names.input, message("erin", "I'm Erin", message_id="m1"))
+    await kafka.read(names.output, lambda r: len(r) >= 1)
+    await kafka.send(names.input, message("erin", "I live in Oslo", message_id="m2"))
+    await kafka.read(names.dlq, lambda r: [d["message_id"] for d in decode(r)] == ["m2"])
+    assert await http("DELETE", url, ADMIN_TOKEN) == 202
+    await kafka.read(names.output, lambda r: len(r) >= 2)
+    skipped = "profile_stream_pre_forget_skipped_total{by=offset}"
+    before = (await scrape(worker.url)).get(skipped, 0.0)
+
+    # The operator replays the dead letters after the outage, with the real CLI.
+    replayed = await cli(cli_env(names, worker), "dlq", "replay", "--all", "--json")
+    assert replayed.code == 0, replayed.err
+    assert len(orjson.loads(replayed.out)["replayed"]) == 1
+    ends = await kafka.end_offsets(names.input)
+    assert await kafka.wait_committed(names.prefix, names.input, ends) == ends
+    assert await http("GET", url, READ_TOKEN) == 404
+    assert fake_llm.calls_for("I live in Oslo") == 1  # the replay never reached the model
+    assert (await scrape(worker.url)).get(skipped, 0.0) == before + 1
+
+    # A message after the forget builds a new profile without anything from before it.
+    await speaks_welsh_from_empty(kafka, names, "m3", ["updated", "deleted", "updated"])

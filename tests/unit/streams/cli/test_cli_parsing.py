@@ -20,6 +20,7 @@ from streams.cli.dlq import Letter, _pick, _record, _select, render
 from streams.cli.messages import check_line, checked
 from streams.cli.support import event_line
 from streams.core.codecs import COMMAND_HEADER, decode_message
+from streams.core.forget_mark import FIRST_SEEN_HEADER
 from streams.core.origin import ORIGIN_HEADER, SEAL_HEADER
 from streams.core.partitioning import partition_for
 from streams.settings import Settings
@@ -114,9 +115,13 @@ def test_replay_selects_by_reason_and_offsets() -> None:
     assert _select(letters, "not_json", ("0:2",)) == []
 
 
+#: Where a replayed chat message says it was first taken in: the letter's source, at failed_at.
+SEEN = (FIRST_SEEN_HEADER, b"chat-messages:3:42:1767268800000")
+
+
 def test_replay_sends_the_original_bytes_and_marks_commands_again() -> None:
     chat = _record(letter(0, 1).body)
-    assert (chat.key, chat.value, list(chat.headers)) == (b"alice", b"{oops", [])
+    assert (chat.key, chat.value, list(chat.headers)) == (b"alice", b"{oops", [SEEN])
     command = orjson.dumps(
         {
             "command_id": "c1",
@@ -139,13 +144,20 @@ def test_replay_gives_back_the_original_headers_once() -> None:
     trace = {"name": "traceparent", "value_b64": base64.b64encode(b"\x00t-1").decode()}
     marked = {"name": COMMAND_HEADER[0], "value_b64": base64.b64encode(COMMAND_HEADER[1]).decode()}
     plain = _record(letter(0, 1, headers=[trace]).body)
-    assert list(plain.headers) == [("traceparent", b"\x00t-1")]
+    assert list(plain.headers) == [("traceparent", b"\x00t-1"), SEEN]
     command = _record(letter(0, 2, headers=[trace, marked], command=True).body)
     assert list(command.headers) == [("traceparent", b"\x00t-1"), COMMAND_HEADER]
     origin = {"name": ORIGIN_HEADER, "value_b64": base64.b64encode(b"chat-messages:3:9").decode()}
     seal = {"name": SEAL_HEADER, "value_b64": base64.b64encode(b"ab12").decode()}
     rerouted = _record(letter(0, 3, headers=[origin, seal, trace]).body)
-    assert list(rerouted.headers) == [("traceparent", b"\x00t-1")]  # a new input, not a copy
+    assert list(rerouted.headers) == [("traceparent", b"\x00t-1"), SEEN]  # a new input, not a copy
+
+
+def test_a_replayed_copy_keeps_where_its_message_was_first_taken_in() -> None:
+    first = (FIRST_SEEN_HEADER, b"chat-messages:1:7:1767268700000")
+    header = {"name": first[0], "value_b64": base64.b64encode(first[1]).decode()}
+    replayed = _record(letter(0, 3, headers=[header]).body)
+    assert list(replayed.headers) == [first]  # the original's, not the copy's place
 
 
 def test_values_show_as_text_when_utf8_else_as_hex() -> None:

@@ -4,13 +4,15 @@ from datetime import UTC, datetime
 
 import pytest
 
-from schemas import PatchOperation, ProfileCommand, ProfileRecord
+from schemas import ForgetMark, PatchOperation, ProfileCommand, ProfileRecord
 from streams.core.commands import apply_command
 from streams.core.profile_schema import load_profile_schema
 from streams.errors import InvalidEvent
 
 SCHEMA = load_profile_schema("schemas.profile:UserProfile")
 AT = datetime(2026, 11, 25, 12, tzinfo=UTC)
+#: ``AT`` in ms: where a forget's mark is put when no record timestamp is given.
+MS = int(AT.timestamp() * 1000)
 STORED = ProfileRecord(
     user_id="ann",
     version=4,
@@ -50,16 +52,28 @@ def test_forget_leaves_a_tombstone_at_the_deleted_version_that_remembers_what_wa
     )
     assert outcome is not None
     tombstone = outcome.record
-    assert tombstone.forgotten_at == AT and tombstone.version == 5 and tombstone.format == 2
+    assert tombstone.forgotten_at == AT and tombstone.version == 5 and tombstone.format == 8
     assert tombstone.applied == {"chat:0": 9} and tombstone.recent_message_ids == ("m7", "c1")
+    assert tombstone.forget_mark == ForgetMark(offsets={"chat:0": 9}, at_ms=MS)
     assert (tombstone.profile, tombstone.locked, tombstone.set_aside) == ({}, (), {})
 
 
-@pytest.mark.parametrize("kind", ["forget", "migrate"])
-def test_a_tombstone_is_not_forgotten_nor_migrated_again(kind: str) -> None:
+def test_a_tombstone_is_not_migrated() -> None:
     tombstone = apply(command("forget")).record  # type: ignore[union-attr]
-    again = command(kind).model_copy(update={"command_id": "c2"})
+    again = command("migrate").model_copy(update={"command_id": "c2"})
     assert apply_command(again, tombstone, SCHEMA, source="chat:0", offset=10, exists=True) is None
+
+
+def test_a_second_forget_of_a_tombstone_announces_nothing_and_moves_the_mark_on() -> None:
+    tombstone = apply(command("forget")).record  # type: ignore[union-attr]
+    again = command("forget").model_copy(update={"command_id": "c2"})
+    outcome = apply_command(
+        again, tombstone, SCHEMA, source="chat:0", offset=10, exists=True, received_ms=MS + 5
+    )
+    assert outcome is not None and outcome.event is None and not outcome.forgets
+    kept = outcome.record
+    assert kept.forget_mark == ForgetMark(offsets={"chat:0": 10}, at_ms=MS + 5)
+    assert (kept.version, kept.forgotten_at, kept.applied) == (5, AT, {"chat:0": 10})
 
 
 def test_a_redelivered_command_changes_nothing() -> None:
@@ -72,9 +86,19 @@ def test_a_redelivered_command_changes_nothing() -> None:
     )
 
 
-@pytest.mark.parametrize("kind", ["forget", "migrate"])
-def test_forget_and_migrate_never_create_a_profile(kind: str) -> None:
-    assert apply(command(kind), exists=False) is None
+def test_migrate_never_creates_a_profile() -> None:
+    assert apply(command("migrate"), exists=False) is None
+
+
+def test_a_forget_of_an_unknown_subject_leaves_only_a_mark() -> None:
+    absent = ProfileRecord(user_id="ann", schema_id=SCHEMA.schema_id)
+    outcome = apply_command(
+        command("forget"), absent, SCHEMA, source="chat:0", offset=3, exists=False
+    )
+    assert outcome is not None and outcome.event is None and not outcome.forgets
+    kept = outcome.record
+    assert (kept.version, kept.profile, kept.forgotten_at) == (0, {}, AT)
+    assert kept.forget_mark == ForgetMark(offsets={"chat:0": 3}, at_ms=MS)
 
 
 def test_a_correction_applies_and_locks() -> None:

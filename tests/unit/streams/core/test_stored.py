@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from schemas import (
     BUFFER_STORE_FORMAT,
+    FORGET_MARK_FORMAT,
     LAST_MESSAGE_FORMAT,
     RECORD_FORMAT,
     REVISIONS_FORMAT,
@@ -17,6 +18,7 @@ from schemas import (
     USAGE_FORMAT,
     Evidence,
     FieldChange,
+    ForgetMark,
     LastMessage,
     ProfileRecord,
     ProfileUsage,
@@ -147,4 +149,6 @@ def test_a_record_claims_the_highest_format_among_the_features_it_holds() -> Non
     reflecting = both.model_copy(update={"last_message": last})
     assert stored.format_of(reflecting) == LAST_MESSAGE_FORMAT
     split = reflecting.model_copy(update={"buffer_seq": 3})
-    assert stored.format_of(split) == BUFFER_STORE_FORMAT == RECORD_FORMAT
+    assert stored.format_of(split) == BUFFER_STORE_FORMAT
+    marked = split.model_copy(update={"forget_mark": ForgetMark(at_ms=0)})
+    assert stored.format_of(marked) == FORGET_MARK_FORMAT == RECORD_FORMAT

@@ -8,6 +8,7 @@ from schemas import ModelUsage, ProfileRecord, ProfileUsage
 from streams.core.codecs import decode_record, encode
 from streams.core.profile_schema import ProfileSchema
 from streams.core.records import (
+    Forget,
     deleted_event,
     forgotten,
     new_record,
@@ -100,8 +101,8 @@ def _charged(schema: ProfileSchema) -> ProfileRecord:
 
 
 def test_a_forget_drops_the_usage(schema: ProfileSchema) -> None:
-    tombstone, _ = forgotten(_charged(schema), source=SRC, offset=2, command_id="c1", at=T0)
-    assert tombstone.usage is None and format_of(tombstone) == 2
+    tombstone, _ = forgotten(_charged(schema), Forget(SRC, 2, "c1", T0, received_ms=0))
+    assert tombstone.usage is None and format_of(tombstone) == 8  # a tombstone with its mark
 
 
 def test_a_pending_deleted_event_settles_without_usage(schema: ProfileSchema) -> None:

@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 
 from schemas import ChatMessage, ProfileCommand, UserProfile
+from streams.core.forget_mark import FIRST_SEEN_HEADER, FirstSeen, first_seen_in
 from streams.core.framing import frame
 from streams.core.kinds import Kind
 from streams.core.origin import ORIGIN_HEADER, SEAL_HEADER, origin_headers, origin_of
@@ -85,7 +86,7 @@ async def test_a_message_on_another_users_partition_is_re_routed_by_its_user_id(
     origin = f"chat-messages:{misplaced.partition}:{misplaced.offset}".encode()
     [(partition, headers)] = pipeline.reroute.routing
     assert (partition, headers[0]) == (home, (ORIGIN_HEADER, origin))
-    assert [name for name, _ in headers] == [ORIGIN_HEADER, SEAL_HEADER]
+    assert [name for name, _ in headers] == [ORIGIN_HEADER, SEAL_HEADER, FIRST_SEEN_HEADER]
     assert pipeline.dlq.sent == []
 
 
@@ -350,3 +351,39 @@ async def test_with_framing_accepted_the_frame_is_stripped_and_the_message_admit
     admitted = await pipeline.admit(Record(plain.key, frame(plain.value or b"", 12), offset=4))
     assert admitted is not None and pipeline.dlq.sent == []
     assert isinstance(admitted.body, ChatMessage) and admitted.body.content == "I'm Alice"
+
+
+async def test_a_copy_says_where_and_when_its_message_was_first_taken_in() -> None:
+    pipeline = Pipeline(partitions=8)
+    home = partition_for(b"alice", 8)
+    misplaced = chat("m1", "hi", partition=(home + 1) % 8, partitions=8, offset=40)
+    misplaced.timestamp = T0.timestamp() + 3
+    plain = await pipeline.admit(chat("m0", "hi", partition=home, partitions=8, offset=5))
+    assert plain is not None
+    assert plain.seen == FirstSeen(f"chat-messages:{home}", 5, int(T0.timestamp() * 1000))
+    await pipeline.admit(misplaced)
+    [(_, headers)] = pipeline.reroute.routing
+    first = FirstSeen(f"chat-messages:{misplaced.partition}", 40, int(misplaced.timestamp * 1000))
+    assert first_seen_in(headers) == first
+    # the copy, read back on alice's partition, is judged as its original
+    (key, value) = pipeline.reroute.sent[0]
+    copy = await pipeline.admit(Record(key, value, offset=9, partition=home, headers=headers))
+    assert copy is not None and copy.seen == first
+
+
+async def test_a_record_read_after_its_time_is_first_seen_no_later_than_it_was_read() -> None:
+    pipeline = Pipeline()
+    pipeline.admission.clock = lambda: T0.timestamp() - 60  # its timestamp is a minute ahead
+    admitted = await pipeline.admit(chat("m1", "hi", offset=3))
+    assert admitted is not None and admitted.seen.at_ms == int(T0.timestamp() * 1000) - 60_000
+
+
+async def test_a_sealed_copy_of_the_release_before_is_first_seen_at_its_origin() -> None:
+    pipeline = Pipeline(kind=_team())
+    copy = chat("m1", "hi", metadata={"team_id": "t7"}, key=b"t7", offset=4)
+    copy.headers = origin_headers(
+        "chat-messages", 2, 17, key=b"t7", value=copy.value, signing=SIGNING
+    )
+    admitted = await pipeline.admit(copy)
+    assert admitted is not None
+    assert admitted.seen == FirstSeen("chat-messages:2", 17, int(copy.timestamp * 1000))

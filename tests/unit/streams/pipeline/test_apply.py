@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from schemas import LAST_MESSAGE_FORMAT, RECENT_IDS_KEPT, ModelUsage, PatchOperation
+from schemas import FORGET_MARK_FORMAT, RECENT_IDS_KEPT, ModelUsage, PatchOperation
 from streams.errors import BrokerUnavailable, CachePurgeFailed, ExtractionFailed, SendRejected
 from streams.pipeline import apply as apply_module
 from streams.pipeline import flush as flush_module
@@ -160,10 +160,10 @@ async def test_a_message_after_a_forget_starts_an_empty_profile_at_the_next_vers
     record = pipeline.stored()
     assert record.forgotten_at is None and record.version == 4
     # The usage counts the calls since the forget (m3, m4); it names m4 as the newest message
-    # it reflects, so the record is format 6.
+    # it reflects; it keeps how far the forget reaches, so the record is format 8.
     assert record.usage is not None and record.usage.total.calls == 2
     assert record.last_message is not None and record.last_message.message_id == "m4"
-    assert record.format == LAST_MESSAGE_FORMAT
+    assert record.format == FORGET_MARK_FORMAT and record.forget_mark is not None
     assert b"forgotten_at" not in pipeline.table[b"alice"]  # a profile again, no tombstone
     assert pipeline.model.calls[-1] == ["m4"]
 
@@ -203,12 +203,15 @@ async def test_a_command_signed_after_the_last_one_is_applied() -> None:
     assert pipeline.stored().forgotten_at is not None and pipeline.dlq.sent == []
 
 
-async def test_forgetting_an_unknown_user_does_nothing() -> None:
+async def test_forgetting_an_unknown_user_announces_nothing_and_leaves_only_a_mark() -> None:
     pipeline = Pipeline()
     await pipeline.feed(command("c1", "forget"))
-    assert pipeline.output.sent == [] and pipeline.table == {}
+    assert pipeline.output.sent == []
+    mark = pipeline.stored()
+    assert (mark.version, mark.profile, mark.forget_mark) == (0, {}, mark.forget_mark)
+    assert mark.forget_mark is not None and mark.forget_mark.offsets == {"chat-messages:0": 0}
     await pipeline.feed(chat("m1", "name=Al", offset=1), command("c2", "forget", offset=2))
-    await pipeline.feed(command("c3", "forget", offset=3))  # a tombstone is not forgotten again
+    await pipeline.feed(command("c3", "forget", offset=3))  # a tombstone: no second event
     assert [e["event_id"] for e in pipeline.output.values] == ["alice:1", "alice:2"]
 
 
