@@ -16,11 +16,12 @@ from streams.core.kinds import USER
 from streams.core.profile_schema import ProfileSchema
 from streams.errors import AnswerCutOff, ExtractionFailed, InvalidModelOutput, ModelUnavailable
 from streams.extract.base import Extraction
+from streams.extract.calls import CallOutcome, record
 from streams.extract.completion import Completion, read_completion
 from streams.extract.failures import describe_transport_failure
 from streams.extract.prompt import ParsedPatch, build_messages, parse_patch, response_format
 from streams.extract.ratelimit import RateLimiter
-from streams.metrics import MODEL_ANSWERS_REPAIRED, MODEL_CALLS, MODEL_LATENCY, TOKENS
+from streams.metrics import MODEL_ANSWERS_REPAIRED, MODEL_LATENCY, TOKENS
 from streams.settings import Settings
 
 __all__ = ["LLMExtractor"]
@@ -112,16 +113,19 @@ class LLMExtractor:
         attempts = self._settings.llm_max_attempts
         sampling: dict[str, float] = {}
         for attempt in range(1, attempts + 1):
+            if self._limiter is not None:
+                await self._limiter.acquire(estimate)
             try:
-                if self._limiter is not None:
-                    await self._limiter.acquire(estimate)
-                parsed = await self._call(request, fmt, spent, sampling)
+                parsed = await self._counted_call(request, fmt, spent, sampling)
             except ExtractionFailed as exc:
+                record(CallOutcome.FAILED)
                 exc.attempts = attempt
                 raise
             except AnswerCutOff as exc:
                 if sampling or attempt == attempts:
+                    record(CallOutcome.FAILED)
                     raise ExtractionFailed(_CUT_OFF, attempts=attempt, cause="cut_off") from exc
+                record(CallOutcome.CUT_OFF_RETRY)
                 # The same request at temperature 0 loops the same way: ask once more with
                 # repetition penalised, at once (the server is fine).
                 sampling = _ANTI_REPETITION
@@ -130,6 +134,7 @@ class LLMExtractor:
                 continue
             except (ModelUnavailable, InvalidModelOutput) as exc:
                 if attempt == attempts:
+                    record(CallOutcome.FAILED)
                     raise ExtractionFailed(
                         f"model failed {attempts} times, last: {exc}; check the endpoint, "
                         "then re-publish the dead letters",
@@ -138,12 +143,14 @@ class LLMExtractor:
                         if isinstance(exc, ModelUnavailable)
                         else "invalid_output",
                     ) from exc
+                record(CallOutcome.RETRIED)
                 delay = self._delay(attempt, getattr(exc, "retry_after", None))
                 logger.warning(
                     "model call failed attempt=%d retry_in=%.2fs reason=%s", attempt, delay, exc
                 )
                 await asyncio.sleep(delay)
                 continue
+            record(CallOutcome.OK)
             return Extraction(parsed.operations, parsed.malformed, usage=_total(spent))
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -152,6 +159,24 @@ class LLMExtractor:
         backoff: float = min(s.llm_backoff_max_s, s.llm_backoff_s * 2.0 ** (attempt - 1))
         jittered = backoff * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not crypto
         return max(jittered, retry_after or 0.0)
+
+    async def _counted_call(
+        self,
+        request: list[dict[str, str]],
+        fmt: dict[str, Any],
+        spent: list[ModelUsage],
+        sampling: dict[str, float],
+    ) -> ParsedPatch:
+        """:meth:`_call`, recording the outcome of a call that :meth:`extract` does not
+        handle: cancelled at the model (a revoke's grace over, a stop), or a bug."""
+        try:
+            return await self._call(request, fmt, spent, sampling)
+        except (ExtractionFailed, ModelUnavailable, InvalidModelOutput):
+            raise  # extract records these
+        except BaseException as exc:
+            cancelled = isinstance(exc, asyncio.CancelledError)
+            record(CallOutcome.FENCED_REDO if cancelled else CallOutcome.FAILED)
+            raise
 
     async def _call(
         self,
@@ -165,7 +190,6 @@ class LLMExtractor:
 
         An answer cut at the output bound keeps its complete operations; with none it raises
         :class:`AnswerCutOff`."""
-        MODEL_CALLS.inc()
         started = time.monotonic()
         body = {
             "model": self._settings.model,

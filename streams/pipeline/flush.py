@@ -25,6 +25,7 @@ from streams.core.records import dead_lettered, next_version
 from streams.core.usage import add_usage
 from streams.errors import ExtractionFailed
 from streams.extract.base import Extractor
+from streams.extract.calls import calls_of
 from streams.metrics import (
     EXTRACTIONS,
     FLUSHES,
@@ -78,12 +79,27 @@ class Flusher:
     ) -> ProfileRecord:
         """Extract the buffered messages and publish the next version; returns the record as
         stored. A flush that gives up dead-letters each buffered message: as it was read when
-        it is one of this batch's ``inputs`` (by message id), else rebuilt from the buffer."""
+        it is one of this batch's ``inputs`` (by message id), else rebuilt from the buffer.
+
+        Its model calls are counted when it ends, by ``reason`` and outcome
+        (:mod:`streams.extract.calls`)."""
+        with calls_of(str(reason)):
+            return await self._flush(key, job, record, migration, reason, release, inputs)
+
+    async def _flush(
+        self,
+        key: bytes,
+        job: Job,
+        record: ProfileRecord,
+        migration: list[FieldChange],
+        reason: FlushReason,
+        release: Release,
+        inputs: Mapping[str, SourceMessage] | None,
+    ) -> ProfileRecord:
         entries = record.buffer
         messages = [entry.message for entry in entries]
         emptied = self.buffers.emptied(key, record)
         extracted = True
-        check_owned("a model call")  # a partition gone: no call, no dead letters for it
         try:
             result, spent = await self._extraction.extract(emptied, messages)
         except Exception as exc:  # noqa: BLE001 - _give_up raises what is not dead-lettered
@@ -186,6 +202,7 @@ class ChunkedExtraction:
         spent = ModelUsage()
         bounds = self.policy.max_messages, self.policy.max_chars
         for chunk in chunks(messages, *bounds):
+            check_owned("a model call")  # a partition gone: no call for the chunks left
             if combined is not None:
                 record = record.model_copy(
                     update={"profile": combined.profile, "provenance": combined.provenance}
