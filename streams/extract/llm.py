@@ -104,8 +104,9 @@ class LLMExtractor:
         subject: str | None = None,
         kind: str = USER,
     ) -> Extraction:
-        """Ask the model, retrying what may pass; every call made is counted in the metrics,
-        and the tokens of every answer read are in the result's ``usage``."""
+        """Ask the model, retrying what may pass; each call's outcome is recorded for the
+        metrics (:mod:`streams.extract.calls`), and the tokens of every answer read are in the
+        result's ``usage``."""
         request = build_messages(profile, messages, schema)
         spent: list[ModelUsage] = []
         fmt = response_format(schema, sum(m.role in schema.source_roles for m in messages))
@@ -116,7 +117,7 @@ class LLMExtractor:
             if self._limiter is not None:
                 await self._limiter.acquire(estimate)
             try:
-                parsed = await self._counted_call(request, fmt, spent, sampling)
+                parsed = await self._call(request, fmt, spent, sampling)
             except ExtractionFailed as exc:
                 record(CallOutcome.FAILED)
                 exc.attempts = attempt
@@ -144,39 +145,27 @@ class LLMExtractor:
                         else "invalid_output",
                     ) from exc
                 record(CallOutcome.RETRIED)
-                delay = self._delay(attempt, getattr(exc, "retry_after", None))
-                logger.warning(
-                    "model call failed attempt=%d retry_in=%.2fs reason=%s", attempt, delay, exc
-                )
-                await asyncio.sleep(delay)
+                await self._back_off(attempt, exc)
                 continue
+            except BaseException as exc:  # cancelled at the model (a revoke, a stop), or a bug
+                cancelled = isinstance(exc, asyncio.CancelledError)
+                record(CallOutcome.FENCED_REDO if cancelled else CallOutcome.FAILED)
+                raise
             record(CallOutcome.OK)
             return Extraction(parsed.operations, parsed.malformed, usage=_total(spent))
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _back_off(self, attempt: int, exc: ModelUnavailable | InvalidModelOutput) -> None:
+        """Wait before try ``attempt`` + 1, at least what a ``Retry-After`` asked."""
+        delay = self._delay(attempt, getattr(exc, "retry_after", None))
+        logger.warning("model call failed attempt=%d retry_in=%.2fs reason=%s", attempt, delay, exc)
+        await asyncio.sleep(delay)
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         s = self._settings
         backoff: float = min(s.llm_backoff_max_s, s.llm_backoff_s * 2.0 ** (attempt - 1))
         jittered = backoff * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not crypto
         return max(jittered, retry_after or 0.0)
-
-    async def _counted_call(
-        self,
-        request: list[dict[str, str]],
-        fmt: dict[str, Any],
-        spent: list[ModelUsage],
-        sampling: dict[str, float],
-    ) -> ParsedPatch:
-        """:meth:`_call`, recording the outcome of a call that :meth:`extract` does not
-        handle: cancelled at the model (a revoke's grace over, a stop), or a bug."""
-        try:
-            return await self._call(request, fmt, spent, sampling)
-        except (ExtractionFailed, ModelUnavailable, InvalidModelOutput):
-            raise  # extract records these
-        except BaseException as exc:
-            cancelled = isinstance(exc, asyncio.CancelledError)
-            record(CallOutcome.FENCED_REDO if cancelled else CallOutcome.FAILED)
-            raise
 
     async def _call(
         self,

@@ -2,8 +2,6 @@
 counted once, a retry as a retry, against the scripted OpenAI-compatible server (an HTTP
 server on this host, no other service)."""
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from streams.core.profile_schema import ProfileSchema
@@ -32,14 +30,6 @@ def counted(reason: str) -> dict[str, float]:
 
 def moved(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
     return {o: after[o] - before[o] for o in OUTCOMES if after[o] != before[o]}
-
-
-@pytest.fixture
-async def llm() -> AsyncIterator[FakeLLM]:
-    server = FakeLLM()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 @pytest.fixture
