@@ -20,8 +20,8 @@ for its turn: that user was not idle, the worker was behind, and the message joi
 - ``refresh``: a reader's ``POST /profiles/{user_id}/refresh`` (read-your-writes).
 
 Times are record timestamps in seconds (``BufferedMessage.received``) against the worker's
-clock; ``idle_s = 0`` makes every buffer due at once: each batch is extracted as it comes, as
-before buffers existed.
+clock; ``idle_s = 0`` makes every buffer due at once: messages are extracted as they come, as
+before buffers existed (those of a user already waiting join the same call).
 
 A user whose profile spent ``daily_tokens`` today (UTC, by the worker's clock) is over budget:
 the triggers above wait until the next UTC day (:func:`over_budget`, :func:`next_day`); an
