@@ -11,7 +11,8 @@ The packages say what each module may import (``tests/unit/test_architecture.py`
   limit). May import ``core``, openai and redis; never Faust.
 - ``streams.pipeline``: what the worker does with an input record, in the order it happens:
   admission, the keyed scheduler, apply, publish, and the one error policy. May import
-  ``core`` and ``extract``'s interface; never Faust, aiokafka or aiohttp.
+  ``core`` and ``extract``'s interface (and its ledger of model calls); never Faust,
+  aiokafka or aiohttp.
 - ``streams.web``: the HTTP views. ``streams.client``: what other apps import (no Faust);
   apps install it alone as ``profile_stream.client`` (clients/python, docs/packaging.md), with
   ``schemas`` and the modules of ours it imports.

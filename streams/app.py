@@ -155,6 +155,7 @@ def _lane(
         ),
     )
     scheduler = KeyedScheduler(updater.apply, exit_on_batch_crash, _limits(settings, lanes))
+    updater.waiting = scheduler.waiting  # no idle flush while the user's next message waits
     admission = Admission(settings, kind, dead_letters, reroute=TopicSender(topics.chat))
     timer = FlushTimer(
         kind.name,

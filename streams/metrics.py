@@ -47,7 +47,12 @@ MESSAGES_EXTRACTED = Counter(
     registry=REGISTRY,
 )
 MODEL_CALLS = Counter(
-    _P + "model_calls", "HTTP calls to the model, retries included", registry=REGISTRY
+    _P + "model_calls",
+    "HTTP calls to the model, retries included, by the flush trigger that made them (reason: "
+    "size, end_of_conversation, new_conversation, idle, max_age, command, refresh; none outside "
+    "a flush) and what became of each (outcome: ok, retried, cut_off_retry, failed, fenced_redo)",
+    ["reason", "outcome"],
+    registry=REGISTRY,
 )
 MODEL_LATENCY = Histogram(
     _P + "model_latency_seconds",

@@ -50,8 +50,14 @@ def _calls_and_tokens() -> tuple[float, float, float]:
     def sample(name: str, labels: dict[str, str] | None = None) -> float:
         return REGISTRY.get_sample_value(f"profile_stream_{name}", labels) or 0.0
 
+    calls = sum(
+        s.value
+        for family in REGISTRY.collect()
+        for s in family.samples
+        if s.name == "profile_stream_model_calls_total"
+    )
     return (
-        sample("model_calls_total"),
+        calls,
         sample("model_tokens_total", {"kind": "prompt"}),
         sample("model_tokens_total", {"kind": "completion"}),
     )

@@ -16,11 +16,12 @@ from streams.core.kinds import USER
 from streams.core.profile_schema import ProfileSchema
 from streams.errors import AnswerCutOff, ExtractionFailed, InvalidModelOutput, ModelUnavailable
 from streams.extract.base import Extraction
+from streams.extract.calls import CallOutcome, record
 from streams.extract.completion import Completion, read_completion
 from streams.extract.failures import describe_transport_failure
 from streams.extract.prompt import ParsedPatch, build_messages, parse_patch, response_format
 from streams.extract.ratelimit import RateLimiter
-from streams.metrics import MODEL_ANSWERS_REPAIRED, MODEL_CALLS, MODEL_LATENCY, TOKENS
+from streams.metrics import MODEL_ANSWERS_REPAIRED, MODEL_LATENCY, TOKENS
 from streams.settings import Settings
 
 __all__ = ["LLMExtractor"]
@@ -103,8 +104,9 @@ class LLMExtractor:
         subject: str | None = None,
         kind: str = USER,
     ) -> Extraction:
-        """Ask the model, retrying what may pass; every call made is counted in the metrics,
-        and the tokens of every answer read are in the result's ``usage``."""
+        """Ask the model, retrying what may pass; each call's outcome is recorded for the
+        metrics (:mod:`streams.extract.calls`), and the tokens of every answer read are in the
+        result's ``usage``."""
         request = build_messages(profile, messages, schema)
         spent: list[ModelUsage] = []
         fmt = response_format(schema, sum(m.role in schema.source_roles for m in messages))
@@ -112,16 +114,19 @@ class LLMExtractor:
         attempts = self._settings.llm_max_attempts
         sampling: dict[str, float] = {}
         for attempt in range(1, attempts + 1):
+            if self._limiter is not None:
+                await self._limiter.acquire(estimate)
             try:
-                if self._limiter is not None:
-                    await self._limiter.acquire(estimate)
                 parsed = await self._call(request, fmt, spent, sampling)
             except ExtractionFailed as exc:
+                record(CallOutcome.FAILED)
                 exc.attempts = attempt
                 raise
             except AnswerCutOff as exc:
                 if sampling or attempt == attempts:
+                    record(CallOutcome.FAILED)
                     raise ExtractionFailed(_CUT_OFF, attempts=attempt, cause="cut_off") from exc
+                record(CallOutcome.CUT_OFF_RETRY)
                 # The same request at temperature 0 loops the same way: ask once more with
                 # repetition penalised, at once (the server is fine).
                 sampling = _ANTI_REPETITION
@@ -130,6 +135,7 @@ class LLMExtractor:
                 continue
             except (ModelUnavailable, InvalidModelOutput) as exc:
                 if attempt == attempts:
+                    record(CallOutcome.FAILED)
                     raise ExtractionFailed(
                         f"model failed {attempts} times, last: {exc}; check the endpoint, "
                         "then re-publish the dead letters",
@@ -138,14 +144,22 @@ class LLMExtractor:
                         if isinstance(exc, ModelUnavailable)
                         else "invalid_output",
                     ) from exc
-                delay = self._delay(attempt, getattr(exc, "retry_after", None))
-                logger.warning(
-                    "model call failed attempt=%d retry_in=%.2fs reason=%s", attempt, delay, exc
-                )
-                await asyncio.sleep(delay)
+                record(CallOutcome.RETRIED)
+                await self._back_off(attempt, exc)
                 continue
+            except BaseException as exc:  # cancelled at the model (a revoke, a stop), or a bug
+                cancelled = isinstance(exc, asyncio.CancelledError)
+                record(CallOutcome.FENCED_REDO if cancelled else CallOutcome.FAILED)
+                raise
+            record(CallOutcome.OK)
             return Extraction(parsed.operations, parsed.malformed, usage=_total(spent))
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _back_off(self, attempt: int, exc: ModelUnavailable | InvalidModelOutput) -> None:
+        """Wait before try ``attempt`` + 1, at least what a ``Retry-After`` asked."""
+        delay = self._delay(attempt, getattr(exc, "retry_after", None))
+        logger.warning("model call failed attempt=%d retry_in=%.2fs reason=%s", attempt, delay, exc)
+        await asyncio.sleep(delay)
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         s = self._settings
@@ -165,7 +179,6 @@ class LLMExtractor:
 
         An answer cut at the output bound keeps its complete operations; with none it raises
         :class:`AnswerCutOff`."""
-        MODEL_CALLS.inc()
         started = time.monotonic()
         body = {
             "model": self._settings.model,

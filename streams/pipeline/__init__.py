@@ -6,6 +6,7 @@ final record) → the job's acknowledgement. ``policy`` is the one place that de
 error means (skip, dead-letter, exit); ``job`` and ``ports`` are what the steps pass around.
 
 May import ``streams.core``, ``streams.extract.base`` (the extractor interface),
-``streams.errors``, ``streams.metrics`` and ``streams.settings``; never Faust, aiokafka, redis,
-openai or aiohttp: the Faust side reaches it through ``streams.app`` and ``streams.faust_glue``.
+``streams.extract.calls`` (a flush's ledger of model calls), ``streams.errors``,
+``streams.metrics`` and ``streams.settings``; never Faust, aiokafka, redis, openai or aiohttp:
+the Faust side reaches it through ``streams.app`` and ``streams.faust_glue``.
 """

@@ -33,7 +33,7 @@ from streams.core.flushing import (
     next_day,
     over_budget,
     reason_after,
-    splits_conversation,
+    reason_before,
 )
 from streams.core.history import Source, Trail
 from streams.core.kinds import Kind
@@ -100,6 +100,9 @@ class ProfileUpdater:
     #: Seconds after a forget's record timestamp within which a message first taken in on
     #: another partition still counts as before it (PROFILE_STREAM_MAX_FUTURE_SKEW_S).
     forget_margin_s: float = 300.0
+    #: Whether an input of the subject is read and waits for its batch (the scheduler's
+    #: :meth:`~streams.pipeline.scheduler.KeyedScheduler.waiting`): no idle nor age flush then.
+    waiting: Callable[[bytes], bool] | None = None
 
     def __post_init__(self) -> None:
         self._flusher = Flusher(
@@ -169,7 +172,7 @@ class ProfileUpdater:
             self.buffers.clear(key, first.event, record.buffer_seq)
         record, migration = migrate(record, self.schema)
         if first.timer:
-            reason = self._due_now(record, forced=first.forced)
+            reason = self._due_now(key, record, forced=first.forced)
             if reason is not None:
                 record = await self._flusher.flush(key, first, record, migration, reason, release)
         elif isinstance(command := first.work.body, ProfileCommand):
@@ -178,10 +181,13 @@ class ProfileUpdater:
             record = await self._apply_messages(key, jobs, record, migration, release)
         self.on_buffer(key, first.tp, self._due(record))
 
-    def _due_now(self, record: ProfileRecord, *, forced: bool = False) -> FlushReason | None:
-        """Why the buffer must be flushed now (``forced``: a reader's refresh asks, and there
-        is a buffer), unless the user's daily budget is spent."""
-        reason = reason_after(record.buffer, self.flushing, self.clock())
+    def _due_now(
+        self, key: bytes, record: ProfileRecord, *, forced: bool = False
+    ) -> FlushReason | None:
+        """Why ``key``'s buffer must be flushed now (``forced``: a reader's refresh asks, and
+        there is a buffer), unless the user's daily budget is spent."""
+        waiting = self.waiting is not None and self.waiting(key)  # joins first: reason_after
+        reason = reason_after(record.buffer, self.flushing, self.clock(), waiting=waiting)
         if forced and record.buffer:
             reason = FlushReason.REFRESH
         if reason is not None and over_budget(record.usage, self.flushing, self.clock()):
@@ -274,17 +280,16 @@ class ProfileUpdater:
             entry = entry_of(job, message, self.clock())
             if not await self._fits(job, message, entry):
                 continue
-            if not spent and splits_conversation(record.buffer, message):
-                record = await self._flusher.flush(
-                    key, job, record, migration, FlushReason.NEW_CONVERSATION, _no_slot
-                )
+            before = None if spent else reason_before(record.buffer, message, self.flushing)
+            if before is not None:
+                record = await self._flusher.flush(key, job, record, migration, before, _no_slot)
                 migration = []
             record = buffered(record, [entry])
             taken.append(job)
         if not taken:
             return record
         last = taken[-1]
-        reason = self._due_now(record)
+        reason = self._due_now(key, record)
         if reason is not None:
             inputs = {message.message_id: job.work.msg for job, message in fresh}
             return await self._flusher.flush(key, last, record, migration, reason, release, inputs)

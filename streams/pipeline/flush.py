@@ -25,6 +25,7 @@ from streams.core.records import dead_lettered, next_version
 from streams.core.usage import add_usage
 from streams.errors import ExtractionFailed
 from streams.extract.base import Extractor
+from streams.extract.calls import calls_of
 from streams.metrics import (
     EXTRACTIONS,
     FLUSHES,
@@ -78,37 +79,41 @@ class Flusher:
     ) -> ProfileRecord:
         """Extract the buffered messages and publish the next version; returns the record as
         stored. A flush that gives up dead-letters each buffered message: as it was read when
-        it is one of this batch's ``inputs`` (by message id), else rebuilt from the buffer."""
+        it is one of this batch's ``inputs`` (by message id), else rebuilt from the buffer.
+
+        Its model calls are counted once its version is written, or it stops, by ``reason``
+        and outcome (:mod:`streams.extract.calls`)."""
         entries = record.buffer
         messages = [entry.message for entry in entries]
         emptied = self.buffers.emptied(key, record)
         extracted = True
-        check_owned("a model call")  # a partition gone: no call, no dead letters for it
-        try:
-            result, spent = await self._extraction.extract(emptied, messages)
-        except Exception as exc:  # noqa: BLE001 - _give_up raises what is not dead-lettered
-            emptied = await self._give_up(key, emptied, entries, exc, release, inputs)
-            result, spent, extracted = None, ModelUsage(), False
-        release()  # the model is done with this batch; writing results needs no slot
-        updated, event = next_version(
-            emptied,
-            result,
-            offsets={},
-            message_ids=[],
-            at=newest(record),
-            migration=migration,
-            spent=spent,
-            sources=[m.message_id for m in messages],
-            trail=self._trail(entries),
-            # The day the model was paid, the day the budget is checked against: an old
-            # sent_at (a client's clock, a backlog) would charge a day no check looks at.
-            charged_at=datetime.fromtimestamp(self.clock(), UTC),
-        )
-        if extracted:  # what a read's freshness names, and a wait for a message looks for
-            updated = reflecting(updated, record)
-        # Durable before the entries go (with an event it is anyway: announced only once durable).
-        await self.publisher.publish(key, job.event, updated, event, durable=True)
-        self.buffers.clear(key, job.event, updated.buffer_seq)
+        with calls_of(str(reason)):
+            try:
+                result, spent = await self._extraction.extract(emptied, messages)
+            except Exception as exc:  # noqa: BLE001 - _give_up raises what is not dead-lettered
+                emptied = await self._give_up(key, emptied, entries, exc, release, inputs)
+                result, spent, extracted = None, ModelUsage(), False
+            release()  # the model is done with this batch; writing results needs no slot
+            updated, event = next_version(
+                emptied,
+                result,
+                offsets={},
+                message_ids=[],
+                at=newest(record),
+                migration=migration,
+                spent=spent,
+                sources=[m.message_id for m in messages],
+                trail=self._trail(entries),
+                # The day the model was paid, the day the budget is checked against: an old
+                # sent_at (a client's clock, a backlog) would charge a day no check looks at.
+                charged_at=datetime.fromtimestamp(self.clock(), UTC),
+            )
+            if extracted:  # what a read's freshness names, and a wait for a message looks for
+                updated = reflecting(updated, record)
+            # Durable before the entries go (with an event it is anyway: announced only once
+            # durable).
+            await self.publisher.publish(key, job.event, updated, event, durable=True)
+            self.buffers.clear(key, job.event, updated.buffer_seq)
         FLUSHES.labels(str(reason)).inc()
         if event is not None:
             logger.info(
@@ -186,6 +191,7 @@ class ChunkedExtraction:
         spent = ModelUsage()
         bounds = self.policy.max_messages, self.policy.max_chars
         for chunk in chunks(messages, *bounds):
+            check_owned("a model call")  # a partition gone: no call for the chunks left
             if combined is not None:
                 record = record.model_copy(
                     update={"profile": combined.profile, "provenance": combined.provenance}

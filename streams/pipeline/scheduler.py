@@ -102,8 +102,7 @@ class KeyedScheduler:
         on_fatal: Callable[[BaseException], None],
         limits: SchedulerLimits = SchedulerLimits(),
     ) -> None:
-        self._run, self._on_fatal = run, on_fatal
-        self.limits = limits
+        self._run, self._on_fatal, self.limits = run, on_fatal, limits
         self._slots = asyncio.Semaphore(limits.max_in_flight)
         self._freed = asyncio.Event()
         self._keys: dict[bytes, _KeyState] = {}
@@ -111,8 +110,7 @@ class KeyedScheduler:
         self._in_window: set[bytes] = set()
         self._last_submit = 0.0
         self._stopping = False
-        self._held = 0
-        self._held_bytes = 0
+        self._held = self._held_bytes = 0
         self._revoking: set[TopicPartition] = set()
         self._fenced = 0
         self._timers: list[Job] = []  # submitted, maybe not finished (see timer_room)
@@ -144,6 +142,10 @@ class KeyedScheduler:
         state.waiting.append(job)
         state.full.set()
         return True
+
+    def waiting(self, key: bytes) -> bool:
+        """Whether an input of ``key`` (not a timer's job) is held, waiting for its batch."""
+        return key in self._keys and any(not job.timer for job in self._keys[key].waiting)
 
     def timer_room(self) -> int:
         """Timer jobs the timer may submit now: 2 x ``max_in_flight`` outstanding at most."""
@@ -392,9 +394,7 @@ class KeyedScheduler:
             del self._order[job.tp]
 
     def _check_task(self, task: asyncio.Task[None]) -> None:
-        if task.cancelled():
-            return
-        exc = task.exception()
+        exc = None if task.cancelled() else task.exception()
         if exc is not None:
             logger.critical("a user's batch task failed: %r", exc, exc_info=exc)
             self._on_fatal(exc)

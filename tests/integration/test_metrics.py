@@ -41,7 +41,7 @@ async def test_counters_move_as_events_flow(
     assert moved("profile_stream_events_in_total{kind=chat}") == 1
     assert moved("profile_stream_dead_letters_total{reason=not_json}") == 1
     assert moved("profile_stream_extractions_total{outcome=ok}") == 1
-    assert moved("profile_stream_model_calls_total{}") == 1
+    assert moved("profile_stream_model_calls_total{outcome=ok,reason=idle}") == 1
     assert moved("profile_stream_messages_extracted_total{}") == 1
     assert moved("profile_stream_profile_versions_written_total{type=updated}") == 1
     assert moved("profile_stream_extraction_cache_total{result=miss}") == 1

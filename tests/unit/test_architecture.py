@@ -45,6 +45,7 @@ ALLOWED: dict[str, tuple[set[str], set[str]]] = {
             "streams.metrics",
             "streams.settings",
             "streams.extract.base",
+            "streams.extract.calls",  # a flush's ledger of model calls, for the metric
         },
     ),
     "streams.web": (

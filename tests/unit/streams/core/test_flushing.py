@@ -12,6 +12,7 @@ from streams.core.flushing import (
     next_day,
     over_budget,
     reason_after,
+    reason_before,
     splits_conversation,
 )
 
@@ -102,3 +103,37 @@ def test_the_budget_counts_todays_tokens_by_the_workers_clock() -> None:
 def test_a_spent_budget_is_new_at_the_next_utc_midnight() -> None:
     late = datetime(2026, 12, 2, 23, 59, 30, tzinfo=UTC).timestamp()
     assert next_day(late) == datetime(2026, 12, 3, tzinfo=UTC).timestamp()
+
+
+def test_idle_and_age_wait_for_a_message_of_the_user_already_read() -> None:
+    idle = [entry(T)]
+    old = [entry(T - 400), entry(T - 1)]
+    assert reason_after(idle, POLICY, T + 31) == FlushReason.IDLE
+    assert reason_after(old, POLICY, T) == FlushReason.MAX_AGE
+    assert reason_after(idle, POLICY, T + 31, waiting=True) is None
+    assert reason_after(old, POLICY, T, waiting=True) is None
+    # What the messages themselves say still holds.
+    full = [entry(T + i) for i in range(4)]
+    assert reason_after(full, POLICY, T, waiting=True) == FlushReason.SIZE
+    assert reason_after([entry(T, end=True)], POLICY, T, waiting=True) == (
+        FlushReason.END_OF_CONVERSATION
+    )
+
+
+@pytest.mark.parametrize(
+    ("buffer", "content", "conversation", "expected"),
+    [
+        ([], "hi", "c1", None),
+        ([entry(T)], "hi", "c1", None),
+        ([entry(T)], "hi", "c2", FlushReason.NEW_CONVERSATION),
+        ([entry(T, end=True)], "hi", "c1", FlushReason.END_OF_CONVERSATION),
+        ([entry(T + i) for i in range(4)], "hi", "c1", FlushReason.SIZE),
+        ([entry(T, "x" * 60)], "y" * 40, "c1", None),  # 100 characters: one call's worth
+        ([entry(T, "x" * 60)], "y" * 41, "c1", FlushReason.SIZE),  # would pass it
+    ],
+)
+def test_a_buffer_is_flushed_before_a_message_that_would_not_fit_its_call(
+    buffer: list[BufferedMessage], content: str, conversation: str, expected: FlushReason | None
+) -> None:
+    message = entry(T + 10, content, conversation).message
+    assert reason_before(buffer, message, POLICY) == expected

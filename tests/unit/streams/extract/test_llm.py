@@ -1,7 +1,6 @@
 """The model client: backoff with jitter, Retry-After, the answer bound, failures named."""
 
 import socket
-from collections.abc import AsyncIterator
 from types import SimpleNamespace
 
 import openai
@@ -61,14 +60,6 @@ def test_retry_after_header(headers: dict[str, str], expected: float | None) -> 
 
 # Against the scripted OpenAI-compatible server (an HTTP server on this host, no other service):
 # what goes over the wire and how a cut-off answer ends.
-
-
-@pytest.fixture
-async def llm() -> AsyncIterator[FakeLLM]:
-    server = FakeLLM()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 def _extractor(env: pytest.MonkeyPatch, llm: FakeLLM, **settings: str) -> LLMExtractor:

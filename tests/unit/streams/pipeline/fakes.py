@@ -6,7 +6,7 @@ publish code runs as in a worker, one event after another, with no Kafka and no 
 
 import asyncio
 import base64
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -23,6 +23,8 @@ from streams.core.profile_schema import ProfileSchema
 from streams.core.records import restored
 from streams.core.signing import CommandSigning, command_headers
 from streams.extract.base import Extraction
+from streams.extract.calls import CallOutcome
+from streams.extract.calls import record as record_call
 from streams.pipeline.admission import Admission, Admitted
 from streams.pipeline.apply import ProfileUpdater
 from streams.pipeline.buffer_store import BufferStore
@@ -110,7 +112,9 @@ class ScriptedModel:
 
     ``fail`` makes every call raise it; ``calls`` lists the message ids of each call;
     ``script`` is added to every answer as it is (a model's own citations and quotes). Each
-    call reports one call, 10 prompt tokens per message and 5 completion tokens.
+    call reports one call, 10 prompt tokens per message and 5 completion tokens, and records
+    its outcome for the model-call metric as a model extractor does; ``on_call`` runs at each
+    call (a test moves its clock there: the call took that long, or revokes a partition).
     """
 
     name: str = "scripted"
@@ -118,6 +122,7 @@ class ScriptedModel:
     script: list[PatchOperation] = field(default_factory=list)
     calls: list[list[str]] = field(default_factory=list)
     forgotten: list[str] = field(default_factory=list)
+    on_call: Callable[[], None] | None = None
 
     async def extract(
         self,
@@ -129,8 +134,12 @@ class ScriptedModel:
         kind: str = USER,
     ) -> Extraction:
         self.calls.append([m.message_id for m in messages])
+        if self.on_call is not None:
+            self.on_call()
         if self.fail is not None:
+            record_call(CallOutcome.FAILED)
             raise self.fail
+        record_call(CallOutcome.OK)
         return Extraction(
             [
                 PatchOperation(field="name", op="set", value=m.content[5:], message_id=m.message_id)
