@@ -147,7 +147,7 @@ def _lane(
         flushing=_flushing(settings),
         on_buffer=clock.set,
         revisions_per_field=settings.revisions_per_field,
-        forget_margin_s=settings.max_future_skew_s,
+        max_future_skew_s=settings.max_future_skew_s,
         buffers=BufferStore(
             buffers,
             make_event_current=make_event_current,

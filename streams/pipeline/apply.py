@@ -97,9 +97,10 @@ class ProfileUpdater:
     revisions_per_field: int = 0
     #: The buffered messages, one entry each (the default keeps them in memory, for tests).
     buffers: BufferStore = field(default_factory=lambda: BufferStore({}))
-    #: Seconds after a forget's record timestamp within which a message first taken in on
-    #: another partition still counts as before it (PROFILE_STREAM_MAX_FUTURE_SKEW_S).
-    forget_margin_s: float = 300.0
+    #: The clock skew a producer is allowed (PROFILE_STREAM_MAX_FUTURE_SKEW_S): seconds after a
+    #: forget's record timestamp within which a message first taken in on another partition
+    #: still counts as before it, and past its receipt that a message's ``sent_at`` may count.
+    max_future_skew_s: float = 300.0
     #: Whether an input of the subject is read and waits for its batch (the scheduler's
     #: :meth:`~streams.pipeline.scheduler.KeyedScheduler.waiting`): no idle nor age flush then.
     waiting: Callable[[bytes], bool] | None = None
@@ -114,6 +115,7 @@ class ProfileUpdater:
             self.buffers,
             revisions_per_field=self.revisions_per_field,
             clock=self.clock,
+            max_future_skew_s=self.max_future_skew_s,
         )
 
     @property
@@ -268,7 +270,7 @@ class ProfileUpdater:
     ) -> ProfileRecord:
         """Buffer the batch's new messages, flushing when a trigger holds; returns the record
         as stored."""
-        fresh = fresh_messages(record, jobs, margin_s=self.forget_margin_s)
+        fresh = fresh_messages(record, jobs, margin_s=self.max_future_skew_s)
         if not fresh:
             return record
         spent = over_budget(record.usage, self.flushing, self.clock())
@@ -298,7 +300,7 @@ class ProfileUpdater:
             next_version,
             offsets={},
             message_ids=[],
-            at=newest(record),
+            at=newest(record, self.max_future_skew_s),
             trail=Trail(self.revisions_per_field),
         )
         updated, event = version(record, None, migration=migration)

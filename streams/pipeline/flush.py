@@ -63,6 +63,8 @@ class Flusher:
     revisions_per_field: int = 0
     #: The worker's clock (seconds): the day a flush's model calls are charged to.
     clock: Callable[[], float] = time.time
+    #: How far past its receipt a message's ``sent_at`` counts (PROFILE_STREAM_MAX_FUTURE_SKEW_S).
+    max_future_skew_s: float = 300.0
 
     def __post_init__(self) -> None:
         self._extraction = ChunkedExtraction(self.kind, self.extractor, self.policy)
@@ -84,7 +86,7 @@ class Flusher:
         Its model calls are counted once its version is written, or it stops, by ``reason``
         and outcome (:mod:`streams.extract.calls`)."""
         entries = record.buffer
-        messages = [entry.message for entry in entries]
+        messages = [_as_received(e, self.max_future_skew_s) for e in entries]
         emptied = self.buffers.emptied(key, record)
         extracted = True
         with calls_of(str(reason)):
@@ -99,7 +101,7 @@ class Flusher:
                 result,
                 offsets={},
                 message_ids=[],
-                at=newest(record),
+                at=newest(record, self.max_future_skew_s),
                 migration=migration,
                 spent=spent,
                 sources=[m.message_id for m in messages],
@@ -284,6 +286,18 @@ def _count_repairs(repaired: list[Repaired]) -> None:
         )
 
 
-def newest(record: ProfileRecord) -> datetime:
+def newest(record: ProfileRecord, skew_s: float = 300.0) -> datetime:
     """When the newest buffered message was sent (the time a flush's version takes)."""
-    return max(entry.message.sent_at for entry in record.buffer)
+    return max(_as_received(entry, skew_s).sent_at for entry in record.buffer)
+
+
+def _as_received(entry: BufferedMessage, skew_s: float) -> ChatMessage:
+    """The entry's message, its ``sent_at`` at most ``skew_s`` past its receipt (``received``:
+    its record's timestamp, never past the worker's clock when buffered). Admission refuses a
+    ``sent_at`` far ahead of the record's timestamp, but a producer whose clock is ahead stamps
+    both: its message would then be "newer" than every later one and keep its values for good
+    (review F4). ``received`` is stored with the entry, so a restored buffer decides the same."""
+    limit = datetime.fromtimestamp(entry.received + skew_s, UTC)
+    if entry.message.sent_at <= limit:
+        return entry.message
+    return entry.message.model_copy(update={"sent_at": limit})

@@ -242,6 +242,20 @@ async def test_a_record_stamped_in_the_future_is_flushed_when_idle_by_the_worker
     assert pipeline.model.calls == [["m1"]]
 
 
+async def test_a_message_stamped_a_year_ahead_does_not_outrank_the_users_later_messages() -> None:
+    # Its sent_at and its record timestamp agree (a producer whose clock is ahead), so admission
+    # takes it; its values must still give way to what the user says once the skew allowed
+    # (PROFILE_STREAM_MAX_FUTURE_SKEW_S, 300 s) is past (review F4).
+    pipeline = Pipeline()
+    year = timedelta(days=365)
+    await pipeline.feed(chat("m1", "name=Alice", offset=0, sent_at=T0 + year))
+    pipeline.now += 600
+    await pipeline.feed(chat("m2", "name=Bob", offset=1, sent_at=T0 + timedelta(seconds=600)))
+    stored = pipeline.stored()
+    assert (stored.profile["name"], stored.version) == ("Bob", 2)
+    assert pipeline.dlq.values == []
+
+
 async def test_a_message_too_large_for_one_changelog_write_is_dead_lettered_not_buffered() -> None:
     pipeline = Pipeline(flushing=POLICY)
     pipeline.now = S
