@@ -26,6 +26,9 @@ __all__ = ["RESULTS_DIR", "main", "main_async", "render", "table"]
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 _SCENARIOS = [name for name, _ in ORDER]
+#: Run only when named in ``--only``: scale preloads 100k (full: 1M) profiles, 0.5 (5) GB of
+#: changelog, and takes 4 (full: about 50) minutes here.
+_ON_REQUEST = ("scale",)
 
 
 def _fmt(value: Any, digits: int = 2) -> str:
@@ -267,6 +270,13 @@ def _state_rows(st: dict[str, Any]) -> list[dict[str, Any]]:
             st["after_bytes_per_message"] <= 3 * size,
         ),
         _row(
+            f"state: changelog bytes per version (record with its pending event, then without), "
+            f"typical history, {st['bound']} revisions/field",
+            st["version_bytes"],
+            f"{_fmt(st['version_bytes_no_history'])} without history",
+            st["version_bytes"] / st["version_bytes_no_history"],
+        ),
+        _row(
             f"state: flush clock µs per tick ({st['tick_due']} due), {large:,} buffered users",
             st[f"tick_us_{large}"],
             f"{_fmt(st[f'tick_us_{small}'])} at {small:,}",
@@ -421,7 +431,11 @@ def _scale_rows(sc: dict[str, Any]) -> list[dict[str, Any]]:
             "peak <= limit",
             sc["peak_rss_mb"] <= limit if limit else None,
         ),
-        _row("scale: worker RSS MiB per 100k profiles", sc["rss_mb"] / per),
+        _row(
+            "scale: worker RSS MiB per 100k profiles, above the worker with none",
+            (sc["rss_mb"] - sc["base_rss_mb"]) / per,
+            f"{_fmt(sc['base_rss_mb'])} MiB with none",
+        ),
         _row(
             "scale: disk MiB per 100k profiles (RocksDB data dir)",
             sc["disk_mb"] / per,
@@ -582,7 +596,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
     parser.add_argument("--short", action="store_true", help="the short run (make bench)")
     parser.add_argument(
-        "--only", default=",".join(_SCENARIOS), help=f"comma-separated subset of {_SCENARIOS}"
+        "--only",
+        default=",".join(n for n in _SCENARIOS if n not in _ON_REQUEST),
+        help=f"comma-separated subset of {_SCENARIOS} (default: all but {list(_ON_REQUEST)})",
     )
     parser.add_argument(
         "--keep", action="store_true", help="keep topics and worker folders for inspection"

@@ -179,6 +179,8 @@ async def _worker_part(cfg: Config, stage: Stage, count: int, result: dict[str, 
         model.url, "scale", group_instance_id="scale", read_tokens=_READ_TOKEN
     )
     env, port = first.env, first.port
+    await asyncio.sleep(2)
+    result["base_rss_mb"] = round(_rss_mb(first.pid), 1)  # no profile stored yet
     await first.terminate()  # the topics exist now; the changelog is empty
     for path in (stage.dir / "scale-data").glob("*"):
         _remove(path)  # a first start on an empty data dir: nothing stored locally
