@@ -34,12 +34,14 @@ import aiohttp
 from aiokafka import AIOKafkaConsumer
 
 from schemas import ProfileRecord
+from streams.core.buffer_layout import LEGACY_SCANNED
 from streams.core.codecs import encode
 from streams.core.partitioning import partition_for
 from streams.settings import Settings
 from tests.support import partitions as topic_partitions
 
 from ..progress import log
+from ..sampling import proc_rss_mb
 from ..topics import BOOTSTRAP, PARTITIONS, producer
 from ..workers import Worker
 from .history import TYPICAL, versions
@@ -51,6 +53,7 @@ __all__ = ["preload", "scale_run", "template"]
 VIEW_RATE = 500.0
 _READ_TOKEN = "bench-scale-read-token"  # noqa: S105 - the bench worker's own read token
 _SEND_CHUNK = 20_000
+_READ_TIMEOUT_S = 10.0
 _PER = 100_000  # RSS and disk are reported per this many profiles
 
 
@@ -78,6 +81,21 @@ async def preload(topic: str, count: int) -> int:
     finally:
         await prod.stop()
     return sent
+
+
+async def mark_converted(topic: str) -> None:
+    """Put in each partition of the buffer changelog ``topic`` the marker that its profile
+    records hold no buffer of the single-record release, as a worker of this release writes
+    it: the profiles are then this release's, and an assignment does not read them."""
+    prod = producer()
+    await prod.start()
+    try:
+        sends = [
+            await prod.send(topic, b"1", key=LEGACY_SCANNED, partition=p) for p in range(PARTITIONS)
+        ]
+        await asyncio.gather(*sends)
+    finally:
+        await prod.stop()
 
 
 def _user(i: int) -> str:
@@ -110,14 +128,6 @@ async def _raw_read(topic: str) -> dict[str, float]:
     return {"records": records, "bytes": size, "s": round(took, 2)}
 
 
-def _rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def _du_mb(path: Path) -> float:
     total = 0
     for root, _, files in os.walk(path):
@@ -136,16 +146,23 @@ async def _view_load(url: str, users: int, seconds: float) -> dict[str, float]:
     statuses: dict[int, int] = {}
 
     async def one(session: aiohttp.ClientSession, user: str, due: float) -> None:
-        async with session.get(f"{url}/profiles/{user}") as response:
-            await response.read()
-            statuses[response.status] = statuses.get(response.status, 0) + 1
+        try:
+            async with session.get(f"{url}/profiles/{user}") as response:
+                await response.read()
+                status = response.status
+        except (aiohttp.ClientError, TimeoutError):
+            status = 0  # no answer in time: a failed read, its wait counted all the same
+        statuses[status] = statuses.get(status, 0) + 1
         latencies.append(time.monotonic() - due)
 
     count = int(VIEW_RATE * seconds)
     tasks = []
     connector = aiohttp.TCPConnector(limit=0)
+    timeout = aiohttp.ClientTimeout(total=_READ_TIMEOUT_S)
     headers = {"Authorization": f"Bearer {_READ_TOKEN}"}
-    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
+    async with aiohttp.ClientSession(
+        connector=connector, headers=headers, timeout=timeout
+    ) as session:
         start = time.monotonic() + 0.1
         for i in range(count):
             due = start + i / VIEW_RATE
@@ -180,7 +197,7 @@ async def _worker_part(cfg: Config, stage: Stage, count: int, result: dict[str, 
     )
     env, port = first.env, first.port
     await asyncio.sleep(2)
-    result["base_rss_mb"] = round(_rss_mb(first.pid), 1)  # no profile stored yet
+    result["base_rss_mb"] = round(proc_rss_mb(first.pid), 1)  # no profile stored yet
     await first.terminate()  # the topics exist now; the changelog is empty
     for path in (stage.dir / "scale-data").glob("*"):
         _remove(path)  # a first start on an empty data dir: nothing stored locally
@@ -189,6 +206,7 @@ async def _worker_part(cfg: Config, stage: Stage, count: int, result: dict[str, 
     sent = await preload(changelog, count)
     log(f"{count:,} records ({sent / 1e6:.0f} MB) preloaded in {time.monotonic() - started:.0f}s")
     result["changelog_mb"] = round(sent / 1e6, 1)
+    await mark_converted(f"{stage.names.prefix}-profiles-buffers-changelog")
     raw = await _raw_read(changelog)
     log(f"raw consumer: {raw['records']:,} records in {raw['s']:.1f}s")
     result["raw"] = raw
@@ -196,7 +214,7 @@ async def _worker_part(cfg: Config, stage: Stage, count: int, result: dict[str, 
     worker, result["empty_ready_s"] = await _start(stage, env, port, timeout)
     log(f"restored {count:,} on an empty data dir: ready in {result['empty_ready_s']:.1f}s")
     await asyncio.sleep(5)  # let what the restore left (compactions, buffers) settle
-    result["rss_mb"] = round(_rss_mb(worker.pid), 1)
+    result["rss_mb"] = round(proc_rss_mb(worker.pid), 1)
     assert worker.sampler is not None  # noqa: S101
     worker.sampler.sample()
     result["peak_rss_mb"] = round(worker.sampler.peak_rss_mb, 1)
