@@ -20,11 +20,15 @@ import orjson
 
 from .progress import log
 from .scenarios import ORDER, Config, config
+from .scenarios.scale import VIEW_RATE
 
 __all__ = ["RESULTS_DIR", "main", "main_async", "render", "table"]
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 _SCENARIOS = [name for name, _ in ORDER]
+#: Run only when named in ``--only``: scale preloads 100k (full: 1M) profiles, 0.5 (5) GB of
+#: changelog, and takes 4 (full: about 50) minutes here.
+_ON_REQUEST = ("scale",)
 
 
 def _fmt(value: Any, digits: int = 2) -> str:
@@ -266,6 +270,13 @@ def _state_rows(st: dict[str, Any]) -> list[dict[str, Any]]:
             st["after_bytes_per_message"] <= 3 * size,
         ),
         _row(
+            f"state: changelog bytes per version (record with its pending event, then without), "
+            f"typical history, {st['bound']} revisions/field",
+            st["version_bytes"],
+            f"{_fmt(st['version_bytes_no_history'])} without history",
+            st["version_bytes"] / st["version_bytes_no_history"],
+        ),
+        _row(
             f"state: flush clock µs per tick ({st['tick_due']} due), {large:,} buffered users",
             st[f"tick_us_{large}"],
             f"{_fmt(st[f'tick_us_{small}'])} at {small:,}",
@@ -359,6 +370,107 @@ def _restart_rows(rs: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def _memory_limit_mib() -> float | None:
+    """The worker container's memory limit in the StatefulSet (deploy/k8s), in MiB."""
+    path = Path(__file__).resolve().parent.parent / "deploy" / "k8s" / "statefulset.yaml"
+    lines = path.read_text().splitlines()
+    for i, line in enumerate(lines):
+        if line.strip() == "limits:":
+            for after in lines[i + 1 : i + 4]:
+                key, _, value = after.strip().partition(":")
+                if key == "memory":
+                    return _mib(value.strip())
+    return None
+
+
+def _mib(quantity: str) -> float:
+    units = {"Gi": 1024.0, "Mi": 1.0, "G": 1e9 / 2**20, "M": 1e6 / 2**20}
+    for unit, factor in units.items():
+        if quantity.endswith(unit):
+            return float(quantity.removesuffix(unit)) * factor
+    return float(quantity) / 2**20
+
+
+def _scale_rows(sc: dict[str, Any]) -> list[dict[str, Any]]:
+    """Restore against a raw consumer, time to ready, RSS and disk, view latency, the flush
+    timer's tick and what an assignment reads (``bench/scenarios/scale.py``)."""
+    n, per = sc["profiles"], sc["profiles"] / 100_000
+    raw, view, reads = sc["raw"], sc["view"], sc["assignment"]
+    limit = _memory_limit_mib()
+    small, large = sc["tick_users"]
+    tick_ratio = sc[f"tick_us_{large}"] / max(sc[f"tick_us_{small}"], 1e-3)
+    clean = f"{_fmt(sc['clean_ready_s'])} after a clean stop"
+    return [
+        _row(
+            f"scale: restore profiles/s, {n:,} profiles of {sc['record_bytes']:,} B "
+            f"({sc['changelog_mb']:,.0f} MB changelog), {_fmt(sc['restore_s'])} s",
+            sc["restore_per_s"],
+            f"{_fmt(sc['raw_per_s'])} raw consumer ({_fmt(raw['s'])} s)",
+            sc["restore_ratio"],
+            ">= 0.5",
+            sc["restore_ratio"] >= 0.5,  # noqa: PLR2004 - the issue's bound
+        ),
+        _row(
+            f"scale: s to ready, local store deleted, {n:,} profiles",
+            sc["empty_ready_s"],
+            clean,
+            sc["empty_ready_s"] / sc["clean_ready_s"],
+        ),
+        _row(
+            f"scale: s to ready after kill -9, store present ({_fmt(sc['killed_store_mb'])} MiB)",
+            sc["killed_ready_s"],
+            clean,
+            sc["killed_ready_s"] / sc["clean_ready_s"],
+        ),
+        _row(
+            f"scale: worker RSS MiB after restoring {n:,} profiles "
+            f"(peak {_fmt(sc['peak_rss_mb'])})",
+            sc["rss_mb"],
+            f"{_fmt(limit)} MiB limit (deploy/k8s)" if limit else None,
+            sc["peak_rss_mb"] / limit if limit else None,
+            "peak <= limit",
+            sc["peak_rss_mb"] <= limit if limit else None,
+        ),
+        _row(
+            "scale: worker RSS MiB per 100k profiles, above the worker with none",
+            (sc["rss_mb"] - sc["base_rss_mb"]) / per,
+            f"{_fmt(sc['base_rss_mb'])} MiB with none",
+        ),
+        _row(
+            "scale: disk MiB per 100k profiles (RocksDB data dir)",
+            sc["disk_mb"] / per,
+            f"{_fmt(sc['changelog_mb'] / per)} MB changelog per 100k",
+        ),
+        _row(
+            f"scale: GET /profiles/{{user}} p50 / p99 ms, {VIEW_RATE:.0f}/s offered, open loop, "
+            f"{view['failed']} failed",
+            f"{view['p50_ms']:.1f} / {view['p99_ms']:.1f}",
+            f"{_fmt(view['achieved_per_s'])} reads/s achieved",
+            view["achieved_per_s"] / VIEW_RATE,
+        ),
+        _row(
+            f"scale: flush timer µs per tick ({sc['tick_due']} due), {large:,} buffered users",
+            sc[f"tick_us_{large}"],
+            f"{_fmt(sc[f'tick_us_{small}'])} at {small:,}",
+            tick_ratio,
+            "<= 2",
+            tick_ratio <= 2,  # noqa: PLR2004 - the issue's bound
+        ),
+        _row(
+            f"scale: profile records read at an assignment, {reads['profiles']:,} profiles, "
+            f"{reads['buffered_users']:,} buffered",
+            reads["next_profile_reads"],
+            f"{reads['first_profile_reads']:,} once, before the partition's marker",
+            target="0",
+            ok=reads["next_profile_reads"] == 0,
+        ),
+        _row(
+            "scale: buffer entries read at an assignment (2 per buffered user, + marker)",
+            reads["next_buffer_reads"],
+        ),
+    ]
+
+
 def _summary_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     """Rows over all scenarios: per-user order, peak RSS, and the failed scenarios."""
     rows: list[dict[str, Any]] = []
@@ -406,6 +518,7 @@ _ROWS: list[tuple[str, str, Callable[[dict[str, Any]], list[dict[str, Any]]]]] =
     ("state", "message_bytes", _state_rows),
     ("publishing", "plaintext", _publishing_rows),
     ("restart", "10000", _restart_rows),  # every run restarts 10,000 profiles
+    ("scale", "done", _scale_rows),
 ]
 
 
@@ -483,7 +596,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
     parser.add_argument("--short", action="store_true", help="the short run (make bench)")
     parser.add_argument(
-        "--only", default=",".join(_SCENARIOS), help=f"comma-separated subset of {_SCENARIOS}"
+        "--only",
+        default=",".join(n for n in _SCENARIOS if n not in _ON_REQUEST),
+        help=f"comma-separated subset of {_SCENARIOS} (default: all but {list(_ON_REQUEST)})",
     )
     parser.add_argument(
         "--keep", action="store_true", help="keep topics and worker folders for inspection"

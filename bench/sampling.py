@@ -8,7 +8,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Sampler", "broker_pid", "machine_busy_s", "proc_cpu_s", "proc_hwm_mb"]
+__all__ = [
+    "Sampler",
+    "broker_pid",
+    "machine_busy_s",
+    "proc_cpu_s",
+    "proc_hwm_mb",
+    "proc_rss_mb",
+]
 
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -24,9 +31,18 @@ def proc_cpu_s(pid: int) -> float:
 
 def proc_hwm_mb(pid: int) -> float:
     """Peak resident set size (VmHWM) of ``pid`` in MiB."""
+    return _status_mb(pid, "VmHWM:")
+
+
+def proc_rss_mb(pid: int) -> float:
+    """Resident set size now (VmRSS) of ``pid`` in MiB."""
+    return _status_mb(pid, "VmRSS:")
+
+
+def _status_mb(pid: int, field: str) -> float:
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmHWM:"):
+            if line.startswith(field):
                 return int(line.split()[1]) / 1024
     return 0.0
 

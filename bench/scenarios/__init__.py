@@ -1,5 +1,5 @@
 """The benchmark scenarios, one module each (plumbing, concurrency, cost and replay, latency,
-live pace, history, state, publishing, restart after a clean and an unclean stop),
+live pace, history, state, publishing, restart after a clean and an unclean stop, scale),
 and :data:`ORDER`, the order ``bench.run`` runs them in. Each one runs on its own topics and
 consumer group, starts its own worker (``profile-stream worker`` subprocess) and baseline
 processes, and stops them and deletes its topics when it ends, also on failure (``stage``)."""
@@ -15,6 +15,7 @@ from .live import live_pace
 from .plumbing import plumbing
 from .publishing import publishing_run
 from .restart import restart_run
+from .scale import scale_run
 from .stage import Config, config
 from .state import state_run
 
@@ -51,4 +52,5 @@ ORDER: list[tuple[str, Callable[[Config, dict[str, Any]], Any]]] = [
     ("state", run_state),
     ("publishing", publishing_run),
     ("restart", restart_run),
+    ("scale", scale_run),
 ]

@@ -11,46 +11,15 @@ Time to ready is from the process start to ``/readyz`` answering 200, so it incl
 interpreter's start and the group join, which the clean restart shows alone.
 """
 
-import asyncio
 import time
 from typing import Any
 
-from schemas import ProfileRecord
-from streams.core.codecs import encode
-from streams.core.partitioning import partition_for
-from streams.settings import Settings
-
 from ..progress import log
-from ..topics import PARTITIONS, producer
 from ..workers import Worker
-from .history import TYPICAL, versions
+from .scale import preload
 from .stage import Config, Stage
 
 __all__ = ["restart_run"]
-
-
-def _template() -> ProfileRecord:
-    """A typical record after its first extraction."""
-    return versions(TYPICAL, Settings.model_fields["revisions_per_field"].default, 1)[-1].record
-
-
-async def _preload(topic: str, count: int) -> int:
-    """Put ``count`` records in the changelog ``topic``; returns the bytes sent."""
-    template, sent = _template(), 0
-    prod = producer(max_batch_size=512 * 1024)
-    await prod.start()
-    try:
-        futures = []
-        for i in range(count):
-            key = f"user-{i:07d}".encode()
-            value = encode(template.model_copy(update={"user_id": key.decode()}))
-            sent += len(value)
-            partition = partition_for(key, PARTITIONS)
-            futures.append(await prod.send(topic, value, key=key, partition=partition))
-        await asyncio.gather(*futures)
-    finally:
-        await prod.stop()
-    return sent
 
 
 async def _start(
@@ -68,7 +37,7 @@ async def _restarts(cfg: Config, count: int) -> dict[str, Any]:
         env, port = first.env, first.port
         await first.terminate()  # the topics exist now; the changelog is empty
         started = time.monotonic()
-        sent = await _preload(f"{stage.names.prefix}-profiles-changelog", count)
+        sent = await preload(f"{stage.names.prefix}-profiles-changelog", count)
         took = time.monotonic() - started
         log(f"{count:,} records ({sent / 1e6:.0f} MB) preloaded in {took:.0f}s")
         worker, restore_s = await _start(stage, env, port)

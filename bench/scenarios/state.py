@@ -10,6 +10,9 @@ In-process, no services: both are properties of the state layout and the clock's
   change). *After* drives this release's ``ProfileUpdater`` over dict tables that count every
   byte written (key and value) to the profile table and the buffer table. Each is divided by the
   message's own encoded size.
+- **Changelog bytes per version.** A version of the same user (every field changed) writes its
+  record twice (with its pending event, then without: ``streams.pipeline.publish``); with the
+  typical history at the default bound, and without history (``revisions_per_field=0``).
 - **Flush clock work per tick.** ``FlushClock.take_due`` at a tick when ``DUE`` subjects are
   due, with ``SMALL`` and ``LARGE`` buffered users (the median of ``TICKS`` ticks); the ratio
   says whether a tick's work grows with the number of buffered users. The clock of the release
@@ -150,6 +153,16 @@ async def _after(record_bytes: bytes, user: str, jobs: list[Job]) -> tuple[float
     return (records.written + entries.written) / len(jobs), records.written
 
 
+def _version_bytes(bound: int) -> int:
+    """Changelog bytes of one version of the typical user (a flush that changes every field),
+    keeping ``bound`` revisions per field: the record with its pending event, then without
+    (``streams.pipeline.publish``), each with its key."""
+    written = versions(TYPICAL, bound, bound + 10)[-1]
+    key = len(written.record.user_id.encode())
+    pending = encode(written.record.model_copy(update={"pending_event": written.event}))
+    return key + len(pending) + key + len(written.raw)
+
+
 class _ScanClock(FlushClock):
     """The clock of the release before (main at 89ab65a): ``take_due`` walks every subject."""
 
@@ -201,6 +214,10 @@ async def state_run(cfg: Config) -> dict[str, Any]:
         "before_bytes_per_message": _before(record_bytes, jobs),
         "after_bytes_per_message": after,
         "after_record_bytes": record_share,
+        # What keeping field history in the record costs each version (docs/state.md).
+        "version_bytes": _version_bytes(bound),
+        "version_bytes_no_history": _version_bytes(0),
+        "bound": bound,
     }
     for users in (SMALL, LARGE):
         log(f"flush clock: {users:,} buffered users, {DUE} due per tick")
