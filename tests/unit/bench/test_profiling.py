@@ -1,0 +1,33 @@
+"""The bench's profile summary: py-spy's collapsed stacks ranked by self and cumulative time."""
+
+from pathlib import Path
+
+from bench.profiling import summary, top
+
+_TOP = "<module> (profile-stream:8);run (asyncio/base_events.py:640)"
+RAW = "\n".join(
+    [
+        f"{_TOP};encode (/repo/streams/core/codecs.py:60) 30",
+        f"{_TOP};encode (/repo/streams/core/codecs.py:61) 10",
+        f"{_TOP};post (openai/_base_client.py:10);write (asyncio/selector_events.py:1) 50",
+        f"{_TOP} 10",
+    ]
+)
+
+
+def test_functions_are_ranked_by_self_and_cumulative_samples_whatever_their_lines(
+    tmp_path: Path,
+) -> None:
+    raw = tmp_path / "raw.txt"
+    raw.write_text(RAW)
+    profile = top(raw, n=3)
+    assert profile["samples"] == 100
+    assert [(i["function"], i["share"]) for i in profile["self"]] == [
+        ("write (asyncio/selector_events.py)", 0.5),
+        ("encode (/repo/streams/core/codecs.py)", 0.4),
+        ("run (asyncio/base_events.py)", 0.1),
+    ]
+    cumulative = {i["function"]: i["samples"] for i in top(raw, n=10)["cumulative"]}
+    assert cumulative["run (asyncio/base_events.py)"] == 100
+    assert cumulative["post (openai/_base_client.py)"] == 50
+    assert "50.0 %  write (asyncio/selector_events.py)" in summary("w", profile)
