@@ -17,7 +17,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PySpy", "summary", "top"]
+__all__ = ["PySpy", "plumbing_profiles", "summary", "top"]
 
 _RATE_HZ = 200
 # "function (path/to/file.py:123)": the line number splits one function into many entries.
@@ -72,6 +72,20 @@ def summary(name: str, profile: dict[str, Any]) -> str:
         for item in profile[kind]:
             lines.append(f"    {item['share'] * 100:5.1f} %  {item['function']}")
     return "\n".join(lines)
+
+
+def plumbing_profiles(results: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The profiled plumbing workers' top items in a run's results, named by run."""
+    plumbing = results.get("plumbing") or {}
+    runs = [
+        ("one call per message", "one_call_per_message"),
+        ("default settings", "default_window"),
+    ]
+    return [
+        (f"plumbing, {label}", plumbing[key]["profile"])
+        for label, key in runs
+        if "profile" in plumbing.get(key, {})
+    ]
 
 
 class PySpy:

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from .profiling import summary
+from .profiling import plumbing_profiles, summary
 from .progress import log
 from .scenarios import ORDER, Config, config
 
@@ -420,20 +420,6 @@ def table(results: dict[str, Any], cfg: Config) -> list[dict[str, Any]]:
     return rows
 
 
-def _profiles(results: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """The profiled workers' top items (``--profile``), named by scenario and run."""
-    plumbing = results.get("plumbing") or {}
-    runs = [
-        ("one call per message", "one_call_per_message"),
-        ("default settings", "default_window"),
-    ]
-    return [
-        (f"plumbing, {label}", plumbing[key]["profile"])
-        for label, key in runs
-        if "profile" in plumbing.get(key, {})
-    ]
-
-
 def render(rows: list[dict[str, Any]]) -> str:
     head = ["", "measured", "baseline", "ratio", "target", ""]
     body = [
@@ -535,7 +521,7 @@ def main() -> None:
     print()
     print(text)
     print()
-    for name, profile in _profiles(results):
+    for name, profile in plumbing_profiles(results):
         print(summary(name, profile), end="\n\n")
     RESULTS_DIR.mkdir(exist_ok=True)
     path = RESULTS_DIR / f"{started.strftime('%Y%m%dT%H%M%SZ')}.json"

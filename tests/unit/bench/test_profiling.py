@@ -1,7 +1,9 @@
-"""The bench's profile summary: py-spy's collapsed stacks ranked by self and cumulative time."""
+"""The bench's CPU tools: the profile summary (py-spy's collapsed stacks ranked by self and
+cumulative time) and the in-process pipeline measurement."""
 
 from pathlib import Path
 
+from bench.pipeline_cpu import measure
 from bench.profiling import summary, top
 
 _TOP = "<module> (profile-stream:8);run (asyncio/base_events.py:640)"
@@ -31,3 +33,10 @@ def test_functions_are_ranked_by_self_and_cumulative_samples_whatever_their_line
     assert cumulative["run (asyncio/base_events.py)"] == 100
     assert cumulative["post (openai/_base_client.py)"] == 50
     assert "50.0 %  write (asyncio/selector_events.py)" in summary("w", profile)
+
+
+def test_the_pipeline_cpu_bench_runs_every_event_through_the_pipeline() -> None:
+    # It asserts one event per message (one call each) and one per five (five a call) itself.
+    result = measure(users=3, per_user=5, runs=1)
+    assert set(result) == {"one_call_per_message", "five_per_call"}
+    assert all(r["cpu_s_per_1000"] > 0 for r in result.values())
