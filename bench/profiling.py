@@ -20,6 +20,8 @@ from typing import Any
 __all__ = ["PySpy", "plumbing_profiles", "summary", "top"]
 
 _RATE_HZ = 200
+#: A frame in this share of the samples or more is on nearly every stack.
+_EVERYWHERE = 0.8
 # "function (path/to/file.py:123)": the line number splits one function into many entries.
 _LINE = re.compile(r":\d+\)$")
 _SITE = re.compile(r"^.*/(site-packages|lib/python3\.\d+)/")
@@ -32,12 +34,21 @@ def _frame(raw: str, root: str) -> str:
     return f"{name} ({where}" if where else name
 
 
+def _package(frame: str) -> str:
+    """The package (or module) a frame's file is in: ``asyncio``, ``streams``, ``faust``..."""
+    where = frame.rpartition(" (")[2].rstrip(")")
+    return where.split("/")[0] if "/" in where else where
+
+
 def top(path: Path, n: int = 10) -> dict[str, Any]:
     """The ``n`` functions with the most samples in py-spy's raw output at ``path``: by self
-    and by cumulative samples, each with its share of all samples."""
+    and by cumulative samples, each with its share of all samples, and the self samples by
+    package. The cumulative ranking leaves out the frames on nearly every stack (the event
+    loop, the CLI, Faust's worker): they say nothing about where the time goes."""
     root = str(Path(__file__).resolve().parent.parent) + "/"
     own: Counter[str] = Counter()
     cumulative: Counter[str] = Counter()
+    packages: Counter[str] = Counter()
     total = 0
     for line in path.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
@@ -47,8 +58,10 @@ def top(path: Path, n: int = 10) -> dict[str, Any]:
         samples = int(count)
         total += samples
         own[frames[-1]] += samples
+        packages[_package(frames[-1])] += samples
         for frame in set(frames):
             cumulative[frame] += samples
+    inner = Counter({f: c for f, c in cumulative.items() if c < _EVERYWHERE * total})
 
     def ranked(counts: Counter[str]) -> list[dict[str, Any]]:
         return [
@@ -60,15 +73,16 @@ def top(path: Path, n: int = 10) -> dict[str, Any]:
         "samples": total,
         "rate_hz": _RATE_HZ,
         "self": ranked(own),
-        "cumulative": ranked(cumulative),
+        "cumulative": ranked(inner),
+        "packages": ranked(packages),
     }
 
 
 def summary(name: str, profile: dict[str, Any]) -> str:
     """The top items of one worker's profile as text, self time then cumulative."""
     lines = [f"{name}: {profile['samples']:,} samples at {profile['rate_hz']} Hz"]
-    for kind in ("self", "cumulative"):
-        lines.append(f"  by {kind} time:")
+    for kind in ("self", "cumulative", "packages"):
+        lines.append(f"  by {kind} time:" if kind != "packages" else "  self time by package:")
         for item in profile[kind]:
             lines.append(f"    {item['share'] * 100:5.1f} %  {item['function']}")
     return "\n".join(lines)
