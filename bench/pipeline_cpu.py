@@ -21,8 +21,6 @@ from datetime import timedelta
 from typing import Any
 
 from schemas import ChatMessage, ModelUsage, PatchOperation
-from streams.core.kinds import USER
-from streams.core.profile_schema import ProfileSchema
 from streams.extract.base import Extraction
 from streams.settings import Settings
 from tests.unit.helpers import T0
@@ -40,13 +38,7 @@ class _Model:
     name = "bench"
 
     async def extract(
-        self,
-        profile: dict[str, Any],
-        messages: Sequence[ChatMessage],
-        schema: ProfileSchema,
-        *,
-        subject: str | None = None,
-        kind: str = USER,
+        self, profile: dict[str, Any], messages: Sequence[ChatMessage], *_: Any, **__: Any
     ) -> Extraction:
         operations = [
             PatchOperation(
@@ -61,7 +53,7 @@ class _Model:
         ]
         return Extraction(operations, usage=ModelUsage(calls=1, prompt_tokens=100))
 
-    async def forget(self, subject: str, *, kind: str = USER) -> int:
+    async def forget(self, subject: str, **_: Any) -> int:
         return 0
 
     async def close(self) -> None:
