@@ -84,7 +84,7 @@ def _word_char(c: str) -> bool:
 def _whole_words(needle: str, haystack: str) -> bool:
     """Whether ``needle`` occurs in ``haystack`` with no word character right before or after
     it: the regex ``(?<!\\w)needle(?!\\w)`` without compiling a pattern per value (a pattern
-    per value missed the ``re`` cache and cost a tenth of a busy worker's CPU: bench/README.md)."""
+    per value missed the ``re`` cache: 3-7 % of a busy worker's CPU, bench/README.md)."""
     start = haystack.find(needle)
     while start >= 0:
         end = start + len(needle)
