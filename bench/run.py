@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from .profiling import plumbing_profiles, summary
 from .progress import log
 from .scenarios import ORDER, Config, config
 from .scenarios.scale import VIEW_RATE
@@ -609,12 +610,17 @@ def main() -> None:
         choices=["debug", "info", "warning", "error"],
         help="PROFILE_STREAM_LOG_LEVEL of the workers (their logs are kept with --keep)",
     )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="py-spy on the plumbing workers: print their top functions (bench/profiling.py)",
+    )
     args = parser.parse_args()
     only = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = sorted(set(only) - set(_SCENARIOS))
     if unknown:
         parser.error(f"unknown scenarios {unknown}; choose from {_SCENARIOS}")
-    cfg = config(short=args.short, keep=args.keep, worker_log_level=args.worker_log_level)
+    cfg = config(args.short, args.keep, args.worker_log_level, args.profile)
     load_at_start = os.getloadavg()
     started = datetime.now(UTC)
     t0 = time.monotonic()
@@ -630,6 +636,8 @@ def main() -> None:
     print()
     print(text)
     print()
+    for name, profile in plumbing_profiles(results):
+        print(summary(name, profile), end="\n\n")
     RESULTS_DIR.mkdir(exist_ok=True)
     path = RESULTS_DIR / f"{started.strftime('%Y%m%dT%H%M%SZ')}.json"
     payload = {

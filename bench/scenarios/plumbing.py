@@ -85,6 +85,7 @@ async def _plumbing_worker(
     # From the first event in, not the first out: with the catch-up window the worker reads
     # the backlog for a while before it answers.
     window = events.last_ts() - first_in
+    profile = await st.profile(worker)
     assert worker.sampler is not None
     cpu = worker.sampler.cpu_between(first_in, events.last_ts())
     n = len(messages)
@@ -107,6 +108,7 @@ async def _plumbing_worker(
         "cpu_cores": st.cpu_shares(worker, first_in, events.last_ts()),
         "order": order_violations(events, published_order(messages)),
         **worker_stats(worker),
+        **({"profile": profile} if profile else {}),
     }
     await worker.terminate()
     return result

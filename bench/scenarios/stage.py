@@ -5,17 +5,22 @@ import atexit
 import math
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from tests.support import Process
 
+from ..profiling import PySpy
 from ..progress import log
 from ..sampling import Sampler, broker_pid
 from ..topics import Committed, delete_topics, end_offsets
 from ..workers import SampledProcess, Worker, remove_dir, scenario_names, workdir, worker_env
 from ..workloads import ScriptedModel, latency
 
-__all__ = ["Config", "Stage", "baseline_env", "config", "worker_stats"]
+__all__ = ["PROFILES_DIR", "Config", "Stage", "baseline_env", "config", "worker_stats"]
+
+#: py-spy's raw samples of profiled workers (git-ignored with the results).
+PROFILES_DIR = Path(__file__).resolve().parent.parent / "results" / "profiles"
 
 
 @dataclass(frozen=True)
@@ -45,13 +50,18 @@ class Config:
     live_gap: tuple[float, float]
     timeout_s: float
     worker_log_level: str = "warning"
+    #: py-spy on the plumbing workers (``--profile``; bench/profiling.py).
+    profile: bool = False
 
 
-def config(short: bool, keep: bool = False, worker_log_level: str = "warning") -> Config:
+def config(
+    short: bool, keep: bool = False, worker_log_level: str = "warning", profile: bool = False
+) -> Config:
     return Config(
         short=short,
         keep=keep,
         worker_log_level=worker_log_level,
+        profile=profile,
         plumbing_users=1000 if short else 2000,
         plumbing_per_user=5 if short else 10,
         concurrency_users=2000,
@@ -92,6 +102,7 @@ class Stage:
         self.dir = workdir(scenario)
         self.procs: list[SampledProcess] = []
         self.fakes: list[ScriptedModel] = []
+        self.spies: dict[int, PySpy] = {}
         broker = broker_pid()
         self.system = {
             "bench process (fake model, Kafka clients)": Sampler(os.getpid()),
@@ -120,6 +131,8 @@ class Stage:
     async def __aexit__(self, *exc: object) -> None:
         for sampler in self.system.values():
             await sampler.stop()
+        for spy in self.spies.values():  # a scenario that failed before its profile was read
+            await spy.stop()
         # A worker stopped mid-run gives its running batches up to 10 s before it exits; after
         # a failure or an interrupt the topics are deleted anyway, so do not wait long.
         for p in self.procs:
@@ -154,7 +167,16 @@ class Stage:
         self.spawn(w)
         took = await w.wait_ready()
         log(f"{name} ready in {took:.1f}s (pid {w.pid})")
+        if self.cfg.profile:
+            spy = self.spies[w.pid] = PySpy(w.pid, PROFILES_DIR / f"{self.names.prefix}-{name}.txt")
+            PROFILES_DIR.mkdir(parents=True, exist_ok=True)
+            await spy.start()
         return w
+
+    async def profile(self, worker: Worker) -> dict[str, Any] | None:
+        """The top items of ``worker``'s CPU since it was ready (None unless ``--profile``)."""
+        spy = self.spies.pop(worker.pid, None)
+        return None if spy is None else await spy.stop()
 
     async def until_committed(self, worker: Worker, what: str, group: str = "") -> float:
         ends = await end_offsets(self.names.input)

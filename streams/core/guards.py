@@ -18,6 +18,7 @@ In order, each dropping (or repairing) with a code that is counted and logged:
    model did with it.
 """
 
+import functools
 import re
 from collections.abc import Collection, Sequence
 
@@ -58,13 +59,20 @@ def instruction_like(text: str, fields: Collection[str] = ()) -> bool:
     usual injection phrases, or "set/change/update <a field of ``fields``> to"."""
     if _INSTRUCTION.search(text) is not None:
         return True
+    asks = _asks_to_set(tuple(fields))
+    return asks is not None and asks.search(text) is not None
+
+
+@functools.lru_cache(maxsize=32)
+def _asks_to_set(fields: tuple[str, ...]) -> re.Pattern[str] | None:
+    """The pattern of "set/change/update <a field of ``fields``> to", compiled once per schema."""
     names = "|".join(re.escape(f.replace("_", " ")) for f in sorted(fields, key=len, reverse=True))
     if not names:
-        return False
-    asks = (
-        rf"\b(?:set|change|update|make)\s+(?:(?:my|the|his|her|their)\s+)?(?:{names})\s+(?:to|=|:)"
+        return None
+    return re.compile(
+        rf"\b(?:set|change|update|make)\s+(?:(?:my|the|his|her|their)\s+)?(?:{names})\s+(?:to|=|:)",
+        re.IGNORECASE,
     )
-    return re.search(asks, text, re.IGNORECASE) is not None
 
 
 def _sentences_around(quote: str, content: str) -> str:

@@ -3,13 +3,13 @@
 Pure: imports pydantic and ``schemas`` only.
 """
 
-import copy
 import importlib
 import types
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin
 
+import orjson
 from pydantic import TypeAdapter, ValidationError
 
 from schemas.profile import ProfileModel
@@ -88,11 +88,15 @@ class ProfileSchema:
                 item_adapter=TypeAdapter(item) if item is not None else None,
                 default=empty[name],
             )
-        self._empty = empty
+        self._empty = orjson.dumps(empty)
 
     def empty(self) -> dict[str, Any]:
-        """A new profile with every field at its default."""
-        return copy.deepcopy(self._empty)
+        """A new profile with every field at its default (a fresh copy: lists and all).
+
+        Read back from its JSON: every merge starts from it, and ``copy.deepcopy`` of the
+        defaults cost several times more (bench/README.md)."""
+        profile: dict[str, Any] = orjson.loads(self._empty)
+        return profile
 
     def json_schema(self) -> dict[str, Any]:
         """The model's JSON Schema, as shown to the model and exported for other languages."""

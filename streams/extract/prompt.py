@@ -4,6 +4,7 @@ Message text goes to the model as JSON data inside a clearly fenced block, never
 the instructions, so a message that says "ignore your instructions" is just text about a user.
 """
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -141,6 +142,8 @@ def response_format(schema: ProfileSchema, sources: int | None = None) -> dict[s
     }
 
 
+# The same for every call on a schema (a worker has one per kind): made once, not per call.
+@functools.lru_cache(maxsize=16)
 def _field_guide(schema: ProfileSchema) -> str:
     lines = []
     for name, spec in schema.fields.items():

@@ -8,7 +8,7 @@ import orjson
 import pytest
 from pydantic import ValidationError
 
-from schemas import DeadLetter, Provenance
+from schemas import DeadLetter, PatchOperation, Provenance
 from streams.core.codecs import (
     dead_letter_record,
     decode_command,
@@ -21,9 +21,9 @@ from streams.core.codecs import (
 from streams.core.framing import frame
 from streams.core.merge import merge
 from streams.core.profile_schema import ProfileSchema
-from streams.core.records import deleted_event, new_record
+from streams.core.records import deleted_event, new_record, next_version
 from streams.errors import InvalidEvent
-from tests.unit.helpers import T0
+from tests.unit.helpers import T0, buffered_message
 
 SECRET = "my card is 4111-1111-1111-1111"
 GOOD = {
@@ -250,6 +250,27 @@ def test_records_round_trip_through_encode() -> None:
         update={"applied": {"chat-messages:0": 7}}
     )
     assert decode_record(encode(record)) == record
+
+
+def test_encode_writes_the_bytes_the_release_before_wrote(schema: ProfileSchema) -> None:
+    # Stored records and re-emitted events must keep their bytes across the upgrade: the
+    # release before encoded with orjson over ``model_dump(mode="json")``.
+    ops = [
+        PatchOperation(
+            field="name", op="set", value='Zoë \u2028"Al\\ice"', message_id="m1", quote="q"
+        ),
+        PatchOperation(
+            field="languages", op="add", value="日本語", message_id="m1", quote="日本語"
+        ),
+    ]
+    merged = merge({}, {}, (), ops, schema, evidence={"m1": T0})
+    record, event = next_version(
+        new_record("u1", schema.schema_id), merged, offsets={"t:0": 7}, message_ids=["m1"], at=T0
+    )
+    entry = buffered_message("u1", "t:0", 1765029321.123456)
+    for model in (record, event, entry, record.model_copy(update={"pending_event": event})):
+        assert model is not None
+        assert encode(model) == orjson.dumps(model.model_dump(mode="json", by_alias=True))
 
 
 def test_a_command_without_a_time_zone_cannot_break_a_merge(schema: ProfileSchema) -> None:
