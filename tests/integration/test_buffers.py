@@ -117,11 +117,19 @@ async def test_buffers_move_with_their_partitions_on_a_rebalance(
 ) -> None:
     users, per_user = 8, 3
     script(fake_llm, users, per_user)
-    env = BUFFERED | {"PROFILE_STREAM_FLUSH_IDLE_S": "12"}
+    # No trigger fires by itself (a slow start of the second worker must not let the first
+    # flush everything before the move); each buffer is flushed by a command, applied in its
+    # user's partition by whoever owns it once the second worker has its share.
+    env = BUFFERED | {
+        "PROFILE_STREAM_FLUSH_IDLE_S": "3600",
+        "PROFILE_STREAM_FLUSH_MAX_AGE_S": "3600",
+    }
     first = await start_worker(**env)
     sent = await publish(kafka, names, users, per_user)
     await kafka.wait_committed(names.prefix, names.input, await kafka.end_offsets(names.input))
     second = await start_worker(index=1, **env)  # takes half the partitions, buffers included
+    for user in sorted({m["user_id"] for m in sent}):
+        await flush_profile(first.url, user, token=ADMIN_TOKEN)
     records = await kafka.read(names.output, all_applied(len(sent)), timeout=90)
     report = check_against_reference(records, sent, per_user)
     assert report["events"] == users
