@@ -20,7 +20,14 @@ from streams.extract.completion import Completion, read_completion
 from streams.extract.failures import describe_transport_failure
 from streams.extract.prompt import ParsedPatch, build_messages, parse_patch, response_format
 from streams.extract.ratelimit import RateLimiter
-from streams.metrics import MODEL_ANSWERS_REPAIRED, MODEL_CALLS, MODEL_LATENCY, TOKENS
+from streams.metrics import (
+    EXTRACTION_FAILURES,
+    MODEL_ANSWERS_REPAIRED,
+    MODEL_CALLS,
+    MODEL_LATENCY,
+    MODEL_RETRIES,
+    TOKENS,
+)
 from streams.settings import Settings
 
 __all__ = ["LLMExtractor"]
@@ -104,8 +111,18 @@ class LLMExtractor:
         kind: str = USER,
     ) -> Extraction:
         """Ask the model, retrying what may pass; every call made is counted in the metrics,
-        and the tokens of every answer read are in the result's ``usage``."""
-        request = build_messages(profile, messages, schema)
+        and the tokens of every answer read are in the result's ``usage``. A retry is counted
+        by its reason, and giving up by its cause (what ``profile-stream eval`` reports)."""
+        try:
+            return await self._attempts(build_messages(profile, messages, schema), messages, schema)
+        except ExtractionFailed as exc:
+            EXTRACTION_FAILURES.labels(exc.cause).inc()
+            raise
+
+    async def _attempts(
+        self, request: list[dict[str, str]], messages: Sequence[ChatMessage], schema: ProfileSchema
+    ) -> Extraction:
+        """The attempts of one extraction (see the class docstring)."""
         spent: list[ModelUsage] = []
         fmt = response_format(schema, sum(m.role in schema.source_roles for m in messages))
         estimate = sum(len(m["content"]) for m in request) // 4
@@ -129,15 +146,15 @@ class LLMExtractor:
                 logger.warning("model answer cut off attempt=%d retry=penalised", attempt)
                 continue
             except (ModelUnavailable, InvalidModelOutput) as exc:
+                reason = "unavailable" if isinstance(exc, ModelUnavailable) else "invalid_output"
                 if attempt == attempts:
                     raise ExtractionFailed(
                         f"model failed {attempts} times, last: {exc}; check the endpoint, "
                         "then re-publish the dead letters",
                         attempts=attempts,
-                        cause="unavailable"
-                        if isinstance(exc, ModelUnavailable)
-                        else "invalid_output",
+                        cause=reason,
                     ) from exc
+                MODEL_RETRIES.labels(reason).inc()
                 delay = self._delay(attempt, getattr(exc, "retry_after", None))
                 logger.warning(
                     "model call failed attempt=%d retry_in=%.2fs reason=%s", attempt, delay, exc
