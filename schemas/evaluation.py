@@ -19,6 +19,7 @@ __all__ = [
     "EvalConversation",
     "EvalCost",
     "EvalDataset",
+    "EvalOutcomes",
     "EvalReport",
     "EvalTurn",
     "EvalUser",
@@ -196,6 +197,28 @@ class EvalCost(Produced):
     wall_time_s: float = 0.0
 
 
+class EvalOutcomes(Produced):
+    """What the extractor and the guards did in a run, counted where it happened (the worker's
+    counters, docs/operations.md), each a count by its reason."""
+
+    #: Answers read after a repair: ``cut_off`` (an answer cut at the output bound, its
+    #: complete operations kept), ``retried_cut_off`` (cut with none: asked again),
+    #: ``code_fence``, ``trailing_text``.
+    answers_repaired: dict[str, int] = Field(default_factory=dict)
+    #: Calls asked again: ``invalid_output`` (not JSON, no operations list), ``unavailable``.
+    retries: dict[str, int] = Field(default_factory=dict)
+    #: Extractions given up, by cause (``cut_off``, ``invalid_output``, ``unavailable``...).
+    gave_up: dict[str, int] = Field(default_factory=dict)
+    #: Messages dead-lettered, by reason (pipeline runs).
+    dead_letters: dict[str, int] = Field(default_factory=dict)
+    #: Operations not applied, by the guard or merge rule that dropped them (``invalid_value``:
+    #: a value the field cannot hold, such as an enum value out of range; ``malformed``: an
+    #: item that is not an operation).
+    operations_dropped: dict[str, int] = Field(default_factory=dict)
+    #: Operations applied after a guard's repair (``reattributed``, ``grounded_by_value``).
+    operations_repaired: dict[str, int] = Field(default_factory=dict)
+
+
 class VariantReport(Produced):
     """One configuration's run over the dataset, scored."""
 
@@ -203,10 +226,13 @@ class VariantReport(Produced):
     mode: Literal["direct", "pipeline"]
     flush: Literal["buffered", "per-message"]
     settings: dict[str, str] = Field(default_factory=dict)
+    #: False: the model's operations were merged without the quality guards (``guards=off``).
+    guards: bool = True
     overall: Score
     fields: dict[str, Score]
     traits: dict[str, Score] = Field(default_factory=dict)
     cost: EvalCost
+    outcomes: EvalOutcomes = Field(default_factory=EvalOutcomes)
     users: list[ScoredUser] = Field(default_factory=list)
 
 

@@ -9,11 +9,13 @@ __all__ = [
     "DEAD_LETTERS",
     "EVENTS_IN",
     "EXTRACTIONS",
+    "EXTRACTION_FAILURES",
     "FENCED_BATCHES",
     "MESSAGES_EXTRACTED",
     "MODEL_CALLS",
     "MODEL_LATENCY",
     "MODEL_ANSWERS_REPAIRED",
+    "MODEL_RETRIES",
     "OPERATIONS_DROPPED",
     "OPERATIONS_REPAIRED",
     "RATE_LIMIT_WAIT",
@@ -35,6 +37,13 @@ DEAD_LETTERS = Counter(
     _P + "dead_letters", "Events sent to the dead-letter topic", ["reason"], registry=REGISTRY
 )
 EXTRACTIONS = Counter(_P + "extractions", "Extractions by outcome", ["outcome"], registry=REGISTRY)
+EXTRACTION_FAILURES = Counter(
+    _P + "extraction_failures",
+    "Model extractions given up, by cause: cut_off, invalid_output, unavailable, "
+    "endpoint_refused, refused, other",
+    ["cause"],
+    registry=REGISTRY,
+)
 FLUSHES = Counter(_P + "flushes", "Buffers flushed, by trigger", ["reason"], registry=REGISTRY)
 BUDGET_DEFERRALS = Counter(
     _P + "budget_deferrals",
@@ -58,6 +67,14 @@ MODEL_LATENCY = Histogram(
     _P + "model_latency_seconds",
     "Latency of one model call",
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
+    registry=REGISTRY,
+)
+MODEL_RETRIES = Counter(
+    _P + "model_retries",
+    "Model calls asked again after a failed one, by reason: invalid_output (an answer that is "
+    "not JSON, or has no list of operations), unavailable (a timeout, 408, 409, 429, 5xx, a "
+    "dropped connection)",
+    ["reason"],
     registry=REGISTRY,
 )
 TOKENS = Counter(_P + "model_tokens", "Tokens the model reported", ["kind"], registry=REGISTRY)

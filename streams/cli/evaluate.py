@@ -65,7 +65,7 @@ async def _run(
     try:
         if variant.mode == "direct":
             settings = settings_of(variant, base)
-            return await run_direct(users, settings, variant.flush, ticker)
+            return await run_direct(users, settings, variant.flush, ticker, guards=variant.guards)
         return await run_pipeline(
             users,
             variant,
@@ -111,7 +111,8 @@ def _check_endpoint(settings: Settings, base: dict[str, str]) -> None:
     "variants",
     multiple=True,
     metavar="NAME:KEY=VALUE,...",
-    help="A configuration to compare (repeat); keys: mode, flush, any setting.",
+    help="A configuration to compare (repeat); keys: mode, flush, guards (direct: on, off), "
+    "any setting.",
 )
 @click.option(
     "--short",

@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from schemas import ChatMessage, ProfileRecord
-from schemas.evaluation import EvalCost, EvalUser
+from schemas.evaluation import EvalCost, EvalOutcomes, EvalUser
 from streams.core.flushing import FlushPolicy
 from streams.core.kinds import load_kinds
 from streams.core.records import new_record
 from streams.errors import ProfileStreamError
 from streams.evaluation.dataset import messages_of
+from streams.evaluation.outcomes import local_metrics, outcomes_between
 from streams.evaluation.variants import Flush
 from streams.extract.llm import LLMExtractor
 from streams.metrics import REGISTRY
@@ -38,10 +39,12 @@ OnProgress = Callable[[int | None, int, int], None]
 
 @dataclass(frozen=True)
 class Outcome:
-    """What a run left: each user's final profile, and what it cost."""
+    """What a run left: each user's final profile, what it cost, and what the extractor and
+    the guards did on the way."""
 
     profiles: dict[str, dict[str, Any]]
     cost: EvalCost
+    outcomes: EvalOutcomes = EvalOutcomes()
 
 
 def _calls_and_tokens() -> tuple[float, float, float]:
@@ -100,16 +103,22 @@ async def _flush(
 
 
 async def run_direct(
-    users: Sequence[EvalUser], settings: Settings, flush: Flush, on_progress: OnProgress
+    users: Sequence[EvalUser],
+    settings: Settings,
+    flush: Flush,
+    on_progress: OnProgress,
+    *,
+    guards: bool = True,
 ) -> Outcome:
-    """Every user's conversations, in order, through the extraction ``settings`` give."""
+    """Every user's conversations, in order, through the extraction ``settings`` give (without
+    the quality guards when ``guards`` is False)."""
     kind = next(k for k in load_kinds(None, settings.profile_model) if k.is_user)
     policy = FlushPolicy(
         max_messages=settings.max_batch_messages, max_chars=settings.max_batch_chars
     )
     extractor = LLMExtractor(settings)
-    extraction = ChunkedExtraction(kind, extractor, policy)
-    started, before = time.monotonic(), _calls_and_tokens()
+    extraction = ChunkedExtraction(kind, extractor, policy, guards=guards)
+    started, before, counted = time.monotonic(), _calls_and_tokens(), local_metrics()
     profiles: dict[str, dict[str, Any]] = {}
     failures = messages = 0
     try:
@@ -130,4 +139,4 @@ async def run_direct(
         int(a - b) for a, b in zip(_calls_and_tokens(), before, strict=True)
     )
     cost = cost_of(messages, calls, prompt, completion, failures, time.monotonic() - started)
-    return Outcome(profiles, cost)
+    return Outcome(profiles, cost, outcomes_between(counted, local_metrics()))

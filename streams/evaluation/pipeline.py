@@ -29,6 +29,7 @@ from streams.client import ProfileNotFound, get_profile, publish
 from streams.errors import ServiceError
 from streams.evaluation.dataset import messages_of
 from streams.evaluation.direct import OnProgress, Outcome, cost_of
+from streams.evaluation.outcomes import outcomes_between
 from streams.evaluation.variants import Variant, worker_env
 from streams.evaluation.worker import EvalWorker, Metrics
 from streams.settings import Settings
@@ -145,4 +146,4 @@ async def run_pipeline(
         int(metrics.total(_P + "dead_letters_total")),
         time.monotonic() - started,
     )
-    return Outcome(profiles, cost)
+    return Outcome(profiles, cost, outcomes_between(None, metrics))

@@ -23,10 +23,12 @@ def score_variant(variant: Variant, users: Sequence[EvalUser], outcome: Outcome)
         mode=variant.mode,
         flush=variant.flush,
         settings=dict(variant.settings),
+        guards=variant.guards,
         overall=overall,
         fields=fields,
         traits=traits,
         cost=outcome.cost,
+        outcomes=outcome.outcomes,
         users=scored,
     )
 
@@ -73,10 +75,31 @@ def _cost_rows(costs: Sequence[EvalCost]) -> list[tuple[str, list[str]]]:
     ]
 
 
+#: The table's label for each count of :class:`EvalOutcomes`.
+_OUTCOME_ROWS = {
+    "answers_repaired": "answer repaired",
+    "retries": "call retried",
+    "gave_up": "extraction gave up",
+    "dead_letters": "dead-lettered",
+    "operations_dropped": "op dropped",
+    "operations_repaired": "op repaired",
+}
+
+
+def _outcome_rows(variants: Sequence[VariantReport]) -> list[tuple[str, list[str]]]:
+    """A row per reason that occurred in any variant: what the extractor and guards did."""
+    rows = []
+    for field, label in _OUTCOME_ROWS.items():
+        counts = [getattr(v.outcomes, field) for v in variants]
+        for reason in sorted({r for c in counts for r in c}):
+            rows.append((f"{label}: {reason}", [str(c.get(reason, 0)) for c in counts]))
+    return rows
+
+
 def render_table(report: EvalReport) -> str:
     """Fields by variants: precision, recall and F1 per field, micro over all and by trait
-    (with its traps hit), then trap hits, unsupported values, updates followed and what the
-    run cost."""
+    (with its traps hit), then trap hits, unsupported values, updates followed, what the run
+    cost, and what the extractor and the guards did (a row per reason seen)."""
     variants = report.variants
     fields = sorted({f for v in variants for f in v.fields})
     rows: list[tuple[str, list[str]]] = [
@@ -101,6 +124,7 @@ def render_table(report: EvalReport) -> str:
             [_of(v.overall.updates_followed, v.overall.updates) for v in variants],
         ),
         *_cost_rows([v.cost for v in variants]),
+        *_outcome_rows(variants),
     ]
     width = max(len(label) for label, _ in rows) + 2
     lines = [label.ljust(width) + "".join(c.ljust(_COLUMN) for c in cells) for label, cells in rows]

@@ -1,9 +1,11 @@
 """The configurations an evaluation compares: ``--variant NAME:KEY=VALUE,KEY=VALUE``.
 
-A key is ``mode`` (direct, pipeline), ``flush`` (buffered, per-message) or any worker setting,
-by its name without the ``PROFILE_STREAM_`` prefix in any case (``model``,
-``max_batch_messages``, ``openai_base_url``...). ``per-message`` is the worker with
+A key is ``mode`` (direct, pipeline), ``flush`` (buffered, per-message), ``guards`` (on, off)
+or any worker setting, by its name without the ``PROFILE_STREAM_`` prefix in any case
+(``model``, ``max_batch_messages``, ``openai_base_url``...). ``per-message`` is the worker with
 ``FLUSH_IDLE_S=0`` and ``MAX_BATCH_MESSAGES=1``: every message extracted alone, as it comes.
+``guards=off`` is the evaluation's own, never a worker setting: a direct run that merges the
+model's operations without the quality guards, to measure what the guards do.
 """
 
 from collections.abc import Mapping
@@ -30,6 +32,8 @@ class Variant:
     mode: Mode = "direct"
     flush: Flush = "buffered"
     overrides: Mapping[str, str] = field(default_factory=dict)
+    #: False: the model's operations merged without the quality guards (direct runs only).
+    guards: bool = True
 
     @property
     def settings(self) -> dict[str, str]:
@@ -54,6 +58,7 @@ def parse_variant(spec: str, *, mode: Mode, flush: Flush) -> Variant:
     if not name.strip():
         raise ConfigError(f"--variant {spec!r}: give it a name, as NAME:KEY=VALUE,...")
     overrides: dict[str, str] = {}
+    guards = "on"
     for pair in filter(None, (p.strip() for p in pairs.split(","))):
         key, eq, value = pair.partition("=")
         key = key.strip().lower().removeprefix("profile_stream_")
@@ -63,11 +68,17 @@ def parse_variant(spec: str, *, mode: Mode, flush: Flush) -> Variant:
             mode = cast(Mode, _choice(key, value.strip(), get_args(Mode)))
         elif key == "flush":
             flush = cast(Flush, _choice(key, value.strip(), get_args(Flush)))
+        elif key == "guards":
+            guards = _choice(key, value.strip(), ("on", "off"))
         elif key in Settings.model_fields:
             overrides[key] = value.strip()
         else:
             raise ConfigError(f"--variant {spec!r}: {key!r} is not a setting of the worker")
-    return Variant(name.strip(), mode, flush, overrides)
+    if guards == "off" and mode != "direct":
+        raise ConfigError(
+            f"--variant {spec!r}: guards=off runs in direct mode only (the worker always guards)"
+        )
+    return Variant(name.strip(), mode, flush, overrides, guards=guards == "on")
 
 
 def settings_of(variant: Variant, base: Mapping[str, str]) -> Settings:

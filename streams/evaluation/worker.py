@@ -3,6 +3,7 @@ and log in a scratch folder, its HTTP views, and what its ``/metrics`` say."""
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -35,6 +36,15 @@ class Metrics:
     def total(self, name: str, label: str = "") -> float:
         """The sum of ``name``'s samples (those whose labels hold ``label``)."""
         return sum(v for n, labels, v in self.samples if n == name and label in labels)
+
+    def by_label(self, name: str, label: str) -> dict[str, float]:
+        """``name``'s samples summed by the value of their label ``label``."""
+        found: dict[str, float] = {}
+        for n, labels, value in self.samples:
+            match = re.search(rf'(?:^|,){re.escape(label)}="([^"]*)"', labels)
+            if n == name and match is not None:
+                found[match.group(1)] = found.get(match.group(1), 0.0) + value
+        return found
 
 
 async def answers_ready(

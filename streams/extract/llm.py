@@ -21,7 +21,13 @@ from streams.extract.completion import Completion, read_completion
 from streams.extract.failures import describe_transport_failure
 from streams.extract.prompt import ParsedPatch, build_messages, parse_patch, response_format
 from streams.extract.ratelimit import RateLimiter
-from streams.metrics import MODEL_ANSWERS_REPAIRED, MODEL_LATENCY, TOKENS
+from streams.metrics import (
+    EXTRACTION_FAILURES,
+    MODEL_ANSWERS_REPAIRED,
+    MODEL_LATENCY,
+    MODEL_RETRIES,
+    TOKENS,
+)
 from streams.settings import Settings
 
 __all__ = ["LLMExtractor"]
@@ -106,8 +112,18 @@ class LLMExtractor:
     ) -> Extraction:
         """Ask the model, retrying what may pass; each call's outcome is recorded for the
         metrics (:mod:`streams.extract.calls`), and the tokens of every answer read are in the
-        result's ``usage``."""
-        request = build_messages(profile, messages, schema)
+        result's ``usage``. A retry is counted by its reason, and giving up by its cause (what
+        ``profile-stream eval`` reports)."""
+        try:
+            return await self._attempts(build_messages(profile, messages, schema), messages, schema)
+        except ExtractionFailed as exc:
+            EXTRACTION_FAILURES.labels(exc.cause).inc()
+            raise
+
+    async def _attempts(
+        self, request: list[dict[str, str]], messages: Sequence[ChatMessage], schema: ProfileSchema
+    ) -> Extraction:
+        """The attempts of one extraction (see :meth:`extract`)."""
         spent: list[ModelUsage] = []
         fmt = response_format(schema, sum(m.role in schema.source_roles for m in messages))
         estimate = sum(len(m["content"]) for m in request) // 4
@@ -134,17 +150,17 @@ class LLMExtractor:
                 logger.warning("model answer cut off attempt=%d retry=penalised", attempt)
                 continue
             except (ModelUnavailable, InvalidModelOutput) as exc:
+                reason = "unavailable" if isinstance(exc, ModelUnavailable) else "invalid_output"
                 if attempt == attempts:
                     record(CallOutcome.FAILED)
                     raise ExtractionFailed(
                         f"model failed {attempts} times, last: {exc}; check the endpoint, "
                         "then re-publish the dead letters",
                         attempts=attempts,
-                        cause="unavailable"
-                        if isinstance(exc, ModelUnavailable)
-                        else "invalid_output",
+                        cause=reason,
                     ) from exc
                 record(CallOutcome.RETRIED)
+                MODEL_RETRIES.labels(reason).inc()
                 await self._back_off(attempt, exc)
                 continue
             except BaseException as exc:  # cancelled at the model (a revoke, a stop), or a bug

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from schemas import BufferedMessage, ChatMessage, FieldChange, ModelUsage, ProfileRecord
 from streams.core.flushing import FlushPolicy, FlushReason
 from streams.core.freshness import reflecting
-from streams.core.grounding import Repaired
+from streams.core.grounding import Grounded, Repaired
 from streams.core.guards import guard
 from streams.core.history import Source, Trail
 from streams.core.kinds import Kind
@@ -183,6 +183,9 @@ class ChunkedExtraction:
     kind: Kind
     extractor: Extractor
     policy: FlushPolicy
+    #: False only in ``profile-stream eval``'s ``guards=off`` variant: the merge alone, to
+    #: measure what the guards (``streams.core.guards``) do. A worker always guards.
+    guards: bool = True
 
     async def extract(
         self, record: ProfileRecord, messages: list[ChatMessage]
@@ -223,8 +226,10 @@ class ChunkedExtraction:
             kind=self.kind.name,
         )
         schema = self.kind.schema
-        guarded = guard(
-            extraction.operations, messages, schema.source_roles, fields=list(schema.fields)
+        guarded = (
+            guard(extraction.operations, messages, schema.source_roles, fields=list(schema.fields))
+            if self.guards
+            else Grounded(list(extraction.operations))
         )
         result = merge(
             record.profile,

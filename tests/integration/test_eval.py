@@ -16,6 +16,9 @@ async def test_the_pipeline_report_shows_right_answers_a_trap_hit_and_the_cost(
     services: None, fake_llm: FakeLLM, tmp_path: Path
 ) -> None:
     script(fake_llm)
+    fake_llm.on(
+        "I'm Alice", {"field": "name", "op": "set", "value": "John Doe"}
+    )  # a guard drops it
     dataset = tmp_path / "dataset.json"
     dataset.write_text(DATASET.model_dump_json())
     env = clean_environ() | {
@@ -48,8 +51,13 @@ async def test_the_pipeline_report_shows_right_answers_a_trap_hit_and_the_cost(
     assert (buffered.cost.model_calls, one_by_one.cost.model_calls) == (3, 4)
     assert buffered.cost.messages == one_by_one.cost.messages == 8
     assert one_by_one.overall == buffered.overall
-    table = run.out.splitlines()
-    assert table[0].split() == ["buffered", "one-by-one"]
-    assert "micro                  0.67 0.67 0.67          0.67 0.67 0.67" in table
-    assert "trap hits              1/2                     1/2" in table
-    assert "updates followed       1/1                     1/1" in table
+    # What the worker's guards did, read from its own counters.
+    for variant in report.variants:
+        assert variant.outcomes.operations_dropped == {"placeholder_value": 1}
+        assert variant.outcomes.gave_up == variant.outcomes.dead_letters == {}
+    table = [" ".join(line.split()) for line in run.out.splitlines()]
+    assert table[0] == "buffered one-by-one"
+    assert "micro 0.67 0.67 0.67 0.67 0.67 0.67" in table
+    assert "trap hits 1/2 1/2" in table
+    assert "updates followed 1/1 1/1" in table
+    assert "op dropped: placeholder_value 1 1" in table

@@ -63,5 +63,43 @@ async def test_a_flush_that_gives_up_is_counted_and_the_rest_goes_on(
         DATASET.users, _settings(llm, variant), variant.flush, lambda *a: None
     )
     assert outcome.cost.failures == 1
+    assert outcome.outcomes.gave_up == {"endpoint_refused": 1}
     assert outcome.profiles["alice"]["location"] == "Denver"
     assert outcome.profiles["bruno"]["location"] is None
+
+
+async def test_the_report_counts_what_the_extractor_and_the_guards_did(
+    llm: FakeLLM, clean_env: pytest.MonkeyPatch
+) -> None:
+    llm.on("I'm Alice", {"field": "name", "op": "set", "value": "John Doe"})
+    llm.on("I'm Alice", faults=[Fault(content="Sure! Here is the profile.")])
+    cut = (
+        '{"operations": [{"message_id": "alice-c2-t00", "quote": "I moved to Denver", '
+        '"field": "location", "op": "set", "value": "Denver"}, {"message_id": "alice-c2'
+    )
+    llm.on("moved to Denver", faults=[Fault(content=cut, finish_reason="length")])
+    variant = Variant("buffered")
+    outcome = await run_direct(
+        DATASET.users, _settings(llm, variant), variant.flush, lambda *a: None
+    )
+    assert outcome.profiles["alice"]["name"] == "Alice"
+    assert outcome.profiles["alice"]["location"] == "Denver"  # salvaged from the cut answer
+    assert outcome.outcomes.retries == {"invalid_output": 1}
+    assert outcome.outcomes.answers_repaired == {"cut_off": 1}
+    assert outcome.outcomes.operations_dropped == {"placeholder_value": 1}
+    assert outcome.outcomes.gave_up == {}
+    report = score_variant(variant, DATASET.users, outcome)
+    assert report.outcomes == outcome.outcomes and report.guards
+
+
+async def test_without_the_guards_the_placeholder_lands(
+    llm: FakeLLM, clean_env: pytest.MonkeyPatch
+) -> None:
+    llm.on("I'm Alice", {"field": "name", "op": "set", "value": "John Doe"})
+    variant = Variant("unguarded", guards=False)
+    outcome = await run_direct(
+        DATASET.users, _settings(llm, variant), variant.flush, lambda *a: None, guards=False
+    )
+    assert outcome.profiles["alice"]["name"] == "John Doe"
+    assert "placeholder_value" not in outcome.outcomes.operations_dropped
+    assert not score_variant(variant, DATASET.users, outcome).guards

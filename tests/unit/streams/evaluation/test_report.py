@@ -1,8 +1,9 @@
 """The report a person reads: fields by variants, then traps, updates and cost."""
 
+import re
 from datetime import UTC, datetime
 
-from schemas.evaluation import EvalReport
+from schemas.evaluation import EvalOutcomes, EvalReport
 from streams.evaluation.direct import Outcome, cost_of
 from streams.evaluation.report import build_report, render_table, score_variant
 from streams.evaluation.variants import Variant
@@ -50,3 +51,25 @@ def test_the_json_report_reads_back_with_every_user() -> None:
     assert again.variants[1].settings == {"flush_idle_s": "0", "max_batch_messages": "1"}
     assert [u.user_id for u in again.variants[1].users] == ["alice", "bruno"]
     assert again.created_at <= datetime.now(UTC)
+
+
+def test_the_table_has_a_row_per_failure_mode_and_guard_seen() -> None:
+    outcomes = EvalOutcomes(
+        answers_repaired={"cut_off": 2},
+        gave_up={"invalid_output": 1},
+        operations_dropped={"placeholder_value": 3, "ungrounded_quote": 1},
+    )
+    guarded = Outcome(PERFECT, cost_of(8, 3, 900, 60, 0, 12.4), outcomes)
+    variants = [
+        score_variant(Variant("guarded"), DATASET.users, guarded),
+        score_variant(Variant("quiet"), DATASET.users, Outcome(PERFECT, cost_of(8, 3, 9, 6, 0, 1))),
+    ]
+    lines = render_table(build_report("s.json", "", DATASET.users, variants)).splitlines()
+    cells = [re.split(r"\s{2,}", line) for line in lines if ": " in line]
+    rows = {label: values for label, *values in cells}
+    assert rows == {
+        "answer repaired: cut_off": ["2", "0"],
+        "extraction gave up: invalid_output": ["1", "0"],
+        "op dropped: placeholder_value": ["3", "0"],
+        "op dropped: ungrounded_quote": ["1", "0"],
+    }

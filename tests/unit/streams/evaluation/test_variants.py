@@ -32,6 +32,8 @@ def test_a_bare_name_takes_the_commands_defaults() -> None:
         ("a:model", "'model' is not KEY=VALUE"),
         ("a:modle=x", "'modle' is not a setting of the worker"),
         ("a:flush=sometimes", "choose one of buffered, per-message"),
+        ("a:guards=maybe", "choose one of on, off"),
+        ("a:mode=pipeline,guards=off", "guards=off runs in direct mode only"),
     ],
 )
 def test_mistakes_are_refused_with_the_reason(spec: str, reason: str) -> None:
@@ -55,3 +57,10 @@ def test_a_direct_run_reads_the_same_settings(clean_env: pytest.MonkeyPatch) -> 
     assert (settings.max_batch_messages, settings.model) == (5, "m")
     with pytest.raises(ConfigError, match="PROFILE_STREAM_MAX_BATCH_MESSAGES"):
         settings_of(Variant("v", overrides={"max_batch_messages": "0"}), {})
+
+
+def test_guards_off_is_the_evaluations_own_and_never_reaches_a_worker() -> None:
+    variant = parse_variant("raw:guards=off", mode="direct", flush="buffered")
+    assert variant == Variant("raw", guards=False)
+    assert variant.settings == {} and worker_env(variant, {}) == {}
+    assert parse_variant("on:guards=on", mode="pipeline", flush="buffered").guards
