@@ -41,6 +41,13 @@ SLOW_MODEL = {
 _FENCED = re.compile(r"ProducerFenced|InvalidProducerEpoch|fenced=[1-9]|Fenced\(")
 
 
+def guarantee_under_test() -> dict[str, str]:
+    """The workers' default guarantee, or the one ``ZOMBIE_GUARANTEE`` names (at_least_once
+    shows what the test catches without transactions)."""
+    chosen = os.environ.get("ZOMBIE_GUARANTEE")
+    return {"PROFILE_STREAM_PROCESSING_GUARANTEE": chosen} if chosen else {}
+
+
 @contextmanager
 def frozen(worker: WorkerProcess) -> Iterator[None]:
     """SIGSTOP the worker's process group; SIGCONT however the block ends (a stopped worker
@@ -77,6 +84,10 @@ async def written_after(names: Names, before: dict[tuple[int, int], Any]) -> int
     return count
 
 
+def all_messages(records: list[Any]) -> set[str]:
+    return {m for e in decode(records) for m in e["source_message_ids"]}
+
+
 async def woken(worker: WorkerProcess, log_from: int, timeout: float = 60.0) -> str:
     """Wait until the woken worker has heard it lost its partitions (revoked, or exited)."""
     deadline = time.monotonic() + timeout
@@ -93,20 +104,23 @@ async def woken(worker: WorkerProcess, log_from: int, timeout: float = 60.0) -> 
 async def test_a_worker_frozen_past_its_session_writes_nothing_once_woken(
     start_worker: StartWorker, kafka: Kafka, names: Names, fake_llm: FakeLLM
 ) -> None:
-    users, per_user = 12, 10
+    users, per_user = 12, 16
     script(fake_llm, users, per_user)
     rng = random.Random(int(os.environ.get("ZOMBIE_SEED", "20261206")))
     fake_llm.latency = lambda: rng.uniform(2.0, 4.0)
-    env = FAST_FAILOVER | SLOW_MODEL
+    env = FAST_FAILOVER | SLOW_MODEL | guarantee_under_test()
     a = await start_worker(0, **env)
-    sent = await publish(kafka, names, users, per_user)
     b = await start_worker(1, ready=False, **env)
     await joined(b)
+    await b.wait_ready()  # both hold partitions before the backlog comes
+    sent = await publish(kafka, names, users, per_user)
     # Both work now; A has each of its partitions' next batch at the model most of the time.
     await kafka.read(names.output, lambda r: len(r) >= users, timeout=120)
     await asyncio.sleep(rng.uniform(0.5, 2.0))  # a random moment, not a synchronization
     with frozen(a):
         calls_at_freeze = len(fake_llm.requests)
+        applied_at_freeze = len(all_messages(await read_all(names.output)))
+        assert applied_at_freeze < len(sent), "the backlog was done before the freeze"
         await kafka.read(names.output, all_applied(len(sent)), timeout=240)
         ends = await kafka.end_offsets(names.input)
         await kafka.wait_committed(names.prefix, names.input, ends, timeout=120)
@@ -122,8 +136,9 @@ async def test_a_worker_frozen_past_its_session_writes_nothing_once_woken(
     zombie_log = a.log.read_text(errors="replace")[log_from:]
     print(
         f"\nzombie: {len(sent)} messages, {users} users, model calls {len(fake_llm.requests)} "
-        f"({calls_at_freeze} before the freeze); woken A {outcome}, fenced signs in its log "
-        f"{len(_FENCED.findall(zombie_log))}; lost {len(found.lost)}, doubled "
+        f"({calls_at_freeze} before the freeze, {applied_at_freeze} messages applied); woken "
+        f"A {outcome}, fenced signs in its log {len(_FENCED.findall(zombie_log))}; "
+        f"lost {len(found.lost)}, doubled "
         f"{len(found.doubled)}, two-content ids {len(found.conflicting)}, users with version "
         f"gaps {len(found.gaps)}, wrong finals {len(found.wrong_finals)}, changelog writes "
         f"after losing ownership {after}; events {found.events} ({found.duplicates} exact "
