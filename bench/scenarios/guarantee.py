@@ -25,7 +25,7 @@ from aiokafka import AIOKafkaConsumer
 
 from ..metrics import percentile
 from ..progress import log
-from ..topics import BOOTSTRAP, Committed, create_topics, end_offsets, producer, publish
+from ..topics import BOOTSTRAP, Committed, create_topics, end_offsets
 from ..workers import first_admitted
 from ..workloads import synthetic
 from .latency import _open_loop
@@ -164,13 +164,7 @@ async def _latency(st: Stage, cfg: Config, guarantee: str) -> dict[str, Any]:
 async def guarantee_run(cfg: Config, results: dict[str, Any]) -> None:
     messages = synthetic(cfg.plumbing_users, _PER_USER, tag="g")
     async with Stage("guarantee", cfg) as st:
-        await create_topics([st.names.input])
-        prod = producer()
-        await prod.start()
-        try:
-            await publish(prod, st.names.input, messages)
-        finally:
-            await prod.stop()
+        await st.preload(messages)
         rounds: dict[str, list[dict[str, Any]]] = {g: [] for g in GUARANTEES}
         for r in range(_ROUNDS):
             for guarantee in GUARANTEES:

@@ -27,16 +27,12 @@ from .conftest import StartWorker
 from .harness import Kafka, Names, WorkerProcess, decode
 from .history import all_applied, audit, publish, read_all, script
 from .test_faults import FAST_FAILOVER
+from .test_rebalance import SLOW
 
 pytestmark = pytest.mark.faults
 
 #: Model calls of seconds; A's answers must outlive the freeze (no client timeout on waking).
-SLOW_MODEL = {
-    "PROFILE_STREAM_LLM_TIMEOUT_S": "180",
-    "PROFILE_STREAM_MAX_BATCH_MESSAGES": "2",
-    "PROFILE_STREAM_COALESCE_WINDOW_S": "0",
-    "PROFILE_STREAM_CATCH_UP_WINDOW_S": "0",
-}
+SLOW_MODEL = SLOW | {"PROFILE_STREAM_LLM_TIMEOUT_S": "180"}
 #: What a fenced zombie's log shows (its producer refused by the broker, or its own fence).
 _FENCED = re.compile(r"ProducerFenced|InvalidProducerEpoch|fenced=[1-9]|Fenced\(")
 
