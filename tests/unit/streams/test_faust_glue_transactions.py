@@ -12,6 +12,7 @@ import faust.transport.consumer
 import faust.transport.drivers.aiokafka as faust_aiokafka
 import pytest
 from aiokafka.producer.transaction_manager import TransactionManager as AIOKafkaTransactions
+from faust.types import TP
 
 from streams.faust_glue import (
     commit_open_transactions,
@@ -22,6 +23,7 @@ from streams.faust_glue import (
     partition_event,
 )
 from streams.faust_glue.transactions import transactional_id
+from tests.unit.streams.test_faust_glue import _AIOKafka, _Started
 
 
 def _app(guarantee: str) -> faust.App:
@@ -155,3 +157,22 @@ def test_faust_picks_a_records_transaction_by_its_destination_partition() -> Non
     source = inspect.getsource(faust.transport.consumer.TransactionManager.send)
     assert "self.consumer.key_partition(topic, key, partition)" in source
     assert "if p is not None:" in source
+
+
+async def test_recovery_reads_the_brokers_end_offsets_not_the_last_fetched_ones(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Faust's exactly-once highwaters are the fetcher's last stable offsets, -1 for a
+    changelog partition not fetched yet: recovery then skipped the partition, or crashed on its
+    persisted offset (ConsistencyError), in the rebalance fault test. The consumer thread the
+    worker installs asks the broker (a read_committed consumer's end offsets are the LSO)."""
+    assert "last_stable_offset(tp)" in inspect.getsource(
+        faust_aiokafka.AIOKafkaConsumerThread._highwaters
+    )
+    app = _app("exactly_once")
+    kafka = _AIOKafka()
+    cast(Any, kafka).last_stable_offset = lambda tp: None  # aiokafka's, before a fetch
+    started = _Started(app, kafka, None, monkeypatch)
+    started.consumer.in_transaction = True  # a worker's, under exactly-once
+    changelog = TP("app-profiles-changelog", 3)
+    assert await started.consumer.highwaters(changelog) == {changelog: 300}
