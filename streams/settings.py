@@ -72,9 +72,9 @@ class Settings(BaseSettings):
     # managed cluster's is 3; the local single-broker stack's 1).
     replication_factor: int | None = Field(None, ge=1, le=16)
     session_timeout_s: float = Field(30.0, ge=6, le=300)
-    # exactly_once: Kafka transactions fence a worker that lost its partitions while frozen
-    # (docs/state.md, "Zombie workers"); at_least_once: per-process fencing only, less CPU.
-    processing_guarantee: Literal["at_least_once", "exactly_once"] = "exactly_once"
+    # exactly_once: Kafka transactions fence a worker that lost its partitions while frozen;
+    # at_least_once: per-process fencing only. Why the default (docs/state.md, "Zombie workers").
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
     # Where a new consumer group starts on the input topic (streams.core.start_position):
     # earliest, latest or an RFC 3339 time. Only partitions without a committed offset.
     start_from: str = "earliest"

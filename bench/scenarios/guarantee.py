@@ -1,4 +1,4 @@
-"""The guarantee scenario: exactly-once (Kafka transactions, the default) beside at-least-once,
+"""The guarantee scenario: exactly-once (Kafka transactions) beside at-least-once (the default),
 in the same run, each worker on its own app id, with the fake model.
 
 - **Backlog**: 2 messages of each of the plumbing scenario's users (2,000 events short, 4,000

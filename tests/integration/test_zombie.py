@@ -38,10 +38,11 @@ _FENCED = re.compile(r"ProducerFenced|InvalidProducerEpoch|fenced=[1-9]|Fenced\(
 
 
 def guarantee_under_test() -> dict[str, str]:
-    """The workers' default guarantee, or the one ``ZOMBIE_GUARANTEE`` names (at_least_once
-    shows what the test catches without transactions)."""
-    chosen = os.environ.get("ZOMBIE_GUARANTEE")
-    return {"PROFILE_STREAM_PROCESSING_GUARANTEE": chosen} if chosen else {}
+    """exactly_once, the guarantee that fences a zombie, or the one ``ZOMBIE_GUARANTEE`` names
+    (at_least_once shows what the test catches without transactions)."""
+    return {
+        "PROFILE_STREAM_PROCESSING_GUARANTEE": os.environ.get("ZOMBIE_GUARANTEE", "exactly_once")
+    }
 
 
 @contextmanager
