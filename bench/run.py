@@ -472,6 +472,50 @@ def _scale_rows(sc: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def _guarantee_backlog(g: dict[str, Any], guarantee: str) -> dict[str, float]:
+    """A guarantee's backlog rounds as one: all their events over all their time and CPU."""
+    runs = g["rounds"][guarantee]
+    events = g["events"] * len(runs)
+    window = sum(r["window_s"] for r in runs)
+    cpu = sum(r["cpu_s_per_1000"] * g["events"] / 1000 for r in runs)
+    return {"events_per_s": events / window, "cpu_s_per_1000": cpu / events * 1000}
+
+
+def _guarantee_rows(g: dict[str, Any]) -> list[dict[str, Any]]:
+    """Exactly-once beside at-least-once: backlog rate, CPU per event, subscriber latency."""
+    alo = {
+        "latency": g["at_least_once"]["latency"],
+        "backlog": _guarantee_backlog(g, "at_least_once"),
+    }
+    eos = {
+        "latency": g["exactly_once"]["latency"],
+        "backlog": _guarantee_backlog(g, "exactly_once"),
+    }
+    rounds = len(g["rounds"]["exactly_once"])
+    rate = alo["latency"]["offered_per_s"]
+    rows = []
+    for label, key, part in (
+        (
+            f"events/s, model 0 s, 1 call/message, {rounds} x {g['events']:,} events",
+            "events_per_s",
+            "backlog",
+        ),
+        ("worker CPU s per 1,000 events, same backlogs", "cpu_s_per_1000", "backlog"),
+        (f"p99 s publish to a read_committed subscriber, {rate:.0f} events/s", "p99_s", "latency"),
+        (f"p50 s publish to a read_committed subscriber, {rate:.0f} events/s", "p50_s", "latency"),
+    ):
+        measured, baseline = eos[part][key], alo[part][key]
+        rows.append(
+            _row(
+                f"guarantee: exactly_once {label}",
+                measured,
+                f"{_fmt(baseline)} at_least_once",
+                measured / baseline if baseline else None,
+            )
+        )
+    return rows
+
+
 def _summary_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     """Rows over all scenarios: per-user order, peak RSS, and the failed scenarios."""
     rows: list[dict[str, Any]] = []
@@ -520,6 +564,7 @@ _ROWS: list[tuple[str, str, Callable[[dict[str, Any]], list[dict[str, Any]]]]] =
     ("publishing", "plaintext", _publishing_rows),
     ("restart", "10000", _restart_rows),  # every run restarts 10,000 profiles
     ("scale", "done", _scale_rows),
+    ("guarantee", "exactly_once", _guarantee_rows),
 ]
 
 

@@ -113,9 +113,13 @@ class Record:
 
 
 async def read_all(topic: str, timeout: float = 60.0) -> list[Record]:
-    """Every record of ``topic`` up to its current end, in (partition, offset) order."""
+    """Every committed record of ``topic`` up to its current end, in (partition, offset)
+    order (a subscriber's view: under exactly-once an aborted write is no event)."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=BOOTSTRAP, group_id=None, enable_auto_commit=False
+        bootstrap_servers=BOOTSTRAP,
+        group_id=None,
+        enable_auto_commit=False,
+        isolation_level="read_committed",
     )
     await consumer.start()
     out: list[Record] = []

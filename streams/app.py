@@ -29,11 +29,15 @@ from streams.faust_glue import (
     EndOffsets,
     ProfileTable,
     actives_ready,
+    commit_open_transactions,
     committed_offset,
     consumer_lag,
     create_topics_with_broker_default_replication,
+    exactly_once,
+    in_source_transaction,
     keep_fetched_events_on_resume,
     make_event_current,
+    outside_transactions,
     partition_event,
 )
 from streams.flush_timer import FlushTimer
@@ -80,20 +84,25 @@ def create_worker(settings: Settings) -> faust.App:
     extractor = _extractor(settings)
     lanes = [_lane(app, settings, topics, kind, extractor, len(kinds)) for kind in kinds]
     # The user lane hands a chat message on to every other kind it names.
-    lanes[0].admission.forwards = [(lane.kind, TopicSender(lane.source)) for lane in lanes[1:]]
+    lanes[0].admission.forwards = [
+        (lane.kind, TopicSender(outside_transactions(app, lane.source))) for lane in lanes[1:]
+    ]
     end_offsets = EndOffsets(app)
     fresh = lanes[0].fresh = _read_your_writes(settings, lanes[0], end_offsets, app)
     for lane in lanes:
         _agent(app, lane)
     _gauges(app, settings, lanes)
     app.timer(settings.flush_tick_s)(_flush_due(app, lanes))
+    if exactly_once(app):
+        app.timer(app.conf.broker_commit_interval)(_commit_transactions(app))
     app.task(_declare_outputs(topics))
     app.on_before_shutdown.connect(_shut_down(app, lanes, extractor, end_offsets, settings))
     app.on_partitions_revoked.connect(_on_revoked(app, lanes, settings.revoke_grace_s, fresh))
     app.on_partitions_assigned.connect(_on_assigned(lanes, fresh))
     tables = {lane.kind.name: (lane.kind, lane.table) for lane in lanes}
     buffers = {lane.kind.name: lane.buffers for lane in lanes}
-    register_views(app, tables, topics.chat, settings, fresh=fresh, buffers=buffers)
+    commands = outside_transactions(app, topics.chat)  # inputs: any partition, no fencing
+    register_views(app, tables, commands, settings, fresh=fresh, buffers=buffers)
     return app
 
 
@@ -127,12 +136,14 @@ def _lane(
     table = profile_table(app, kind, settings)
     buffers = buffer_table(app, kind, settings)
     dead_letters = DeadLetters(
-        TopicSender(topics.dead_letters), max_request_bytes=app.conf.producer_max_request_size
+        TopicSender(outside_transactions(app, topics.dead_letters)),
+        max_request_bytes=app.conf.producer_max_request_size,
     )
     publisher = Publisher(
         kind,
         table,
-        TopicSender(topics.output),
+        # In the transaction of the source partition, with the table writes (invariant 1).
+        TopicSender(in_source_transaction(app, topics.output)),
         purge=functools.partial(extractor.forget, kind=kind.name),
         make_event_current=make_event_current,
         changelog_acked=changelog_acked(table),
@@ -156,7 +167,8 @@ def _lane(
     )
     scheduler = KeyedScheduler(updater.apply, exit_on_batch_crash, _limits(settings, lanes))
     updater.waiting = scheduler.waiting  # no idle flush while the user's next message waits
-    admission = Admission(settings, kind, dead_letters, reroute=TopicSender(topics.chat))
+    reroute = TopicSender(outside_transactions(app, topics.chat))
+    admission = Admission(settings, kind, dead_letters, reroute=reroute)
     timer = FlushTimer(
         kind.name,
         source.get_topic_name(),
@@ -282,6 +294,19 @@ def _flush_due(app: faust.App, lanes: list[_Lane]) -> Callable[[], Awaitable[Non
     return flush_due
 
 
+def _commit_transactions(app: faust.App) -> Callable[[], Awaitable[None]]:
+    async def commit_transactions() -> None:
+        # Faust commits a transaction only when its offsets move: a timer's flush, or batches
+        # waiting behind a slow one, would stay unseen until the broker aborts them.
+        try:
+            await commit_open_transactions(app)
+        except Exception as exc:  # noqa: BLE001 - fenced (another owner) or broken: stop
+            logger.error("cannot commit the open transactions: %r; stopping", exc)  # noqa: TRY400
+            await app.crash(exc)
+
+    return commit_transactions
+
+
 def _declare_outputs(topics: Topics) -> Callable[[], Awaitable[None]]:
     async def declare_outputs() -> None:
         # Subscribers may start before the first event; let them find the topics.
@@ -311,6 +336,9 @@ def _shut_down(
             )
         await extractor.close()
         await end_offsets.close()
+        if exactly_once(app):  # else what the last batches wrote is aborted with the producer
+            await app.producer.flush()
+            await commit_open_transactions(app)
         # No batch runs any more: the local stores stop changing here.
         await record_clean_stop(app, settings.data_dir)
 
@@ -337,8 +365,12 @@ def _on_revoked(
             total.finished += report.finished
             total.cancelled += report.cancelled
             total.fenced += report.fenced
-        # What the grace's batches produced is in Kafka before the next owner starts.
+        # What the grace's batches produced is in Kafka (committed, under exactly-once: Faust
+        # stops the producers of revoked partitions without a commit) before the next owner
+        # starts. A zombie's commit is refused here, and the worker stops.
         await app.producer.flush()
+        if exactly_once(app):
+            await commit_open_transactions(app)
         logger.info(
             "revoked partitions=%d: held events dropped=%d, batches finished in the %.0fs "
             "grace=%d cancelled=%d fenced=%d",

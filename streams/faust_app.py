@@ -25,7 +25,8 @@ def faust_app(settings: Settings) -> faust.App:
         # Unset: the broker's default, through the hook in create_worker.
         topic_replication_factor=settings.replication_factor or 1,
         table_standby_replicas=settings.standby_replicas,
-        processing_guarantee="at_least_once",
+        # exactly_once: Faust's transactions, made to cover every output (faust_glue.transactions).
+        processing_guarantee=settings.processing_guarantee,
         # Do not wait on stop for every held event (up to MAX_PENDING, minutes with a slow
         # model): running batches get a grace (streams.app), the rest goes to the next owner.
         stream_wait_empty=False,

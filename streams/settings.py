@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     # managed cluster's is 3; the local single-broker stack's 1).
     replication_factor: int | None = Field(None, ge=1, le=16)
     session_timeout_s: float = Field(30.0, ge=6, le=300)
+    # exactly_once: Kafka transactions fence a worker that lost its partitions while frozen;
+    # at_least_once: per-process fencing only. Why the default (docs/state.md, "Zombie workers").
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
     # Where a new consumer group starts on the input topic (streams.core.start_position):
     # earliest, latest or an RFC 3339 time. Only partitions without a committed offset.
     start_from: str = "earliest"
@@ -193,7 +196,7 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("input_framing", mode="before")
+    @field_validator("input_framing", "processing_guarantee", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value

@@ -1,5 +1,6 @@
 """The benchmark scenarios, one module each (plumbing, concurrency, cost and replay, latency,
-live pace, history, state, publishing, restart after a clean and an unclean stop, scale),
+live pace, history, state, publishing, restart after a clean and an unclean stop, scale,
+exactly-once beside at-least-once),
 and :data:`ORDER`, the order ``bench.run`` runs them in. Each one runs on its own topics and
 consumer group, starts its own worker (``profile-stream worker`` subprocess) and baseline
 processes, and stops them and deletes its topics when it ends, also on failure (``stage``)."""
@@ -9,6 +10,7 @@ from typing import Any
 
 from .concurrency import concurrency
 from .cost import cost_and_replay
+from .guarantee import guarantee_run
 from .history import history_run
 from .latency import latency_run
 from .live import live_pace
@@ -53,4 +55,5 @@ ORDER: list[tuple[str, Callable[[Config, dict[str, Any]], Any]]] = [
     ("publishing", publishing_run),
     ("restart", restart_run),
     ("scale", scale_run),
+    ("guarantee", guarantee_run),
 ]

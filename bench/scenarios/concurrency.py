@@ -10,7 +10,7 @@ from tests.support import free_port
 
 from ..metrics import Events, after_model, order_violations
 from ..progress import log
-from ..topics import BOOTSTRAP, create_topics, producer, publish, read_all
+from ..topics import BOOTSTRAP, read_all
 from ..workers import Baseline
 from ..workloads import published_order, synthetic
 from .stage import Config, Stage, baseline_env, worker_stats
@@ -24,13 +24,7 @@ async def concurrency(cfg: Config) -> dict[str, Any]:
     messages = synthetic(cfg.concurrency_users, 1, tag="c")
     n = len(messages)
     async with Stage("concurrency", cfg) as st:
-        await create_topics([st.names.input])
-        prod = producer()
-        await prod.start()
-        try:
-            await publish(prod, st.names.input, messages)
-        finally:
-            await prod.stop()
+        await st.preload(messages)
         fake = await st.fake(str(lat))
         log(f"concurrency: worker, {n} users x 1 message, L={lat}s, K={k}, window 0")
         worker = await st.worker(fake.url, max_in_flight=k, coalesce_window_s=0)

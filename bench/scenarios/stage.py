@@ -13,7 +13,7 @@ from tests.support import Process
 from ..profiling import PySpy
 from ..progress import log
 from ..sampling import Sampler, broker_pid
-from ..topics import Committed, delete_topics, end_offsets
+from ..topics import Committed, create_topics, delete_topics, end_offsets, producer, publish
 from ..workers import SampledProcess, Worker, remove_dir, scenario_names, workdir, worker_env
 from ..workloads import ScriptedModel, latency
 
@@ -177,6 +177,16 @@ class Stage:
         """The top items of ``worker``'s CPU since it was ready (None unless ``--profile``)."""
         spy = self.spies.pop(worker.pid, None)
         return None if spy is None else await spy.stop()
+
+    async def preload(self, messages: list[dict[str, Any]]) -> None:
+        """Create the scenario's input topic and publish ``messages`` to it, all acknowledged."""
+        await create_topics([self.names.input])
+        prod = producer()
+        await prod.start()
+        try:
+            await publish(prod, self.names.input, messages)
+        finally:
+            await prod.stop()
 
     async def until_committed(self, worker: Worker, what: str, group: str = "") -> float:
         ends = await end_offsets(self.names.input)

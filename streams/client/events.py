@@ -135,6 +135,7 @@ class ProfileEvents:
             **self.connection.client_kwargs(),
             group_id=self.group_id,
             enable_auto_commit=False,
+            isolation_level="read_committed",  # a fenced or aborted write is no event
             auto_offset_reset=self._reset,
         )
         try:

@@ -123,6 +123,7 @@ async def read_to_end(
         **conn.client_kwargs(),
         group_id=None,
         enable_auto_commit=False,
+        isolation_level="read_committed",  # a fenced or aborted write is no event
         auto_offset_reset="earliest",
     )
     try:
@@ -158,6 +159,7 @@ async def read_at(
         **conn.client_kwargs(),
         group_id=None,
         enable_auto_commit=False,
+        isolation_level="read_committed",  # a fenced or aborted write is no event
         auto_offset_reset="earliest",
     )
     tp = TopicPartition(topic, partition)

@@ -14,6 +14,12 @@ from streams.faust_glue.tables import (
     partition_items,
     tables_recovered,
 )
+from streams.faust_glue.transactions import (
+    commit_open_transactions,
+    exactly_once,
+    in_source_transaction,
+    outside_transactions,
+)
 from streams.faust_glue.transport import (
     BROKER_DEFAULT_REPLICATION,
     EndOffsets,
@@ -33,14 +39,18 @@ __all__ = [
     "StartPlan",
     "actives_ready",
     "add_web_middleware",
+    "commit_open_transactions",
     "consumer_lag",
     "committed_offset",
     "create_topics_with_broker_default_replication",
     "EndOffsets",
+    "exactly_once",
+    "in_source_transaction",
     "keep_fetched_events_on_resume",
     "local_table_stores",
     "make_event_current",
     "mounted_methods",
+    "outside_transactions",
     "partition_event",
     "partition_items",
     "refuse_assignments_for_another_url",

@@ -229,6 +229,9 @@ def start_new_partitions(app: faust.App, topic: str, at_ms: int | None, plan: St
     ``seek_to_committed`` returns as the committed offsets) then finds them committed; it starts
     any partition whose start failed at assignment (an error there is logged: aiokafka would
     swallow it, and Faust would never hear of the assignment). Call before the worker starts.
+
+    The same consumer thread asks the broker for the end offsets recovery restores up to
+    (``_highwaters``), under exactly-once too (see the override).
     """
     transport = cast(Any, app.transport)
     assert transport.Consumer is faust_aiokafka.Consumer, "not Faust's aiokafka transport"  # noqa: S101
@@ -242,6 +245,14 @@ def start_new_partitions(app: faust.App, topic: str, at_ms: int | None, plan: St
             except Exception:  # noqa: BLE001 - the seek after recovery starts them instead
                 logger.exception("cannot start the new partitions of %s at assignment", topic)
             await super().on_partitions_assigned(assigned, generation_id)
+
+        async def _highwaters(self, partitions: list[TP]) -> Mapping[TP, int]:
+            # Faust's exactly-once reads the last stable offset the fetcher last saw: unknown
+            # (-1) for a changelog partition not fetched yet, so recovery either skips it or
+            # fails on its persisted offset (ConsistencyError). A read_committed consumer's
+            # end offsets are the broker's last stable offsets; a plain one's, Faust's own.
+            consumer = self._ensure_consumer()
+            return cast(Mapping[TP, int], await consumer.end_offsets(partitions))
 
         async def seek_to_committed(self) -> Mapping[TP, int]:
             return cast(

@@ -130,6 +130,7 @@ class Publisher:
         from (a tombstone when the pending event is a forget's ``deleted``)."""
         event = record.pending_event
         assert event is not None  # noqa: S101 - only called for a pending record
+        self.make_event_current(handle)  # the emit goes in the transaction of its partition
         version = Publication(key, event)
         await self._announce(version)
         logger.info("re-emitted pending event user_id=%s version=%d", record.user_id, event.version)

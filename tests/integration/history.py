@@ -147,9 +147,14 @@ def all_applied(total: int) -> Callable[[list[Any]], bool]:
 
 
 async def read_all(topic: str, bootstrap: str = BOOTSTRAP) -> list[Any]:
-    """Every record of ``topic`` up to its end offsets now (empty when the topic does not exist)."""
+    """Every record of ``topic`` up to its end offsets now (empty when the topic does not exist),
+    as a subscriber sees it: committed records only (under exactly-once a fenced or aborted
+    transaction's records are in the log, and no reader may count them)."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
     )
     await consumer.start()
     try:

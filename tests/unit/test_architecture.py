@@ -105,6 +105,9 @@ INTERNALS = (
     "_create_topic",
     "_new_consumer_thread",
     "seek_to_committed",
+    "_transaction_producers",
+    "_trn_locks",
+    "_txn_manager",
 )
 
 
