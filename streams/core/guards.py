@@ -48,10 +48,14 @@ _INSTRUCTION = re.compile(
     r"|\b(?:system|assistant|developer)\s*:"
     r"|\b(?:set|change|update|write|store|save|overwrite|edit)\b[^.!?\n]{0,30}"
     r"\b(?:profile|field|memory|database|records?)\b"
-    r"|\byou (?:are|must|will) now\b|\bnew instructions?\b",
+    r"|\byou (?:are|must|will) now\b|\bnew instructions?\b"
+    # A value assigned in code (``profile.name=root``, ``user.location: X``) talks to a parser.
+    r"|\b(?:profile|user|memory|record)\.\w+\s*[=:]",
     re.IGNORECASE,
 )
-_SENTENCE_END = re.compile(r"[.!?\n]")
+#: A sentence ends at a stop followed by a space or the end, or at a line's end: the dot of
+#: ``profile.name`` or ``3.5`` is inside one.
+_SENTENCE_END = re.compile(r"[.!?](?=\s|$)|\n")
 
 
 def instruction_like(text: str, fields: Collection[str] = ()) -> bool:
