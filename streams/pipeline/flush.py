@@ -291,7 +291,7 @@ def _count_repairs(repaired: list[Repaired]) -> None:
         )
 
 
-def newest(record: ProfileRecord, skew_s: float = 300.0) -> datetime:
+def newest(record: ProfileRecord, skew_s: float) -> datetime:
     """When the newest buffered message was sent (the time a flush's version takes)."""
     return max(_as_received(entry, skew_s).sent_at for entry in record.buffer)
 
