@@ -88,10 +88,16 @@ StartWorker = Callable[..., Awaitable[WorkerProcess]]
 
 @pytest.fixture
 async def start_worker(
-    services: None, names: Names, fake_llm: FakeLLM, tmp_path: Path
+    services: None,
+    names: Names,
+    fake_llm: FakeLLM,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
 ) -> AsyncIterator[StartWorker]:
     """Start workers of this test's app; each gets its own port, data dir and log."""
     started: list[WorkerProcess] = []
+    guarantee = request.config.getoption("--processing-guarantee")
+    chosen = {"PROFILE_STREAM_PROCESSING_GUARANTEE": guarantee} if guarantee else {}
 
     async def start(index: int = 0, ready: bool = True, **extra: str) -> WorkerProcess:
         port = free_port()
@@ -113,6 +119,7 @@ async def start_worker(
                 # Each batch extracted as it comes: the tests of buffers set their triggers.
                 "PROFILE_STREAM_FLUSH_IDLE_S": "0",
             }
+            | chosen
             | extra
         )
         worker = WorkerProcess(env, tmp_path / f"worker-{index}.log", port).start()
