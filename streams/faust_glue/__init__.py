@@ -19,6 +19,7 @@ from streams.faust_glue.transactions import (
     exactly_once,
     in_source_transaction,
     outside_transactions,
+    start_transactions_together,
 )
 from streams.faust_glue.transport import (
     BROKER_DEFAULT_REPLICATION,
@@ -55,5 +56,6 @@ __all__ = [
     "partition_items",
     "refuse_assignments_for_another_url",
     "start_new_partitions",
+    "start_transactions_together",
     "tables_recovered",
 ]

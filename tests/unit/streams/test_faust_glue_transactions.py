@@ -5,6 +5,7 @@ broker: the producer is a stand-in that records what it was asked."""
 import asyncio
 import inspect
 from collections.abc import Iterator
+from functools import partial
 from typing import Any, cast
 
 import faust
@@ -21,6 +22,7 @@ from streams.faust_glue import (
     make_event_current,
     outside_transactions,
     partition_event,
+    start_transactions_together,
 )
 from streams.faust_glue.transactions import transactional_id
 from tests.unit.streams.test_faust_glue import _AIOKafka, _Started
@@ -176,3 +178,87 @@ async def test_recovery_reads_the_brokers_end_offsets_not_the_last_fetched_ones(
     started.consumer.in_transaction = True  # a worker's, under exactly-once
     changelog = TP("app-profiles-changelog", 3)
     assert await started.consumer.highwaters(changelog) == {changelog: 300}
+
+
+class _SlowStarts:
+    """Faust's producer as a rebalance uses it: each start waits for every other one, as each
+    waits for the coordinator to abort a killed worker's transaction."""
+
+    def __init__(self, expected: int) -> None:
+        self.everyone = asyncio.Barrier(expected)
+        self.started: list[str] = []
+        self.stopped: list[str] = []
+
+    async def maybe_begin_transaction(self, tid: str) -> None:
+        await asyncio.wait_for(self.everyone.wait(), timeout=5)  # serial starts never get there
+        self.started.append(tid)
+
+    async def stop_transaction(self, tid: str) -> None:
+        await asyncio.wait_for(self.everyone.wait(), timeout=5)
+        self.stopped.append(tid)
+
+
+async def test_a_rebalance_starts_its_transactional_producers_together() -> None:
+    app = _app("exactly_once")
+    start_transactions_together(app)
+    producer = _SlowStarts(expected=4)
+    manager = app.transport.create_transaction_manager(
+        consumer=cast(Any, None), producer=cast(Any, producer)
+    )
+    tids = [f"tx-{n}" for n in range(4)]
+    await cast(Any, manager)._start_transactions(tids)
+    assert sorted(producer.started) == tids
+    await cast(Any, manager)._stop_transactions(tids)
+    assert sorted(producer.stopped) == tids
+
+
+def test_at_least_once_keeps_fausts_transaction_manager() -> None:
+    app = _app("at_least_once")
+    start_transactions_together(app)
+    assert app.transport.TransactionManager is faust.transport.consumer.TransactionManager
+
+
+def test_faust_starts_a_rebalances_producers_through_the_hooks_overridden() -> None:
+    source = inspect.getsource(faust.transport.consumer.TransactionManager.on_rebalance)
+    assert "self._start_transactions" in source and "self._stop_transactions" in source
+
+
+class _Rebalanced:
+    """Faust's producer through a rebalance: the producers it holds, what it starts and stops."""
+
+    def __init__(self, held: list[str]) -> None:
+        self._transaction_producers: dict[str, Any] = dict.fromkeys(held)
+        self.started: list[str] = []
+        self.stopped: list[str] = []
+
+    async def maybe_begin_transaction(self, tid: str) -> None:
+        self.started.append(tid)
+        self._transaction_producers.setdefault(tid)
+
+    async def stop_transaction(self, tid: str) -> None:
+        self.stopped.append(tid)
+        self._transaction_producers.pop(tid, None)
+
+
+async def test_a_partition_kept_only_as_a_standby_loses_its_producer() -> None:
+    """Partition 1 moved to another worker and stays here as a standby: Faust leaves its
+    (now fenced) producer, and would "begin" on it when the partition comes back, instead of
+    starting one that aborts the other owner's open transaction."""
+    app = _app("exactly_once")
+    start_transactions_together(app)
+    cast(Any, app.assignor).group_for_topic = lambda topic: 1
+    tid = partial(transactional_id, app, "chat")
+    producer = _Rebalanced(held=[tid(0), tid(1)])
+    manager = app.transport.create_transaction_manager(
+        consumer=cast(Any, None), producer=cast(Any, producer)
+    )
+    chat = [TP("chat", 0), TP("chat", 1)]
+    cast(Any, app.assignor)._standby_tps = {chat[1]}  # what Faust's revoke then skips
+    await manager.on_rebalance({chat[0]}, {chat[1]}, set())
+    assert producer.stopped == [tid(1)]
+    cast(Any, app.assignor)._standby_tps = set()
+    await manager.on_rebalance(set(chat), set(), {chat[1]})  # back: a new producer
+    assert tid(1) in producer.started and set(producer._transaction_producers) == {
+        tid(0),
+        tid(1),
+    }
