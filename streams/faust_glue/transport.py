@@ -178,6 +178,13 @@ class _NewPartitions:
         without one (its start at assignment failed), returned as committed, as Faust expects
         of this call."""
         committed: dict[TopicPartition, Any] = await consumer.seek_to_committed()
+        for tp, offset in committed.items():
+            # aiokafka seeks only to a committed offset above 0 (`if offset and offset > 0`):
+            # a partition committed at 0 kept the position of records fetched while it was
+            # paused for recovery and dropped, so they were never processed (a new owner of a
+            # partition whose first owner died before its first commit).
+            if offset == 0:
+                consumer.seek(tp, 0)
         new = [tp for tp, offset in committed.items() if offset is None and tp.topic == self.topic]
         return committed | await self._start(consumer, new)
 
