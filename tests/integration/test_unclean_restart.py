@@ -190,7 +190,14 @@ async def test_a_buffered_message_the_changelog_never_got_is_not_lost_after_a_re
     start_worker: StartWorker, restart: Restart, kafka: Kafka, names: Names, fake_llm: FakeLLM
 ) -> None:
     script(fake_llm, USERS, ROUNDS)
-    static = {"PROFILE_STREAM_SESSION_TIMEOUT_S": SESSION_TIMEOUT_S}
+    # at_least_once: under exactly_once a refused write ends the transaction it was in, and the
+    # broker cannot write that transaction's abort marker into a topic refusing 64 bytes; its
+    # coordinator then keeps it open for good and every restart waits on it. The next test is
+    # this one's exactly_once form.
+    static = {
+        "PROFILE_STREAM_SESSION_TIMEOUT_S": SESSION_TIMEOUT_S,
+        "PROFILE_STREAM_PROCESSING_GUARANTEE": "at_least_once",
+    }
     env = static | {"PROFILE_STREAM_GROUP_INSTANCE_ID": "a", "PROFILE_STREAM_FLUSH_IDLE_S": "600"}
     a = await start_worker(0, **env)
     sent: list[dict[str, Any]] = []
@@ -213,6 +220,52 @@ async def test_a_buffered_message_the_changelog_never_got_is_not_lost_after_a_re
         f"\nrestart after a refused buffer write: ready in {back_s:.1f}s; {len(sent)} messages, "
         "lost 0, doubled 0, event ids with two contents 0"
     )
+
+
+async def test_a_buffered_message_in_a_transaction_never_committed_is_not_lost_after_a_restart(
+    start_worker: StartWorker, restart: Restart, kafka: Kafka, names: Names, fake_llm: FakeLLM
+) -> None:
+    """exactly_once: every write is in the local store before its transaction commits (up to
+    the commit interval later), so a kill -9 right after a buffered write leaves it in RocksDB
+    and aborted in the changelog, the window the test above widens by refusing the write."""
+    script(fake_llm, USERS, ROUNDS)
+    static = {
+        "PROFILE_STREAM_SESSION_TIMEOUT_S": SESSION_TIMEOUT_S,
+        "PROFILE_STREAM_PROCESSING_GUARANTEE": "exactly_once",
+    }
+    env = static | {"PROFILE_STREAM_GROUP_INSTANCE_ID": "a", "PROFILE_STREAM_FLUSH_IDLE_S": "600"}
+    a = await start_worker(0, **env)
+    sent: list[dict[str, Any]] = []
+    await _send_round(kafka, names, 0, sent)
+    await _all_committed(kafka, names)  # buffered, committed
+
+    await _send_round(kafka, names, 1, sent)
+    # Written, as a read_uncommitted reader sees the changelog: kill -9 at once.
+    await kafka.read(names.buffer_changelog, _holds(b"note 01 ", USERS), timeout=60)
+    a.kill()
+    aborted = await _count_committed(names.buffer_changelog, b"note 01 ") < USERS
+
+    a = restart(a)
+    back_s = await a.wait_ready()
+    await _all_committed(kafka, names)
+    await a.terminate()
+    assert (Path(a.env["PROFILE_STREAM_DATA_DIR"]) / MARKER).exists(), a.tail()
+    await _moved_and_checked(start_worker, kafka, names, fake_llm, sent, static)
+    print(
+        f"\nrestart after a kill -9 on an open transaction (its writes aborted: {aborted}): "
+        f"ready in {back_s:.1f}s; {len(sent)} messages, lost 0, doubled 0, "
+        "event ids with two contents 0"
+    )
+
+
+def _holds(text: bytes, count: int) -> Callable[[list[Any]], bool]:
+    return lambda records: sum(text in (r.value or b"") for r in records) >= count
+
+
+async def _count_committed(topic: str, text: bytes) -> int:
+    """Records of ``topic`` holding ``text`` that a read_committed reader sees now (none of an
+    open transaction: the killed worker's is aborted when its restart starts its producer)."""
+    return sum(text in (r.value or b"") for r in await read_all(topic))
 
 
 async def test_a_version_the_changelog_never_got_is_not_announced_after_a_restart(
