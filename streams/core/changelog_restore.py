@@ -40,18 +40,17 @@ class PartitionRestore:
         """Whether the record at ``offset`` is one to apply (a fetch may run past the end)."""
         return self.persisted < offset <= self.last
 
-    def applied(self, offset: int) -> None:
-        """The records up to ``offset`` are written, with it as the persisted offset."""
-        self.persisted = offset
-
     def done(self, position: int) -> bool:
         """Whether a reader at ``position`` (the next offset it would return) has read
         everything up to the highwater."""
         return position > self.last
 
-    def closing_offset(self, position: int) -> int | None:
-        """The offset to persist when the reader is at ``position`` and has written every record
-        it returned: the highwater once done, if no record carried it there; else None."""
-        if self.done(position) and self.persisted < self.last:
-            return self.last
-        return None
+    def to_persist(self, last_record: int | None, position: int) -> int | None:
+        """The offset to persist with a write of the records up to ``last_record`` (None: no
+        record to write), the reader being at ``position``: the highwater once done, else the
+        last record's offset; None when there is nothing to write. Counts it as persisted."""
+        offset = self.last if self.done(position) else last_record
+        if offset is None or offset <= self.persisted:
+            return None
+        self.persisted = offset
+        return offset

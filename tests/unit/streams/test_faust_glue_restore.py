@@ -113,7 +113,7 @@ def test_a_bulk_write_stores_what_faust_recovery_stores(app: faust.App) -> None:
     target = RestoreTarget.open(TP(CHANGELOG, 2), ours.data, progress)
     offsets: dict[TP, int] = {}
     restore = BulkRestore(app, [target], offsets, lambda tp: True)
-    restore._write(target, records)
+    restore._write(target, records, position=len(records))
     expected = dict(faust_own.data._db_for_partition(2).items())
     assert dict(ours.data._db_for_partition(2).items()) == expected
     assert expected[b"__faust\0offset__"] == b"4" and b"alice" not in expected
@@ -127,7 +127,7 @@ def test_a_partition_gone_from_the_store_is_not_written(app: faust.App) -> None:
     target = RestoreTarget.open(TP(CHANGELOG, 1), table.data, progress)
     table.data.revoke_partitions(table, {TP(table.changelog_topic.get_topic_name(), 1)})
     with pytest.raises(PartitionRevoked):
-        BulkRestore(app, [target], {}, lambda tp: True)._write(target, _records(1))
+        BulkRestore(app, [target], {}, lambda tp: True)._write(target, _records(1), 5)
     assert dict(target.db.items()) == {}
 
 
@@ -137,4 +137,4 @@ def test_a_rebalance_stops_the_writes(app: faust.App) -> None:
     assert progress is not None
     target = RestoreTarget.open(TP(CHANGELOG, 0), table.data, progress)
     with pytest.raises(PartitionRevoked):
-        BulkRestore(app, [target], {}, lambda tp: False)._write(target, _records(0))
+        BulkRestore(app, [target], {}, lambda tp: False)._write(target, _records(0), 5)

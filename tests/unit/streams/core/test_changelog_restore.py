@@ -20,10 +20,10 @@ def test_nothing_is_read_when_the_database_is_at_the_highwater_or_the_changelog_
     assert PartitionRestore.plan(5, None) is None  # no highwater known: Faust's path decides
 
 
-def test_records_already_applied_or_past_the_highwater_are_not_applied() -> None:
+def test_records_already_persisted_or_past_the_highwater_are_not_applied() -> None:
     restore = PartitionRestore(first=10, last=20, persisted=9)
     assert [o for o in range(5, 25) if restore.wants(o)] == list(range(10, 21))
-    restore.applied(15)
+    assert restore.to_persist(15, position=16) == 15
     assert not restore.wants(15)
     assert restore.wants(16)
 
@@ -35,11 +35,17 @@ def test_a_reader_past_the_highwater_is_done() -> None:
     assert restore.done(30)  # fetched past it: the rest is Faust's to read, or no one's
 
 
-def test_the_highwater_is_persisted_once_done_when_no_record_carried_it_there() -> None:
+def test_a_write_persists_its_last_record_until_the_reader_is_past_the_highwater() -> None:
+    restore = PartitionRestore(first=0, last=20, persisted=-1)
+    assert restore.to_persist(None, position=0) is None  # nothing read, nothing to write
+    assert restore.to_persist(17, position=18) == 17
+    assert restore.persisted == 17
+
+
+def test_the_highwater_is_persisted_once_the_reader_is_past_it() -> None:
     # Under exactly-once the last offsets may be a commit marker or aborted records.
     restore = PartitionRestore(first=0, last=20, persisted=-1)
-    restore.applied(18)
-    assert restore.closing_offset(19) is None  # not done yet
-    assert restore.closing_offset(21) == 20
-    restore.applied(20)
-    assert restore.closing_offset(21) is None  # the last record was at the highwater
+    assert restore.to_persist(18, position=21) == 20
+    assert restore.to_persist(None, position=21) is None  # already there
+    markers_only = PartitionRestore(first=19, last=20, persisted=18)
+    assert markers_only.to_persist(None, position=21) == 20  # an offset-only write
