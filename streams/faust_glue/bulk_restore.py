@@ -116,8 +116,10 @@ class BulkRestore:
         try:
             await self._read(consumer)
         finally:
-            self._flush()
-            await asyncio.shield(consumer.stop())  # a cancelled restore still closes it
+            try:
+                self._flush()
+            finally:
+                await asyncio.shield(consumer.stop())  # a cancelled restore still closes it
 
     async def _read(self, consumer: AIOKafkaConsumer) -> None:
         left = {target.kafka_tp: target for target in self.targets}

@@ -138,3 +138,31 @@ def test_a_rebalance_stops_the_writes(app: faust.App) -> None:
     target = RestoreTarget.open(TP(CHANGELOG, 0), table.data, progress)
     with pytest.raises(PartitionRevoked):
         BulkRestore(app, [target], {}, lambda tp: False)._write(target, _records(0), 5)
+
+
+async def test_a_restore_that_fails_leaves_the_rest_to_faust_with_a_warning(
+    app: faust.App, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    restore_changelogs_in_bulk(app)
+    recovery: Any = app.tables.recovery  # type: ignore[attr-defined]
+    table = _table(app, "profiles")
+    tp = TP(table.changelog_topic.get_topic_name(), 0)
+    recovery.tp_to_table[tp], recovery.active_highwaters[tp] = table, 9
+    recovery.active_tps.add(tp)
+
+    async def broken(self: BulkRestore) -> None:
+        raise ConnectionError("broker gone")
+
+    sought: list[Any] = []
+
+    async def seek(self: Any, consumer: Any, tps: Any, offsets: Any, title: str) -> None:
+        sought.append((set(tps), dict(offsets), title))
+
+    monkeypatch.setattr(BulkRestore, "run", broken)
+    monkeypatch.setattr(faust.tables.recovery.Recovery, "_seek_offsets", seek)
+    offsets = Counter({tp: -1})
+    await recovery._seek_offsets(None, {tp}, offsets, "active")
+    assert sought == [({tp}, {tp: -1}, "active")]  # Faust seeks where the database is
+    assert "bulk restore failed, Faust's recovery restores the rest: error=ConnectionError" in (
+        caplog.text
+    )
