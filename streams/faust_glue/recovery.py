@@ -18,7 +18,8 @@ from there.
 Internal: replaces ``TableManager._recovery`` (the ``recovery`` property creates it on first
 use) with a ``Recovery`` whose ``_seek_offsets`` for the actives restores first, and whose
 ``_wait`` lets that step run without Faust's request timeout (there, a timeout stops recovery
-for good). Reads ``tp_to_table``, ``active_highwaters``, ``active_tps`` and ``_generation_id``.
+for good). Reads ``tp_to_table``, ``active_highwaters``, ``active_tps`` and ``_generation_id``, and
+the app's ``rebalancing_count``.
 """
 
 import asyncio
@@ -88,6 +89,9 @@ class _BulkRecovery(Recovery):
             app = cast(faust.App, self.app)
             restore = BulkRestore(app, targets, offsets, self._assigned(generation))
             await restore.run()
+        except asyncio.CancelledError:  # by Faust: a rebalance started, or the worker stops
+            logger.info("bulk restore cancelled: a rebalance or a stop")
+            raise
         except PartitionRevoked:
             logger.info("bulk restore stopped: a rebalance started")
         except Exception as exc:  # noqa: BLE001 - Faust's recovery restores the rest
@@ -115,9 +119,14 @@ class _BulkRecovery(Recovery):
         return targets
 
     def _assigned(self, generation: int) -> Any:
+        # A revocation counts a rebalance at once (in the consumer thread, App.on_rebalance_start);
+        # the generation and the recovery's signal change only once partitions are assigned.
+        rebalances = self.app.rebalancing_count
+
         def assigned(tp: TP) -> bool:
             return (
                 tp in self.active_tps
+                and self.app.rebalancing_count == rebalances
                 and self.app.consumer_generation_id == generation
                 and not self.signal_recovery_start.is_set()
             )
