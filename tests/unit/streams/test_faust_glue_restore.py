@@ -166,3 +166,14 @@ async def test_a_restore_that_fails_leaves_the_rest_to_faust_with_a_warning(
     assert "bulk restore failed, Faust's recovery restores the rest: error=ConnectionError" in (
         caplog.text
     )
+
+
+def test_a_partition_is_no_longer_restored_once_a_rebalance_starts(app: faust.App) -> None:
+    restore_changelogs_in_bulk(app)
+    recovery: Any = app.tables.recovery  # type: ignore[attr-defined]
+    tp = TP(CHANGELOG, 0)
+    recovery.active_tps.add(tp)
+    assigned = recovery._assigned(app.consumer_generation_id)
+    assert assigned(tp) and not assigned(TP(CHANGELOG, 1))
+    app.on_rebalance_start()  # a revocation, before any new assignment
+    assert not assigned(tp)
