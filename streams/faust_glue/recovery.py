@@ -11,9 +11,11 @@ restores whatever the bulk restore did not (a table it does not handle, a failur
 WARNING), and the standby partitions, which it reads after the worker is ready.
 
 A rebalance or a stop while it runs cancels it between two fetches, as Faust cancels its own
-steps (``Recovery._wait``); a partition that left the worker ends it before the next write.
-Either way each database holds what its persisted offset says, and the next recovery resumes
-from there.
+steps (``Recovery._wait``); a revocation, or a partition that left the worker, ends it before
+the next write. Either way each database holds what its persisted offset says, and the next
+recovery resumes from there. Faust's seek after it keeps the request timeout, as our own
+``wait_for``: a seek that times out raises, and Faust's recovery service crashes on it as on
+any error of its own, where Faust's timeout would have ended recovery silently.
 
 Internal: replaces ``TableManager._recovery`` (the ``recovery`` property creates it on first
 use) with a ``Recovery`` whose ``_seek_offsets`` for the actives restores first, and whose
