@@ -74,34 +74,6 @@ async def _until_forgotten(worker: WorkerProcess, timeout: float = 60.0) -> None
     raise AssertionError(f"{FORGOTTEN} still served after the forget:\n{worker.tail()}")
 
 
-async def _changelog(topic: str, isolation: str) -> dict[int, Content]:
-    """What Faust's recovery makes of each partition of ``topic``: the last value of each key,
-    a record without a value deleting it; read as the worker reads it."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=BOOTSTRAP, enable_auto_commit=False, isolation_level=isolation
-    )
-    await consumer.start()
-    try:
-        tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
-        ends = await consumer.end_offsets(tps)
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        content: dict[int, dict[bytes, bytes]] = {tp.partition: {} for tp in tps}
-        deletes = dict.fromkeys(content, 0)
-        while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
-            for tp, records in (await consumer.getmany(timeout_ms=500)).items():
-                for record in records:
-                    assert record.key is not None
-                    if record.value is None:
-                        content[tp.partition].pop(record.key, None)
-                        deletes[tp.partition] += 1
-                    else:
-                        content[tp.partition][record.key] = record.value
-        return {p: (content[p], ends[TopicPartition(topic, p)], deletes[p]) for p in content}
-    finally:
-        await consumer.stop()
-
-
 async def _aborted_write(topic: str) -> None:
     """A record in ``topic`` of a transaction that is aborted: no restore may apply it."""
     producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, transactional_id=f"{topic}-aborts")
@@ -218,25 +190,36 @@ async def _preload(kafka: Kafka, names: Names) -> None:
     await asyncio.gather(*sends)
 
 
-async def _records(topic: str) -> dict[int, list[tuple[int, bytes, bytes | None]]]:
-    """Every record of ``topic`` by partition: offset, key, value."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False)
+#: Every record of a topic by partition: offset, key, value.
+Records = dict[int, list[tuple[int, bytes, bytes | None]]]
+
+
+async def _records(
+    topic: str, isolation: str = "read_uncommitted"
+) -> tuple[Records, dict[int, int]]:
+    """Every record of ``topic``, read as a worker with ``isolation`` reads it, and the offset
+    after each partition's last."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=BOOTSTRAP, enable_auto_commit=False, isolation_level=isolation
+    )
     await consumer.start()
     try:
         tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
         ends = await consumer.end_offsets(tps)
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
-        found: dict[int, list[tuple[int, bytes, bytes | None]]] = {p: [] for p in range(PARTITIONS)}
+        found: Records = {p: [] for p in range(PARTITIONS)}
         while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
             for tp, batch in (await consumer.getmany(timeout_ms=500)).items():
                 found[tp.partition] += [(r.offset, r.key or b"", r.value) for r in batch]
-        return found
+        return found, {tp.partition: ends[tp] for tp in tps}
     finally:
         await consumer.stop()
 
 
 def _up_to(records: list[tuple[int, bytes, bytes | None]], offset: int) -> dict[bytes, bytes]:
+    """What Faust's recovery makes of ``records`` up to ``offset``: the last value of each key,
+    a record without a value deleting it."""
     content: dict[bytes, bytes] = {}
     for at, key, value in records:
         if at > offset:
@@ -246,6 +229,14 @@ def _up_to(records: list[tuple[int, bytes, bytes | None]], offset: int) -> dict[
         else:
             content[key] = value
     return content
+
+
+async def _changelog(topic: str, isolation: str) -> dict[int, Content]:
+    records, ends = await _records(topic, isolation)
+    return {
+        p: (_up_to(found, ends[p] - 1), ends[p], sum(v is None for _, _, v in found))
+        for p, found in records.items()
+    }
 
 
 async def _log_says(worker: WorkerProcess, text: str, timeout: float = 90.0) -> None:
@@ -309,7 +300,7 @@ async def test_a_rebalance_during_a_bulk_restore_leaves_each_database_as_its_off
     await a.terminate()
     await b.terminate()
 
-    records = await _records(names.changelog)
+    records, _ = await _records(names.changelog)
     newest = dict.fromkeys(records, -1)
     for worker in (a, b):
         data_dir = Path(worker.env["PROFILE_STREAM_DATA_DIR"])
