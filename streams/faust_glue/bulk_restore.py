@@ -105,12 +105,16 @@ class BulkRestore:
     async def run(self) -> None:
         """Read every target to its highwater. Raises :class:`PartitionRevoked` when one is
         no longer this worker's, and whatever the consumer or RocksDB raise."""
+        conf = self.app.conf
         consumer = own_consumer(
             self.app,
             "restore",
             enable_auto_commit=False,
             auto_offset_reset="earliest",  # a start compacted away: the oldest record kept
             isolation_level="read_committed" if exactly_once(self.app) else "read_uncommitted",
+            # As Faust's consumer reads: its CRC check and fetch size.
+            check_crcs=conf.broker_check_crcs,
+            max_partition_fetch_bytes=conf.consumer_max_fetch_size,
         )
         await consumer.start()
         try:
