@@ -39,7 +39,6 @@ from streams.faust_glue import (
     make_event_current,
     outside_transactions,
     partition_event,
-    restore_changelogs_in_bulk,
     start_transactions_together,
 )
 from streams.flush_timer import FlushTimer
@@ -80,8 +79,6 @@ def create_worker(settings: Settings) -> faust.App:
     app = faust_app(settings)
     keep_fetched_events_on_resume(app)  # else recovery can drop fetched input events
     start_transactions_together(app)  # else a restart's rebalance outlasts the session timeout
-    if settings.restore_in_bulk:
-        restore_changelogs_in_bulk(app)
     if settings.replication_factor is None:
         create_topics_with_broker_default_replication(app)
     joining_the_group(app, settings)
