@@ -1,9 +1,10 @@
 """The Faust app a worker runs, configured from the settings: broker and credentials, the
-RocksDB store, partitions and replication, the processing guarantee, producer batching, group
-membership, and the web server with Faust's own pages off."""
+RocksDB store and how it is restored, partitions and replication, the processing guarantee,
+producer batching, group membership, and the web server with Faust's own pages off."""
 
 import faust
 
+from streams.faust_glue import restore_changelogs_in_bulk
 from streams.kafka_credentials import broker_credentials
 from streams.settings import Settings
 
@@ -15,7 +16,7 @@ _PRODUCER_BATCH_BYTES = 512 * 1024
 
 def faust_app(settings: Settings) -> faust.App:
     """The Faust app of a worker with these settings."""
-    return faust.App(
+    app = faust.App(
         settings.app_id,
         broker=settings.broker_url,
         broker_credentials=broker_credentials(settings.kafka),  # TLS, SASL: every connection
@@ -54,3 +55,6 @@ def faust_app(settings: Settings) -> faust.App:
         autodiscover=False,
         logging_config=None,
     )
+    if settings.restore_in_bulk:  # before Faust's own recovery is created
+        restore_changelogs_in_bulk(app)
+    return app

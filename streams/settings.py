@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     dlq_topic: str = "chat-messages-dlq"
     partitions: int = Field(8, ge=1, le=1024)
     standby_replicas: int = Field(1, ge=0, le=8)
+    # Restore table partitions with a consumer of our own writing RocksDB batches, before
+    # Faust's per-record recovery reads what is left (streams.faust_glue.recovery).
+    restore_in_bulk: bool = True
     # None: the broker's default.replication.factor, for every topic the worker creates (a
     # managed cluster's is 3; the local single-broker stack's 1).
     replication_factor: int | None = Field(None, ge=1, le=16)

@@ -5,6 +5,7 @@ private attribute it reads or overrides, and ``tests/unit/streams/test_faust_glu
 each one against the installed Faust, so an upgrade is a one-package review.
 """
 
+from streams.faust_glue.recovery import restore_changelogs_in_bulk
 from streams.faust_glue.tables import (
     ProfileTable,
     actives_ready,
@@ -55,6 +56,7 @@ __all__ = [
     "partition_event",
     "partition_items",
     "refuse_assignments_for_another_url",
+    "restore_changelogs_in_bulk",
     "start_new_partitions",
     "start_transactions_together",
     "tables_recovered",

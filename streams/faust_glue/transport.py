@@ -26,6 +26,7 @@ __all__ = [
     "consumer_lag",
     "create_topics_with_broker_default_replication",
     "keep_fetched_events_on_resume",
+    "own_consumer",
     "refuse_assignments_for_another_url",
     "start_new_partitions",
 ]
@@ -59,8 +60,7 @@ def committed_offset(app: faust.App, tp: tuple[str, int]) -> int | None:
 
 class EndOffsets:
     """A partition's end offset, asked of the broker now on connections of its own (Faust's
-    ``Consumer.highwaters`` waits behind the fetch long poll, 0.5-1.5 s). Internal: Faust's
-    ``credentials_to_aiokafka_auth`` and ``server_list``, which build its own consumer."""
+    ``Consumer.highwaters`` waits behind the fetch long poll, 0.5-1.5 s)."""
 
     def __init__(self, app: faust.App) -> None:
         self.app = app
@@ -80,16 +80,23 @@ class EndOffsets:
             await self._consumer.stop()
 
     async def _start(self) -> AIOKafkaConsumer:
-        conf, transport = self.app.conf, cast(Any, self.app).transport
-        credentials = conf.broker_credentials, conf.ssl_context
-        auth = faust_aiokafka.credentials_to_aiokafka_auth(*credentials)
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=faust_aiokafka.server_list(transport.url, transport.default_port),
-            client_id=f"{conf.broker_client_id}-end-offsets",  # no group: it commits nothing
-            **auth,
-        )
+        consumer = own_consumer(self.app, "end-offsets")
         await consumer.start()
         return consumer
+
+
+def own_consumer(app: faust.App, name: str, **options: Any) -> AIOKafkaConsumer:
+    """A consumer of no group (it commits nothing) on the worker's brokers, with its
+    credentials, not started; ``options`` go to aiokafka. Internal: Faust's
+    ``credentials_to_aiokafka_auth`` and ``server_list``, which build its own consumer."""
+    conf, transport = app.conf, cast(Any, app).transport
+    auth = faust_aiokafka.credentials_to_aiokafka_auth(conf.broker_credentials, conf.ssl_context)
+    return AIOKafkaConsumer(
+        bootstrap_servers=faust_aiokafka.server_list(transport.url, transport.default_port),
+        client_id=f"{conf.broker_client_id}-{name}",
+        **auth,
+        **options,
+    )
 
 
 class _ResumeKeepsRunningQueues(FlowControlEvent):

@@ -108,6 +108,8 @@ INTERNALS = (
     "_transaction_producers",
     "_trn_locks",
     "_txn_manager",
+    "_seek_offsets",
+    "_db_for_partition",
 )
 
 

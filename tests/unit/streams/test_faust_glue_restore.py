@@ -1,0 +1,179 @@
+"""The bulk restore's hooks into Faust's recovery and RocksDB store, checked against the
+installed Faust; and what it writes, against what Faust's own recovery writes."""
+
+import inspect
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
+
+import faust
+import faust.stores.rocksdb
+import faust.tables.recovery
+import pytest
+from aiokafka import ConsumerRecord
+from faust.types import TP
+
+from streams.core.changelog_restore import PartitionRestore
+from streams.faust_glue import ProfileTable, restore_changelogs_in_bulk
+from streams.faust_glue.bulk_restore import (
+    BulkRestore,
+    PartitionRevoked,
+    RestoreTarget,
+    rocksdb_store,
+)
+
+CHANGELOG = "glue-restore-profiles-changelog"
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[faust.App]:
+    yield faust.App(
+        "glue-restore",
+        broker="kafka://127.0.0.1:1",
+        store="rocksdb://",
+        datadir=str(tmp_path),
+        autodiscover=False,
+    )
+
+
+def _table(app: faust.App, name: str) -> Any:
+    return ProfileTable(app, name=name, key_type=bytes, value_type=bytes, partitions=4)
+
+
+def _records(partition: int) -> list[ConsumerRecord[bytes, bytes]]:
+    """Changelog records: two writes of one key, another key, then a delete of the first."""
+    kv = [(b"alice", b"v1"), (b"bob", b"v2"), (b"alice", b"v3"), (b"alice", None)]
+    kv += [(b"carol", b"\x00raw\xff")]
+    return [
+        cast(Any, SimpleNamespace)(topic=CHANGELOG, partition=partition, offset=o, key=k, value=v)
+        for o, (k, v) in enumerate(kv)
+    ]
+
+
+def _as_events(records: list[Any]) -> list[Any]:
+    return [
+        SimpleNamespace(message=SimpleNamespace(tp=TP(r.topic, r.partition), **vars(r)))
+        for r in records
+    ]
+
+
+def test_faust_seeks_the_actives_after_its_consistency_check_and_before_reading() -> None:
+    task: Any = faust.tables.recovery.Recovery._restart_recovery
+    source = " ".join(inspect.getsource(task.fun).split())
+    check = source.index("recovery_consistency_check")
+    seek = source.index(
+        'self._wait( T(self._seek_offsets)( consumer, assigned_active_tps, active_offsets, "active"'
+    )
+    assert check < seek < source.index("if self.need_recovery():")
+
+
+def test_faust_takes_a_step_that_times_out_for_a_stop() -> None:
+    # Why the restore's step runs without Faust's request timeout: a timeout ends recovery.
+    source = inspect.getsource(faust.tables.recovery.Recovery._wait)
+    assert "if wait_result.stopped:" in source and "raise ServiceStopped()" in source
+    assert "return WaitResults([], [], True)" in inspect.getsource(faust.App.wait_first)
+
+
+async def test_only_the_restore_step_runs_without_the_request_timeout(
+    app: faust.App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    restore_changelogs_in_bulk(app)
+    recovery: Any = app.tables.recovery  # type: ignore[attr-defined]
+    timeouts: list[Any] = []
+
+    async def wait(self: Any, coro: Any, timeout: Any = None) -> None:
+        timeouts.append(timeout)
+        coro.close()
+
+    monkeypatch.setattr(faust.tables.recovery.Recovery, "_wait", wait)
+    consumer: Any = None
+    await recovery._wait(recovery._seek_offsets(consumer, set(), Counter(), "active"), 90)
+    await recovery._wait(recovery._seek_offsets(consumer, set(), Counter(), "standby"), 90)
+    assert timeouts == [None, 90]
+
+
+def test_rocksdb_store_accepts_faust_plain_rocksdict_tables_only(app: faust.App) -> None:
+    assert faust.stores.rocksdb.Store.offset_key == b"__faust\0offset__"
+    table = _table(app, "profiles")
+    assert rocksdb_store(table) is table.data
+    table._on_changelog_event = lambda event: None
+    assert rocksdb_store(table) is None  # a callback Faust would call per record
+    memory = faust.App("glue-memory", broker="kafka://127.0.0.1:1", store="memory://")
+    assert rocksdb_store(_table(memory, "profiles")) is None
+
+
+def test_a_bulk_write_stores_what_faust_recovery_stores(app: faust.App) -> None:
+    ours, faust_own = _table(app, "ours"), _table(app, "faust")
+    records = _records(2)
+    faust_own.data.apply_changelog_batch(_as_events(records), lambda k: k, lambda v: v)
+    progress = PartitionRestore.plan(None, len(records) - 1)
+    assert progress is not None
+    target = RestoreTarget.open(TP(CHANGELOG, 2), ours.data, progress)
+    offsets: dict[TP, int] = {}
+    restore = BulkRestore(app, [target], offsets, lambda tp: True)
+    restore._write(target, records, position=len(records))
+    expected = dict(faust_own.data._db_for_partition(2).items())
+    assert dict(ours.data._db_for_partition(2).items()) == expected
+    assert expected[b"__faust\0offset__"] == b"4" and b"alice" not in expected
+    assert offsets == {target.tp: 4} and restore.records == 5
+
+
+def test_a_partition_gone_from_the_store_is_not_written(app: faust.App) -> None:
+    table = _table(app, "profiles")
+    progress = PartitionRestore.plan(None, 4)
+    assert progress is not None
+    target = RestoreTarget.open(TP(CHANGELOG, 1), table.data, progress)
+    table.data.revoke_partitions(table, {TP(table.changelog_topic.get_topic_name(), 1)})
+    with pytest.raises(PartitionRevoked):
+        BulkRestore(app, [target], {}, lambda tp: True)._write(target, _records(1), 5)
+    assert dict(target.db.items()) == {}
+
+
+def test_a_rebalance_stops_the_writes(app: faust.App) -> None:
+    table = _table(app, "profiles")
+    progress = PartitionRestore.plan(None, 4)
+    assert progress is not None
+    target = RestoreTarget.open(TP(CHANGELOG, 0), table.data, progress)
+    with pytest.raises(PartitionRevoked):
+        BulkRestore(app, [target], {}, lambda tp: False)._write(target, _records(0), 5)
+
+
+async def test_a_restore_that_fails_leaves_the_rest_to_faust_with_a_warning(
+    app: faust.App, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    restore_changelogs_in_bulk(app)
+    recovery: Any = app.tables.recovery  # type: ignore[attr-defined]
+    table = _table(app, "profiles")
+    tp = TP(table.changelog_topic.get_topic_name(), 0)
+    recovery.tp_to_table[tp], recovery.active_highwaters[tp] = table, 9
+    recovery.active_tps.add(tp)
+
+    async def broken(self: BulkRestore) -> None:
+        raise ConnectionError("broker gone")
+
+    sought: list[Any] = []
+
+    async def seek(self: Any, consumer: Any, tps: Any, offsets: Any, title: str) -> None:
+        sought.append((set(tps), dict(offsets), title))
+
+    monkeypatch.setattr(BulkRestore, "run", broken)
+    monkeypatch.setattr(faust.tables.recovery.Recovery, "_seek_offsets", seek)
+    offsets = Counter({tp: -1})
+    await recovery._seek_offsets(None, {tp}, offsets, "active")
+    assert sought == [({tp}, {tp: -1}, "active")]  # Faust seeks where the database is
+    assert "bulk restore failed, Faust's recovery restores the rest: error=ConnectionError" in (
+        caplog.text
+    )
+
+
+def test_a_partition_is_no_longer_restored_once_a_rebalance_starts(app: faust.App) -> None:
+    restore_changelogs_in_bulk(app)
+    recovery: Any = app.tables.recovery  # type: ignore[attr-defined]
+    tp = TP(CHANGELOG, 0)
+    recovery.active_tps.add(tp)
+    assigned = recovery._assigned(app.consumer_generation_id)
+    assert assigned(tp) and not assigned(TP(CHANGELOG, 1))
+    app.on_rebalance_start()  # a revocation, before any new assignment
+    assert not assigned(tp)
