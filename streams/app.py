@@ -208,6 +208,7 @@ def _flushing(settings: Settings) -> FlushPolicy:
         daily_tokens=settings.user_daily_tokens,
         max_buffered=settings.max_buffered_messages,
         follow_ups=settings.follow_up_calls,
+        per_turn=settings.extract_per_turn,
     )
 
 

@@ -7,13 +7,39 @@ reach: a flush asks them again as a call of their own, with the profile as the c
 left it, until a call cites nothing, no source turn is left after the last one cited, or the
 flush's follow-ups (``PROFILE_STREAM_FOLLOW_UP_CALLS``) are spent. A call that covered its
 whole batch costs nothing more; calls are added only where the model stopped early.
+
+The other way round (``PROFILE_STREAM_EXTRACT_PER_TURN``): a flush asks about one source turn
+at a time (:func:`per_turn`), each call given the batch's messages before it as context, so the
+flush keeps its grouping but the model never has more than one turn to answer.
 """
 
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
 
 from schemas import ChatMessage, PatchOperation
 
-__all__ = ["Coverage", "uncited_rest"]
+__all__ = ["Ask", "Coverage", "per_turn", "uncited_rest"]
+
+
+@dataclass(frozen=True)
+class Ask:
+    """One call's messages: those to answer, and the earlier ones shown as context only."""
+
+    messages: list[ChatMessage]
+    context: list[ChatMessage] = field(default_factory=list)
+
+
+def per_turn(messages: Sequence[ChatMessage], source_roles: Collection[str]) -> list[Ask]:
+    """One ask per source turn of ``messages``: the turn with the messages since the source
+    turn before it (the assistant's question it answers), the messages before those as
+    context. Messages after the last source turn are asked about in none (nothing to learn)."""
+    asks: list[Ask] = []
+    start = 0
+    for i, m in enumerate(messages):
+        if m.role in source_roles:
+            asks.append(Ask(list(messages[start : i + 1]), list(messages[:start])))
+            start = i + 1
+    return asks
 
 
 def uncited_rest(

@@ -117,6 +117,7 @@ async def run_direct(
         max_messages=settings.max_batch_messages,
         max_chars=settings.max_batch_chars,
         follow_ups=settings.follow_up_calls,
+        per_turn=settings.extract_per_turn,
     )
     extractor = LLMExtractor(settings)
     extraction = ChunkedExtraction(kind, extractor, policy, guards=guards)

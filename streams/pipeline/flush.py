@@ -21,7 +21,7 @@ from schemas import (
     PatchOperation,
     ProfileRecord,
 )
-from streams.core.coverage import Coverage
+from streams.core.coverage import Ask, Coverage, per_turn
 from streams.core.flushing import FlushPolicy, FlushReason
 from streams.core.freshness import reflecting
 from streams.core.grounding import Grounded, Repaired
@@ -200,43 +200,48 @@ class ChunkedExtraction:
     ) -> tuple[MergeResult | None, ModelUsage]:
         """The merged result of ``messages``, asked in chunks of one model call's bounds, each
         chunk seeing the profile the ones before it made. After each call the turns it did not
-        reach are asked again, within the policy's ``follow_ups`` (:mod:`streams.core.coverage`)."""
+        reach are asked again, within the policy's ``follow_ups``; with ``per_turn`` each source
+        turn is a call of its own, the chunk's messages before it as context
+        (:mod:`streams.core.coverage`)."""
         combined: MergeResult | None = None
         spent = ModelUsage()
         bounds = self.policy.max_messages, self.policy.max_chars
-        coverage = Coverage(self.policy.follow_ups, self.kind.schema.source_roles)
+        roles = self.kind.schema.source_roles
+        coverage = Coverage(self.policy.follow_ups, roles)
         for chunk in chunks(messages, *bounds):
-            ask, follow_up = chunk, False
-            while ask:
-                check_owned("a model call")  # a partition gone: no call for the chunks left
-                if combined is not None:
-                    record = record.model_copy(
-                        update={"profile": combined.profile, "provenance": combined.provenance}
-                    )
-                with following_up(follow_up):
-                    result, kept, cost = await self._extract(record, ask, follow_up)
-                spent = add_usage(spent, cost)
-                combined = _combined(combined, result)
-                ask, follow_up = coverage.next_ask(ask, kept), True
+            if any(m.role in roles for m in chunk):
+                MESSAGES_EXTRACTED.inc(len(chunk))
+            for ask in per_turn(chunk, roles) if self.policy.per_turn else [Ask(chunk)]:
+                follow_up = False
+                while ask.messages:
+                    check_owned("a model call")  # a partition gone: no call for the rest
+                    if combined is not None:
+                        record = record.model_copy(
+                            update={"profile": combined.profile, "provenance": combined.provenance}
+                        )
+                    with following_up(follow_up):
+                        result, kept, cost = await self._extract(record, ask)
+                    spent = add_usage(spent, cost)
+                    combined = _combined(combined, result)
+                    ask, follow_up = Ask(coverage.next_ask(ask.messages, kept)), True
         return combined, spent
 
     async def _extract(
-        self, record: ProfileRecord, messages: list[ChatMessage], follow_up: bool = False
+        self, record: ProfileRecord, ask: Ask
     ) -> tuple[MergeResult | None, list[PatchOperation], ModelUsage]:
         """The merged result (None when no message is the user's own: nothing to learn), the
-        operations the guards kept, and what the model calls for it cost. A follow-up's
-        messages were counted as extracted by the call before it."""
+        operations the guards kept, and what the model calls for it cost."""
+        messages = ask.messages
         own = [m for m in messages if m.role in self.kind.schema.source_roles]
         if not own:
             return None, [], ModelUsage()
-        if not follow_up:
-            MESSAGES_EXTRACTED.inc(len(messages))
         extraction = await self.extractor.extract(
             record.profile or self.kind.schema.empty(),
             messages,
             self.kind.schema,
             subject=record.user_id,
             kind=self.kind.name,
+            context=ask.context,
         )
         schema = self.kind.schema
         guarded = (

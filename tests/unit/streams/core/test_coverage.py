@@ -1,7 +1,7 @@
 """Coverage follow-ups: what a flush asks again after a call that stopped early."""
 
 from schemas import ChatMessage, PatchOperation
-from streams.core.coverage import Coverage, uncited_rest
+from streams.core.coverage import Coverage, per_turn, uncited_rest
 from tests.unit.helpers import MakeMessage
 
 USER = ("user",)
@@ -60,3 +60,15 @@ def test_a_call_that_covered_its_batch_spends_nothing(make_message: MakeMessage)
 
 def test_no_budget_asks_nothing_again(make_message: MakeMessage) -> None:
     assert Coverage(0, USER).next_ask(turns(make_message, "uu"), cite("m0")) == []
+
+
+def test_per_turn_asks_each_user_turn_with_its_question_and_the_rest_as_context(
+    make_message: MakeMessage,
+) -> None:
+    batch = turns(make_message, "uaaua")
+    asks = per_turn(batch, USER)
+    assert [(ids(a.messages), ids(a.context)) for a in asks] == [
+        (["m0"], []),
+        (["m1", "m2", "m3"], ["m0"]),  # the trailing assistant turn is asked about in none
+    ]
+    assert per_turn(turns(make_message, "aa"), USER) == []

@@ -132,6 +132,7 @@ class ScriptedModel:
         *,
         subject: str | None = None,
         kind: str = USER,
+        context: Sequence[ChatMessage] = (),
     ) -> Extraction:
         self.calls.append([m.message_id for m in messages])
         if self.on_call is not None:

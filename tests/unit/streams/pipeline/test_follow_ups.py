@@ -1,6 +1,6 @@
-"""Coverage follow-ups in a flush: a model that answers only a batch's first fact is asked again
-about the turns after it, with the profile as updated, within the flush's budget, and those
-calls are counted under their own reason."""
+"""What a flush asks a model that answers only a batch's first fact: with follow-ups, the turns
+after it again, with the profile as updated, within the flush's budget (those calls counted
+under their own reason); per turn, one call per user turn with the turns before it as context."""
 
 from collections.abc import Sequence
 from typing import Any
@@ -22,10 +22,11 @@ class FirstFactOnly(ScriptedModel):
     """A small model's habit: of the turns it is given, only the first fact is answered."""
 
     profiles: list[dict[str, Any]]
+    contexts: list[list[str]]
 
     def __init__(self) -> None:
         super().__init__()
-        self.profiles = []
+        self.profiles, self.contexts = [], []
 
     async def extract(
         self,
@@ -35,9 +36,13 @@ class FirstFactOnly(ScriptedModel):
         *,
         subject: str | None = None,
         kind: str = USER,
+        context: Sequence[ChatMessage] = (),
     ) -> Extraction:
         self.profiles.append(dict(profile))
-        answer = await super().extract(profile, messages, schema, subject=subject, kind=kind)
+        self.contexts.append([m.message_id for m in context])
+        answer = await super().extract(
+            profile, messages, schema, subject=subject, kind=kind, context=context
+        )
         return Extraction(answer.operations[:1], usage=answer.usage)
 
 
@@ -59,11 +64,13 @@ def follow_up_calls() -> float:
     return REGISTRY.get_sample_value("profile_stream_model_calls_total", labels) or 0.0
 
 
-async def extract(budget: int, messages: list[ChatMessage]) -> tuple[FirstFactOnly, str | None]:
+async def extract(
+    budget: int, messages: list[ChatMessage], *, per_turn: bool = False
+) -> tuple[FirstFactOnly, str | None]:
     """The calls made and the name left after one flush of ``messages`` with ``budget``."""
     pipeline = Pipeline()
     model = FirstFactOnly()
-    policy = FlushPolicy(follow_ups=budget)
+    policy = FlushPolicy(follow_ups=budget, per_turn=per_turn)
     extraction = ChunkedExtraction(pipeline.kind, model, policy)
     record = new_record("alice", pipeline.kind.schema.schema_id)
     result, spent = await extraction.extract(record, messages)
@@ -104,3 +111,11 @@ async def test_a_worker_flush_counts_its_follow_ups_under_their_own_reason() -> 
     assert pipeline.model.calls == [["m0", "m1"], ["m1"]]
     assert follow_up_calls() - before == 1
     assert pipeline.stored().profile["name"] == "Bea"
+
+
+async def test_per_turn_each_user_turn_is_a_call_with_the_turns_before_it_as_context() -> None:
+    model, name = await extract(0, turns("name=Ann", "hello", "name=Bea"), per_turn=True)
+    assert model.calls == [["m0"], ["m1", "m2"], ["m3", "m4"]]  # m5, a last reply: no call
+    assert model.contexts == [[], ["m0"], ["m0", "m1", "m2"]]
+    assert [p.get("name") for p in model.profiles] == [None, "Ann", "Ann"]
+    assert name == "Bea"
