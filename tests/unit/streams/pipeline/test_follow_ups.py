@@ -7,7 +7,6 @@ from typing import Any
 
 from schemas import ChatMessage
 from streams.core.flushing import FlushPolicy
-from streams.core.kinds import USER
 from streams.core.profile_schema import ProfileSchema
 from streams.core.records import new_record
 from streams.extract.base import Extraction
@@ -33,16 +32,11 @@ class FirstFactOnly(ScriptedModel):
         profile: dict[str, Any],
         messages: Sequence[ChatMessage],
         schema: ProfileSchema,
-        *,
-        subject: str | None = None,
-        kind: str = USER,
-        context: Sequence[ChatMessage] = (),
+        **options: Any,
     ) -> Extraction:
         self.profiles.append(dict(profile))
-        self.contexts.append([m.message_id for m in context])
-        answer = await super().extract(
-            profile, messages, schema, subject=subject, kind=kind, context=context
-        )
+        self.contexts.append([m.message_id for m in options.get("context", ())])
+        answer = await super().extract(profile, messages, schema, **options)
         return Extraction(answer.operations[:1], usage=answer.usage)
 
 
