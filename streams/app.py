@@ -209,6 +209,8 @@ def _flushing(settings: Settings) -> FlushPolicy:
         max_chars=settings.max_batch_chars,
         daily_tokens=settings.user_daily_tokens,
         max_buffered=settings.max_buffered_messages,
+        follow_ups=settings.follow_up_calls,
+        per_turn=settings.extract_per_turn,
     )
 
 

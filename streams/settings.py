@@ -152,6 +152,11 @@ class Settings(BaseSettings):
     max_batch_messages: int = Field(20, ge=1, le=500)
     max_batch_chars: int = Field(12_000, ge=1)
     max_future_skew_s: float = Field(300.0, ge=0)
+    # Calls a flush may add to ask again the user turns after the last one a call's operations
+    # cite (streams.core.coverage): a small model stops after a batch's first turns.
+    follow_up_calls: int = Field(0, ge=0, le=50)
+    # One call per user turn of a flush, the flush's earlier messages as context only.
+    extract_per_turn: bool = False
     # Buffered flushes (streams.core.flushing): a user's messages wait in the user's record
     # until the conversation is idle this long (0: every batch is extracted as it comes), or
     # the oldest waited FLUSH_MAX_AGE_S; figures behind the defaults: bench/README.md.

@@ -71,6 +71,12 @@ class FlushPolicy:
     daily_tokens: int = 0
     #: Messages a user over budget may keep buffered; more are dead-lettered (``over_budget``).
     max_buffered: int = 200
+    #: Calls a flush may add to ask again the turns a call did not reach (``follow_ups``
+    #: of :mod:`streams.core.coverage`; ``PROFILE_STREAM_FOLLOW_UP_CALLS``); 0: none.
+    follow_ups: int = 0
+    #: One call per source turn, the batch's messages before it as context (``per_turn`` of
+    #: :mod:`streams.core.coverage`; ``PROFILE_STREAM_EXTRACT_PER_TURN``).
+    per_turn: bool = False
 
 
 def splits_conversation(buffer: Sequence[BufferedMessage], message: ChatMessage) -> bool:

@@ -114,7 +114,10 @@ async def run_direct(
     the quality guards when ``guards`` is False)."""
     kind = next(k for k in load_kinds(None, settings.profile_model) if k.is_user)
     policy = FlushPolicy(
-        max_messages=settings.max_batch_messages, max_chars=settings.max_batch_chars
+        max_messages=settings.max_batch_messages,
+        max_chars=settings.max_batch_chars,
+        follow_ups=settings.follow_up_calls,
+        per_turn=settings.extract_per_turn,
     )
     extractor = LLMExtractor(settings)
     extraction = ChunkedExtraction(kind, extractor, policy, guards=guards)

@@ -37,12 +37,14 @@ class Extractor(Protocol):
         *,
         subject: str | None = None,
         kind: str = USER,
+        context: Sequence[ChatMessage] = (),
     ) -> Extraction:
         """The operations the messages justify; raises ExtractionFailed when it gives up.
 
         ``subject`` and ``kind`` name the profile the messages update (default: the first
         message's user, of the user kind), so what is kept about the answer can be forgotten
-        with that profile.
+        with that profile. ``context``: earlier messages of the conversation, shown to the
+        model as context only (already asked about: never cited, no facts taken from them).
         """
         ...
 

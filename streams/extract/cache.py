@@ -71,15 +71,23 @@ def answer_digest(
     schema_id: str,
     profile: dict[str, Any],
     messages: Sequence[ChatMessage],
+    context: Sequence[ChatMessage] = (),
 ) -> str:
     """The field of one extraction in its subject's hash: a digest of what the answer depends on."""
     digest = hashlib.sha256()
     for part in (extractor, PROMPT_VERSION, schema_id):
         digest.update(part.encode() + b"\0")
     digest.update(orjson.dumps(profile, option=orjson.OPT_SORT_KEYS))
+    _add(digest, messages)
+    if context:  # none: the digest of every answer cached before context existed
+        digest.update(b"\0context")
+        _add(digest, context)
+    return digest.hexdigest()
+
+
+def _add(digest: "hashlib._Hash", messages: Sequence[ChatMessage]) -> None:
     for m in messages:
         digest.update(b"\0" + m.message_id.encode() + b"\0" + m.content.encode())
-    return digest.hexdigest()
 
 
 class CachedExtractor:
@@ -116,6 +124,7 @@ class CachedExtractor:
         *,
         subject: str | None = None,
         kind: str = USER,
+        context: Sequence[ChatMessage] = (),
     ) -> Extraction:
         """The cached operations for this exact question, else the inner extractor's.
 
@@ -123,13 +132,15 @@ class CachedExtractor:
         """
         owner = subject if subject is not None else (messages[0].user_id if messages else "")
         key = subject_key(self._prefix, owner, kind)
-        field = answer_digest(self.name, schema.schema_id, profile, messages)
+        field = answer_digest(self.name, schema.schema_id, profile, messages, context)
         cached = await self._get(key, field)
         if cached is not None:
             CACHE.labels("hit").inc()
             return cached
         CACHE.labels("miss").inc()
-        result = await self._inner.extract(profile, messages, schema, subject=owner, kind=kind)
+        result = await self._inner.extract(
+            profile, messages, schema, subject=owner, kind=kind, context=context
+        )
         await self._set(key, field, result)
         return result
 

@@ -9,21 +9,26 @@ revoke, cancelled on stop, or an error that stops the worker) counts its answere
 when the call had answered, so the redo need not pay twice).
 
 A call outside a flush (``profile-stream eval --mode direct``) is counted at once, with the
-reason ``none``. The ledger lives in a context variable, as the batch's ownership does
-(:mod:`streams.pipeline.ownership`): each batch runs in a task of its own.
+reason ``none``. A coverage follow-up's calls (:mod:`streams.core.coverage`, made inside
+:func:`following_up`) have the reason ``follow_up`` instead of the flush's trigger: calls no
+trigger asked for, made where the model stopped early. The ledger lives in a context
+variable, as the batch's ownership does (:mod:`streams.pipeline.ownership`): each batch runs
+in a task of its own.
 """
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
 from enum import StrEnum
 
 from streams.metrics import MODEL_CALLS
 
-__all__ = ["CallOutcome", "calls_of", "record"]
+__all__ = ["FOLLOW_UP", "CallOutcome", "calls_of", "following_up", "record"]
 
 #: The ``reason`` of a call no flush made.
 NO_FLUSH = "none"
+#: The ``reason`` of a coverage follow-up's calls, in a flush or not.
+FOLLOW_UP = "follow_up"
 
 
 class CallOutcome(StrEnum):
@@ -43,22 +48,40 @@ class CallOutcome(StrEnum):
     FENCED_REDO = "fenced_redo"
 
 
-_ledger: ContextVar[list[CallOutcome] | None] = ContextVar("profile_stream_calls", default=None)
+#: A flush's calls: each with its own reason (a follow-up's) or None (the flush's), and outcome.
+_Ledger = list[tuple[str | None, CallOutcome]]
+_ledger: ContextVar[_Ledger | None] = ContextVar("profile_stream_calls", default=None)
+_follow_up: ContextVar[bool] = ContextVar("profile_stream_follow_up", default=False)
 
 
 def record(outcome: CallOutcome) -> None:
     """One model call ended with ``outcome``: kept for this task's flush, or counted now."""
+    own = FOLLOW_UP if _follow_up.get() else None
     ledger = _ledger.get()
     if ledger is None:
-        MODEL_CALLS.labels(NO_FLUSH, str(outcome)).inc()
+        MODEL_CALLS.labels(own or NO_FLUSH, str(outcome)).inc()
     else:
-        ledger.append(outcome)
+        ledger.append((own, outcome))
+
+
+def following_up(follow_up: bool = True) -> AbstractContextManager[object]:
+    """The calls made inside are a coverage follow-up's (``follow_up`` False: a no-op)."""
+    return _following() if follow_up else nullcontext()
+
+
+@contextmanager
+def _following() -> Iterator[None]:
+    token = _follow_up.set(True)
+    try:
+        yield
+    finally:
+        _follow_up.reset(token)
 
 
 @contextmanager
 def calls_of(reason: str) -> Iterator[None]:
     """Hold a ledger for a flush of ``reason``; count its calls when it ends, however."""
-    ledger: list[CallOutcome] = []
+    ledger: _Ledger = []
     token = _ledger.set(ledger)
     stopped = True
     try:
@@ -66,7 +89,7 @@ def calls_of(reason: str) -> Iterator[None]:
         stopped = False
     finally:
         _ledger.reset(token)
-        for outcome in ledger:
+        for own, outcome in ledger:
             if stopped and outcome is CallOutcome.OK:
                 outcome = CallOutcome.FENCED_REDO
-            MODEL_CALLS.labels(reason, str(outcome)).inc()
+            MODEL_CALLS.labels(own or reason, str(outcome)).inc()

@@ -109,13 +109,15 @@ class LLMExtractor:
         *,
         subject: str | None = None,
         kind: str = USER,
+        context: Sequence[ChatMessage] = (),
     ) -> Extraction:
         """Ask the model, retrying what may pass; each call's outcome is recorded for the
         metrics (:mod:`streams.extract.calls`), and the tokens of every answer read are in the
         result's ``usage``. A retry is counted by its reason, and giving up by its cause (what
         ``profile-stream eval`` reports)."""
         try:
-            return await self._attempts(build_messages(profile, messages, schema), messages, schema)
+            request = build_messages(profile, messages, schema, context)
+            return await self._attempts(request, messages, schema)
         except ExtractionFailed as exc:
             EXTRACTION_FAILURES.labels(exc.cause).inc()
             raise

@@ -102,6 +102,7 @@ class RuleExtractor:
         *,
         subject: str | None = None,
         kind: str = USER,
+        context: Sequence[ChatMessage] = (),
     ) -> Extraction:
         """The operations the known sentence shapes give, limited to fields the schema has."""
         ops = [op for m in messages if m.role == "user" for op in _ops_for(m)]

@@ -13,7 +13,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from schemas import BufferedMessage, ChatMessage, FieldChange, ModelUsage, ProfileRecord
+from schemas import (
+    BufferedMessage,
+    ChatMessage,
+    FieldChange,
+    ModelUsage,
+    PatchOperation,
+    ProfileRecord,
+)
+from streams.core.coverage import Ask, Coverage, per_turn
 from streams.core.flushing import FlushPolicy, FlushReason
 from streams.core.freshness import reflecting
 from streams.core.grounding import Grounded, Repaired
@@ -25,7 +33,7 @@ from streams.core.records import dead_lettered, next_version
 from streams.core.usage import add_usage
 from streams.errors import ExtractionFailed
 from streams.extract.base import Extractor
-from streams.extract.calls import calls_of
+from streams.extract.calls import calls_of, following_up
 from streams.metrics import (
     EXTRACTIONS,
     FLUSHES,
@@ -191,39 +199,49 @@ class ChunkedExtraction:
         self, record: ProfileRecord, messages: list[ChatMessage]
     ) -> tuple[MergeResult | None, ModelUsage]:
         """The merged result of ``messages``, asked in chunks of one model call's bounds, each
-        chunk seeing the profile the ones before it made."""
+        chunk seeing the profile the ones before it made. After each call the turns it did not
+        reach are asked again, within the policy's ``follow_ups``; with ``per_turn`` each source
+        turn is a call of its own, the chunk's messages before it as context
+        (:mod:`streams.core.coverage`)."""
         combined: MergeResult | None = None
         spent = ModelUsage()
         bounds = self.policy.max_messages, self.policy.max_chars
+        roles = self.kind.schema.source_roles
+        coverage = Coverage(self.policy.follow_ups, roles)
         for chunk in chunks(messages, *bounds):
-            check_owned("a model call")  # a partition gone: no call for the chunks left
-            if combined is not None:
-                record = record.model_copy(
-                    update={"profile": combined.profile, "provenance": combined.provenance}
-                )
-            result, cost = await self._extract(record, chunk)
-            spent = add_usage(spent, cost)
-            if result is not None:
-                changes = (combined.changes if combined else []) + result.changes
-                dropped = (combined.dropped if combined else []) + result.dropped
-                combined = MergeResult(result.profile, result.provenance, changes, dropped)
+            if any(m.role in roles for m in chunk):
+                MESSAGES_EXTRACTED.inc(len(chunk))
+            for ask in per_turn(chunk, roles) if self.policy.per_turn else [Ask(chunk)]:
+                follow_up = False
+                while ask.messages:
+                    check_owned("a model call")  # a partition gone: no call for the rest
+                    if combined is not None:
+                        record = record.model_copy(
+                            update={"profile": combined.profile, "provenance": combined.provenance}
+                        )
+                    with following_up(follow_up):
+                        result, kept, cost = await self._extract(record, ask)
+                    spent = add_usage(spent, cost)
+                    combined = _combined(combined, result)
+                    ask, follow_up = Ask(coverage.next_ask(ask.messages, kept)), True
         return combined, spent
 
     async def _extract(
-        self, record: ProfileRecord, messages: list[ChatMessage]
-    ) -> tuple[MergeResult | None, ModelUsage]:
-        """The merged result (None when no message is the user's own: nothing to learn), and
-        what the model calls for it cost."""
+        self, record: ProfileRecord, ask: Ask
+    ) -> tuple[MergeResult | None, list[PatchOperation], ModelUsage]:
+        """The merged result (None when no message is the user's own: nothing to learn), the
+        operations the guards kept, and what the model calls for it cost."""
+        messages = ask.messages
         own = [m for m in messages if m.role in self.kind.schema.source_roles]
         if not own:
-            return None, ModelUsage()
-        MESSAGES_EXTRACTED.inc(len(messages))
+            return None, [], ModelUsage()
         extraction = await self.extractor.extract(
             record.profile or self.kind.schema.empty(),
             messages,
             self.kind.schema,
             subject=record.user_id,
             kind=self.kind.name,
+            context=ask.context,
         )
         schema = self.kind.schema
         guarded = (
@@ -242,7 +260,15 @@ class ChunkedExtraction:
         EXTRACTIONS.labels("ok").inc()
         _count(record.user_id, extraction.malformed, guarded.dropped + result.dropped)
         _count_repairs(guarded.repaired)
-        return result, extraction.usage
+        return result, guarded.operations, extraction.usage
+
+
+def _combined(before: MergeResult | None, result: MergeResult | None) -> MergeResult | None:
+    """``result`` after ``before``: the latest profile, the changes and drops of both."""
+    if result is None or before is None:
+        return result or before
+    changes, dropped = before.changes + result.changes, before.dropped + result.dropped
+    return MergeResult(result.profile, result.provenance, changes, dropped)
 
 
 def _log_failure(user_id: str, messages: int, exc: Exception, decision: DeadLetter) -> None:

@@ -56,6 +56,19 @@ def test_message_ids_and_texts_are_part_of_the_key(make_message: MakeMessage) ->
     assert len(keys) == 3
 
 
+def test_context_is_part_of_the_key_and_apart_from_the_messages(
+    make_message: MakeMessage,
+) -> None:
+    m1, m2 = make_message("m1", "I'm Ana"), make_message("m2", "I live in Paris")
+    keys = {
+        _key(make_message, messages=[m1, m2]),
+        _key(make_message, messages=[m2], context=[m1]),
+        _key(make_message, messages=[m2]),
+    }
+    assert len(keys) == 3
+    assert _key(make_message, context=[]) == _key(make_message)
+
+
 def test_the_digest_is_a_sha256_that_does_not_spell_out_the_prompt(
     make_message: MakeMessage,
 ) -> None:

@@ -6,7 +6,7 @@ import pytest
 
 from streams.core.profile_schema import ProfileSchema
 from streams.errors import ExtractionFailed
-from streams.extract.calls import CallOutcome, calls_of, record
+from streams.extract.calls import CallOutcome, calls_of, following_up, record
 from streams.extract.llm import LLMExtractor
 from streams.metrics import REGISTRY
 from streams.pipeline.ownership import Fenced
@@ -104,3 +104,22 @@ def test_calls_of_a_flush_are_counted_when_it_ends_and_redone_when_it_was_stoppe
         raise Fenced("partition lost before a store")
     # The answered call was wasted: the next owner flushes the same messages again.
     assert moved(before, counted("size")) == {"retried": 1, "fenced_redo": 1}
+
+
+def test_a_follow_ups_calls_are_counted_under_their_own_reason_in_a_flush_or_not() -> None:
+    before = counted("follow_up"), counted("idle"), counted("none")
+    with calls_of("idle"):
+        record(CallOutcome.OK)
+        with following_up():
+            record(CallOutcome.RETRIED)
+            record(CallOutcome.OK)
+        with following_up(False):
+            record(CallOutcome.OK)
+    with following_up():
+        record(CallOutcome.OK)
+    after = counted("follow_up"), counted("idle"), counted("none")
+    assert [moved(b, a) for b, a in zip(before, after, strict=True)] == [
+        {"retried": 1, "ok": 2},
+        {"ok": 2},
+        {},
+    ]

@@ -106,6 +106,25 @@ def test_only_turns_of_a_source_role_can_be_cited(
     assert [m.get("message_id") for m in _messages_block(user["content"])] == [None, "a1", None]
 
 
+def test_context_turns_come_before_the_new_ones_and_none_can_be_cited(
+    make_message: MakeMessage, schema: ProfileSchema
+) -> None:
+    earlier = [make_message("u0", "I'm Ana"), make_message("a0", "Hi Ana", role="assistant")]
+    new = [make_message("u1", "I moved to Denver")]
+    _, user = build_messages({}, new, schema, context=earlier)
+    before, _, fenced = user["content"].partition("<<<MESSAGES")
+    context = orjson.loads(before.split("<<<CONTEXT\n")[1].split("\nCONTEXT>>>")[0])
+    assert context == [
+        {"role": "user", "content": "I'm Ana"},
+        {"role": "assistant", "content": "Hi Ana"},
+    ]
+    assert [m["message_id"] for m in _messages_block(user["content"])] == ["u1"]
+    assert "Ana" not in fenced
+    # Without context the prompt is the one answers were cached under before context existed.
+    assert build_messages({}, new, schema, context=[]) == build_messages({}, new, schema)
+    assert "CONTEXT" not in build_messages({}, new, schema)[1]["content"]
+
+
 def test_the_examples_values_are_the_ones_the_guard_drops(schema: ProfileSchema) -> None:
     system, _ = build_messages({}, [], schema)
     answer = system["content"].split("Answer: ", 1)[1].replace("\n", " ")

@@ -132,6 +132,7 @@ class ScriptedModel:
         *,
         subject: str | None = None,
         kind: str = USER,
+        context: Sequence[ChatMessage] = (),
     ) -> Extraction:
         self.calls.append([m.message_id for m in messages])
         if self.on_call is not None:
@@ -243,6 +244,7 @@ class Pipeline:
         flushing: FlushPolicy | None = None,
         input_framing: str = "none",
         revisions_per_field: int = 0,
+        model: "ScriptedModel | None" = None,
     ) -> None:
         self.settings = Settings(
             partitions=partitions,
@@ -256,7 +258,7 @@ class Pipeline:
         self.buffer_table: dict[bytes, bytes] = {}
         self.buffers = BufferStore(self.buffer_table)
         self.output, self.dlq, self.reroute = Topic(), Topic(), Topic()
-        self.model = ScriptedModel()
+        self.model = model or ScriptedModel()
         self.exits: list[Exit] = []
         dead_letters = DeadLetters(self.dlq)
         #: The worker's clock, as the flush triggers read it; tests move it.
