@@ -39,7 +39,6 @@ from streams.faust_glue import (
     make_event_current,
     outside_transactions,
     partition_event,
-    start_transactions_together,
 )
 from streams.flush_timer import FlushTimer
 from streams.group import joining_the_group
@@ -78,7 +77,6 @@ def create_worker(settings: Settings) -> faust.App:
     kinds = load_kinds(settings.kinds_file, settings.profile_model)
     app = faust_app(settings)
     keep_fetched_events_on_resume(app)  # else recovery can drop fetched input events
-    start_transactions_together(app)  # else a restart's rebalance outlasts the session timeout
     if settings.replication_factor is None:
         create_topics_with_broker_default_replication(app)
     joining_the_group(app, settings)

@@ -4,7 +4,7 @@ producer batching, group membership, and the web server with Faust's own pages o
 
 import faust
 
-from streams.faust_glue import restore_changelogs_in_bulk
+from streams.faust_glue import restore_changelogs_in_bulk, start_transactions_together
 from streams.kafka_credentials import broker_credentials
 from streams.settings import Settings
 
@@ -57,4 +57,5 @@ def faust_app(settings: Settings) -> faust.App:
     )
     if settings.restore_in_bulk:  # before Faust's own recovery is created
         restore_changelogs_in_bulk(app)
+    start_transactions_together(app)  # else a restart's rebalance outlasts the session timeout
     return app
