@@ -186,6 +186,23 @@ async def _moved_and_checked(
     check_against_reference(records, sent, per_user=ROUNDS)
 
 
+async def _round_0_buffered(
+    start_worker: StartWorker, kafka: Kafka, names: Names, guarantee: str
+) -> tuple[WorkerProcess, list[dict[str, Any]], dict[str, str]]:
+    """Worker A (instance id ``a``, flushing only after 600 s idle) with every user's message 0
+    buffered and acknowledged; the messages sent, and the settings any worker of the test shares."""
+    static = {
+        "PROFILE_STREAM_SESSION_TIMEOUT_S": SESSION_TIMEOUT_S,
+        "PROFILE_STREAM_PROCESSING_GUARANTEE": guarantee,
+    }
+    env = static | {"PROFILE_STREAM_GROUP_INSTANCE_ID": "a", "PROFILE_STREAM_FLUSH_IDLE_S": "600"}
+    a = await start_worker(0, **env)
+    sent: list[dict[str, Any]] = []
+    await _send_round(kafka, names, 0, sent)
+    await _all_committed(kafka, names)
+    return a, sent, static
+
+
 async def test_a_buffered_message_the_changelog_never_got_is_not_lost_after_a_restart(
     start_worker: StartWorker, restart: Restart, kafka: Kafka, names: Names, fake_llm: FakeLLM
 ) -> None:
@@ -194,15 +211,7 @@ async def test_a_buffered_message_the_changelog_never_got_is_not_lost_after_a_re
     # broker cannot write that transaction's abort marker into a topic refusing 64 bytes; its
     # coordinator then keeps it open for good and every restart waits on it. The next test is
     # this one's exactly_once form.
-    static = {
-        "PROFILE_STREAM_SESSION_TIMEOUT_S": SESSION_TIMEOUT_S,
-        "PROFILE_STREAM_PROCESSING_GUARANTEE": "at_least_once",
-    }
-    env = static | {"PROFILE_STREAM_GROUP_INSTANCE_ID": "a", "PROFILE_STREAM_FLUSH_IDLE_S": "600"}
-    a = await start_worker(0, **env)
-    sent: list[dict[str, Any]] = []
-    await _send_round(kafka, names, 0, sent)
-    await _all_committed(kafka, names)  # buffered, durably
+    a, sent, static = await _round_0_buffered(start_worker, kafka, names, "at_least_once")
 
     await _changelog_limit(names, REFUSING_BYTES)
     await _send_round(kafka, names, 1, sent)
@@ -229,15 +238,7 @@ async def test_a_buffered_message_in_a_transaction_never_committed_is_not_lost_a
     the commit interval later), so a kill -9 right after a buffered write leaves it in RocksDB
     and aborted in the changelog, the window the test above widens by refusing the write."""
     script(fake_llm, USERS, ROUNDS)
-    static = {
-        "PROFILE_STREAM_SESSION_TIMEOUT_S": SESSION_TIMEOUT_S,
-        "PROFILE_STREAM_PROCESSING_GUARANTEE": "exactly_once",
-    }
-    env = static | {"PROFILE_STREAM_GROUP_INSTANCE_ID": "a", "PROFILE_STREAM_FLUSH_IDLE_S": "600"}
-    a = await start_worker(0, **env)
-    sent: list[dict[str, Any]] = []
-    await _send_round(kafka, names, 0, sent)
-    await _all_committed(kafka, names)  # buffered, committed
+    a, sent, static = await _round_0_buffered(start_worker, kafka, names, "exactly_once")
 
     await _send_round(kafka, names, 1, sent)
     # Written, as a read_uncommitted reader sees the changelog: kill -9 at once.
