@@ -97,14 +97,18 @@ class Kafka:
         topic: str,
         until: Callable[[list[ConsumerRecord[bytes, bytes]]], bool],
         timeout: float = 60.0,
+        committed: bool = False,
     ) -> list[ConsumerRecord[bytes, bytes]]:
-        """Every record of ``topic`` from the start, once ``until`` holds (or fail at timeout)."""
+        """Every record of ``topic`` from the start, once ``until`` holds (or fail at timeout);
+        with ``committed``, as a subscriber reading committed records sees them (under
+        exactly-once, a record is seen once its transaction, the worker's state with it, is)."""
         consumer = AIOKafkaConsumer(
             topic,
             bootstrap_servers=self.bootstrap,
             group_id=None,
             auto_offset_reset="earliest",
             enable_auto_commit=False,
+            isolation_level="read_committed" if committed else "read_uncommitted",
         )
         await consumer.start()
         records: list[ConsumerRecord[bytes, bytes]] = []

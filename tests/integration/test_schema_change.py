@@ -82,7 +82,8 @@ async def test_migrate_command_brings_every_stale_profile_to_the_new_schema_thro
 
     first = await cli(worker, "migrate", "--kind", "user")
     assert "2 stored, 0 on Member/v2, migration requested for 2" in first
-    events = decode(await kafka.read(names.output, lambda r: len(r) >= 4))
+    # Committed: the migrated versions are then in the changelog the next count reads.
+    events = decode(await kafka.read(names.output, lambda r: len(r) >= 4, committed=True))
     migrated = events[2:]
     assert sorted(e["user_id"] for e in migrated) == ["ana", "bea"]
     assert all(e["schema"] == "Member/v2" and e["version"] == 2 for e in migrated)
