@@ -13,7 +13,10 @@ WARNING), and the standby partitions, which it reads after the worker is ready.
 A rebalance or a stop while it runs cancels it between two fetches, as Faust cancels its own
 steps (``Recovery._wait``); a revocation, or a partition that left the worker, ends it before
 the next write. Either way each database holds what its persisted offset says, and the next
-recovery resumes from there. Faust's seek after it keeps the request timeout, as our own
+recovery resumes from there: a restore stopped by a revocation waits for the assignment that
+follows, so Faust's recovery starts over on it instead of going on with partition sets and
+offsets the assignment rewrites in place (a standby seeked to an offset not built yet crashed
+the worker). Faust's seek after it keeps the request timeout, as our own
 ``wait_for``: a seek that times out raises, and Faust's recovery service crashes on it as on
 any error of its own, where Faust's timeout would have ended recovery silently.
 
@@ -31,7 +34,7 @@ from collections.abc import Coroutine, MutableMapping
 from typing import Any, cast
 
 import faust
-from faust.tables.recovery import Recovery
+from faust.tables.recovery import RebalanceAgain, Recovery
 from faust.types import TP
 from faust.types.transports import ConsumerT
 from mode.services import WaitArgT
@@ -66,9 +69,20 @@ class _BulkRecovery(Recovery):
         self, consumer: ConsumerT, tps: set[TP], offsets: Any, title: str
     ) -> Coroutine[Any, Any, None]:
         if title != "active":
-            return super()._seek_offsets(consumer, tps, offsets, title)
+            return self._seek_unless_reassigned(consumer, tps, offsets, title)
         self._untimed_step = True  # for the _wait Faust calls with this step, next
         return self._restore_then_seek(consumer, tps, offsets)
+
+    async def _seek_unless_reassigned(
+        self, consumer: ConsumerT, tps: set[TP], offsets: Any, title: str
+    ) -> None:
+        # Faust's on_rebalance rewrites the offsets and partition sets in place, and its recovery
+        # loop learns of it only at its next wait: a seek after a newer assignment would use the
+        # new one's offsets before they are built (None for a new standby: aiokafka raises
+        # "Offset must be a positive integer" and the worker crashes). Start over instead.
+        if self.signal_recovery_start.is_set():
+            raise RebalanceAgain
+        await super()._seek_offsets(consumer, tps, offsets, title)
 
     async def _wait(self, coro: WaitArgT, timeout: Seconds | None = None) -> None:  # noqa: ASYNC109
         untimed, self._untimed_step = self._untimed_step, False
@@ -77,17 +91,22 @@ class _BulkRecovery(Recovery):
     async def _restore_then_seek(
         self, consumer: ConsumerT, tps: set[TP], offsets: MutableMapping[TP, int]
     ) -> None:
-        await self._restore(tps, offsets)
-        seek = super()._seek_offsets(consumer, tps, cast(Any, offsets), "active")
+        if not await self._restore(tps, offsets):
+            # A rebalance has begun: wait for its assignment, on which Faust's _wait around this
+            # step raises RebalanceAgain (or ServiceStopped), rather than go on with a recovery
+            # whose partitions and offsets the assignment rewrites under it.
+            await self.signal_recovery_start.wait()
+        seek = self._seek_unless_reassigned(consumer, tps, cast(Any, offsets), "active")
         await asyncio.wait_for(seek, timeout=self.app.conf.broker_request_timeout)
 
-    async def _restore(self, tps: set[TP], offsets: MutableMapping[TP, int]) -> None:
+    async def _restore(self, tps: set[TP], offsets: MutableMapping[TP, int]) -> bool:
+        """Restore ``tps`` in bulk; False if a rebalance stopped it."""
         started, generation = time.monotonic(), self._generation_id
         restore: BulkRestore | None = None
         try:
             targets = self._targets(tps, offsets)
             if not targets:
-                return
+                return True
             app = cast(faust.App, self.app)
             restore = BulkRestore(app, targets, offsets, self._assigned(generation))
             await restore.run()
@@ -96,6 +115,7 @@ class _BulkRecovery(Recovery):
             raise
         except PartitionRevoked:
             logger.info("bulk restore stopped: a rebalance started")
+            return False
         except Exception as exc:  # noqa: BLE001 - Faust's recovery restores the rest
             logger.warning(
                 "bulk restore failed, Faust's recovery restores the rest: error=%s",
@@ -110,6 +130,7 @@ class _BulkRecovery(Recovery):
                 time.monotonic() - started,
                 restore.slowest_write_s * 1000,
             )
+        return True
 
     def _targets(self, tps: set[TP], offsets: MutableMapping[TP, int]) -> list[RestoreTarget]:
         targets = []

@@ -1,6 +1,7 @@
 """The bulk restore's hooks into Faust's recovery and RocksDB store, checked against the
 installed Faust; and what it writes, against what Faust's own recovery writes."""
 
+import asyncio
 import inspect
 from collections import Counter
 from collections.abc import Iterator
@@ -143,12 +144,7 @@ def test_a_rebalance_stops_the_writes(app: faust.App) -> None:
 async def test_a_restore_that_fails_leaves_the_rest_to_faust_with_a_warning(
     app: faust.App, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    restore_changelogs_in_bulk(app)
-    recovery: Any = app.tables.recovery  # type: ignore[attr-defined]
-    table = _table(app, "profiles")
-    tp = TP(table.changelog_topic.get_topic_name(), 0)
-    recovery.tp_to_table[tp], recovery.active_highwaters[tp] = table, 9
-    recovery.active_tps.add(tp)
+    recovery, tp = _recovery_holding(app)
 
     async def broken(self: BulkRestore) -> None:
         raise ConnectionError("broker gone")
@@ -177,3 +173,54 @@ def test_a_partition_is_no_longer_restored_once_a_rebalance_starts(app: faust.Ap
     assert assigned(tp) and not assigned(TP(CHANGELOG, 1))
     app.on_rebalance_start()  # a revocation, before any new assignment
     assert not assigned(tp)
+
+
+def _recovery_holding(app: faust.App) -> tuple[Any, TP]:
+    restore_changelogs_in_bulk(app)
+    recovery: Any = app.tables.recovery  # type: ignore[attr-defined]
+    table = _table(app, "profiles")
+    tp = TP(table.changelog_topic.get_topic_name(), 0)
+    recovery.tp_to_table[tp], recovery.active_highwaters[tp] = table, 9
+    recovery.active_tps.add(tp)
+    return recovery, tp
+
+
+async def test_no_seek_runs_on_offsets_a_newer_assignment_rewrote(
+    app: faust.App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recovery, tp = _recovery_holding(app)
+    sought: list[str] = []
+
+    async def seek(self: Any, consumer: Any, tps: Any, offsets: Any, title: str) -> None:
+        sought.append(title)
+
+    monkeypatch.setattr(faust.tables.recovery.Recovery, "_seek_offsets", seek)
+    await recovery._seek_offsets(None, {tp}, Counter({tp: 3}), "standby")
+    recovery.signal_recovery_start.set()  # Faust's on_rebalance: a standby offset is None now
+    with pytest.raises(faust.tables.recovery.RebalanceAgain):
+        await recovery._seek_offsets(None, {tp}, Counter({tp: None}), "standby")
+    assert sought == ["standby"]
+
+
+async def test_a_restore_a_revocation_stopped_waits_for_the_next_assignment(
+    app: faust.App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recovery, tp = _recovery_holding(app)
+    sought: list[str] = []
+
+    async def revoked(self: BulkRestore) -> None:
+        raise PartitionRevoked
+
+    async def seek(self: Any, consumer: Any, tps: Any, offsets: Any, title: str) -> None:
+        sought.append(title)
+
+    monkeypatch.setattr(BulkRestore, "run", revoked)
+    monkeypatch.setattr(faust.tables.recovery.Recovery, "_seek_offsets", seek)
+    step = asyncio.ensure_future(recovery._seek_offsets(None, {tp}, Counter({tp: -1}), "active"))
+    for _ in range(10):  # every callback the loop has ready runs; the step stays parked
+        await asyncio.sleep(0)
+    assert not step.done() and sought == []
+    recovery.signal_recovery_start.set()
+    with pytest.raises(faust.tables.recovery.RebalanceAgain):
+        await step
+    assert sought == []
