@@ -97,12 +97,19 @@ class Cluster:
 
     async def describe(self, topics: Iterable[str] | None = None) -> list[dict[str, Any]]:
         """The partitions of ``topics`` (every topic when None), each with its ``topic``,
-        ``partition``, ``leader``, ``replicas`` and ``isr``."""
+        ``partition``, ``leader``, ``replicas`` and ``isr``. A named topic just created may not
+        have reached the answering broker's metadata yet: asked again, for up to 10 s."""
         admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=10_000)
         await admin.start()
         try:
             names = list(topics) if topics is not None else await admin.list_topics()
-            described = await admin.describe_topics(names)
+            deadline = time.monotonic() + 10
+            while True:
+                described = await admin.describe_topics(names)
+                unknown = [d["topic"] for d in described if d.get("error_code")]
+                if topics is None or not unknown or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.2)  # the broker's metadata catching up: nothing to await
         finally:
             await admin.close()
         return [
