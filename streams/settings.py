@@ -76,8 +76,9 @@ class Settings(BaseSettings):
     replication_factor: int | None = Field(None, ge=1, le=16)
     session_timeout_s: float = Field(30.0, ge=6, le=300)
     # exactly_once: Kafka transactions fence a worker that lost its partitions while frozen;
-    # at_least_once: per-process fencing only. Why the default (docs/state.md, "Zombie workers").
-    processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
+    # at_least_once fences within each process only (docs/state.md, "Zombie workers": the
+    # decision and its cost).
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = "exactly_once"
     # Where a new consumer group starts on the input topic (streams.core.start_position):
     # earliest, latest or an RFC 3339 time. Only partitions without a committed offset.
     start_from: str = "earliest"

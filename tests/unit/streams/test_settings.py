@@ -203,12 +203,12 @@ def test_input_framing_is_off_unless_asked_for(clean_env: pytest.MonkeyPatch) ->
         load_settings()
 
 
-def test_the_processing_guarantee_is_at_least_once_unless_asked_otherwise(
+def test_the_processing_guarantee_is_exactly_once_unless_asked_otherwise(
     clean_env: pytest.MonkeyPatch,
 ) -> None:
-    assert load_settings().processing_guarantee == "at_least_once"
-    clean_env.setenv("PROFILE_STREAM_PROCESSING_GUARANTEE", "EXACTLY_ONCE")
     assert load_settings().processing_guarantee == "exactly_once"
+    clean_env.setenv("PROFILE_STREAM_PROCESSING_GUARANTEE", "AT_LEAST_ONCE")
+    assert load_settings().processing_guarantee == "at_least_once"
     clean_env.setenv("PROFILE_STREAM_PROCESSING_GUARANTEE", "at_most_once")
     with pytest.raises(ConfigError, match="PROFILE_STREAM_PROCESSING_GUARANTEE"):
         load_settings()
