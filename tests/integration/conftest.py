@@ -4,6 +4,7 @@ A missing service fails the run: `make test` starts them, and a green run that n
 touched Kafka would prove nothing.
 """
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import redis.asyncio as aioredis
 from aiokafka.admin import AIOKafkaAdminClient
 
 from tests.fakes.llm_server import FakeLLM
-from tests.support import clean_environ
+from tests.support import clean_environ, delete_topics
 
 from .harness import (
     ADMIN_TOKEN,
@@ -25,6 +26,8 @@ from .harness import (
     WorkerProcess,
     free_port,
 )
+
+logger = logging.getLogger(__name__)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -71,8 +74,15 @@ def fake_llm(llm_server: FakeLLM) -> FakeLLM:
 
 
 @pytest.fixture
-def names() -> Names:
-    return Names.unique("it", partitions=PARTITIONS)
+async def names() -> AsyncIterator[Names]:
+    names = Names.unique("it", partitions=PARTITIONS)
+    yield names
+    # After the test's workers have stopped (their fixtures depend on this one). Housekeeping
+    # only: a broker slow to answer leaves the topics to the next `make down --wipe`.
+    try:
+        await delete_topics(names.prefix)
+    except Exception as exc:  # noqa: BLE001
+        logger.warning("topics of %s not deleted: %r", names.prefix, exc)
 
 
 @pytest.fixture

@@ -3,7 +3,14 @@ and group names, free ports, ``profile-stream worker`` subprocesses with their l
 readiness waits, and a few Kafka look-ups. Imported from the repository root (``tests.support``);
 it is not part of the installed package."""
 
-from tests.support.kafka import BOOTSTRAP, committed, end_offsets, partitions, rewind
+from tests.support.kafka import (
+    BOOTSTRAP,
+    committed,
+    delete_topics,
+    end_offsets,
+    partitions,
+    rewind,
+)
 from tests.support.names import Names, clean_environ, free_port
 from tests.support.processes import (
     PROFILE_STREAM,
@@ -24,6 +31,7 @@ __all__ = [
     "WorkerProcess",
     "clean_environ",
     "committed",
+    "delete_topics",
     "end_offsets",
     "free_port",
     "partitions",
