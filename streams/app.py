@@ -32,7 +32,6 @@ from streams.faust_glue import (
     commit_open_transactions,
     committed_offset,
     consumer_lag,
-    create_topics_with_broker_default_replication,
     exactly_once,
     in_source_transaction,
     keep_fetched_events_on_resume,
@@ -77,8 +76,6 @@ def create_worker(settings: Settings) -> faust.App:
     kinds = load_kinds(settings.kinds_file, settings.profile_model)
     app = faust_app(settings)
     keep_fetched_events_on_resume(app)  # else recovery can drop fetched input events
-    if settings.replication_factor is None:
-        create_topics_with_broker_default_replication(app)
     joining_the_group(app, settings)
     topics = declare_topics(app, settings)
     extractor = _extractor(settings)

@@ -4,7 +4,12 @@ producer batching, group membership, and the web server with Faust's own pages o
 
 import faust
 
-from streams.faust_glue import restore_changelogs_in_bulk, start_transactions_together
+from streams.faust_glue import (
+    create_topics_with_broker_default_replication,
+    restore_changelogs_in_bulk,
+    start_transactions_together,
+    wait_until_created_topics_show,
+)
 from streams.kafka_credentials import broker_credentials
 from streams.settings import Settings
 
@@ -23,7 +28,7 @@ def faust_app(settings: Settings) -> faust.App:
         store="rocksdb://",
         datadir=str(settings.data_dir),
         topic_partitions=settings.partitions,
-        # Unset: the broker's default, through the hook in create_worker.
+        # Unset: the broker's default, through the hook below.
         topic_replication_factor=settings.replication_factor or 1,
         table_standby_replicas=settings.standby_replicas,
         # exactly_once: Faust's transactions, made to cover every output (faust_glue.transactions).
@@ -58,4 +63,7 @@ def faust_app(settings: Settings) -> faust.App:
     if settings.restore_in_bulk:  # before Faust's own recovery is created
         restore_changelogs_in_bulk(app)
     start_transactions_together(app)  # else a restart's rebalance outlasts the session timeout
+    if settings.replication_factor is None:
+        create_topics_with_broker_default_replication(app)
+    wait_until_created_topics_show(app)  # else the group may form without a table's changelog
     return app

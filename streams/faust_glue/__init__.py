@@ -32,6 +32,7 @@ from streams.faust_glue.transport import (
     keep_fetched_events_on_resume,
     refuse_assignments_for_another_url,
     start_new_partitions,
+    wait_until_created_topics_show,
 )
 from streams.faust_glue.web import add_web_middleware, mounted_methods
 
@@ -60,4 +61,5 @@ __all__ = [
     "start_new_partitions",
     "start_transactions_together",
     "tables_recovered",
+    "wait_until_created_topics_show",
 ]

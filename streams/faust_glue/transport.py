@@ -5,6 +5,7 @@ URL check.
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Mapping, Set
 from typing import Any, cast
 
@@ -29,6 +30,7 @@ __all__ = [
     "own_consumer",
     "refuse_assignments_for_another_url",
     "start_new_partitions",
+    "wait_until_created_topics_show",
 ]
 
 logger = logging.getLogger(__name__)
@@ -140,27 +142,56 @@ def create_topics_with_broker_default_replication(app: faust.App) -> None:
     its topics, the tables' changelogs and the assignor's leader topic alike.
 
     Faust's ``topic_replication_factor`` takes only a count of 0 or more and creates a topic
-    of replication 0 with 1, so -1 cannot pass through the setting. Internal: wraps
-    ``Transport._create_topic(owner, client, topic, partitions, replication, **kwargs)`` of the
-    consumer's and the producer's transports, through which every creation of Faust goes.
+    of replication 0 with 1, so -1 cannot pass through the setting.
     """
+
+    def wrap(create: Any) -> Any:
+        async def _create(
+            owner: Any, client: Any, topic: str, partitions: int, replication: int, **kwargs: Any
+        ) -> None:
+            await create(owner, client, topic, partitions, BROKER_DEFAULT_REPLICATION, **kwargs)
+
+        return _create
+
+    _wrap_create_topic(app, wrap)
+
+
+def wait_until_created_topics_show(app: faust.App) -> None:
+    """Make each topic creation of Faust return once the broker's metadata shows the topic.
+
+    A KRaft broker learns of a topic its controller created a moment after the creation is
+    acknowledged, and a group that forms before that gets no partition of it until a later
+    rebalance: a table without its changelog partitions, whose first write raises Faust's
+    ``PartitionsMismatch`` and stops the worker (seen on a loaded machine, the group formed
+    30 ms after the creation). After 10 s it goes on with a warning, as Faust would have.
+    """
+
+    def wrap(create: Any) -> Any:
+        async def _create(owner: Any, client: Any, topic: str, *args: Any, **kwargs: Any) -> None:
+            await create(owner, client, topic, *args, **kwargs)
+            await _until_known(client, topic)
+
+        return _create
+
+    _wrap_create_topic(app, wrap)
+
+
+async def _until_known(client: Any, topic: str, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if (await client.fetch_all_metadata()).partitions_for_topic(topic):
+            return
+        await asyncio.sleep(0.05)  # the broker applying the controller's record: nothing to await
+    logger.warning("topic not in the broker's metadata after creating it topic=%s", topic)
+
+
+def _wrap_create_topic(app: faust.App, wrap: Callable[[Any], Any]) -> None:
+    # Internal: Transport._create_topic(owner, client, topic, partitions, replication, **kwargs)
+    # of the consumer's and the producer's transports, through which every creation of Faust
+    # goes (tests/unit/streams/test_faust_glue.py pins it). No public API.
     transports = {id(t): t for t in (app.transport, app.producer_transport)}
     for transport in transports.values():
-        create = cast(Any, transport)._create_topic  # noqa: SLF001 - no public API
-
-        async def _create(
-            owner: Any,
-            client: Any,
-            topic: str,
-            partitions: int,
-            replication: int,
-            *,
-            _create: Any = create,
-            **kwargs: Any,
-        ) -> None:
-            await _create(owner, client, topic, partitions, BROKER_DEFAULT_REPLICATION, **kwargs)
-
-        cast(Any, transport)._create_topic = _create  # noqa: SLF001 - no public API
+        cast(Any, transport)._create_topic = wrap(cast(Any, transport)._create_topic)  # noqa: SLF001
 
 
 class _NewPartitions:

@@ -41,6 +41,7 @@ from streams.faust_glue import (
     refuse_assignments_for_another_url,
     start_new_partitions,
     tables_recovered,
+    wait_until_created_topics_show,
 )
 
 
@@ -483,3 +484,39 @@ def test_end_offsets_builds_its_consumer_with_fausts_own_helpers() -> None:
     assert auth == {"security_protocol": "PLAINTEXT"}
     servers = faust_aiokafka.server_list([URL("kafka://127.0.0.1:9092")], 9092)
     assert servers == ["127.0.0.1:9092"]
+
+
+class _Metadata:
+    def __init__(self, known: bool) -> None:
+        self.known = known
+
+    def partitions_for_topic(self, topic: str) -> set[int] | None:
+        return {0, 1, 2, 3} if self.known else None
+
+
+class _Client:
+    """A broker that shows a created topic in its metadata from its third answer on."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    async def fetch_all_metadata(self) -> _Metadata:
+        self.asked += 1
+        return _Metadata(known=self.asked >= 3)
+
+
+async def test_a_topic_creation_returns_once_the_broker_metadata_shows_the_topic(
+    app: faust.App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    created: list[str] = []
+
+    async def really_create(
+        self: Any, owner: Any, client: Any, topic: str, *a: Any, **kw: Any
+    ) -> None:
+        created.append(topic)
+
+    monkeypatch.setattr(faust_aiokafka.Transport, "_really_create_topic", really_create)
+    wait_until_created_topics_show(app)
+    client = _Client()
+    await app.transport._create_topic(None, client, "t-changelog", 4, 1, compacting=True)  # type: ignore[attr-defined]
+    assert created == ["t-changelog"] and client.asked == 3
