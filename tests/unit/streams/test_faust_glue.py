@@ -143,6 +143,44 @@ def test_partition_items_reads_one_rocksdb_database_as_items_does(app: faust.App
     assert list(partition_items(table, 4)) == []  # no database: nothing stored there
 
 
+class _PartitionDB(dict[bytes, bytes]):
+    """Stands for a rocksdict database: ``get`` gives None for an absent key."""
+
+    def key_may_exist(self, key: bytes) -> bool:
+        return key in self
+
+
+def test_a_table_get_reads_the_store_of_the_current_events_partition_once(
+    tmp_path: Any,
+) -> None:
+    rocksdb_app = faust.App(
+        "glue-get", broker="kafka://127.0.0.1:1", store="rocksdb://", datadir=str(tmp_path)
+    )
+    table = ProfileTable(rocksdb_app, name="glue-get", key_type=bytes, value_type=bytes)
+    store = cast(Any, table).data
+    assert isinstance(store, faust.stores.rocksdb.Store)
+    reads: list[bytes] = []
+    db = _PartitionDB({b"alice": b"v"})
+    store._dbs = {3: db}
+    real_get = store._get
+    store._get = lambda key: reads.append(key) or real_get(key)
+    make_event_current(_Event())
+    try:
+        assert table.get(b"alice") == b"v"
+        assert table.get(b"bob") is None
+        assert table.get(b"bob", b"none") == b"none"
+    finally:
+        make_event_current(None)
+    assert reads == [b"alice", b"bob", b"bob"]  # one store read each, the absent ones included
+    assert table.get(b"alice") == b"v"  # no current event: every database is looked in
+
+
+def test_a_memory_table_get_is_faust_s_own(app: faust.App) -> None:
+    table = ProfileTable(app, name="glue-get-memory", key_type=bytes, value_type=bytes)
+    cast(Any, table).data[b"alice"] = b"v"
+    assert (table.get(b"alice"), table.get(b"bob", b"none")) == (b"v", b"none")
+
+
 def test_partition_items_of_a_memory_table_are_all_its_items(app: faust.App) -> None:
     table = ProfileTable(app, name="glue-memory", key_type=bytes, value_type=bytes)
     cast(Any, table).data[b"alice"] = b"v"
