@@ -30,6 +30,7 @@ from streams.faust_glue.transport import (
     consumer_lag,
     create_topics_with_broker_default_replication,
     keep_fetched_events_on_resume,
+    read_to_end,
     refuse_assignments_for_another_url,
     start_new_partitions,
 )
@@ -55,6 +56,7 @@ __all__ = [
     "outside_transactions",
     "partition_event",
     "partition_items",
+    "read_to_end",
     "refuse_assignments_for_another_url",
     "restore_changelogs_in_bulk",
     "start_new_partitions",

@@ -23,6 +23,7 @@ from aiokafka.structs import OffsetAndTimestamp
 from aiokafka.util import commit_structure_validate
 from faust.assignor.client_assignment import ClientAssignment, ClientMetadata
 from faust.types import TP
+from faust.types.tuples import Message
 from yarl import URL
 
 from streams.core.start_position import RetainedRange
@@ -38,6 +39,7 @@ from streams.faust_glue import (
     mounted_methods,
     partition_event,
     partition_items,
+    read_to_end,
     refuse_assignments_for_another_url,
     start_new_partitions,
     tables_recovered,
@@ -192,6 +194,22 @@ async def test_actives_ready_follows_the_rebalance(app: faust.App) -> None:
     assert actives_ready(app) is False
     app.tables.on_actives_ready()  # type: ignore[attr-defined]
     assert actives_ready(app) is True
+
+
+async def test_read_to_end_compares_a_message_with_its_partitions_highwater(
+    app: faust.App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    consumer: Any = app.consumer
+    tp = TP("chat-messages", 0)
+    highwaters: dict[TP, int] = {}
+    monkeypatch.setattr(consumer, "highwater", highwaters.get)
+
+    def at(offset: int) -> Any:
+        return Message(tp.topic, tp.partition, offset, 0.0, 0, [], b"k", b"v", None, tp=tp)
+
+    assert read_to_end(app, at(11)) is False  # not fetched yet: no highwater known
+    highwaters[tp] = 12
+    assert (read_to_end(app, at(10)), read_to_end(app, at(11))) == (False, True)
 
 
 async def test_consumer_lag_reads_the_committed_offsets_faust_keeps(
