@@ -26,13 +26,18 @@ async def _waited(windows: Windows, job: Job, wake: asyncio.Event | None = None)
     return loop.time() - started
 
 
-async def test_a_catch_up_wait_ends_once_every_partition_is_read_to_its_end() -> None:
-    ends = BacklogEnds()
-    windows = _windows(ends)
+async def _catching_up_while_two_partitions_are_read(ends: BacklogEnds) -> asyncio.Task[float]:
+    """A backlogged batch of partition 0 in its catch-up wait, partitions 0 and 1 being read."""
     ends.read_to(("t", 0), end=False)
     ends.read_to(("t", 1), end=False)
-    waiting = asyncio.create_task(_waited(windows, _job(0, waited_s=120)))
-    await asyncio.sleep(0.05)
+    waiting = asyncio.create_task(_waited(_windows(ends), _job(0, waited_s=120)))
+    await asyncio.sleep(0)  # the wait has started
+    return waiting
+
+
+async def test_a_catch_up_wait_ends_once_every_partition_is_read_to_its_end() -> None:
+    ends = BacklogEnds()
+    waiting = await _catching_up_while_two_partitions_are_read(ends)
     ends.read_to(("t", 0), end=True)  # its own partition: the other one is still being read
     await asyncio.sleep(0.05)
     assert not waiting.done()
@@ -42,11 +47,7 @@ async def test_a_catch_up_wait_ends_once_every_partition_is_read_to_its_end() ->
 
 async def test_a_partition_no_longer_read_here_does_not_hold_the_waits_back() -> None:
     ends = BacklogEnds()
-    windows = _windows(ends)
-    ends.read_to(("t", 0), end=False)
-    ends.read_to(("t", 1), end=False)
-    waiting = asyncio.create_task(_waited(windows, _job(0, waited_s=120)))
-    await asyncio.sleep(0.05)
+    waiting = await _catching_up_while_two_partitions_are_read(ends)
     ends.forget([("t", 1)])  # revoked
     ends.read_to(("t", 0), end=True)
     assert await waiting < 1
