@@ -55,8 +55,13 @@ def consumer_lag(app: faust.App, topic: str) -> float:
 def read_to_end(app: faust.App, message: Any) -> bool:
     """Whether the consumed ``message`` is the last record its partition holds as far as the
     consumer knows: the partition's highwater (its last stable offset under exactly-once) is
-    right after it. Internal: ``Consumer.highwater(tp)``, None before the first fetch."""
-    highwater = cast(Any, app.consumer).highwater(message.tp)
+    right after it. False when that is not known. Internal: ``Consumer.highwater(tp)``, None
+    before the first fetch; aiokafka asserts the partition is assigned, and an event read
+    before a revoke may be handled after it."""
+    try:
+        highwater = cast(Any, app.consumer).highwater(message.tp)
+    except (AssertionError, KeyError, AttributeError):  # not assigned here (any more)
+        return False
     return highwater is not None and message.offset + 1 >= highwater
 
 

@@ -211,6 +211,14 @@ async def test_read_to_end_compares_a_message_with_its_partitions_highwater(
     highwaters[tp] = 12
     assert (read_to_end(app, at(10)), read_to_end(app, at(11))) == (False, True)
 
+    def revoked(tp: TP) -> int:
+        raise AssertionError("Partition is not assigned")  # aiokafka's own check
+
+    # aiokafka asserts the partition is assigned; an event read before a revoke is handled after.
+    assert "is_assigned" in inspect.getsource(aiokafka.AIOKafkaConsumer.highwater)
+    monkeypatch.setattr(consumer, "highwater", revoked)
+    assert read_to_end(app, at(11)) is False
+
 
 async def test_consumer_lag_reads_the_committed_offsets_faust_keeps(
     app: faust.App, monkeypatch: pytest.MonkeyPatch
