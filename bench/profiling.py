@@ -10,6 +10,7 @@ worker runs at its own speed (``--nonblocking``: it is never paused to be read).
 """
 
 import asyncio
+import os
 import re
 import signal
 import sys
@@ -111,9 +112,13 @@ class PySpy:
 
     async def start(self) -> None:
         spy = Path(sys.executable).with_name("py-spy")
+        # BENCH_PYSPY_GIL=1: only the thread holding the GIL is sampled. Without it a thread
+        # waiting to take the GIL back (after a socket write, while Faust's consumer thread
+        # runs) counts as busy in the frame it waits in, which is not CPU spent there.
+        gil = ["--gil"] if os.environ.get("BENCH_PYSPY_GIL") == "1" else []
         self._proc = await asyncio.create_subprocess_exec(
             str(spy), "record", "--pid", str(self.pid), "--rate", str(_RATE_HZ),
-            "--format", "raw", "--nonblocking", "--output", str(self.out),
+            "--format", "raw", "--nonblocking", *gil, "--output", str(self.out),
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
 

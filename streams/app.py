@@ -38,6 +38,7 @@ from streams.faust_glue import (
     make_event_current,
     outside_transactions,
     partition_event,
+    read_to_end,
 )
 from streams.flush_timer import FlushTimer
 from streams.group import joining_the_group
@@ -232,10 +233,9 @@ def _agent(app: faust.App, lane: _Lane) -> None:
             token = lane.scheduler.ownership.token((event.message.topic, event.message.partition))
             admitted = await lane.admission.admit(event.message)
             job = Job.of(event, admitted, now=time.time(), token=token)
-            if admitted is None:
-                await lane.scheduler.skip(job)
-            else:
-                await lane.scheduler.submit(job)
+            await (lane.scheduler.skip if admitted is None else lane.scheduler.submit)(job)
+            # A backlog read to its end is all held: its catch-up waits gather nothing more.
+            lane.scheduler.backlog.read_to(job.tp, end=read_to_end(app, event.message))
             if lane.fresh is not None:
                 lane.fresh.passed(job.tp, job.offset)
 

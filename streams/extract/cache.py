@@ -33,6 +33,7 @@ from streams.errors import CachePurgeFailed
 from streams.extract.base import Extraction, Extractor
 from streams.extract.outage import OutageWarning
 from streams.extract.prompt import PROMPT_VERSION
+from streams.extract.redis_batching import CommandBatcher
 from streams.metrics import CACHE
 
 __all__ = ["CachedExtractor", "answer_digest", "subject_key"]
@@ -113,7 +114,8 @@ class CachedExtractor:
         self._inner, self._redis, self._prefix = inner, redis, prefix
         self._purge_attempts, self._purge_backoff_s = max(1, purge_attempts), purge_backoff_s
         self.name = inner.name
-        self._store = redis.register_script(_STORE)
+        # Lookups and stores of concurrent batches share round trips (one pipeline).
+        self._batch = CommandBatcher(redis)
         self._warn = OutageWarning(logger, "Redis unreachable (%s); extracting without the cache")
 
     async def extract(
@@ -173,13 +175,14 @@ class CachedExtractor:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def close(self) -> None:
-        """Close the inner extractor and the Redis connections."""
+        """Close the inner extractor and the Redis connections (stores asked for are sent)."""
         await self._inner.close()
+        await self._batch.aclose()
         await self._redis.aclose()
 
     async def _get(self, key: str, field: str) -> Extraction | None:
         try:
-            raw = await self._redis.hget(key, field)
+            raw = await self._batch.execute("HGET", key, field)
         except RedisError as exc:
             self._warn(exc)
             return None
@@ -193,6 +196,8 @@ class CachedExtractor:
     async def _set(self, key: str, field: str, result: Extraction) -> None:
         try:
             answer = _OPS.dump_json(result.operations)
-            await self._store(keys=[key], args=[field, answer, _TTL_S, _MAX_ENTRIES])
+            # EVAL, not EVALSHA: a pipeline cannot load a script Redis lost (a restart) on
+            # NOSCRIPT; Redis keeps the compiled script by its digest all the same.
+            await self._batch.execute("EVAL", _STORE, 1, key, field, answer, _TTL_S, _MAX_ENTRIES)
         except RedisError as exc:
             self._warn(exc)

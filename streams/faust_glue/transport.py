@@ -54,6 +54,19 @@ def consumer_lag(app: faust.App, topic: str) -> float:
     return float(lag)
 
 
+def read_to_end(app: faust.App, message: Any) -> bool:
+    """Whether the consumed ``message`` is the last record its partition holds as far as the
+    consumer knows: the partition's highwater (its last stable offset under exactly-once) is
+    right after it. False when that is not known. Internal: ``Consumer.highwater(tp)``, None
+    before the first fetch; aiokafka asserts the partition is assigned, and an event read
+    before a revoke may be handled after it."""
+    try:
+        highwater = cast(Any, app.consumer).highwater(message.tp)
+    except (AssertionError, KeyError, AttributeError):  # not assigned here (any more)
+        return False
+    return highwater is not None and message.offset + 1 >= highwater
+
+
 def committed_offset(app: faust.App, tp: tuple[str, int]) -> int | None:
     """The next offset of ``tp`` to read, as committed (``Consumer._committed_offset``)."""
     offset = cast(Any, app.consumer)._committed_offset.get(TP(*tp))  # noqa: SLF001

@@ -10,8 +10,9 @@ Responsibilities:
   previous batch runs, into one batch (bounded by ``max_batch`` jobs and ``max_batch_size``);
 - while catching up (the first job waited in Kafka at least ``catch_up_window_s``), wait that
   long instead, so a backlog's messages of one user share calls, but not once the backlog
-  stops flowing in; a full scheduler (``max_pending`` held) ends every wait at once, since
-  waiting then only holds memory;
+  stops flowing in or every partition is read to the end (:mod:`streams.pipeline.coalescing`);
+  a full scheduler (``max_pending`` held) ends every wait at once, since waiting then only
+  holds memory;
 - acknowledge a partition's jobs only in offset order, so a commit never passes a job that is
   still in flight (the flaw of Faust's ``concurrency=N``);
 - bound the jobs held at once, by count (``max_pending``) and by bytes of the records
@@ -30,6 +31,7 @@ from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 
 from streams.metrics import FENCED_BATCHES, REVOKED_EVENTS
+from streams.pipeline.coalescing import BacklogEnds, Windows
 from streams.pipeline.job import Job, TopicPartition
 from streams.pipeline.ownership import Fenced, Ownership, hold
 
@@ -85,9 +87,6 @@ class RevokeReport:
 Release = Callable[[], None]
 #: Runs one key's batch: ``run(key, jobs, release)``.
 RunBatch = Callable[[bytes, list[Job], Release], Awaitable[None]]
-# A catch-up wait ends early once nothing was submitted for this part of it: the backlog is
-# read (or stalled), so waiting longer gathers nothing.
-_CATCH_UP_IDLE_FRACTION = 0.25
 
 
 class KeyedScheduler:
@@ -116,6 +115,11 @@ class KeyedScheduler:
         self._timers: list[Job] = []  # submitted, maybe not finished (see timer_room)
         #: This worker's ownership of the partitions it reads; jobs carry its tokens.
         self.ownership = Ownership()
+        #: Told by the agent whether each partition is read to its end (ends catch-up waits).
+        self.backlog = BacklogEnds()
+        self._windows = Windows(
+            limits.window_s, limits.catch_up_window_s, self._last, self._full, self.backlog
+        )
         self.counters = _Counters()
 
     async def submit(self, job: Job) -> None:
@@ -177,6 +181,7 @@ class KeyedScheduler:
         revoked = set(tps)
         report = RevokeReport()
         self._revoking |= revoked
+        self.backlog.forget(revoked)
         running: list[asyncio.Task[None]] = []
         for state in self._keys.values():
             self._drop_waiting(state, revoked)
@@ -206,6 +211,7 @@ class KeyedScheduler:
         revoke, which leaves nothing)."""
         assigned = set(tps)
         self.ownership.assign(assigned)
+        self.backlog.forget(assigned)
         for state in self._keys.values():
             self._drop_waiting(state, assigned)
         return sum(self._drop_partition(tp) for tp in assigned)
@@ -324,25 +330,14 @@ class KeyedScheduler:
     async def _coalesce_window(self, key: bytes, state: _KeyState, first: Job) -> None:
         if not first.coalesce:
             return
-        loop = asyncio.get_running_loop()
-        window, idle = self.limits.window_s, float("inf")
-        if first.waited_s >= self.limits.catch_up_window_s > window:
-            # Behind anyway: let the backlog gather, while it still flows in.
-            window = self.limits.catch_up_window_s
-            idle = window * _CATCH_UP_IDLE_FRACTION
         self._in_window.add(key)
         try:
-            while not self._full():
-                delay = min(first.arrived + window, self._last_submit + idle) - loop.time()
-                if delay <= 0:
-                    return
-                try:
-                    await asyncio.wait_for(state.full.wait(), delay)
-                    return
-                except TimeoutError:
-                    pass
+            await self._windows.wait(first, state.full)
         finally:
             self._in_window.discard(key)
+
+    def _last(self) -> float:
+        return self._last_submit
 
     def _take(self, queue: deque[Job]) -> list[Job]:
         first = queue.popleft()

@@ -23,6 +23,7 @@ from aiokafka.structs import OffsetAndTimestamp
 from aiokafka.util import commit_structure_validate
 from faust.assignor.client_assignment import ClientAssignment, ClientMetadata
 from faust.types import TP
+from faust.types.tuples import Message
 from yarl import URL
 
 from streams.core.start_position import RetainedRange
@@ -38,6 +39,7 @@ from streams.faust_glue import (
     mounted_methods,
     partition_event,
     partition_items,
+    read_to_end,
     refuse_assignments_for_another_url,
     start_new_partitions,
     tables_recovered,
@@ -144,6 +146,44 @@ def test_partition_items_reads_one_rocksdb_database_as_items_does(app: faust.App
     assert list(partition_items(table, 4)) == []  # no database: nothing stored there
 
 
+class _PartitionDB(dict[bytes, bytes]):
+    """Stands for a rocksdict database: ``get`` gives None for an absent key."""
+
+    def key_may_exist(self, key: bytes) -> bool:
+        return key in self
+
+
+def test_a_table_get_reads_the_store_of_the_current_events_partition_once(
+    tmp_path: Any,
+) -> None:
+    rocksdb_app = faust.App(
+        "glue-get", broker="kafka://127.0.0.1:1", store="rocksdb://", datadir=str(tmp_path)
+    )
+    table = ProfileTable(rocksdb_app, name="glue-get", key_type=bytes, value_type=bytes)
+    store = cast(Any, table).data
+    assert isinstance(store, faust.stores.rocksdb.Store)
+    reads: list[bytes] = []
+    db = _PartitionDB({b"alice": b"v"})
+    store._dbs = {3: db}
+    real_get = store._get
+    store._get = lambda key: reads.append(key) or real_get(key)
+    make_event_current(_Event())
+    try:
+        assert table.get(b"alice") == b"v"
+        assert table.get(b"bob") is None
+        assert table.get(b"bob", b"none") == b"none"
+    finally:
+        make_event_current(None)
+    assert reads == [b"alice", b"bob", b"bob"]  # one store read each, the absent ones included
+    assert table.get(b"alice") == b"v"  # no current event: every database is looked in
+
+
+def test_a_memory_table_get_is_faust_s_own(app: faust.App) -> None:
+    table = ProfileTable(app, name="glue-get-memory", key_type=bytes, value_type=bytes)
+    cast(Any, table).data[b"alice"] = b"v"
+    assert (table.get(b"alice"), table.get(b"bob", b"none")) == (b"v", b"none")
+
+
 def test_partition_items_of_a_memory_table_are_all_its_items(app: faust.App) -> None:
     table = ProfileTable(app, name="glue-memory", key_type=bytes, value_type=bytes)
     cast(Any, table).data[b"alice"] = b"v"
@@ -155,6 +195,30 @@ async def test_actives_ready_follows_the_rebalance(app: faust.App) -> None:
     assert actives_ready(app) is False
     app.tables.on_actives_ready()  # type: ignore[attr-defined]
     assert actives_ready(app) is True
+
+
+async def test_read_to_end_compares_a_message_with_its_partitions_highwater(
+    app: faust.App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    consumer: Any = app.consumer
+    tp = TP("chat-messages", 0)
+    highwaters: dict[TP, int] = {}
+    monkeypatch.setattr(consumer, "highwater", highwaters.get)
+
+    def at(offset: int) -> Any:
+        return Message(tp.topic, tp.partition, offset, 0.0, 0, [], b"k", b"v", None, tp=tp)
+
+    assert read_to_end(app, at(11)) is False  # not fetched yet: no highwater known
+    highwaters[tp] = 12
+    assert (read_to_end(app, at(10)), read_to_end(app, at(11))) == (False, True)
+
+    def revoked(tp: TP) -> int:
+        raise AssertionError("Partition is not assigned")  # aiokafka's own check
+
+    # aiokafka asserts the partition is assigned; an event read before a revoke is handled after.
+    assert "is_assigned" in inspect.getsource(aiokafka.AIOKafkaConsumer.highwater)
+    monkeypatch.setattr(consumer, "highwater", revoked)
+    assert read_to_end(app, at(11)) is False
 
 
 async def test_consumer_lag_reads_the_committed_offsets_faust_keeps(
