@@ -164,10 +164,12 @@ def scale_rows(sc: dict[str, Any]) -> list[dict[str, Any]]:
     small, large = sc["tick_users"]
     tick_ratio = sc[f"tick_us_{large}"] / max(sc[f"tick_us_{small}"], 1e-3)
     clean = f"{fmt(sc['clean_ready_s'])} after a clean stop"
+    rounds = len(sc.get("rounds", [sc]))
+    median = f", the median of {rounds} rounds" if rounds > 1 else ""
     return [
         row(
             f"scale: restore profiles/s, {n:,} profiles of {sc['record_bytes']:,} B "
-            f"({sc['changelog_mb']:,.0f} MB changelog), {fmt(sc['restore_s'])} s",
+            f"({sc['changelog_mb']:,.0f} MB changelog), {fmt(sc['restore_s'])} s{median}",
             sc["restore_per_s"],
             f"{fmt(sc['raw_per_s'])} raw consumer ({fmt(raw['s'])} s)",
             sc["restore_ratio"],
