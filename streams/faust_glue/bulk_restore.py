@@ -102,7 +102,10 @@ class BulkRestore:
     the last level rewrites everything written before it, so during the restore they took a
     third as much CPU as the raw consumer's whole read, on two cores that the fetches need
     (bench/README.md). Turned back on, they merge the level-0 files once, in the background.
-    A compaction changes how a database stores its data, never what it holds.
+    A compaction changes how a database stores its data, never what it holds. The option is
+    kept in the database's options file, which a reopening reads: a process killed during the
+    restore leaves it off, but it also leaves no clean-stop marker, so the next start wipes the
+    stores (``streams.local_state``).
     """
 
     app: faust.App
@@ -205,15 +208,21 @@ class BulkRestore:
         if not enabled:
             large = (t.db for t in self.targets if t.progress.offsets >= _BULK_LOAD_OFFSETS)
             self._bulk_loaded = {id(db): db for db in large}
-        value = "false" if enabled else "true"
+        value, failed = ("false" if enabled else "true"), None
         for db in self._bulk_loaded.values():
             try:
                 db.set_options({"disable_auto_compactions": value})
-            except DbClosedError:  # closed for good: Faust opens it anew with its own options
+            except DbClosedError:  # closed for good: no write reaches it any more
                 if not enabled:
                     raise
+            except Exception as exc:  # noqa: BLE001 - the others are turned back on first
+                if not enabled:
+                    raise
+                failed = failed or exc
         if enabled:
             self._bulk_loaded = {}
+        if failed is not None:
+            raise failed
 
 
 def _no_wal() -> WriteOptions:

@@ -185,6 +185,26 @@ async def test_a_large_restore_compacts_only_once_it_ends_however_it_ends(
     assert _auto_compactions(targets[0].db) and _auto_compactions(targets[1].db)
 
 
+def test_compactions_come_back_on_for_every_database_when_one_refuses(app: faust.App) -> None:
+    table = _table(app, "profiles")
+    targets = []
+    for partition in range(3):
+        progress = PartitionRestore.plan(None, 99_999)
+        assert progress is not None
+        targets.append(RestoreTarget.open(TP(CHANGELOG, partition), table.data, progress))
+    restore = BulkRestore(app, targets, {}, lambda tp: True)
+    restore._compactions(enabled=False)
+    refusing = SimpleNamespace(set_options=_refuse)  # turned off first, fails to turn back on
+    restore._bulk_loaded = {id(refusing): refusing} | restore._bulk_loaded
+    with pytest.raises(OSError, match="disk full"):
+        restore._compactions(enabled=True)
+    assert all(_auto_compactions(target.db) for target in targets)
+
+
+def _refuse(options: Any) -> None:
+    raise OSError("disk full")
+
+
 async def test_a_restore_that_fails_leaves_the_rest_to_faust_with_a_warning(
     app: faust.App, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
