@@ -155,25 +155,45 @@ def _mib(quantity: str) -> float:
     return float(quantity) / 2**20
 
 
+def _restore_rows(sc: dict[str, Any], median: str) -> list[dict[str, Any]]:
+    """The restore against the raw consumer of the same round: as the bulk restore timed itself
+    (its log), the target's row; and as the difference of two times to ready."""
+    n, raw, own = sc["profiles"], sc["raw"], sc.get("own_round")
+    of = f"{n:,} profiles of {sc['record_bytes']:,} B ({sc['changelog_mb']:,.0f} MB changelog)"
+    by_ready = row(
+        f"scale: restore profiles/s by time to ready (emptied data dir - clean restart), {of}, "
+        f"{fmt(sc['restore_s'])} s{median}",
+        sc["restore_per_s"],
+        f"{fmt(sc['raw_per_s'])} raw consumer ({fmt(raw['s'])} s)",
+        sc["restore_ratio"],
+    )
+    if own is None:  # no timing in the worker's log: the target on the times to ready
+        return [{**by_ready, "target": ">= 0.5", "ok": sc["restore_ratio"] >= 0.5}]  # noqa: PLR2004
+    restore = row(
+        f"scale: restore profiles/s, the bulk restore's own timing (its log), {of}, "
+        f"{fmt(own['own']['s'])} s{median}",
+        own["own_per_s"],
+        f"{fmt(own['raw_per_s'])} raw consumer ({fmt(own['raw']['s'])} s)",
+        own["own_ratio"],
+        ">= 0.5",
+        own["own_ratio"] >= 0.5,  # noqa: PLR2004 - the issue's bound
+    )
+    return [restore, by_ready]
+
+
 def scale_rows(sc: dict[str, Any]) -> list[dict[str, Any]]:
     """Restore against a raw consumer, time to ready, RSS and disk, view latency, the flush
     timer's tick and what an assignment reads (``bench/scenarios/scale.py``)."""
     n, per = sc["profiles"], sc["profiles"] / 100_000
-    raw, view, reads = sc["raw"], sc["view"], sc["assignment"]
+    view, reads = sc["view"], sc["assignment"]
     limit = _memory_limit_mib()
     small, large = sc["tick_users"]
     tick_ratio = sc[f"tick_us_{large}"] / max(sc[f"tick_us_{small}"], 1e-3)
     clean = f"{fmt(sc['clean_ready_s'])} after a clean stop"
+    rounds = len(sc.get("rounds", [sc]))
+    median = f", the median of {rounds} rounds" if rounds > 1 else ""
     return [
-        row(
-            f"scale: restore profiles/s, {n:,} profiles of {sc['record_bytes']:,} B "
-            f"({sc['changelog_mb']:,.0f} MB changelog), {fmt(sc['restore_s'])} s",
-            sc["restore_per_s"],
-            f"{fmt(sc['raw_per_s'])} raw consumer ({fmt(raw['s'])} s)",
-            sc["restore_ratio"],
-            ">= 0.5",
-            sc["restore_ratio"] >= 0.5,  # noqa: PLR2004 - the issue's bound
-        ),
+        *_restore_rows(sc, median),
         row(
             f"scale: s to ready, local store deleted, {n:,} profiles",
             sc["empty_ready_s"],

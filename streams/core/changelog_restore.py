@@ -36,6 +36,11 @@ class PartitionRestore:
             return None
         return cls(first=applied + 1, last=highwater, persisted=applied)
 
+    @property
+    def offsets(self) -> int:
+        """How many changelog offsets the restore reads (records, markers, aborted records)."""
+        return self.last - self.first + 1
+
     def wants(self, offset: int) -> bool:
         """Whether the record at ``offset`` is one to apply (a fetch may run past the end)."""
         return self.persisted < offset <= self.last

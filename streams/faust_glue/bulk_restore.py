@@ -24,7 +24,7 @@ import faust
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from faust.stores.rocksdb import Store as RocksDBStore
 from faust.types import TP
-from rocksdict import WriteBatch, WriteOptions
+from rocksdict import DbClosedError, WriteBatch, WriteOptions
 
 from streams.core.changelog_restore import PartitionRestore
 from streams.faust_glue.transactions import exactly_once
@@ -38,6 +38,10 @@ _CHUNK = 2_000
 _POLL_MS = 500
 # No record and no partition done for this long: give the rest to Faust's recovery.
 _STALL_S = 60.0
+# A partition with at least this many offsets to read has its automatic compactions off while
+# it is restored: fewer and the compactions it would start are not worth the two option writes
+# (RocksDB persists its options file on each change, about 1.5 ms).
+_BULK_LOAD_OFFSETS = 10_000
 
 
 class PartitionRevoked(Exception):
@@ -92,6 +96,16 @@ class BulkRestore:
     a store no clean stop was recorded for, which the worker wipes (``streams.local_state``).
     A flush keeps the memtables' order, so even then a database holds a prefix of the batches
     with its offset.
+
+    A database that takes many records has its automatic compactions off until the restore
+    ends, however it ends (RocksDB's advice for a bulk load): each compaction of level 0 into
+    the last level rewrites everything written before it, so during the restore they took a
+    third as much CPU as the raw consumer's whole read, on two cores that the fetches need
+    (bench/README.md). Turned back on, they merge the level-0 files once, in the background.
+    A compaction changes how a database stores its data, never what it holds. The option is
+    kept in the database's options file, which a reopening reads: a process killed during the
+    restore leaves it off, but it also leaves no clean-stop marker, so the next start wipes the
+    stores (``streams.local_state``).
     """
 
     app: faust.App
@@ -101,6 +115,7 @@ class BulkRestore:
     records: int = 0
     slowest_write_s: float = 0.0
     _written: dict[int, Any] = field(default_factory=dict, init=False)  # by id: to flush
+    _bulk_loaded: dict[int, Any] = field(default_factory=dict, init=False)  # compactions off
 
     async def run(self) -> None:
         """Read every target to its highwater. Raises :class:`PartitionRevoked` when one is
@@ -118,12 +133,16 @@ class BulkRestore:
         )
         await consumer.start()
         try:
+            self._compactions(enabled=False)
             await self._read(consumer)
         finally:
             try:
                 self._flush()
             finally:
-                await asyncio.shield(consumer.stop())  # a cancelled restore still closes it
+                try:
+                    self._compactions(enabled=True)
+                finally:
+                    await asyncio.shield(consumer.stop())  # a cancelled restore still closes it
 
     async def _read(self, consumer: AIOKafkaConsumer) -> None:
         left = {target.kafka_tp: target for target in self.targets}
@@ -182,6 +201,28 @@ class BulkRestore:
     def _flush(self) -> None:
         for db in self._written.values():
             db.flush(True)
+
+    def _compactions(self, *, enabled: bool) -> None:
+        """Turn automatic compactions off for the databases that take many records, or back on
+        for those turned off."""
+        if not enabled:
+            large = (t.db for t in self.targets if t.progress.offsets >= _BULK_LOAD_OFFSETS)
+            self._bulk_loaded = {id(db): db for db in large}
+        value, failed = ("false" if enabled else "true"), None
+        for db in self._bulk_loaded.values():
+            try:
+                db.set_options({"disable_auto_compactions": value})
+            except DbClosedError:  # closed for good: no write reaches it any more
+                if not enabled:
+                    raise
+            except Exception as exc:  # noqa: BLE001 - the others are turned back on first
+                if not enabled:
+                    raise
+                failed = failed or exc
+        if enabled:
+            self._bulk_loaded = {}
+        if failed is not None:
+            raise failed
 
 
 def _no_wal() -> WriteOptions:

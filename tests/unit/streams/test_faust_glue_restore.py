@@ -17,7 +17,7 @@ from aiokafka import ConsumerRecord
 from faust.types import TP
 
 from streams.core.changelog_restore import PartitionRestore
-from streams.faust_glue import ProfileTable, restore_changelogs_in_bulk
+from streams.faust_glue import ProfileTable, bulk_restore, restore_changelogs_in_bulk
 from streams.faust_glue.bulk_restore import (
     BulkRestore,
     PartitionRevoked,
@@ -139,6 +139,70 @@ def test_a_rebalance_stops_the_writes(app: faust.App) -> None:
     target = RestoreTarget.open(TP(CHANGELOG, 0), table.data, progress)
     with pytest.raises(PartitionRevoked):
         BulkRestore(app, [target], {}, lambda tp: False)._write(target, _records(0), 5)
+
+
+def _auto_compactions(db: Any) -> bool:
+    """Whether ``db`` compacts on its own, as its latest options file says."""
+    latest = max(Path(db.path()).glob("OPTIONS-*"), key=lambda path: int(path.name[8:]))
+    return "disable_auto_compactions=false" in latest.read_text().split()
+
+
+class _NoBroker:
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("ends", [None, PartitionRevoked, asyncio.CancelledError])
+async def test_a_large_restore_compacts_only_once_it_ends_however_it_ends(
+    app: faust.App, monkeypatch: pytest.MonkeyPatch, ends: type[BaseException] | None
+) -> None:
+    table = _table(app, "profiles")
+    large, small = PartitionRestore.plan(None, 99_999), PartitionRestore.plan(None, 99)
+    assert large is not None and small is not None
+    targets = [
+        RestoreTarget.open(TP(CHANGELOG, 0), table.data, large),
+        RestoreTarget.open(TP(CHANGELOG, 1), table.data, small),
+    ]
+    during: list[tuple[bool, bool]] = []
+
+    async def read(self: BulkRestore, consumer: Any) -> None:
+        during.append((_auto_compactions(targets[0].db), _auto_compactions(targets[1].db)))
+        if ends is not None:
+            raise ends
+
+    monkeypatch.setattr(bulk_restore, "own_consumer", lambda *args, **kwargs: _NoBroker())
+    monkeypatch.setattr(BulkRestore, "_read", read)
+    restore = BulkRestore(app, targets, {}, lambda tp: True)
+    if ends is None:
+        await restore.run()
+    else:
+        with pytest.raises(ends):
+            await restore.run()
+    assert during == [(False, True)]  # only the large one waits
+    assert _auto_compactions(targets[0].db) and _auto_compactions(targets[1].db)
+
+
+def test_compactions_come_back_on_for_every_database_when_one_refuses(app: faust.App) -> None:
+    table = _table(app, "profiles")
+    targets = []
+    for partition in range(3):
+        progress = PartitionRestore.plan(None, 99_999)
+        assert progress is not None
+        targets.append(RestoreTarget.open(TP(CHANGELOG, partition), table.data, progress))
+    restore = BulkRestore(app, targets, {}, lambda tp: True)
+    restore._compactions(enabled=False)
+    refusing = SimpleNamespace(set_options=_refuse)  # turned off first, fails to turn back on
+    restore._bulk_loaded = {id(refusing): refusing} | restore._bulk_loaded
+    with pytest.raises(OSError, match="disk full"):
+        restore._compactions(enabled=True)
+    assert all(_auto_compactions(target.db) for target in targets)
+
+
+def _refuse(options: Any) -> None:
+    raise OSError("disk full")
 
 
 async def test_a_restore_that_fails_leaves_the_rest_to_faust_with_a_warning(

@@ -14,6 +14,11 @@ def test_a_database_resumes_after_its_persisted_offset() -> None:
     assert PartitionRestore.plan(41, 99) == PartitionRestore(first=42, last=99, persisted=41)
 
 
+def test_a_restore_counts_the_offsets_it_reads_up_to_the_highwater() -> None:
+    assert PartitionRestore(first=42, last=99, persisted=41).offsets == 58
+    assert PartitionRestore(first=0, last=0, persisted=-1).offsets == 1
+
+
 def test_nothing_is_read_when_the_database_is_at_the_highwater_or_the_changelog_empty() -> None:
     assert PartitionRestore.plan(99, 99) is None
     assert PartitionRestore.plan(None, -1) is None  # an empty changelog partition
