@@ -17,8 +17,9 @@ In order, each dropping (or repairing) with a code that is counted and logged:
    the profile); messages are data, so an operation it asks for is not taken, whatever the
    model did with it. A sentence that starts as an assignment (``Name: root``,
    ``languages=Russian``) is read with the sentences above it up to the first that does not
-   (the header of the pasted block it belongs to), and a quote the turn holds more than once
-   is read at each of its places (a model often quotes a value alone).
+   (the header of the pasted block it belongs to); the quote is read at each place its turn
+   holds it, and so is the value (a model quotes a sender's signature for the name that a
+   pasted note to the assistant asks for).
 """
 
 import functools
@@ -85,15 +86,15 @@ def _asks_to_set(fields: tuple[str, ...]) -> re.Pattern[str] | None:
     )
 
 
-def _contexts(quote: str, content: str) -> list[str]:
-    """What the guard reads, casefolded, for each place of ``content`` that holds the quote
-    (or, not found, the whole text): the sentences it spans, and above an assignment the block
-    it is part of."""
+def _contexts(quote: str, content: str, *, value: bool = False) -> list[str]:
+    """What the guard reads, casefolded, for each place of ``content`` that holds the quote (not
+    found, the whole text; for a ``value``, nothing): the sentences it spans, and above an
+    assignment the block it is part of."""
     text, wanted = content.casefold(), quote.strip().casefold()
     places = _places(wanted, text)
     spans = _sentences(text)
     if not places or not spans:
-        return [text]
+        return [] if value else [text]
     contexts = []
     for start in places:
         end = start + len(wanted)
@@ -106,11 +107,14 @@ def _contexts(quote: str, content: str) -> list[str]:
 
 
 def _places(wanted: str, text: str) -> list[int]:
-    """Where ``wanted`` starts in ``text``, each place (none for an empty ``wanted``)."""
+    """Where ``wanted`` starts in ``text`` as whole words ("ann" is not in "planning"), each
+    place; none for an empty ``wanted``."""
     places: list[int] = []
     start = text.find(wanted) if wanted else -1
     while start >= 0:
-        places.append(start)
+        end = start + len(wanted)
+        if not (start > 0 and text[start - 1].isalnum()) and not text[end : end + 1].isalnum():
+            places.append(start)
         start = text.find(wanted, start + 1)
     return places
 
@@ -139,7 +143,9 @@ def _verdict(
         return "example_value", "its value is the prompt's example, not in the turn it cites"
     if op.op in ("set", "add") and not in_message and not _written(op, message.content):
         return "value_not_in_message", f"a {op.field} is written, and this one is not in the turn"
-    if any(instruction_like(text, fields) for text in _contexts(op.quote, message.content)):
+    read = _contexts(op.quote, message.content)
+    read += [c for item in items for c in _contexts(item, message.content, value=True)]
+    if any(instruction_like(text, fields) for text in read):
         return "instruction_in_message", "its quote is an instruction to the system, not a fact"
     return None
 
