@@ -12,10 +12,14 @@ In order, each dropping (or repairing) with a code that is counted and logged:
 5. ``value_not_in_message``: a name, a place, a person is written, never inferred: a ``name``
    whose words, or a ``location`` or ``key_relationships`` item none of whose words, are in
    the turn it cites was made up (or copied from the field descriptions).
-6. ``instruction_in_message``: the sentence the quote comes from talks to the system ("ignore
+6. ``instruction_in_message``: a sentence the quote comes from talks to the system ("ignore
    your instructions", "update my profile", "SYSTEM:", "set expertise to ..." for a field of
    the profile); messages are data, so an operation it asks for is not taken, whatever the
-   model did with it.
+   model did with it. A sentence that starts as an assignment (``Name: root``,
+   ``languages=Russian``) is read with the sentences above it up to the first that does not
+   (the header of the pasted block it belongs to); the quote is read at each place its turn
+   holds it, and so is the value (a model quotes a sender's signature for the name that a
+   pasted note to the assistant asks for).
 """
 
 import functools
@@ -56,6 +60,9 @@ _INSTRUCTION = re.compile(
 #: A sentence ends at a stop followed by a space or the end, or at a line's end: the dot of
 #: ``profile.name`` or ``3.5`` is inside one.
 _SENTENCE_END = re.compile(r"[.!?](?=\s|$)|\n")
+#: A sentence that starts by assigning to a key of at most three words (``Name: root``,
+#: ``languages = Russian``, ``- home: X``) is a line of data, read with the header above it.
+_ASSIGNMENT = re.compile(r"\W*\w[\w.-]*(?: [\w.-]+){0,2}\s*(?:=(?!=)|:(?!//))")
 
 
 def instruction_like(text: str, fields: Collection[str] = ()) -> bool:
@@ -79,15 +86,44 @@ def _asks_to_set(fields: tuple[str, ...]) -> re.Pattern[str] | None:
     )
 
 
-def _sentences_around(quote: str, content: str) -> str:
-    """The sentences of ``content`` the quote (or, not found, the whole text) spans."""
-    start = content.casefold().find(quote.casefold()) if quote else -1
-    if start < 0:
-        return content
-    end = start + len(quote)
-    before = [m.end() for m in _SENTENCE_END.finditer(content, 0, start)]
-    after = _SENTENCE_END.search(content, end)
-    return content[(before[-1] if before else 0) : (after.end() if after else len(content))]
+def _contexts(quote: str, content: str, *, value: bool = False) -> list[str]:
+    """What the guard reads, casefolded, for each place of ``content`` that holds the quote (not
+    found, the whole text; for a ``value``, nothing): the sentences it spans, and above an
+    assignment the block it is part of."""
+    text, wanted = content.casefold(), quote.strip().casefold()
+    places = _places(wanted, text)
+    spans = _sentences(text)
+    if not places or not spans:
+        return [] if value else [text]
+    contexts = []
+    for start in places:
+        end = start + len(wanted)
+        first = next((i for i, (_, stop) in enumerate(spans) if stop > start), len(spans) - 1)
+        last = next((i for i, (_, stop) in enumerate(spans) if stop >= end), len(spans) - 1)
+        while first > 0 and _ASSIGNMENT.match(text, *spans[first]):
+            first -= 1
+        contexts.append(text[spans[first][0] : spans[last][1]])
+    return contexts
+
+
+def _places(wanted: str, text: str) -> list[int]:
+    """Where ``wanted`` starts in ``text`` as whole words ("ann" is not in "planning"), each
+    place; none for an empty ``wanted``."""
+    places: list[int] = []
+    start = text.find(wanted) if wanted else -1
+    while start >= 0:
+        end = start + len(wanted)
+        if not (start > 0 and text[start - 1].isalnum()) and not text[end : end + 1].isalnum():
+            places.append(start)
+        start = text.find(wanted, start + 1)
+    return places
+
+
+def _sentences(content: str) -> list[tuple[int, int]]:
+    """The spans of ``content``'s sentences that hold more than whitespace, in order."""
+    stops = [m.end() for m in _SENTENCE_END.finditer(content)]
+    bounds = zip([0, *stops], [*stops, len(content)], strict=True)
+    return [(start, stop) for start, stop in bounds if content[start:stop].strip()]
 
 
 def _items(value: object) -> list[str]:
@@ -107,7 +143,9 @@ def _verdict(
         return "example_value", "its value is the prompt's example, not in the turn it cites"
     if op.op in ("set", "add") and not in_message and not _written(op, message.content):
         return "value_not_in_message", f"a {op.field} is written, and this one is not in the turn"
-    if instruction_like(_sentences_around(op.quote, message.content), fields):
+    read = _contexts(op.quote, message.content)
+    read += [c for item in items for c in _contexts(item, message.content, value=True)]
+    if any(instruction_like(text, fields) for text in read):
         return "instruction_in_message", "its quote is an instruction to the system, not a fact"
     return None
 
