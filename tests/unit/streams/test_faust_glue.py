@@ -561,7 +561,8 @@ class _Metadata:
 class _Client:
     """A broker that shows a created topic in its metadata from its third answer on."""
 
-    def __init__(self) -> None:
+    def __init__(self, known: bool = False) -> None:
+        self.cluster = _Metadata(known)  # the client's own metadata, from its last update
         self.asked = 0
 
     async def fetch_all_metadata(self) -> _Metadata:
@@ -584,3 +585,6 @@ async def test_a_topic_creation_returns_once_the_broker_metadata_shows_the_topic
     client = _Client()
     await app.transport._create_topic(None, client, "t-changelog", 4, 1, compacting=True)  # type: ignore[attr-defined]
     assert created == ["t-changelog"] and client.asked == 3
+    restarted = _Client(known=True)  # a topic the client's metadata holds asks for nothing
+    await app.transport._create_topic(None, restarted, "t-changelog", 4, 1, compacting=True)  # type: ignore[attr-defined]
+    assert restarted.asked == 0
