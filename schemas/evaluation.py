@@ -16,6 +16,7 @@ from .messages import Role
 __all__ = [
     "DATASET_FORMAT",
     "REPORT_FORMAT",
+    "DroppedValues",
     "EvalConversation",
     "EvalCost",
     "EvalDataset",
@@ -25,6 +26,7 @@ __all__ = [
     "EvalUser",
     "ExpectedValue",
     "FieldValue",
+    "JudgedDrop",
     "Score",
     "ScoredUser",
     "Update",
@@ -167,6 +169,25 @@ class Score(Produced):
     update_accuracy: float | None = None
 
 
+class JudgedDrop(Produced):
+    """A value a guard or merge rule kept out of the profile, and what the labels say of it:
+    ``expected`` (the rule cost a right value), ``forbidden`` (it stopped a trap) or ``other``.
+    """
+
+    field: str
+    value: str
+    reason: str
+    verdict: Literal["expected", "forbidden", "other"]
+
+
+class DroppedValues(Produced):
+    """One rule's dropped values (direct runs), counted by verdict (:class:`JudgedDrop`)."""
+
+    expected: int = 0
+    forbidden: int = 0
+    other: int = 0
+
+
 class ScoredUser(Produced):
     """What one user's final profile got right and wrong."""
 
@@ -180,6 +201,9 @@ class ScoredUser(Produced):
     trap_hits: list[FieldValue] = Field(default_factory=list)
     unsupported: list[FieldValue] = Field(default_factory=list)
     updates_missed: list[Update] = Field(default_factory=list)
+    #: What the guards and the merge kept out, judged (direct runs; a pipeline run's drops
+    #: stay in its worker).
+    dropped: list[JudgedDrop] = Field(default_factory=list)
 
 
 class EvalCost(Produced):
@@ -233,6 +257,8 @@ class VariantReport(Produced):
     traits: dict[str, Score] = Field(default_factory=dict)
     cost: EvalCost
     outcomes: EvalOutcomes = Field(default_factory=EvalOutcomes)
+    #: Each rule's dropped values by verdict, summed over the users (direct runs only).
+    dropped_values: dict[str, DroppedValues] = Field(default_factory=dict)
     users: list[ScoredUser] = Field(default_factory=list)
 
 

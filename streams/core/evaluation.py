@@ -11,6 +11,12 @@ other produced value is a false positive, and an entry left unmatched a false ne
 produced value matching a ``forbidden`` one is a trap hit. A false positive whose words do not
 all occur in what the user said is *unsupported*: a heuristic sign of a value made up rather
 than misread (a derived value such as a time zone the user never spelled out counts as one).
+
+A value that a guard or merge rule dropped (``set`` and ``add`` operations) is judged by the
+same matching: ``expected`` if it matches an expected spelling of its field (the rule cost a
+right value, unless another operation brought it in anyway), ``forbidden`` if it matches a
+trap (the rule stopped a hallucination), ``other`` otherwise. A ``duplicate`` is not judged:
+the same change was applied once.
 """
 
 import re
@@ -18,16 +24,28 @@ import unicodedata
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
-from schemas.evaluation import EvalDataset, EvalUser, FieldValue, Score, ScoredUser, Update
+from schemas.evaluation import (
+    DroppedValues,
+    EvalDataset,
+    EvalUser,
+    FieldValue,
+    JudgedDrop,
+    Score,
+    ScoredUser,
+    Update,
+)
+from streams.core.merge import Dropped
 
 __all__ = [
     "UNSCORED",
     "dataset_problems",
+    "judge_drops",
     "normalize",
     "produced_values",
     "same_value",
     "score_user",
     "summarize",
+    "tally_drops",
 ]
 
 #: Fields never scored (free prose; no label could match it).
@@ -94,8 +112,46 @@ def _followed(user: EvalUser, update: Update, produced: Sequence[FieldValue]) ->
     return gone and any(_any(field, v, spellings) for v in values)
 
 
-def score_user(user: EvalUser, profile: Mapping[str, Any]) -> ScoredUser:
-    """``user``'s final ``profile`` scored against the labels."""
+#: Operations that put a value in (their drops are judged) and drops that changed nothing.
+_PUTS = frozenset({"set", "add"})
+_UNJUDGED = frozenset({"duplicate"})
+
+
+def _verdict(user: EvalUser, field: str, value: str) -> str:
+    if any(_any(field, value, e.spellings) for e in user.expected.get(field, [])):
+        return "expected"
+    return "forbidden" if _any(field, value, user.forbidden.get(field, [])) else "other"
+
+
+def judge_drops(user: EvalUser, dropped: Iterable[Dropped]) -> list[JudgedDrop]:
+    """Each value ``dropped`` kept out of ``user``'s profile, judged (the module docstring)."""
+    judged = []
+    for d in dropped:
+        op = d.operation
+        if op.op not in _PUTS or d.code in _UNJUDGED or op.value is None:
+            continue
+        for item in op.value if isinstance(op.value, list) else [op.value]:
+            value = str(item)
+            verdict = _verdict(user, op.field, value)
+            judged.append(JudgedDrop(field=op.field, value=value, reason=d.code, verdict=verdict))
+    return judged
+
+
+def tally_drops(scored: Iterable[ScoredUser]) -> dict[str, DroppedValues]:
+    """The judged drops of every user, counted by rule and verdict."""
+    counts: dict[str, dict[str, int]] = {}
+    for user in scored:
+        for drop in user.dropped:
+            by = counts.setdefault(drop.reason, {})
+            by[drop.verdict] = by.get(drop.verdict, 0) + 1
+    return {reason: DroppedValues(**by) for reason, by in sorted(counts.items())}
+
+
+def score_user(
+    user: EvalUser, profile: Mapping[str, Any], dropped: Iterable[Dropped] = ()
+) -> ScoredUser:
+    """``user``'s final ``profile`` scored against the labels, with the values ``dropped``
+    kept out of it judged."""
     produced = produced_values(profile)
     support = _Support(user.user_text)
     taken: set[tuple[str, int]] = set()
@@ -129,6 +185,7 @@ def score_user(user: EvalUser, profile: Mapping[str, Any]) -> ScoredUser:
         trap_hits=found["traps"],
         unsupported=found["unsupported"],
         updates_missed=[u for u in user.updates if not _followed(user, u, produced)],
+        dropped=judge_drops(user, dropped),
     )
     return scored.model_copy(update={"score": _tally([(user, scored)])})
 

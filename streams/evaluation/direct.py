@@ -11,13 +11,14 @@ left out, as the worker dead-letters them.
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from schemas import ChatMessage, ProfileRecord
 from schemas.evaluation import EvalCost, EvalOutcomes, EvalUser
 from streams.core.flushing import FlushPolicy
 from streams.core.kinds import load_kinds
+from streams.core.merge import Dropped
 from streams.core.records import new_record
 from streams.errors import ProfileStreamError
 from streams.evaluation.dataset import messages_of
@@ -40,11 +41,12 @@ OnProgress = Callable[[int | None, int, int], None]
 @dataclass(frozen=True)
 class Outcome:
     """What a run left: each user's final profile, what it cost, and what the extractor and
-    the guards did on the way."""
+    the guards did on the way (``dropped``: each user's dropped operations, direct runs only)."""
 
     profiles: dict[str, dict[str, Any]]
     cost: EvalCost
     outcomes: EvalOutcomes = EvalOutcomes()
+    dropped: dict[str, list[Dropped]] = field(default_factory=dict)
 
 
 def _calls_and_tokens() -> tuple[float, float, float]:
@@ -86,20 +88,20 @@ def cost_of(
 
 async def _flush(
     extraction: ChunkedExtraction, record: ProfileRecord, messages: list[ChatMessage]
-) -> tuple[ProfileRecord, bool]:
-    """``record`` after one flush of ``messages``, and whether it gave up."""
+) -> tuple[ProfileRecord, bool, list[Dropped]]:
+    """``record`` after one flush of ``messages``, whether it gave up, and the operations the
+    guards and the merge dropped."""
     try:
         result, _ = await extraction.extract(record, messages)
     except ProfileStreamError as exc:
         logger.warning(
             "extraction failed user_id=%s messages=%d reason=%s", record.user_id, len(messages), exc
         )
-        return record, True
+        return record, True, []
     if result is None:
-        return record, False
-    return record.model_copy(
-        update={"profile": result.profile, "provenance": result.provenance}
-    ), False
+        return record, False, []
+    update = {"profile": result.profile, "provenance": result.provenance}
+    return record.model_copy(update=update), False, result.dropped
 
 
 async def run_direct(
@@ -123,6 +125,7 @@ async def run_direct(
     extraction = ChunkedExtraction(kind, extractor, policy, guards=guards)
     started, before, counted = time.monotonic(), _calls_and_tokens(), local_metrics()
     profiles: dict[str, dict[str, Any]] = {}
+    dropped: dict[str, list[Dropped]] = {}
     failures = messages = 0
     try:
         for done, user in enumerate(users):
@@ -130,7 +133,8 @@ async def run_direct(
             for conversation in user.conversations:
                 sent = messages_of(user, conversation)
                 for batch in [[m] for m in sent] if flush == "per-message" else [sent]:
-                    record, failed = await _flush(extraction, record, batch)
+                    record, failed, drops = await _flush(extraction, record, batch)
+                    dropped.setdefault(user.user_id, []).extend(drops)
                     failures += failed
                     messages += len(batch)
                     on_progress(done, messages, int(_calls_and_tokens()[0] - before[0]))
@@ -142,4 +146,4 @@ async def run_direct(
         int(a - b) for a, b in zip(_calls_and_tokens(), before, strict=True)
     )
     cost = cost_of(messages, calls, prompt, completion, failures, time.monotonic() - started)
-    return Outcome(profiles, cost, outcomes_between(counted, local_metrics()))
+    return Outcome(profiles, cost, outcomes_between(counted, local_metrics()), dropped)

@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from schemas.evaluation import EvalCost, EvalReport, EvalUser, Score, VariantReport
-from streams.core.evaluation import score_user, summarize
+from streams.core.evaluation import score_user, summarize, tally_drops
 from streams.evaluation.direct import Outcome
 from streams.evaluation.variants import Variant
 
@@ -16,7 +16,10 @@ _COLUMN = 24
 
 def score_variant(variant: Variant, users: Sequence[EvalUser], outcome: Outcome) -> VariantReport:
     """``outcome`` scored against ``users``' labels."""
-    scored = [score_user(u, outcome.profiles.get(u.user_id, {})) for u in users]
+    scored = [
+        score_user(u, outcome.profiles.get(u.user_id, {}), outcome.dropped.get(u.user_id, []))
+        for u in users
+    ]
     overall, fields, traits = summarize(users, scored)
     return VariantReport(
         name=variant.name,
@@ -29,6 +32,7 @@ def score_variant(variant: Variant, users: Sequence[EvalUser], outcome: Outcome)
         traits=traits,
         cost=outcome.cost,
         outcomes=outcome.outcomes,
+        dropped_values=tally_drops(scored),
         users=scored,
     )
 
@@ -96,10 +100,24 @@ def _outcome_rows(variants: Sequence[VariantReport]) -> list[tuple[str, list[str
     return rows
 
 
+def _dropped_rows(variants: Sequence[VariantReport]) -> list[tuple[str, list[str]]]:
+    """A row per rule whose dropped values were judged: expected / forbidden / other."""
+    reasons = sorted({r for v in variants for r in v.dropped_values})
+    rows = [("dropped values, judged", ["exp  trap other" for _ in variants])] if reasons else []
+    for reason in reasons:
+        cells = []
+        for v in variants:
+            d = v.dropped_values.get(reason)
+            cells.append("-" if d is None else f"{d.expected:<4} {d.forbidden:<4} {d.other}")
+        rows.append((f"  {reason}", cells))
+    return rows
+
+
 def render_table(report: EvalReport) -> str:
     """Fields by variants: precision, recall and F1 per field, micro over all and by trait
     (with its traps hit), then trap hits, unsupported values, updates followed, what the run
-    cost, and what the extractor and the guards did (a row per reason seen)."""
+    cost, what the extractor and the guards did (a row per reason seen), and the dropped
+    values judged against the labels."""
     variants = report.variants
     fields = sorted({f for v in variants for f in v.fields})
     rows: list[tuple[str, list[str]]] = [
@@ -125,6 +143,7 @@ def render_table(report: EvalReport) -> str:
         ),
         *_cost_rows([v.cost for v in variants]),
         *_outcome_rows(variants),
+        *_dropped_rows(variants),
     ]
     width = max(len(label) for label, _ in rows) + 2
     lines = [label.ljust(width) + "".join(c.ljust(_COLUMN) for c in cells) for label, cells in rows]

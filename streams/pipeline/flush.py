@@ -10,7 +10,7 @@ dead-letter topic are applied.
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from schemas import (
@@ -258,9 +258,11 @@ class ChunkedExtraction:
             evidence={m.message_id: m.sent_at for m in own},
         )
         EXTRACTIONS.labels("ok").inc()
-        _count(record.user_id, extraction.malformed, guarded.dropped + result.dropped)
+        dropped = guarded.dropped + result.dropped
+        _count(record.user_id, extraction.malformed, dropped)
         _count_repairs(guarded.repaired)
-        return result, guarded.operations, extraction.usage
+        # The guards' drops ride in the result too: the evaluation judges each dropped value.
+        return replace(result, dropped=dropped), guarded.operations, extraction.usage
 
 
 def _combined(before: MergeResult | None, result: MergeResult | None) -> MergeResult | None:

@@ -5,6 +5,7 @@ from typing import Any
 import pytest
 
 from schemas.evaluation import EvalDataset, EvalUser, FieldValue
+from schemas.patch import PatchOperation
 from streams.core.evaluation import (
     dataset_problems,
     normalize,
@@ -12,7 +13,9 @@ from streams.core.evaluation import (
     same_value,
     score_user,
     summarize,
+    tally_drops,
 )
+from streams.core.merge import Dropped
 
 
 def _user(**labels: Any) -> EvalUser:
@@ -160,3 +163,31 @@ def test_dataset_problems_name_unknown_fields_and_two_values_for_one() -> None:
         "u1: 'nickname' is not a field of the profile schema",
         "u1: 'name' holds one value; 2 are expected",
     ]
+
+
+def test_dropped_values_are_judged_by_the_same_matching() -> None:
+    def drop(field: str, value: Any, code: str = "ungrounded_quote", op: str = "set") -> Dropped:
+        return Dropped(PatchOperation(field=field, op=op, value=value), "why", code)
+
+    scored = score_user(
+        MAYA,
+        MAYA_PROFILE,
+        [
+            drop("location", "denver co"),  # an accepted spelling: a right value lost
+            drop("location", "Boston", "superseded"),  # the old city: a trap kept out
+            drop("languages", ["Spanish", "Klingon"], op="add"),  # each item judged
+            drop("name", "Maya", "duplicate"),  # applied once already: not judged
+            drop("expertise", "Python", op="remove"),  # takes nothing in: not judged
+            drop("timezone", None, op="unset"),
+        ],
+    )
+    assert [(d.field, d.value, d.reason, d.verdict) for d in scored.dropped] == [
+        ("location", "denver co", "ungrounded_quote", "expected"),
+        ("location", "Boston", "superseded", "forbidden"),
+        ("languages", "Spanish", "ungrounded_quote", "expected"),
+        ("languages", "Klingon", "ungrounded_quote", "other"),
+    ]
+    tally = tally_drops([scored, scored])
+    assert list(tally) == ["superseded", "ungrounded_quote"]
+    assert (tally["ungrounded_quote"].expected, tally["ungrounded_quote"].other) == (4, 2)
+    assert tally["superseded"].forbidden == 2

@@ -103,3 +103,36 @@ async def test_without_the_guards_the_placeholder_lands(
     assert outcome.profiles["alice"]["name"] == "John Doe"
     assert "placeholder_value" not in outcome.outcomes.operations_dropped
     assert not score_variant(variant, DATASET.users, outcome).guards
+
+
+async def test_the_report_judges_each_dropped_value_against_the_labels(
+    llm: FakeLLM, clean_env: pytest.MonkeyPatch
+) -> None:
+    llm.on("I'm Alice", {"field": "name", "op": "set", "value": "John Doe"})
+    # Quotes no turn of their flush holds: Alice's old city (a trap) and Bruno's language (a
+    # value he is expected to have, but never said).
+    llm.on("moved to Denver", {"field": "location", "op": "set", "value": "Boston", "quote": "x"})
+    speaks = {"field": "languages", "op": "add", "value": "Portuguese", "quote": "I speak it"}
+    llm.on("lives in Paris", speaks)
+    variant = Variant("buffered")
+    outcome = await run_direct(
+        DATASET.users, _settings(llm, variant), variant.flush, lambda *a: None
+    )
+    report = score_variant(variant, DATASET.users, outcome)
+    alice, bruno = report.users
+    assert {(d.field, d.value, d.verdict) for d in alice.dropped} == {
+        ("name", "John Doe", "other"),
+        ("location", "Boston", "forbidden"),
+    }
+    assert [(d.field, d.value, d.verdict) for d in bruno.dropped] == [
+        ("languages", "Portuguese", "expected")
+    ]
+    judged = report.dropped_values
+    assert {r: c.expected + c.forbidden + c.other for r, c in judged.items()} == (
+        outcome.outcomes.operations_dropped
+    )
+    assert [sum(getattr(c, v) for c in judged.values()) for v in ("expected", "forbidden")] == [
+        1,
+        1,
+    ]
+    assert report.dropped_values["placeholder_value"].other == 1

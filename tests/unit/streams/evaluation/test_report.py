@@ -4,6 +4,8 @@ import re
 from datetime import UTC, datetime
 
 from schemas.evaluation import EvalOutcomes, EvalReport
+from schemas.patch import PatchOperation
+from streams.core.merge import Dropped
 from streams.evaluation.direct import Outcome, cost_of
 from streams.evaluation.report import build_report, render_table, score_variant
 from streams.evaluation.variants import Variant
@@ -72,4 +74,35 @@ def test_the_table_has_a_row_per_failure_mode_and_guard_seen() -> None:
         "extraction gave up: invalid_output": ["1", "0"],
         "op dropped: placeholder_value": ["3", "0"],
         "op dropped: ungrounded_quote": ["1", "0"],
+    }
+
+
+def test_the_table_judges_each_rules_dropped_values() -> None:
+    def put(field: str, value: str | list[str], code: str, op: str = "set") -> Dropped:
+        return Dropped(PatchOperation(field=field, op=op, value=value), "why", code)  # type: ignore[arg-type]
+
+    dropped = {
+        "alice": [
+            put("location", "Boston", "ungrounded_quote"),  # a trap stopped
+            put("name", "Alice", "ungrounded_quote"),  # a right value lost
+            put("name", "John Doe", "placeholder_value"),
+        ],
+        "bruno": [put("languages", ["Portuguese", "Klingon"], "invalid_value", "add")],
+    }
+    judged = Outcome(PERFECT, cost_of(8, 3, 900, 60, 0, 12.4), dropped=dropped)
+    variants = [
+        score_variant(Variant("judged"), DATASET.users, judged),
+        score_variant(
+            Variant("pipeline", mode="pipeline"),
+            DATASET.users,
+            Outcome(PERFECT, cost_of(8, 3, 9, 6, 0, 1)),
+        ),
+    ]
+    lines = render_table(build_report("s.json", "", DATASET.users, variants)).splitlines()
+    start = lines.index(next(line for line in lines if line.startswith("dropped values, judged")))
+    rows = {line.split()[0]: line.split()[1:] for line in lines[start + 1 :]}
+    assert rows == {
+        "invalid_value": ["1", "0", "1", "-"],
+        "placeholder_value": ["0", "0", "1", "-"],
+        "ungrounded_quote": ["1", "1", "0", "-"],
     }
