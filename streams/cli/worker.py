@@ -19,10 +19,10 @@ from streams.settings import Settings
 __all__ = ["worker"]
 
 #: The cyclic garbage collector's youngest-generation threshold in a worker (Python's: 700
-#: allocations). A worker allocates a few hundred objects per event (pydantic models, Faust's
-#: events, futures), nearly all freed by reference counting, so at 700 it ran a young
-#: collection every few events and promoted the read-ahead's held events to the old
-#: generations, whose collections then walked them again (bench/README.md, "Third pass").
+#: container allocations). At 700 a young collection ran every 5-10 events, the events the
+#: catch-up holds survived them into the older generations, and each full collection walked
+#: every start-up object again: about a fifth of the worker's CPU at the default settings,
+#: under a twentieth with this and the freeze below (bench/README.md, "Third pass").
 _YOUNG_GC_THRESHOLD = 10_000
 
 

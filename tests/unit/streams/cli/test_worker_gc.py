@@ -1,5 +1,6 @@
 """A worker leaves its start-up objects out of the garbage collector's walks and collects its
-young generation less often: the collector was a sixth of a busy worker's CPU."""
+young generation less often (bench/README.md, "Third pass": the collector was about a fifth of
+the worker's CPU at the default settings)."""
 
 import gc
 from collections.abc import Iterator
