@@ -11,7 +11,11 @@ In order, each dropping (or repairing) with a code that is counted and logged:
    hold it (small models copy examples).
 5. ``value_not_in_message``: a name, a place, a person is written, never inferred: a ``name``
    whose words, or a ``location`` or ``key_relationships`` item none of whose words, are in
-   the turn it cites was made up (or copied from the field descriptions).
+   the turn it cites was made up (or copied from the field descriptions), unless another
+   source turn of the batch writes it: the operation is then re-attributed to that turn (the
+   nearest before the cited one, else the only one after), its value as its quote
+   (``reattributed``), and guarded again there. Small models quote the turn that says a fact
+   ("three weeks in CDMX now") and name it as another turn wrote it ("Mexico City").
 6. ``instruction_in_message``: a sentence the quote comes from talks to the system ("ignore
    your instructions", "update my profile", "SYSTEM:", "set expertise to ..." for a field of
    the profile); messages are data, so an operation it asks for is not taken, whatever the
@@ -27,7 +31,7 @@ import re
 from collections.abc import Collection, Sequence
 
 from schemas import ChatMessage, PatchOperation
-from streams.core.grounding import Grounded, ground, normalize, value_occurs
+from streams.core.grounding import Grounded, Repaired, ground, normalize, value_occurs
 from streams.core.merge import Dropped
 
 __all__ = ["EXAMPLE_VALUES", "PLACEHOLDERS", "guard", "instruction_like"]
@@ -191,12 +195,43 @@ def guard(
     grounded = ground(unique, messages, source_roles)
     examples = {normalize(v) for v in example_values}
     by_id = {m.message_id: m for m in messages}
+    order = {m.message_id: i for i, m in enumerate(messages)}
     kept: list[PatchOperation] = []
     dropped = duplicates + grounded.dropped
+    repaired = list(grounded.repaired)
     for op in grounded.operations:
         verdict = _verdict(op, by_id[op.message_id], examples, fields)
+        moved = _writer(op, messages, source_roles) if _unwritten(verdict) else None
+        if moved is not None:  # guarded again where its value is written
+            op, verdict = moved, _verdict(moved, by_id[moved.message_id], examples, fields)
+            repaired += [Repaired(moved, "reattributed")] if verdict is None else []
         if verdict is None:
             kept.append(op)
         else:
             dropped.append(Dropped(op, verdict[1], verdict[0]))
-    return Grounded(kept, dropped, [r for r in grounded.repaired if r.operation in kept])
+    kept.sort(key=lambda o: order[o.message_id])  # a re-attributed one in its turn's place
+    return Grounded(kept, dropped, [r for r in repaired if r.operation in kept])
+
+
+def _unwritten(verdict: tuple[str, str] | None) -> bool:
+    return verdict is not None and verdict[0] == "value_not_in_message"
+
+
+def _writer(
+    op: PatchOperation, messages: Sequence[ChatMessage], source_roles: Sequence[str]
+) -> PatchOperation | None:
+    """``op`` citing the source turn that writes its value (the nearest before the one it
+    cites, else the only one after), its value as its quote; None if no turn or several after
+    it do (no guess)."""
+    cited = next(i for i, m in enumerate(messages) if m.message_id == op.message_id)
+    found = [
+        i
+        for i, m in enumerate(messages)
+        if i != cited and m.role in source_roles and _written(op, m.content)
+    ]
+    before, after = [i for i in found if i < cited], [i for i in found if i > cited]
+    if not before and len(after) != 1:
+        return None
+    writer = messages[before[-1] if before else after[0]]
+    quote = ", ".join(op.value) if isinstance(op.value, list) else str(op.value)
+    return op.model_copy(update={"message_id": writer.message_id, "quote": quote[:500]})
