@@ -29,7 +29,15 @@ from dataclasses import dataclass, field
 from schemas import ChatMessage, PatchOperation
 from streams.core.merge import Dropped
 
-__all__ = ["Grounded", "Repaired", "ground", "normalize", "occurs", "value_occurs"]
+__all__ = [
+    "Grounded",
+    "Repaired",
+    "ground",
+    "nearest_turn",
+    "normalize",
+    "occurs",
+    "value_occurs",
+]
 
 _QUOTES = str.maketrans(
     {c: "'" for c in "\u2018\u2019\u201a\u201b\u2032\u00b4`"}
@@ -135,14 +143,19 @@ def _candidate(
     supports it (its quote before its value), else the only one that does; None if none."""
     for how in ("quote", "value"):
         found = [i for i in sorted(sources) if _supports(op, messages[i], how)]
-        before = [i for i in found if cited is not None and i <= cited]
-        if before:
-            return before[-1], how
-        if len(found) == 1:
-            return found[0], how
         if found:
-            return None  # several turns hold it and none is nearer: do not guess
+            chosen = nearest_turn(found, cited)
+            return None if chosen is None else (chosen, how)
     return None
+
+
+def nearest_turn(found: Sequence[int], cited: int | None) -> int | None:
+    """Of the turns ``found`` (in order), the nearest one at or before ``cited``, else the only
+    one; None if there is none, or several after it and none nearer (no guess)."""
+    before = [i for i in found if cited is not None and i <= cited]
+    if before:
+        return before[-1]
+    return found[0] if len(found) == 1 else None
 
 
 def _drop_code(cited: int | None, sources: set[int]) -> str:

@@ -31,7 +31,14 @@ import re
 from collections.abc import Collection, Sequence
 
 from schemas import ChatMessage, PatchOperation
-from streams.core.grounding import Grounded, Repaired, ground, normalize, value_occurs
+from streams.core.grounding import (
+    Grounded,
+    Repaired,
+    ground,
+    nearest_turn,
+    normalize,
+    value_occurs,
+)
 from streams.core.merge import Dropped
 
 __all__ = ["EXAMPLE_VALUES", "PLACEHOLDERS", "guard", "instruction_like"]
@@ -201,7 +208,9 @@ def guard(
     repaired = list(grounded.repaired)
     for op in grounded.operations:
         verdict = _verdict(op, by_id[op.message_id], examples, fields)
-        moved = _writer(op, messages, source_roles) if _unwritten(verdict) else None
+        moved = None
+        if _unwritten(verdict):
+            moved = _writer(op, messages, source_roles, order[op.message_id])
         if moved is not None:  # guarded again where its value is written
             op, verdict = moved, _verdict(moved, by_id[moved.message_id], examples, fields)
             repaired += [Repaired(moved, "reattributed")] if verdict is None else []
@@ -218,20 +227,17 @@ def _unwritten(verdict: tuple[str, str] | None) -> bool:
 
 
 def _writer(
-    op: PatchOperation, messages: Sequence[ChatMessage], source_roles: Sequence[str]
+    op: PatchOperation, messages: Sequence[ChatMessage], source_roles: Sequence[str], cited: int
 ) -> PatchOperation | None:
-    """``op`` citing the source turn that writes its value (the nearest before the one it
-    cites, else the only one after), its value as its quote; None if no turn or several after
-    it do (no guess)."""
-    cited = next(i for i, m in enumerate(messages) if m.message_id == op.message_id)
+    """``op`` citing the source turn that writes its value (the nearest before turn ``cited``,
+    which does not, else the only one after), its value as its quote; None if no turn or
+    several after it do (no guess)."""
     found = [
-        i
-        for i, m in enumerate(messages)
-        if i != cited and m.role in source_roles and _written(op, m.content)
+        i for i, m in enumerate(messages) if m.role in source_roles and _written(op, m.content)
     ]
-    before, after = [i for i in found if i < cited], [i for i in found if i > cited]
-    if not before and len(after) != 1:
+    chosen = nearest_turn(found, cited)
+    if chosen is None:
         return None
-    writer = messages[before[-1] if before else after[0]]
+    writer = messages[chosen]
     quote = ", ".join(op.value) if isinstance(op.value, list) else str(op.value)
     return op.model_copy(update={"message_id": writer.message_id, "quote": quote[:500]})
